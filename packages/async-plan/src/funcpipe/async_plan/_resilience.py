@@ -1,0 +1,138 @@
+"""Interpreting RetryPolicy and TimeoutPolicy around a plan."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from collections.abc import Callable
+from typing import TypeVar
+
+from funcpipe.policies import (
+    ResilienceEnv,
+    RetryPolicy,
+    TimeoutCtx,
+    TimeoutPolicy,
+    default_timeout_ctx,
+)
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+
+from ._plan import AsyncPlan
+
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+class NonIdempotentRetryWarning(RuntimeWarning):
+    """A step declared non-idempotent (``RetryPolicy.idempotent=False``) is being retried."""
+
+
+def _retry_after(err: ErrInfo) -> float | None:
+    raw = err.ctx.get("retry_after_s")
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and raw >= 0:
+        return float(raw)
+    return None
+
+
+def async_with_resilience(
+    step: AsyncPlan[A],
+    retry: RetryPolicy,
+    timeout: TimeoutPolicy | None = None,
+    env: ResilienceEnv | None = None,
+    *,
+    timeout_ctx: TimeoutCtx | None = None,
+) -> AsyncPlan[A]:
+    """Retry ``step`` by ``retry``, bounding each attempt by ``timeout``.
+
+    - Only an ``Err`` whose code is in ``retry.retriable_codes`` is retried; any other ``Err``
+      is returned unchanged. An attempt that times out becomes ``Err(TIMEOUT)``.
+    - Any other exception becomes ``Err(UNEXPECTED)`` and is not retried.
+    - ``CancelledError`` always propagates; nothing is left running.
+    - Waits come from ``retry.delay_s`` on ``env.rng`` and ``env.sleep``; a ``retry_after_s``
+      in the error's ctx overrides the backoff.
+    - Exhausted: ``Err(MAX_RETRIES)`` with the last error's ``path`` and ``stage``, and
+      ``ctx = {"attempts": n, "last_error": <ErrInfo>}``.
+    - Retrying a step with ``retry.idempotent=False`` warns ``NonIdempotentRetryWarning``
+      once per run.
+    - With ``max_attempts == 1`` and no timeout, env or timeout_ctx, returns ``step`` itself.
+    """
+    if retry.max_attempts == 1 and timeout is None and env is None and timeout_ctx is None:
+        return step
+    enter_timeout = timeout_ctx or default_timeout_ctx
+
+    async def _attempt() -> Result[A, ErrInfo]:
+        if timeout is None:
+            return await step()
+        try:
+            async with enter_timeout(timeout.timeout_s):
+                return await step()
+        except TimeoutError:
+            return Err(
+                ErrInfo(
+                    codes.TIMEOUT,
+                    f"attempt exceeded {timeout.timeout_ms} ms",
+                    ctx={"timeout_ms": timeout.timeout_ms},
+                )
+            )
+
+    async def _resilient() -> Result[A, ErrInfo]:
+        run_env = env or ResilienceEnv.default()
+        warned = False
+        last: ErrInfo | None = None
+        for attempt in range(1, retry.max_attempts + 1):
+            try:
+                res = await _attempt()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                return Err(ErrInfo.from_exception(exc, code=codes.UNEXPECTED))
+            if isinstance(res, Ok):
+                return res
+            last = res.error
+            if last.code not in retry.retriable_codes:
+                return res
+            if attempt == retry.max_attempts:
+                break
+            if not retry.idempotent and not warned:
+                warned = True
+                warnings.warn(
+                    "retrying a step declared non-idempotent (RetryPolicy.idempotent=False)",
+                    NonIdempotentRetryWarning,
+                    stacklevel=2,
+                )
+            await run_env.sleep(retry.delay_s(attempt, run_env.rng, _retry_after(last)))
+        assert last is not None
+        return Err(
+            ErrInfo(
+                codes.MAX_RETRIES,
+                f"gave up after {retry.max_attempts} attempts: {last.code}: {last.msg}",
+                stage=last.stage,
+                path=last.path,
+                cause=last.cause,
+                ctx={"attempts": retry.max_attempts, "last_error": last},
+            )
+        )
+
+    return _resilient
+
+
+def async_with_retry(
+    step: AsyncPlan[A], policy: RetryPolicy, env: ResilienceEnv | None = None
+) -> AsyncPlan[A]:
+    """``async_with_resilience(step, policy, None, env)``: retry only, no timeout."""
+    return async_with_resilience(step, policy, None, env)
+
+
+def resilient_mapper(
+    f: Callable[[A], AsyncPlan[B]],
+    retry: RetryPolicy,
+    timeout: TimeoutPolicy | None = None,
+    env: ResilienceEnv | None = None,
+    *,
+    timeout_ctx: TimeoutCtx | None = None,
+) -> Callable[[A], AsyncPlan[B]]:
+    """Wrap a per-item plan factory so every item's plan gets the same resilience."""
+
+    def _mapped(item: A) -> AsyncPlan[B]:
+        return async_with_resilience(f(item), retry, timeout, env, timeout_ctx=timeout_ctx)
+
+    return _mapped

@@ -1,0 +1,74 @@
+"""Time ports: the only way FuncPipe code reads clocks, sleeps, or bounds time.
+
+Interpreters receive them; ``funcpipe.testing.FakeClock`` drives all of them at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol, TypeAlias, runtime_checkable
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """A monotonic clock in seconds."""
+
+    def now_s(self) -> float: ...
+
+
+Sleep: TypeAlias = Callable[[float], Awaitable[None]]
+"""Sleep for a number of seconds (``asyncio.sleep`` is one)."""
+
+TimeoutCtx: TypeAlias = Callable[[float], AbstractAsyncContextManager[object]]
+"""Given seconds, an async context manager that raises ``TimeoutError`` on expiry
+(``asyncio.timeout`` is one)."""
+
+
+@runtime_checkable
+class Sleeper(Protocol):
+    """Millisecond clock plus sleep, used by age-based batching."""
+
+    def now_ms(self) -> int: ...
+
+    async def sleep_ms(self, ms: int) -> None: ...
+
+
+class SystemClock:
+    """``time.monotonic`` as a ``Clock``."""
+
+    def now_s(self) -> float:
+        return time.monotonic()
+
+
+class RealSleeper:
+    """``time.monotonic`` and ``asyncio.sleep`` as a ``Sleeper``."""
+
+    def now_ms(self) -> int:
+        return int(time.monotonic() * 1000)
+
+    async def sleep_ms(self, ms: int) -> None:
+        await asyncio.sleep(ms / 1000.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ResilienceEnv:
+    """Everything a retry/timeout interpreter needs from the world: randomness, sleep, clock."""
+
+    rng: random.Random
+    sleep: Sleep
+    clock: Clock
+
+    @staticmethod
+    def default() -> ResilienceEnv:
+        """A fresh ``random.Random``, ``asyncio.sleep`` and the system monotonic clock."""
+        return ResilienceEnv(rng=random.Random(), sleep=asyncio.sleep, clock=SystemClock())
+
+
+def default_timeout_ctx(seconds: float) -> AbstractAsyncContextManager[object]:
+    """``asyncio.timeout(seconds)``."""
+    return asyncio.timeout(seconds)

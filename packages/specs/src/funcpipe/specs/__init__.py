@@ -1,0 +1,3 @@
+"""funcpipe.specs."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""funcpipe.streams."""
+
+__all__: list[str] = []

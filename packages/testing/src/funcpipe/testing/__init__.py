@@ -1,0 +1,3 @@
+"""funcpipe.testing: deterministic testing tools for FuncPipe pipelines."""
+
+__all__: list[str] = []

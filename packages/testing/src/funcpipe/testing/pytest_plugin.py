@@ -1,0 +1,1 @@
+"""pytest plugin registered by funcpipe-testing (fixtures are added here)."""
