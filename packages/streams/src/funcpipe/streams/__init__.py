@@ -1,3 +1,5 @@
-"""funcpipe.streams."""
+"""funcpipe.streams: lazy, replayable async streams of Results."""
 
-__all__: list[str] = []
+from ._types import AsyncGen as AsyncGen
+
+__all__ = ["AsyncGen"]
