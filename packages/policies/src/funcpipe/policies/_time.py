@@ -38,18 +38,30 @@ class Sleeper(Protocol):
     async def sleep_ms(self, ms: int) -> None: ...
 
 
-class SystemClock:
-    """``time.monotonic`` as a ``Clock``."""
+def _loop_time() -> float:
+    """The running event loop's clock (``time.monotonic`` outside a loop).
 
-    def now_s(self) -> float:
+    Reading the loop's clock keeps timers and clock readings on one time base, also under a
+    virtual-time loop in tests.
+    """
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
         return time.monotonic()
 
 
+class SystemClock:
+    """The event loop's monotonic clock as a ``Clock``."""
+
+    def now_s(self) -> float:
+        return _loop_time()
+
+
 class RealSleeper:
-    """``time.monotonic`` and ``asyncio.sleep`` as a ``Sleeper``."""
+    """The event loop's clock and ``asyncio.sleep`` as a ``Sleeper``."""
 
     def now_ms(self) -> int:
-        return int(time.monotonic() * 1000)
+        return int(_loop_time() * 1000)
 
     async def sleep_ms(self, ms: int) -> None:
         await asyncio.sleep(ms / 1000.0)
