@@ -32,8 +32,10 @@ class ErrInfo:
         path: object = self.path
         if not isinstance(path, tuple):  # accept any iterable of keys from callers
             object.__setattr__(self, "path", tuple(self.path))
-        if not isinstance(self.ctx, MappingProxyType):
-            object.__setattr__(self, "ctx", MappingProxyType(dict(self.ctx)))
+        if self.ctx is not _EMPTY:  # copy: a caller's dict (or a proxy over it) may change later
+            object.__setattr__(
+                self, "ctx", MappingProxyType(dict(self.ctx)) if self.ctx else _EMPTY
+            )
 
     def __hash__(self) -> int:
         return hash((self.code, self.msg, self.stage, self.path))
