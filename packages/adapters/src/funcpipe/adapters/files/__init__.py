@@ -1,0 +1,24 @@
+"""funcpipe.adapters.files: walking directories and reading text files (extra ``[files]``).
+
+- ``walk_files(root, *, extensions=None, follow_symlinks=True)`` -> ``AsyncGen[FileRef]``
+- ``read_text(path, *, max_bytes=16 MiB)`` -> ``AsyncPlan[str]``
+- ``read_lines(path, *, max_line_bytes=1 MiB)`` -> ``AsyncGen[str]``
+"""
+
+from ._errors import os_error_info as os_error_info
+from ._read import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES
+from ._read import DEFAULT_MAX_LINE_BYTES as DEFAULT_MAX_LINE_BYTES
+from ._read import read_lines as read_lines
+from ._read import read_text as read_text
+from ._walk import FileRef as FileRef
+from ._walk import walk_files as walk_files
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_LINE_BYTES",
+    "FileRef",
+    "os_error_info",
+    "read_lines",
+    "read_text",
+    "walk_files",
+]
