@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -100,8 +101,13 @@ def token_bucket_step(
 
     Returns ``(new_state, wait_s)``. ``wait_s == 0`` means the tokens were taken; otherwise
     nothing was taken and ``wait_s`` is how long until enough tokens will exist. A clock that
-    goes backwards adds nothing. ``cost`` above ``burst_tokens`` raises ``ValueError``.
+    goes backwards adds nothing. A ``cost`` that is negative, not finite or above
+    ``burst_tokens``, or a ``now_s`` that is not finite, raises ``ValueError``.
     """
+    if not math.isfinite(now_s):
+        raise ValueError(f"token_bucket_step: now_s must be finite, got {now_s}")
+    if not (math.isfinite(cost) and cost >= 0):
+        raise ValueError(f"token_bucket_step: cost must be a finite number >= 0, got {cost}")
     if cost > policy.burst_tokens:
         raise ValueError(f"cost {cost} exceeds burst_tokens {policy.burst_tokens}")
     elapsed = max(0.0, now_s - state.at_s)
@@ -155,6 +161,8 @@ class FairnessPolicy:
             weights: dict[int, int] = {}
             for k, v in raw.items():
                 try:
+                    if isinstance(k, bool) or not isinstance(k, int | str):
+                        raise TypeError(k)
                     weights[int(k)] = v
                 except (TypeError, ValueError):
                     raise ValueError(f"FairnessPolicy.weights key {k!r} is not an int") from None
