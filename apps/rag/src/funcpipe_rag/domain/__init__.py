@@ -1,0 +1,118 @@
+"""funcpipe_rag.domain: pure types, identity, parsing, cleaning, chunking, sync planning, ports.
+
+No I/O happens here; the ports are Protocols the adapters implement.
+"""
+
+from ._chunk import ChunkingConfig as ChunkingConfig
+from ._chunk import chunk_document as chunk_document
+from ._clean import clean_text as clean_text
+from ._identity import NAMESPACE as NAMESPACE
+from ._identity import chunk_hash as chunk_hash
+from ._identity import chunk_set_hash as chunk_set_hash
+from ._identity import commit_id as commit_id
+from ._identity import doc_version as doc_version
+from ._identity import is_url as is_url
+from ._identity import key_is_under as key_is_under
+from ._identity import normalise_url as normalise_url
+from ._identity import path_key as path_key
+from ._identity import point_id as point_id
+from ._parse import SUPPORTED_EXTENSIONS as SUPPORTED_EXTENSIONS
+from ._parse import decode_source as decode_source
+from ._parse import html_to_text as html_to_text
+from ._parse import kind_of as kind_of
+from ._parse import make_document as make_document
+from ._parse import parse_source as parse_source
+from ._parse import parse_text as parse_text
+from ._ports import DocumentSource as DocumentSource
+from ._ports import Embedder as Embedder
+from ._ports import RawSource as RawSource
+from ._ports import VectorIndex as VectorIndex
+from ._sync import SourcePlan as SourcePlan
+from ._sync import SourceState as SourceState
+from ._sync import SyncContext as SyncContext
+from ._sync import apply_plan as apply_plan
+from ._sync import commit_for as commit_for
+from ._sync import desired_records as desired_records
+from ._sync import is_current as is_current
+from ._sync import plan_document as plan_document
+from ._sync import plan_source as plan_source
+from ._sync import plan_steps as plan_steps
+from ._sync import prune_candidates as prune_candidates
+from ._sync import state_of as state_of
+from ._types import KIND_CHUNK as KIND_CHUNK
+from ._types import KIND_COMMIT as KIND_COMMIT
+from ._types import Chunk as Chunk
+from ._types import ChunkRecord as ChunkRecord
+from ._types import CommitRecord as CommitRecord
+from ._types import Document as Document
+from ._types import EmbeddedChunk as EmbeddedChunk
+from ._types import EmbedderId as EmbedderId
+from ._types import SearchHit as SearchHit
+from ._types import StoredRecord as StoredRecord
+from ._types import Vector as Vector
+from ._types import record_from_payload as record_from_payload
+from ._verify import CORRUPT as CORRUPT
+from ._verify import DUPLICATE as DUPLICATE
+from ._verify import HALF_WRITTEN as HALF_WRITTEN
+from ._verify import ORPHAN as ORPHAN
+from ._verify import Problem as Problem
+from ._verify import VerifyReport as VerifyReport
+from ._verify import verify_records as verify_records
+
+__all__ = [
+    "CORRUPT",
+    "DUPLICATE",
+    "HALF_WRITTEN",
+    "KIND_CHUNK",
+    "KIND_COMMIT",
+    "NAMESPACE",
+    "ORPHAN",
+    "SUPPORTED_EXTENSIONS",
+    "Chunk",
+    "ChunkRecord",
+    "ChunkingConfig",
+    "CommitRecord",
+    "Document",
+    "DocumentSource",
+    "EmbeddedChunk",
+    "Embedder",
+    "EmbedderId",
+    "Problem",
+    "RawSource",
+    "SearchHit",
+    "SourcePlan",
+    "SourceState",
+    "StoredRecord",
+    "SyncContext",
+    "Vector",
+    "VectorIndex",
+    "VerifyReport",
+    "apply_plan",
+    "chunk_document",
+    "chunk_hash",
+    "chunk_set_hash",
+    "clean_text",
+    "commit_for",
+    "commit_id",
+    "decode_source",
+    "desired_records",
+    "doc_version",
+    "html_to_text",
+    "is_current",
+    "is_url",
+    "key_is_under",
+    "kind_of",
+    "make_document",
+    "normalise_url",
+    "parse_source",
+    "parse_text",
+    "path_key",
+    "plan_document",
+    "plan_source",
+    "plan_steps",
+    "point_id",
+    "prune_candidates",
+    "record_from_payload",
+    "state_of",
+    "verify_records",
+]

@@ -1,0 +1,53 @@
+"""Chunking with exact character offsets, by semantic-text-splitter (Markdown-aware for .md).
+
+Laws: ``doc.text[c.start:c.end] == c.text`` for every chunk; chunks are in document order;
+no chunk is longer than ``max_chars``; the same text and config give the same chunks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from semantic_text_splitter import MarkdownSplitter, TextSplitter
+
+from ._identity import chunk_hash
+from ._types import Chunk, Document
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkingConfig:
+    """Chunk size and overlap in characters (overlap is best effort, by whole units)."""
+
+    max_chars: int = 1000
+    overlap: int = 100
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_chars, int) or self.max_chars < 16:
+            raise ValueError(f"ChunkingConfig.max_chars must be an int >= 16, got {self.max_chars}")
+        if not isinstance(self.overlap, int) or not 0 <= self.overlap < self.max_chars:
+            raise ValueError(
+                f"ChunkingConfig.overlap must be an int in [0, max_chars), got {self.overlap}"
+            )
+
+
+@lru_cache(maxsize=16)
+def _splitter(markdown: bool, max_chars: int, overlap: int) -> TextSplitter | MarkdownSplitter:
+    if markdown:
+        return MarkdownSplitter(max_chars, overlap=overlap)
+    return TextSplitter(max_chars, overlap=overlap)
+
+
+def chunk_document(doc: Document, config: ChunkingConfig) -> list[Chunk]:
+    """Split ``doc`` into chunks; identical chunk texts are numbered by ``occurrence``."""
+    splitter = _splitter(doc.kind == "md", config.max_chars, config.overlap)
+    seen: dict[str, int] = {}
+    out: list[Chunk] = []
+    for start, piece in splitter.chunk_indices(doc.text):
+        if not piece.strip():
+            continue
+        h = chunk_hash(piece)
+        occ = seen.get(h, 0)
+        seen[h] = occ + 1
+        out.append(Chunk(doc.source, doc.version, start, start + len(piece), piece, h, occ))
+    return out

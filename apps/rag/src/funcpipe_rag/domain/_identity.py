@@ -1,0 +1,83 @@
+"""Stable identity: source keys, document versions, chunk hashes and point ids.
+
+Laws: the same input gives the same key, version and ids on any machine; volatile metadata
+(mtime, absolute paths, case of a URL's scheme or host) never feeds them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import uuid
+from collections.abc import Iterable
+from urllib.parse import urlsplit, urlunsplit
+
+from ._types import EmbedderId
+
+NAMESPACE = uuid.UUID("6f1c2d2e-8a4b-5b3c-9d7e-2f0a1b3c4d5e")
+"""The UUID5 namespace of every funcpipe-rag point id."""
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def doc_version(normalised_text: str) -> str:
+    """The version of a document: sha256 of its normalised text."""
+    return sha256_hex(normalised_text)
+
+
+def chunk_hash(text: str) -> str:
+    """The content hash of one chunk's text."""
+    return sha256_hex(text)
+
+
+def is_url(s: str) -> bool:
+    return s.startswith(("http://", "https://"))
+
+
+def normalise_url(url: str) -> str:
+    """Lower-case scheme and host, drop default port and fragment; keep path and query."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    netloc = host if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
+    path = parts.path or "/"
+    return urlunsplit((scheme, netloc, path, parts.query, ""))
+
+
+def path_key(relative_path: str) -> str:
+    """A source key from a path relative to the key base: forward slashes, no ``.`` parts."""
+    norm = posixpath.normpath(relative_path.replace("\\", "/"))
+    return "" if norm == "." else norm
+
+
+def key_is_under(key: str, root_key: str) -> bool:
+    """True when source ``key`` lies under ``root_key`` (a directory key, a file key or URL)."""
+    if root_key in ("", "."):
+        return not is_url(key)
+    if key == root_key:
+        return True
+    base = key.split("#", 1)[0]
+    return base == root_key or base.startswith(root_key.rstrip("/") + "/")
+
+
+def point_id(source: str, content_hash: str, embedder: EmbedderId, occurrence: int = 0) -> str:
+    """The point id of a chunk: UUID5 of source key, chunk hash, embedder and occurrence."""
+    name = f"chunk\x00{source}\x00{content_hash}\x00{embedder.model}\x00{embedder.dim}"
+    if occurrence:
+        name += f"\x00{occurrence}"
+    return str(uuid.uuid5(NAMESPACE, name))
+
+
+def commit_id(source: str) -> str:
+    """The id of a source's commit marker point."""
+    return str(uuid.uuid5(NAMESPACE, f"commit\x00{source}"))
+
+
+def chunk_set_hash(ids: Iterable[str]) -> str:
+    """sha256 of the sorted chunk ids of one source version."""
+    return sha256_hex("\n".join(sorted(ids)))

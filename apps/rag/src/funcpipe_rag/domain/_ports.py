@@ -1,0 +1,89 @@
+"""Ports: what the pipelines need from the world, in the app's own terms.
+
+Every method is plain (not async) and returns a description (an AsyncPlan or AsyncGen); nothing
+happens until a runtime drives it. Failures are ``Err(ErrInfo)`` values with a taxonomy code
+(TRANSIENT, RATE_LIMIT, TIMEOUT, NETWORK, DB_ERROR, ...), never exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from funcpipe.async_plan import AsyncPlan
+from funcpipe.streams import AsyncGen
+
+from ._types import (
+    ChunkRecord,
+    CommitRecord,
+    EmbeddedChunk,
+    EmbedderId,
+    SearchHit,
+    StoredRecord,
+    Vector,
+)
+
+
+class RawSource(Protocol):
+    """One source found by a ``DocumentSource``: its key and a plan that reads its bytes."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def content_type(self) -> str: ...
+
+    def read(self) -> AsyncPlan[bytes]: ...
+
+
+class DocumentSource(Protocol):
+    """Finds the sources under some roots (files, directories, URLs) in a stable order.
+
+    An ``Err`` item (unreadable directory, symlink loop, unreachable URL) carries the source key
+    in ``path[0]``; the stream goes on after it.
+    """
+
+    def sources(self) -> AsyncGen[RawSource]: ...
+
+
+class Embedder(Protocol):
+    """Turns texts into vectors of one fixed dimension, in input order."""
+
+    @property
+    def identity(self) -> EmbedderId: ...
+
+    def embed(self, texts: Sequence[str]) -> AsyncPlan[list[Vector]]: ...
+
+
+class VectorIndex(Protocol):
+    """The store as the app sees it: chunk points and per-source commit markers."""
+
+    def ensure(self, dim: int) -> AsyncPlan[None]:
+        """Create the collection if missing; an existing one must have dimension ``dim``."""
+        ...
+
+    def commits(self) -> AsyncPlan[list[CommitRecord]]:
+        """Every commit marker."""
+        ...
+
+    def chunks_of(self, source: str) -> AsyncPlan[list[ChunkRecord]]:
+        """Every chunk point of one source."""
+        ...
+
+    def scan(self) -> AsyncPlan[tuple[list[StoredRecord], list[str]]]:
+        """Every point: the records, and the ids of points whose payload is not ours."""
+        ...
+
+    def vectors(self, ids: Sequence[str]) -> AsyncPlan[dict[str, Vector]]:
+        """Stored vectors of the given ids (missing ids are left out)."""
+        ...
+
+    def upsert_chunks(self, points: Sequence[EmbeddedChunk]) -> AsyncPlan[None]: ...
+
+    def upsert_commits(self, commits: Sequence[CommitRecord]) -> AsyncPlan[None]: ...
+
+    def delete(self, ids: Sequence[str]) -> AsyncPlan[None]: ...
+
+    def search(self, vector: Vector, k: int) -> AsyncPlan[list[SearchHit]]:
+        """The ``k`` chunk points nearest to ``vector``, best first (markers never appear)."""
+        ...

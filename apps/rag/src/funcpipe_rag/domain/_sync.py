@@ -1,0 +1,215 @@
+"""The pure plan of an incremental sync: what to embed, upsert, delete and commit per source.
+
+Protocol (rag-app.md): for one source, upsert the new version's points, delete that source's
+points that are not in the new version, then record the source as committed at that version.
+
+Laws (Hypothesis-checked): planning against the state a plan produces gives an empty plan
+(idempotence); applying a plan to any partial state left by a crash converges to the state a
+clean run produces; a current commit marker means the source is unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from ._chunk import ChunkingConfig, chunk_document
+from ._identity import chunk_set_hash, commit_id, key_is_under, point_id
+from ._types import ChunkRecord, CommitRecord, Document, EmbedderId, StoredRecord
+
+Action = Literal["unchanged", "added", "updated", "deleted"]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncContext:
+    """What identifies the writer: embedder, spec hash, and how documents are chunked."""
+
+    embedder: EmbedderId
+    spec_hash: str
+    chunking: ChunkingConfig
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What the store holds for one source: its commit marker and its chunk points."""
+
+    commit: CommitRecord | None = None
+    chunks: tuple[ChunkRecord, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return self.commit is None and not self.chunks
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePlan:
+    """The writes for one source, to run in this order: embed+upsert, rewrite, delete, commit.
+
+    ``rewrite`` holds points whose id exists (content unchanged) but whose payload changed:
+    their stored vector is reused. ``delete_commit`` removes the marker last (pruned sources).
+    """
+
+    source: str
+    action: Action
+    embed: tuple[ChunkRecord, ...] = ()
+    rewrite: tuple[ChunkRecord, ...] = ()
+    delete: tuple[str, ...] = ()
+    commit: CommitRecord | None = None
+    delete_commit: str | None = None
+
+    @property
+    def is_noop(self) -> bool:
+        return not (self.embed or self.rewrite or self.delete or self.commit or self.delete_commit)
+
+
+def desired_records(doc: Document, ctx: SyncContext) -> tuple[ChunkRecord, ...]:
+    """The chunk points a clean run writes for ``doc``."""
+    emb = str(ctx.embedder)
+    return tuple(
+        ChunkRecord(
+            point_id(c.source, c.chunk_hash, ctx.embedder, c.occurrence),
+            c.source,
+            c.doc_version,
+            c.chunk_hash,
+            c.occurrence,
+            c.start,
+            c.end,
+            c.text,
+            emb,
+            ctx.spec_hash,
+        )
+        for c in chunk_document(doc, ctx.chunking)
+    )
+
+
+def commit_for(
+    source: str, version: str, records: Sequence[ChunkRecord], ctx: SyncContext
+) -> CommitRecord:
+    """The commit marker that records ``source`` complete at ``version``."""
+    ids = [r.id for r in records]
+    return CommitRecord(
+        commit_id(source),
+        source,
+        version,
+        str(ctx.embedder),
+        ctx.spec_hash,
+        len(ids),
+        chunk_set_hash(ids),
+    )
+
+
+def is_current(doc: Document, commit: CommitRecord | None, ctx: SyncContext) -> bool:
+    """True when the marker says ``doc`` is already stored by this embedder and spec.
+
+    The marker is written only after all of a source's points, so a current marker means the
+    source needs nothing (the fast path: no chunk is read, chunked or embedded).
+    """
+    return (
+        commit is not None
+        and commit.doc_version == doc.version
+        and commit.embedder == str(ctx.embedder)
+        and commit.spec_hash == ctx.spec_hash
+    )
+
+
+def plan_source(
+    source: str,
+    desired: tuple[ChunkRecord, ...] | None,
+    version: str,
+    state: SourceState,
+    ctx: SyncContext,
+) -> SourcePlan:
+    """Plan one source: ``desired`` is its new chunk points, or ``None`` to delete it."""
+    if desired is None:
+        if state.is_empty:
+            return SourcePlan(source, "unchanged")
+        return SourcePlan(
+            source,
+            "deleted",
+            delete=tuple(sorted(r.id for r in state.chunks)),
+            delete_commit=state.commit.id if state.commit else None,
+        )
+    existing = {r.id: r for r in state.chunks}
+    wanted = {r.id for r in desired}
+    embed = tuple(r for r in desired if r.id not in existing)
+    rewrite = tuple(r for r in desired if r.id in existing and existing[r.id] != r)
+    delete = tuple(sorted(i for i in existing if i not in wanted))
+    marker = commit_for(source, version, desired, ctx)
+    commit = None if state.commit == marker else marker
+    plan = SourcePlan(source, "updated", embed, rewrite, delete, commit)
+    if state.commit is None:
+        return SourcePlan(source, "added", embed, rewrite, delete, commit)
+    return plan if not plan.is_noop else SourcePlan(source, "unchanged")
+
+
+def plan_document(doc: Document, state: SourceState, ctx: SyncContext) -> SourcePlan:
+    """Plan one parsed document against everything the store holds for it."""
+    return plan_source(doc.source, desired_records(doc, ctx), doc.version, state, ctx)
+
+
+def prune_candidates(
+    stored_sources: Iterable[str],
+    seen: Iterable[str],
+    roots: Sequence[str],
+    protected: Iterable[str] = (),
+) -> list[str]:
+    """Stored sources under ``roots`` that were not seen and are not protected (sorted).
+
+    A source is protected when it, or the file it comes from (the part before ``#``), failed
+    in this run: a failed read never deletes data.
+    """
+    seen_set, prot = set(seen), set(protected)
+
+    def is_protected(s: str) -> bool:
+        return s in prot or s.split("#", 1)[0] in prot
+
+    return sorted(
+        s
+        for s in set(stored_sources)
+        if s not in seen_set and not is_protected(s) and any(key_is_under(s, r) for r in roots)
+    )
+
+
+def apply_plan(store: Mapping[str, StoredRecord], plan: SourcePlan) -> dict[str, StoredRecord]:
+    """The store after ``plan`` ran to the end (the reference model of the protocol)."""
+    out = dict(store)
+    for r in (*plan.embed, *plan.rewrite):
+        out[r.id] = r
+    for i in plan.delete:
+        out.pop(i, None)
+    if plan.commit is not None:
+        out[plan.commit.id] = plan.commit
+    if plan.delete_commit is not None:
+        out.pop(plan.delete_commit, None)
+    return out
+
+
+def plan_steps(plan: SourcePlan) -> list[tuple[str, str, StoredRecord | None]]:
+    """The plan's single-point writes in protocol order: ``(op, id, record)``, op upsert|delete.
+
+    A crash may stop a run after any prefix of these steps.
+    """
+    steps: list[tuple[str, str, StoredRecord | None]] = [
+        ("upsert", r.id, r) for r in (*plan.embed, *plan.rewrite)
+    ]
+    steps += [("delete", i, None) for i in plan.delete]
+    if plan.commit is not None:
+        steps.append(("upsert", plan.commit.id, plan.commit))
+    if plan.delete_commit is not None:
+        steps.append(("delete", plan.delete_commit, None))
+    return steps
+
+
+def state_of(store: Mapping[str, StoredRecord], source: str) -> SourceState:
+    """The ``SourceState`` of ``source`` in a store given as id -> record."""
+    commit: CommitRecord | None = None
+    chunks: list[ChunkRecord] = []
+    for rec in store.values():
+        if rec.source != source:
+            continue
+        if isinstance(rec, CommitRecord):
+            commit = rec
+        else:
+            chunks.append(rec)
+    return SourceState(commit, tuple(sorted(chunks, key=lambda r: r.id)))

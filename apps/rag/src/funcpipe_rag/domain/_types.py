@@ -1,0 +1,175 @@
+"""The app's vocabulary: documents, chunks, stored records, search hits, embedder identity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeAlias
+
+Vector: TypeAlias = Sequence[float]
+"""An embedding vector (any sequence of floats)."""
+
+KIND_CHUNK = "chunk"
+KIND_COMMIT = "commit"
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedderId:
+    """Who made a vector: model id and dimension. Part of every point id."""
+
+    model: str
+    dim: int
+
+    def __str__(self) -> str:
+        return f"{self.model}@{self.dim}"
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One parsed, cleaned document. ``version`` is the sha256 of ``text`` (never mtime)."""
+
+    source: str
+    text: str
+    version: str
+    kind: str
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A piece of a document: ``document.text[start:end] == text``.
+
+    ``occurrence`` counts earlier chunks with identical text in the same document, so repeated
+    paragraphs keep distinct identities.
+    """
+
+    source: str
+    doc_version: str
+    start: int
+    end: int
+    text: str
+    chunk_hash: str
+    occurrence: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRecord:
+    """A chunk point as the store holds it (payload fields plus the point id)."""
+
+    id: str
+    source: str
+    doc_version: str
+    chunk_hash: str
+    occurrence: int
+    start: int
+    end: int
+    text: str
+    embedder: str
+    spec_hash: str
+
+    def payload(self) -> dict[str, object]:
+        return {
+            "kind": KIND_CHUNK,
+            "source": self.source,
+            "doc_version": self.doc_version,
+            "chunk_hash": self.chunk_hash,
+            "occurrence": self.occurrence,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "embedder": self.embedder,
+            "spec_hash": self.spec_hash,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRecord:
+    """The per-source commit marker: the source is complete at ``doc_version``.
+
+    ``chunk_set_hash`` is the sha256 of the sorted chunk ids; ``chunk_count`` their number.
+    """
+
+    id: str
+    source: str
+    doc_version: str
+    embedder: str
+    spec_hash: str
+    chunk_count: int
+    chunk_set_hash: str
+
+    def payload(self) -> dict[str, object]:
+        return {
+            "kind": KIND_COMMIT,
+            "source": self.source,
+            "doc_version": self.doc_version,
+            "embedder": self.embedder,
+            "spec_hash": self.spec_hash,
+            "chunk_count": self.chunk_count,
+            "chunk_set_hash": self.chunk_set_hash,
+        }
+
+
+StoredRecord: TypeAlias = ChunkRecord | CommitRecord
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedChunk:
+    """A chunk record with its vector, ready to upsert."""
+
+    record: ChunkRecord
+    vector: Vector
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One search result; ``start``/``end`` are character offsets into the document text."""
+
+    score: float
+    source: str
+    chunk_id: str
+    start: int
+    end: int
+    text: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "score": self.score,
+            "source": self.source,
+            "chunk_id": self.chunk_id,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+        }
+
+
+def _int(v: object) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def record_from_payload(point_id: str, payload: Mapping[str, object]) -> StoredRecord | None:
+    """Read a stored payload back into a record; ``None`` when it is not one of ours."""
+    kind = payload.get("kind")
+    s = {k: payload.get(k) for k in ("source", "doc_version", "embedder", "spec_hash")}
+    if not all(isinstance(v, str) for v in s.values()):
+        return None
+    source, version, embedder, spec_hash = (str(s[k]) for k in s)
+    if kind == KIND_CHUNK:
+        start, end, occ = (
+            _int(payload.get("start")),
+            _int(payload.get("end")),
+            _int(payload.get("occurrence")),
+        )
+        chunk_hash, text = payload.get("chunk_hash"), payload.get("text")
+        if start is None or end is None or occ is None:
+            return None
+        if not isinstance(chunk_hash, str) or not isinstance(text, str):
+            return None
+        return ChunkRecord(
+            point_id, source, version, chunk_hash, occ, start, end, text, embedder, spec_hash
+        )
+    if kind == KIND_COMMIT:
+        count, set_hash = _int(payload.get("chunk_count")), payload.get("chunk_set_hash")
+        if count is None or not isinstance(set_hash, str):
+            return None
+        return CommitRecord(point_id, source, version, embedder, spec_hash, count, set_hash)
+    return None

@@ -1,0 +1,1 @@
+"""funcpipe_rag.pipelines."""
