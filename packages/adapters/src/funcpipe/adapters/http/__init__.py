@@ -1,0 +1,33 @@
+"""funcpipe.adapters.http: HTTP capabilities on httpx (extra ``[http]``).
+
+- ``HttpClient(client)``: ``get_json``, ``get_text`` (streamed, size-limited), ``stream_lines``.
+- ``OpenAIEmbeddings(client, *, base_url, model, ...)``: an ``Embedder`` over ``/v1/embeddings``.
+- Error mapping helpers: ``error_for_response``, ``error_for_exception``, ``code_for_status``,
+  ``parse_retry_after``, ``server_error``, ``safe_url``.
+
+The shell owns the ``httpx.AsyncClient`` (``async with httpx.AsyncClient() as c: ...``).
+"""
+
+from ._client import HttpClient as HttpClient
+from ._errors import code_for_status as code_for_status
+from ._errors import error_for_exception as error_for_exception
+from ._errors import error_for_response as error_for_response
+from ._errors import parse_retry_after as parse_retry_after
+from ._errors import safe_url as safe_url
+from ._errors import server_error as server_error
+from ._openai import EncodingFormat as EncodingFormat
+from ._openai import OpenAIEmbeddings as OpenAIEmbeddings
+from ._openai import embeddings_url as embeddings_url
+
+__all__ = [
+    "EncodingFormat",
+    "HttpClient",
+    "OpenAIEmbeddings",
+    "code_for_status",
+    "embeddings_url",
+    "error_for_exception",
+    "error_for_response",
+    "parse_retry_after",
+    "safe_url",
+    "server_error",
+]

@@ -1,0 +1,143 @@
+"""Mapping HTTP responses and httpx exceptions to error codes."""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import math
+import time
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+from funcpipe.result import ErrInfo, codes
+
+_SECRET_HINTS = ("key", "token", "secret", "password", "sig")
+_MAX_MSG = 300
+
+
+def safe_url(url: str | httpx.URL) -> str:
+    """``url`` without user info, with secret-looking query values (key, token, ...) redacted."""
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    query = urlencode(
+        [
+            (k, "REDACTED" if any(h in k.lower() for h in _SECRET_HINTS) else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def parse_retry_after(value: str | None, date_header: str | None = None) -> float | None:
+    """Seconds to wait from a Retry-After value: delta-seconds or an HTTP date.
+
+    An HTTP date is measured from the response's ``Date`` header when present (so clock skew
+    between client and server does not matter), else from the local wall clock. Never
+    negative; ``None`` when absent or unparseable.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        secs = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, secs) if math.isfinite(secs) else None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = time.time()
+    if date_header:
+        with contextlib.suppress(TypeError, ValueError):
+            now = email.utils.parsedate_to_datetime(date_header).timestamp()
+    return max(0.0, when.timestamp() - now)
+
+
+def server_error(body: bytes) -> tuple[str, str | None]:
+    """The server's message and error type/code from the common error-body shapes.
+
+    Shapes: ``{"error": {"message", "type", "code"}}``, ``{"error": "..."}``,
+    ``{"detail": ...}``, ``{"message": ...}``; anything else: the body text, truncated.
+    """
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return text[:_MAX_MSG], None
+    if isinstance(doc, dict):
+        err = doc.get("error")
+        if isinstance(err, dict):
+            kind = err.get("code") or err.get("type")
+            type_ = err.get("type")
+            if err.get("code") == "insufficient_quota" or type_ == "insufficient_quota":
+                kind = "insufficient_quota"
+            return str(err.get("message", err))[:_MAX_MSG], None if kind is None else str(kind)
+        if isinstance(err, str):
+            return err[:_MAX_MSG], None
+        for key in ("detail", "message"):
+            if key in doc:
+                val = doc[key]
+                return (val if isinstance(val, str) else json.dumps(val))[:_MAX_MSG], None
+    return text[:_MAX_MSG], None
+
+
+def code_for_status(status: int, error_kind: str | None = None) -> str:
+    """429 -> RATE_LIMIT (QUOTA_EXHAUSTED for ``insufficient_quota``), 401/403 -> AUTH,
+    404 -> NOT_FOUND, 408 -> TIMEOUT, 400/413/422 -> INVALID_INPUT, 5xx -> TRANSIENT,
+    anything else -> SERVICE_SPECIFIC."""
+    if status == 429:
+        return codes.QUOTA_EXHAUSTED if error_kind == "insufficient_quota" else codes.RATE_LIMIT
+    if status in (401, 403):
+        return codes.AUTH
+    if status == 404:
+        return codes.NOT_FOUND
+    if status == 408:
+        return codes.TIMEOUT
+    if status in (400, 413, 422):
+        return codes.INVALID_INPUT
+    if 500 <= status <= 599:
+        return codes.TRANSIENT
+    return codes.SERVICE_SPECIFIC
+
+
+def error_for_response(
+    status: int, headers: Mapping[str, str], body: bytes, url: str | httpx.URL
+) -> ErrInfo:
+    """An ErrInfo for a non-2xx response; ctx: ``status``, ``url`` (safe), ``server_message``,
+    ``error_type`` when given, ``retry_after_s`` when a Retry-After header parses."""
+    message, kind = server_error(body)
+    code = code_for_status(status, kind)
+    ctx: dict[str, object] = {"status": status, "url": safe_url(url), "server_message": message}
+    if kind is not None:
+        ctx["error_type"] = kind
+    retry_after = parse_retry_after(headers.get("retry-after"), headers.get("date"))
+    if retry_after is not None:
+        ctx["retry_after_s"] = retry_after
+    return ErrInfo(code, f"HTTP {status} from {safe_url(url)}: {message}"[:_MAX_MSG], ctx=ctx)
+
+
+def error_for_exception(exc: Exception, url: str | httpx.URL) -> ErrInfo:
+    """httpx exceptions: timeouts -> TIMEOUT; connect/read/write/protocol errors -> NETWORK;
+    bad URLs -> INVALID_INPUT; anything else -> SERVICE_SPECIFIC."""
+    if isinstance(exc, httpx.TimeoutException):
+        code = codes.TIMEOUT
+    elif isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        code = codes.INVALID_INPUT
+    elif isinstance(exc, httpx.TransportError):
+        code = codes.NETWORK
+    else:
+        code = codes.SERVICE_SPECIFIC
+    u = safe_url(url)
+    return ErrInfo.from_exception(
+        exc,
+        code=code,
+        msg=f"{type(exc).__name__} for {u}: {exc}"[:_MAX_MSG],
+        ctx={"url": u},
+    )
