@@ -1,0 +1,287 @@
+"""Fake ports that obey a FaultSchedule: an embedder, a vector store, a document source."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Generic, TypeAlias, TypeVar
+
+from funcpipe.async_plan import AsyncPlan
+from funcpipe.policies import Sleep
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+
+from ._faults import FaultSchedule, InjectedFault
+from ._ports import FaultPort
+
+T = TypeVar("T")
+
+Vector: TypeAlias = tuple[float, ...]
+
+
+def fake_vector(text: str, dim: int = 8) -> Vector:
+    """A deterministic unit-free vector for ``text`` (from its sha256): same text, same vector."""
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return tuple(digest[i % len(digest)] / 255.0 for i in range(dim))
+
+
+class FakeEmbedder(FaultPort):
+    """A batch embedder obeying a per-key ``FaultSchedule``.
+
+    ``embed_batch(texts, keys)`` is one call: every key's attempt counter goes up by one and
+    the worst of their outcomes decides the whole call (all-or-nothing, like a real batch
+    request). Vectors are ``fake_vector(text, dim)``, so embedding is pure and a repeated
+    embedding is harmless. ``calls`` lists the keys of every call, in call order.
+    """
+
+    port = "embed"
+
+    def __init__(
+        self, schedule: FaultSchedule | None = None, *, dim: int = 8, sleep: Sleep | None = None
+    ) -> None:
+        super().__init__(schedule, sleep=sleep)
+        if dim < 1:
+            raise ValueError(f"FakeEmbedder.dim must be >= 1, got {dim}")
+        self.dim = dim
+        self.calls: list[tuple[str, ...]] = []
+
+    def reset_schedule(self, schedule: FaultSchedule | None = None) -> None:
+        super().reset_schedule(schedule)
+        self.calls.clear()
+
+    def reset(self) -> None:
+        """Back to a fresh embedder with the same schedule."""
+        self.reset_schedule()
+
+    def embed_batch(
+        self, texts: Sequence[str], keys: Sequence[str] | None = None
+    ) -> AsyncPlan[list[Vector]]:
+        """A plan embedding ``texts``; ``keys`` (default: the texts) select the faults."""
+        frozen_texts = tuple(texts)
+        frozen_keys = tuple(keys) if keys is not None else frozen_texts
+        if len(frozen_keys) != len(frozen_texts):
+            raise ValueError(
+                f"FakeEmbedder.embed_batch: {len(frozen_texts)} texts but {len(frozen_keys)} keys"
+            )
+
+        def _vectors() -> list[Vector]:
+            return [fake_vector(t, self.dim) for t in frozen_texts]
+
+        async def _embed() -> Result[list[Vector], ErrInfo]:
+            if not frozen_keys:
+                return Ok([])
+            self.calls.append(frozen_keys)
+            return await self._enact(frozen_keys, _vectors)
+
+        return _embed
+
+    def embed(self, text: str, key: str | None = None) -> AsyncPlan[Vector]:
+        """A plan embedding one text."""
+        batch = self.embed_batch([text], None if key is None else [key])
+
+        async def _one() -> Result[Vector, ErrInfo]:
+            res = await batch()
+            return res.map(lambda vs: vs[0])
+
+        return _one
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPoint:
+    """What the fake store holds for one id."""
+
+    vector: Vector
+    payload: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "vector", tuple(self.vector))
+        object.__setattr__(self, "payload", MappingProxyType(dict(self.payload)))
+
+    def __hash__(self) -> int:
+        return hash((self.vector, tuple(sorted(self.payload.items()))))
+
+
+class FakeConnection:
+    """A connection of ``FakeVectorStore.connect()``; unusable once closed."""
+
+    def __init__(self, store: FakeVectorStore) -> None:
+        self._store = store
+        self.closed = False
+
+    def upsert(
+        self, point_id: str, vector: Sequence[float], payload: Mapping[str, object] | None = None
+    ) -> AsyncPlan[str]:
+        """Insert or replace ``point_id`` (see ``FakeVectorStore.upsert``)."""
+        return self._store._upsert_plan(self, point_id, vector, payload)
+
+    def delete(self, point_id: str) -> AsyncPlan[bool]:
+        """Remove ``point_id``; ``Ok(True)`` if it was there."""
+        return self._store._delete_plan(self, point_id)
+
+
+class FakeVectorStore(FaultPort):
+    """An in-memory vector store with UPSERT by stable id, per-id faults and connection counts.
+
+    - ``upsert(id, vector, payload)`` replaces the point with that id, so repeating a write
+      never duplicates. Outcomes are looked up by id: a ``timeout`` applies the write and then
+      returns ``Err(TIMEOUT)`` (the acknowledgement is lost); ``hang`` and ``transient`` write
+      nothing; a write happens at one instant, so a cancelled call leaves no partial point.
+    - ``connect()`` is an async context manager yielding a ``FakeConnection``;
+      ``open_connections`` counts the open ones. ``store.upsert``/``store.delete`` open an
+      implicit connection for the duration of the call.
+    - ``snapshot()`` is a read-only copy of the points; ``reset()`` empties the store and
+      forgets attempts; ``reset_schedule()`` only forgets attempts.
+    - ``writes`` counts applied upserts (repeats included).
+    """
+
+    port = "store"
+
+    def __init__(self, schedule: FaultSchedule | None = None, *, sleep: Sleep | None = None):
+        super().__init__(schedule, sleep=sleep)
+        self._points: dict[str, StoredPoint] = {}
+        self.open_connections = 0
+        self.connections_opened = 0
+        self.writes = 0
+
+    @property
+    def data(self) -> Mapping[str, StoredPoint]:
+        """The live points (read-only view)."""
+        return MappingProxyType(self._points)
+
+    def snapshot(self) -> Mapping[str, StoredPoint]:
+        """A read-only copy of the points as they are now."""
+        return MappingProxyType(dict(self._points))
+
+    def reset(self) -> None:
+        """Empty the store and forget attempts (open connections stay counted)."""
+        self._points.clear()
+        self.writes = 0
+        self.connections_opened = 0
+        self.reset_schedule()
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[FakeConnection]:
+        """Open a connection; it is closed (and uncounted) on exit, however the block ends."""
+        conn = FakeConnection(self)
+        self.open_connections += 1
+        self.connections_opened += 1
+        try:
+            yield conn
+        finally:
+            conn.closed = True
+            self.open_connections -= 1
+
+    def upsert(
+        self, point_id: str, vector: Sequence[float], payload: Mapping[str, object] | None = None
+    ) -> AsyncPlan[str]:
+        """A plan that upserts over its own short-lived connection; ``Ok(point_id)``."""
+
+        async def _run() -> Result[str, ErrInfo]:
+            async with self.connect() as conn:
+                return await conn.upsert(point_id, vector, payload)()
+
+        return _run
+
+    def delete(self, point_id: str) -> AsyncPlan[bool]:
+        """A plan that deletes over its own short-lived connection."""
+
+        async def _run() -> Result[bool, ErrInfo]:
+            async with self.connect() as conn:
+                return await conn.delete(point_id)()
+
+        return _run
+
+    def _closed_error(self, point_id: str) -> Err[ErrInfo]:
+        return Err(
+            ErrInfo(codes.DB_ERROR, "connection is closed", stage=self.port, path=(point_id,))
+        )
+
+    def _upsert_plan(
+        self,
+        conn: FakeConnection,
+        point_id: str,
+        vector: Sequence[float],
+        payload: Mapping[str, object] | None,
+    ) -> AsyncPlan[str]:
+        point = StoredPoint(tuple(vector), payload or {})
+
+        def _write() -> str:
+            self._points[point_id] = point
+            self.writes += 1
+            return point_id
+
+        async def _run() -> Result[str, ErrInfo]:
+            if conn.closed:
+                return self._closed_error(point_id)
+            return await self._enact([point_id], _write, effect_on_timeout=True)
+
+        return _run
+
+    def _delete_plan(self, conn: FakeConnection, point_id: str) -> AsyncPlan[bool]:
+        def _delete() -> bool:
+            return self._points.pop(point_id, None) is not None
+
+        async def _run() -> Result[bool, ErrInfo]:
+            if conn.closed:
+                return self._closed_error(point_id)
+            return await self._enact([point_id], _delete, effect_on_timeout=True)
+
+        return _run
+
+
+class FakeDocumentSource(FaultPort, Generic[T]):
+    """A document source: calling it starts a fresh iteration (it is an ``AsyncGen[T]``).
+
+    Each document is looked up in the schedule by ``key(doc)``, the attempt being the number
+    of times that document was read: ``ok`` yields ``Ok(doc)``; ``transient``/``timeout`` yield
+    ``Err`` with ``path=(key,)``; ``exception`` yields ``Err(UNEXPECTED)`` (a reader maps
+    failures to per-item errors); ``hang`` waits forever; latency waits first.
+    ``open_iterations`` counts iterations started and not yet closed (0 after a full run, a
+    ``break`` followed by ``aclose()``, or a cancellation); ``yielded`` counts items handed out.
+    """
+
+    port = "source"
+
+    def __init__(
+        self,
+        docs: Sequence[T],
+        *,
+        key: Callable[[T], str] = str,
+        schedule: FaultSchedule | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
+        super().__init__(schedule, sleep=sleep)
+        self.docs = tuple(docs)
+        self._key = key
+        self.open_iterations = 0
+        self.iterations = 0
+        self.yielded = 0
+
+    def reset(self) -> None:
+        """Forget attempts and counters (open iterations stay counted)."""
+        self.iterations = 0
+        self.yielded = 0
+        self.reset_schedule()
+
+    def __call__(self) -> AsyncIterator[Result[T, ErrInfo]]:
+        return self._iterate()
+
+    async def _read(self, doc: T) -> Result[T, ErrInfo]:
+        key = self._key(doc)
+        try:
+            return await self._enact([key], lambda: doc)
+        except InjectedFault as exc:
+            return Err(ErrInfo.from_exception(exc, stage=self.port, path=(key,)))
+
+    async def _iterate(self) -> AsyncIterator[Result[T, ErrInfo]]:
+        self.open_iterations += 1
+        self.iterations += 1
+        try:
+            for doc in self.docs:
+                item = await self._read(doc)
+                self.yielded += 1
+                yield item
+        finally:
+            self.open_iterations -= 1

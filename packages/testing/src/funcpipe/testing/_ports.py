@@ -1,0 +1,119 @@
+"""The machinery the fake ports share: counting attempts, enacting outcomes, logging."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeAlias, TypeVar
+
+from funcpipe.policies import Sleep
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+
+from ._faults import OK, FaultSchedule, InjectedFault, Outcome
+
+A = TypeVar("A")
+
+Ending: TypeAlias = Literal["ok", "err", "raised", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One key's part in one call: its attempt number, planned outcome, and how the call ended."""
+
+    port: str
+    key: str
+    attempt: int
+    outcome: Outcome
+    ended: Ending
+
+
+class FaultPort:
+    """A fake port that obeys a ``FaultSchedule`` and records every attempt.
+
+    ``attempts`` counts calls per key; ``log`` holds an ``AttemptRecord`` per key per call, in
+    the order calls ended; ``in_flight`` / ``max_in_flight`` count concurrent calls;
+    ``hanging`` counts calls stuck in a ``hang`` right now. Latency waits on ``sleep``
+    (``asyncio.sleep`` by default: virtual under ``run_virtual``).
+    """
+
+    port = "port"
+
+    def __init__(self, schedule: FaultSchedule | None = None, *, sleep: Sleep | None = None):
+        self.schedule = schedule if schedule is not None else FaultSchedule()
+        self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
+        self.attempts: Counter[str] = Counter()
+        self.log: list[AttemptRecord] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.hanging = 0
+
+    def reset_schedule(self, schedule: FaultSchedule | None = None) -> None:
+        """Forget attempts and the log (optionally switch schedule); keep any stored data."""
+        if schedule is not None:
+            self.schedule = schedule
+        self.attempts.clear()
+        self.log.clear()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.hanging = 0
+
+    def attempt_trace(self) -> list[tuple[str, str]]:
+        """``(key, outcome kind)`` per attempt, the input ``attempt_norm`` expects."""
+        return [(r.key, r.outcome.kind) for r in self.log]
+
+    def _error(self, code: str, key: str, attempt: int, what: str) -> ErrInfo:
+        return ErrInfo(
+            code,
+            f"injected {what} in {self.port} (attempt {attempt})",
+            stage=self.port,
+            path=(key,),
+            ctx={"attempt": attempt},
+        )
+
+    async def _enact(
+        self,
+        keys: Sequence[str],
+        effect: Callable[[], A],
+        *,
+        effect_on_timeout: bool = False,
+    ) -> Result[A, ErrInfo]:
+        """One call covering ``keys``: the worst of their outcomes decides what happens."""
+        numbered = []
+        combined = OK
+        for key in keys:
+            self.attempts[key] += 1
+            outcome = self.schedule.outcome(key, self.attempts[key])
+            numbered.append((key, self.attempts[key], outcome))
+            combined = combined.worst(outcome)
+        culprit = next((k, n) for k, n, o in numbered if o.kind == combined.kind)
+        ended: Ending = "cancelled"
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if combined.latency_ms:
+                await self._sleep(combined.latency_ms / 1000.0)
+            if combined.kind == "hang":
+                self.hanging += 1
+                try:
+                    await asyncio.get_running_loop().create_future()  # never resolved
+                finally:
+                    self.hanging -= 1
+            if combined.kind == "exception":
+                ended = "raised"
+                raise InjectedFault(self.port, *culprit)
+            if combined.kind == "transient":
+                ended = "err"
+                return Err(self._error(codes.TRANSIENT, *culprit, "transient error"))
+            if combined.kind == "timeout":
+                if effect_on_timeout:
+                    effect()
+                ended = "err"
+                return Err(self._error(codes.TIMEOUT, *culprit, "timeout"))
+            value = effect()
+            ended = "ok"
+            return Ok(value)
+        finally:
+            self.in_flight -= 1
+            self.log.extend(AttemptRecord(self.port, k, n, o, ended) for k, n, o in numbered)
