@@ -22,13 +22,31 @@ async def run_guarded(plan: AsyncPlan[A], index: int | None = None) -> Result[A,
         return Err(ErrInfo.from_exception(exc, code=codes.UNEXPECTED, path=path))
 
 
+async def _cancel_and_wait(tasks: list[asyncio.Task[Result[A, ErrInfo]]]) -> None:
+    """Cancel ``tasks`` and wait until every one has finished, even if cancelled meanwhile."""
+    for task in tasks:
+        task.cancel()
+    interrupted = False
+    while pending := [t for t in tasks if not t.done()]:
+        try:
+            await asyncio.wait(pending)
+        except asyncio.CancelledError:
+            interrupted = True
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio logs nothing
+    if interrupted:
+        raise asyncio.CancelledError
+
+
 def async_gather(plans: Sequence[AsyncPlan[A]], *, concurrency: int = 16) -> AsyncPlan[list[A]]:
     """Run ``plans`` with at most ``concurrency`` in flight; values in input order.
 
     The lowest-index ``Err`` wins: once plan i fails, plans after i are cancelled or never
     started, plans before i still run. A raised exception becomes ``Err(UNEXPECTED)``. On return,
     failure or cancellation of the gather itself, every started task is cancelled and awaited,
-    so nothing is left running. ``concurrency < 1`` raises ``ValueError`` at build time.
+    so nothing is left running. A plan that is cancelled on its own (not by the gather) makes
+    the gather raise ``CancelledError``. ``concurrency < 1`` raises ``ValueError`` at build time.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"async_gather: concurrency must be an int >= 1, got {concurrency!r}")
@@ -53,6 +71,8 @@ def async_gather(plans: Sequence[AsyncPlan[A]], *, concurrency: int = 16) -> Asy
                 for task in done:
                     i = index_of.pop(task)
                     if task.cancelled():
+                        if i < first_err:  # not cancelled by us: the plan itself was cancelled
+                            raise asyncio.CancelledError
                         continue
                     res = task.result()
                     if isinstance(res, Ok):
@@ -63,11 +83,7 @@ def async_gather(plans: Sequence[AsyncPlan[A]], *, concurrency: int = 16) -> Asy
                             if j > i:
                                 other.cancel()
         finally:
-            pending = list(index_of)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+            await _cancel_and_wait(list(index_of))
         if first_err_info is not None:
             return Err(first_err_info)
         return Ok(cast(list[A], values))

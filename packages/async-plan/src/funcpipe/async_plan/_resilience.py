@@ -49,8 +49,10 @@ def async_with_resilience(
     - ``CancelledError`` always propagates; nothing is left running.
     - Waits come from ``retry.delay_s`` on ``env.rng`` and ``env.sleep``; a ``retry_after_s``
       in the error's ctx overrides the backoff.
-    - Exhausted: ``Err(MAX_RETRIES)`` with the last error's ``path`` and ``stage``, and
-      ``ctx = {"attempts": n, "last_error": <ErrInfo>}``.
+    - Exhausted (``max_attempts > 1``, every attempt failed retriably): ``Err(MAX_RETRIES)``
+      with the last error's ``path`` and ``stage``, and
+      ``ctx = {"attempts": n, "last_error": <ErrInfo>}``. With one attempt the error itself is
+      returned (e.g. ``Err(TIMEOUT)``), as without the wrapper.
     - Retrying a step with ``retry.idempotent=False`` warns ``NonIdempotentRetryWarning``
       once per run.
     - With ``max_attempts == 1`` and no timeout, env or timeout_ctx, returns ``step`` itself.
@@ -91,6 +93,8 @@ def async_with_resilience(
             if last.code not in retry.retriable_codes:
                 return res
             if attempt == retry.max_attempts:
+                if attempt == 1:  # nothing was retried, so nothing is exhausted
+                    return res
                 break
             if not retry.idempotent and not warned:
                 warned = True
