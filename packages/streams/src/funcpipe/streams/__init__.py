@@ -22,20 +22,30 @@ from ._basic import async_gen_tap as async_gen_tap
 from ._basic import async_gen_using as async_gen_using
 from ._basic import lift_async_item as lift_async_item
 from ._basic import lift_sync_gen_with_executor as lift_sync_gen_with_executor
+from ._bounded import async_gen_bounded_map as async_gen_bounded_map
+from ._chunk import async_gen_chunk as async_gen_chunk
+from ._merge import async_gen_fair_merge as async_gen_fair_merge
+from ._merge import async_gen_gather as async_gen_gather
+from ._rate import async_gen_rate_limited as async_gen_rate_limited
 from ._types import AsyncGen as AsyncGen
 
 __all__ = [
     "AsyncGen",
     "async_gen_and_then",
+    "async_gen_bounded_map",
+    "async_gen_chunk",
     "async_gen_collect",
+    "async_gen_fair_merge",
     "async_gen_filter",
     "async_gen_flat_map",
     "async_gen_flatten",
     "async_gen_from_list",
     "async_gen_from_results",
+    "async_gen_gather",
     "async_gen_map",
     "async_gen_map_action",
     "async_gen_map_err",
+    "async_gen_rate_limited",
     "async_gen_return",
     "async_gen_take",
     "async_gen_tap",

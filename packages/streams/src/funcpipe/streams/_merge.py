@@ -1,0 +1,203 @@
+"""Fan-in of several streams: async_gen_gather (arrival order) and async_gen_fair_merge."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any, Final, Generic, TypeVar, cast
+
+from funcpipe.policies import FairnessPolicy
+from funcpipe.result import Err, ErrInfo, Result, codes
+
+from ._core import close_stream, open_stream, stream
+from ._types import AsyncGen
+
+T = TypeVar("T")
+
+_END: Final = object()
+
+
+def _source_failed(exc: Exception, stage: str, index: int) -> Err[ErrInfo]:
+    return Err(
+        ErrInfo.from_exception(exc, code=codes.UNEXPECTED, stage=stage, ctx={"source": index})
+    )
+
+
+async def _cancel_all(tasks: Sequence[asyncio.Task[Any]]) -> None:
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def async_gen_gather(gens: Sequence[AsyncGen[T]], *, max_buffer: int = 16) -> AsyncGen[T]:
+    """Run every stream of ``gens`` concurrently and yield their items in arrival order.
+
+    Items of one source keep their order. Sources write into one queue of ``max_buffer``
+    items; a source waits while it is full, so at most ``max_buffer`` items plus one per
+    source are read ahead of the consumer. A source that raises ends with one
+    ``Err(UNEXPECTED)`` item (``ctx["source"]`` is its index) and the others go on. The stream
+    ends when every source has ended.
+
+    Tasks: one per source, started when the iteration starts. On early exit they are
+    cancelled and awaited and every source is closed exactly once.
+    ``max_buffer < 1`` raises ``ValueError`` when built.
+    """
+    if isinstance(max_buffer, bool) or not isinstance(max_buffer, int) or max_buffer < 1:
+        raise ValueError(f"async_gen_gather: max_buffer must be an int >= 1, got {max_buffer!r}")
+    sources = tuple(gens)
+
+    async def _produce(index: int, queue: asyncio.Queue[object]) -> None:
+        try:
+            it = open_stream(sources[index])
+        except Exception as exc:
+            await queue.put(_source_failed(exc, "async_gen_gather", index))
+            await queue.put(_END)
+            return
+        try:
+            async for item in it:
+                await queue.put(item)
+        except Exception as exc:
+            await queue.put(_source_failed(exc, "async_gen_gather", index))
+        finally:
+            await close_stream(it)
+        await queue.put(_END)
+
+    async def _gather() -> AsyncGenerator[Result[T, ErrInfo], None]:
+        if not sources:
+            return
+        queue: asyncio.Queue[object] = asyncio.Queue(max_buffer)
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(_produce(i, queue)) for i in range(len(sources))]
+        live = len(tasks)
+        try:
+            while live:
+                entry = await queue.get()
+                if entry is _END:
+                    live -= 1
+                else:
+                    yield cast("Result[T, ErrInfo]", entry)
+        finally:
+            await _cancel_all(tasks)
+
+    return stream(_gather)
+
+
+class _Lane(Generic[T]):
+    """One source of a fair merge: a bounded buffer its producer task fills."""
+
+    __slots__ = ("buf", "done", "emitted", "idle", "space", "weight")
+
+    def __init__(self, weight: int) -> None:
+        self.weight = weight
+        self.buf: deque[Result[T, ErrInfo]] = deque()
+        self.done = False
+        self.emitted = 0.0  # items emitted, lifted when the lane comes back from idle
+        self.idle = False
+        self.space: asyncio.Future[None] | None = None
+
+
+def async_gen_fair_merge(
+    streams: Sequence[AsyncGen[T]], policy: FairnessPolicy | None = None
+) -> AsyncGen[T]:
+    """Merge ``streams`` with weighted fairness: the next item comes from the ready stream with
+    the lowest ``emitted / weight`` ratio (the lowest index on ties).
+
+    Laws: among streams that are always ready, ``emitted_i / weight_i`` differ by at most
+    ``1 / min(weight)`` at every point, so shares converge to the weights; every live stream
+    that has an item ready is served. A stream that had nothing ready banks at most one round
+    of credit: when it becomes ready again its ratio is lifted to at least the lowest ratio of
+    the other ready streams minus one, so it cannot starve them while it catches up. The merge
+    is work-conserving: when the consumer is faster than the sources, every ready item is
+    emitted and shares follow the sources' speeds. Each source is read
+    ahead by at most ``policy.max_buffer_per_stream`` items. A source that raises ends with one
+    ``Err(UNEXPECTED)`` item (``ctx["source"]`` is its index).
+
+    Tasks: one per source, started when the iteration starts; on early exit all are cancelled
+    and awaited and every source is closed exactly once.
+    """
+    pol = FairnessPolicy() if policy is None else policy
+    if not isinstance(pol, FairnessPolicy):
+        raise TypeError(f"async_gen_fair_merge: policy must be a FairnessPolicy, got {pol!r}")
+    sources = tuple(streams)
+    cap = pol.max_buffer_per_stream
+
+    async def _produce(index: int, lane: _Lane[T], wake: list[asyncio.Future[None] | None]) -> None:
+        loop = asyncio.get_running_loop()
+
+        def push(item: Result[T, ErrInfo]) -> None:
+            lane.buf.append(item)
+            w = wake[0]
+            if w is not None and not w.done():
+                w.set_result(None)
+
+        try:
+            try:
+                it = open_stream(sources[index])
+            except Exception as exc:
+                push(_source_failed(exc, "async_gen_fair_merge", index))
+                return
+            try:
+                async for item in it:
+                    push(item)
+                    while len(lane.buf) >= cap:
+                        lane.space = loop.create_future()
+                        await lane.space
+            except Exception as exc:
+                push(_source_failed(exc, "async_gen_fair_merge", index))
+            finally:
+                await close_stream(it)
+        finally:
+            lane.done = True
+            w = wake[0]
+            if w is not None and not w.done():
+                w.set_result(None)
+
+    async def _merge() -> AsyncGenerator[Result[T, ErrInfo], None]:
+        if not sources:
+            return
+        loop = asyncio.get_running_loop()
+        lanes: list[_Lane[T]] = [_Lane(pol.weight(i)) for i in range(len(sources))]
+        wake: list[asyncio.Future[None] | None] = [None]
+        tasks = [loop.create_task(_produce(i, lanes[i], wake)) for i in range(len(sources))]
+        try:
+            while True:
+                best: _Lane[T] | None = None
+                best_ratio = 0.0
+                live = False
+                for lane in lanes:
+                    if lane.buf:
+                        ratio = lane.emitted / lane.weight
+                        if best is None or ratio < best_ratio:
+                            best, best_ratio = lane, ratio
+                    elif not lane.done:
+                        live = True
+                        lane.idle = True
+                if best is None:
+                    if not live:
+                        return
+                    waiter: asyncio.Future[None] = loop.create_future()
+                    wake[0] = waiter
+                    await waiter
+                    wake[0] = None
+                    continue
+                if best.idle:
+                    # back from idle: at most one round of banked credit (``weight`` items)
+                    best.idle = False
+                    floor = min(
+                        (ln.emitted / ln.weight for ln in lanes if ln.buf and ln is not best),
+                        default=best_ratio,
+                    )
+                    if best_ratio < floor - 1:
+                        best.emitted = (floor - 1) * best.weight
+                        continue
+                item = best.buf.popleft()
+                best.emitted += 1
+                s = best.space
+                if s is not None and not s.done():
+                    s.set_result(None)
+                yield item
+        finally:
+            await _cancel_all(tasks)
+
+    return stream(_merge)
