@@ -77,7 +77,7 @@ def async_with_resilience(
             )
 
     async def _resilient() -> Result[A, ErrInfo]:
-        run_env = env or ResilienceEnv.default()
+        run_env = env  # the default env (a freshly seeded Random) is made only if needed
         warned = False
         last: ErrInfo | None = None
         for attempt in range(1, retry.max_attempts + 1):
@@ -103,6 +103,8 @@ def async_with_resilience(
                     NonIdempotentRetryWarning,
                     stacklevel=2,
                 )
+            if run_env is None:
+                run_env = ResilienceEnv.default()
             await run_env.sleep(retry.delay_s(attempt, run_env.rng, _retry_after(last)))
         assert last is not None
         return Err(
