@@ -1,0 +1,113 @@
+"""The registry: named, versioned factories built in code by the process that runs them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TypeAlias, TypeVar
+
+from funcpipe.async_plan import AsyncPlan
+from funcpipe.streams import AsyncGen
+
+from ._models import OpKind
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+Params: TypeAlias = Mapping[str, object]
+"""An op's params as a deep read-only mapping (dicts are read-only, lists are tuples)."""
+
+Factory: TypeAlias = Callable[[Params], Callable[..., object]]
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
+_KINDS: frozenset[str] = frozenset({"Map", "FlatMap", "BatchMap", "Sink"})
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryEntry:
+    """A factory the receiving process trusts: ``factory(params)`` returns the op's callable.
+
+    Map and Sink: ``item -> AsyncPlan[out]``; FlatMap: ``item -> AsyncGen[out]``; BatchMap:
+    ``list[item] -> AsyncPlan[list[out]]``. Bump ``version`` whenever the behaviour changes,
+    so specs built against the old behaviour are refused (VERSION_MISMATCH).
+    """
+
+    id: str
+    kind: OpKind
+    version: str
+    factory: Factory
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not _ID.match(self.id):
+            raise ValueError(f"RegistryEntry.id {self.id!r} is not a valid id")
+        if self.kind not in _KINDS:
+            raise ValueError(f"RegistryEntry.kind must be one of {sorted(_KINDS)}")
+        if not isinstance(self.version, str) or not self.version or len(self.version) > 128:
+            raise ValueError("RegistryEntry.version must be a non-empty string (<= 128 chars)")
+        if not callable(self.factory):
+            raise ValueError("RegistryEntry.factory must be callable")
+
+
+def map_entry(
+    id: str, version: str, factory: Callable[[Params], Callable[[T], AsyncPlan[U]]]
+) -> RegistryEntry:
+    """A Map entry: ``factory(params)`` returns ``item -> AsyncPlan[out]``."""
+    return RegistryEntry(id, "Map", version, factory)
+
+
+def flat_map_entry(
+    id: str, version: str, factory: Callable[[Params], Callable[[T], AsyncGen[U]]]
+) -> RegistryEntry:
+    """A FlatMap entry: ``factory(params)`` returns ``item -> AsyncGen[out]``."""
+    return RegistryEntry(id, "FlatMap", version, factory)
+
+
+def batch_map_entry(
+    id: str, version: str, factory: Callable[[Params], Callable[[list[T]], AsyncPlan[list[U]]]]
+) -> RegistryEntry:
+    """A BatchMap entry: ``factory(params)`` returns ``list[item] -> AsyncPlan[list[out]]``."""
+    return RegistryEntry(id, "BatchMap", version, factory)
+
+
+def sink_entry(
+    id: str, version: str, factory: Callable[[Params], Callable[[T], AsyncPlan[U]]]
+) -> RegistryEntry:
+    """A Sink entry: ``factory(params)`` returns an idempotent write ``item -> AsyncPlan[out]``."""
+    return RegistryEntry(id, "Sink", version, factory)
+
+
+class Registry(Mapping[str, RegistryEntry]):
+    """An immutable mapping from id to entry; a duplicate id raises ``ValueError``.
+
+    Nothing is ever looked up by import path: only the entries given here exist.
+    """
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: Iterable[RegistryEntry] = ()) -> None:
+        table: dict[str, RegistryEntry] = {}
+        for entry in entries:
+            if not isinstance(entry, RegistryEntry):
+                raise ValueError(f"Registry takes RegistryEntry values, got {type(entry).__name__}")
+            if entry.id in table:
+                raise ValueError(f"duplicate registry id {entry.id!r}")
+            table[entry.id] = entry
+        self._entries = table
+
+    def __getitem__(self, key: str) -> RegistryEntry:
+        return self._entries[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{e.id}@{e.version}" for e in self._entries.values())
+        return f"Registry({inner})"
+
+    def with_entries(self, *entries: RegistryEntry) -> Registry:
+        """A new registry with ``entries`` added (a duplicate id raises ``ValueError``)."""
+        return Registry((*self._entries.values(), *entries))
