@@ -1,0 +1,17 @@
+"""funcpipe.adapters.edge: the VectorStore on Qdrant Edge, in-process (extra ``[edge]``).
+
+``EdgeStore(root)`` keeps one shard directory per collection under ``root``. Typical flow::
+
+    store = EdgeStore(".funcpipe/qdrant")
+    await perform_async(store.ensure_collection("docs", 256, payload_indexes={"source": "keyword"}))
+    await perform_async(store.upsert("docs", points))     # bulk load
+    await perform_async(store.optimize("docs"))           # build HNSW after bulk loads
+    hits = await perform_async(store.query("docs", vector, limit=5))
+    await perform_async(store.close())
+"""
+
+from ._store import EdgeStore as EdgeStore
+from ._store import edge_error as edge_error
+from ._store import to_edge_filter as to_edge_filter
+
+__all__ = ["EdgeStore", "edge_error", "to_edge_filter"]

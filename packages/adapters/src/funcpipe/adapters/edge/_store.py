@@ -1,0 +1,486 @@
+"""EdgeStore: the VectorStore on Qdrant Edge (qdrant-edge-py), the Qdrant engine in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import qdrant_edge as qe
+from funcpipe.adapters.runtime import dedicated_executor, run_blocking
+from funcpipe.adapters.vectors import (
+    DEFAULT_MAX_BATCH_BYTES,
+    DEFAULT_MAX_BATCH_POINTS,
+    Distance,
+    Filter,
+    PayloadIndexKind,
+    Point,
+    Record,
+    ScoredPoint,
+    batch_points,
+    check_collection_name,
+    check_vector,
+    normalise_id,
+    validate_points,
+)
+from funcpipe.async_plan import AsyncPlan
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.streams import AsyncGen
+
+T = TypeVar("T")
+
+_DISTANCE: dict[str, qe.Distance] = {
+    "cosine": qe.Distance.Cosine,
+    "dot": qe.Distance.Dot,
+    "euclid": qe.Distance.Euclid,
+}
+_DISTANCE_NAME = {"Cosine": "cosine", "Dot": "dot", "Euclid": "euclid"}
+_SCHEMA: dict[str, qe.PayloadSchemaType] = {
+    "keyword": qe.PayloadSchemaType.Keyword,
+    "integer": qe.PayloadSchemaType.Integer,
+    "float": qe.PayloadSchemaType.Float,
+    "bool": qe.PayloadSchemaType.Bool,
+}
+_NO_INDEXES: Mapping[str, PayloadIndexKind] = MappingProxyType({})
+
+
+class _Fail(Exception):
+    """An expected failure raised on the worker thread, carried out as an Err."""
+
+    def __init__(self, code: str, msg: str, **ctx: object) -> None:
+        super().__init__(msg)
+        self.code = code
+        self.ctx = ctx
+
+
+def to_edge_filter(flt: Filter | None) -> qe.Filter | None:
+    """Our Filter -> ``qdrant_edge.Filter`` (None for no or an empty filter)."""
+    if flt is None or flt.is_empty:
+        return None
+
+    def cond(key: str, value: object) -> qe.FieldCondition:
+        if isinstance(value, str | int):
+            return qe.FieldCondition(key=key, match=qe.MatchValue(value))
+        assert isinstance(value, Sequence)
+        return qe.FieldCondition(key=key, match=qe.MatchAny(list(value)))
+
+    return qe.Filter(
+        must=[cond(k, v) for k, v in flt.must.items()] or None,
+        must_not=[cond(k, v) for k, v in flt.must_not.items()] or None,
+    )
+
+
+def edge_error(exc: BaseException, op: str, collection: str) -> ErrInfo:
+    """Qdrant Edge exceptions (plain ``Exception`` with a message) -> ErrInfo."""
+    ctx: dict[str, object] = {"op": op, "collection": collection}
+    if isinstance(exc, _Fail):
+        return ErrInfo(
+            exc.code, f"edge {op} on {collection!r}: {exc}", cause=exc, ctx={**ctx, **exc.ctx}
+        )
+    text = str(exc)
+    low = text.lower()
+    if "dimension error" in low or "vector size" in low:
+        code = codes.DIMENSION_MISMATCH
+    elif isinstance(exc, ValueError | TypeError) or "incompatible" in low:
+        code = codes.INVALID_INPUT
+    else:
+        code = codes.DB_ERROR
+    return ErrInfo.from_exception(
+        exc, code=code, msg=f"edge {op} on {collection!r}: {text}"[:400], ctx=ctx
+    )
+
+
+class EdgeStore:
+    """A ``VectorStore`` on Qdrant Edge: one shard directory per collection under ``root``.
+
+    - Every blocking Edge call runs on this store's one dedicated thread, in order, so the
+      event loop never blocks and a shard is never used from two threads at once.
+    - Shards are opened lazily (``ensure_collection``, or the first operation on an existing
+      collection) and stay open until ``close()``, which flushes and closes them. A shard
+      directory can be open in one store at a time (Edge locks its WAL).
+    - Upserts are visible at once but are not indexed: call ``optimize(collection)`` after a
+      bulk load so queries use HNSW instead of a scan (``optimize`` returns whether anything
+      changed). The HNSW knobs (``hnsw_m``, ``ef_construct``, ``full_scan_threshold_kb``,
+      ``indexing_threshold_kb``, ``search_ef``; unset -> Qdrant's defaults m=16,
+      ef_construct=100, full_scan_threshold 10,000 KB) apply to new collections / queries.
+    - Errors: see ``VectorStore``. Edge raises plain exceptions; their messages are mapped
+      (dimension errors -> DIMENSION_MISMATCH, incompatible config -> INVALID_INPUT, the rest
+      -> DB_ERROR). Use after ``close()`` -> DB_ERROR.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        hnsw_m: int | None = None,
+        ef_construct: int | None = None,
+        full_scan_threshold_kb: int | None = None,
+        indexing_threshold_kb: int | None = None,
+        search_ef: int | None = None,
+        max_batch_points: int = DEFAULT_MAX_BATCH_POINTS,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+    ) -> None:
+        self._root = Path(root)
+        self._hnsw = (hnsw_m, ef_construct, full_scan_threshold_kb)
+        self._indexing_threshold_kb = indexing_threshold_kb
+        self._search_ef = search_ef
+        self._max_points = max_batch_points
+        self._max_bytes = max_batch_bytes
+        self._executor = dedicated_executor("funcpipe-edge")
+        self._shards: dict[str, qe.EdgeShard] = {}
+        self._meta: dict[str, tuple[int, str]] = {}  # collection -> (dim, distance)
+        self._closed = threading.Event()
+
+    @property
+    def root(self) -> Path:
+        """The directory holding one shard directory per collection."""
+        return self._root
+
+    # ---- worker-thread helpers (only ever called on the dedicated thread) ----
+
+    def _config(self, dim: int, distance: str) -> qe.EdgeConfig:
+        m, ef, fst = self._hnsw
+        hnsw = (
+            qe.HnswIndexConfig(
+                m=16 if m is None else m,
+                ef_construct=100 if ef is None else ef,
+                full_scan_threshold=10_000 if fst is None else fst,
+            )
+            if any(x is not None for x in self._hnsw)
+            else None
+        )
+        opt = (
+            qe.EdgeOptimizersConfig(indexing_threshold=self._indexing_threshold_kb)
+            if self._indexing_threshold_kb is not None
+            else None
+        )
+        return qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(size=dim, distance=_DISTANCE[distance]),
+            hnsw_config=hnsw,
+            optimizers=opt,
+        )
+
+    def _read_meta(self, path: Path) -> tuple[int, str] | None:
+        try:
+            doc = json.loads((path / "edge_config.json").read_text())
+            vec = doc["vectors"][""]
+            return int(vec["size"]), _DISTANCE_NAME.get(str(vec["distance"]), "cosine")
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _shard(self, name: str) -> qe.EdgeShard:
+        if self._closed.is_set():
+            raise _Fail(codes.DB_ERROR, "store is closed")
+        shard = self._shards.get(name)
+        if shard is not None:
+            return shard
+        path = self._root / name
+        if not (path / "segments").is_dir():
+            raise _Fail(codes.NOT_FOUND, f"collection {name!r} does not exist under {self._root}")
+        shard = qe.EdgeShard.load(str(path))
+        self._shards[name] = shard
+        meta = self._read_meta(path)
+        if meta is not None:
+            self._meta[name] = meta
+        return shard
+
+    def _ensure(
+        self, name: str, dim: int, distance: str, indexes: Mapping[str, PayloadIndexKind]
+    ) -> None:
+        if self._closed.is_set():
+            raise _Fail(codes.DB_ERROR, "store is closed")
+        path = self._root / name
+        if name not in self._shards and (path / "segments").is_dir():
+            self._shard(name)
+        if name in self._shards:
+            have = self._meta.get(name)
+            if have is not None and have[0] != dim:
+                raise _Fail(
+                    codes.DIMENSION_MISMATCH, f"has {have[0]} dims, not {dim}", expected_dim=have[0]
+                )
+            if have is not None and have[1] != distance:
+                raise _Fail(codes.INVALID_INPUT, f"uses {have[1]} distance, not {distance}")
+            shard = self._shards[name]
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+            shard = qe.EdgeShard.create(str(path), self._config(dim, distance))
+            self._shards[name] = shard
+            self._meta[name] = (dim, distance)
+        existing = shard.info().payload_schema
+        for field_name, kind in indexes.items():
+            if field_name not in existing:
+                shard.update(qe.UpdateOperation.create_field_index(field_name, _SCHEMA[kind]))
+
+    def _close_all(self) -> None:
+        self._closed.set()
+        shards, self._shards = list(self._shards.values()), {}
+        for shard in shards:
+            shard.flush()
+            shard.close()
+
+    # ---- plans ----
+
+    async def _call(self, op: str, collection: str, fn: Callable[[], T]) -> Result[T, ErrInfo]:
+        name = check_collection_name(collection) if collection else Ok(collection)
+        if isinstance(name, Err):
+            return name
+        if self._closed.is_set():
+            return Err(ErrInfo(codes.DB_ERROR, f"edge {op}: store is closed", ctx={"op": op}))
+        try:
+            return Ok(await run_blocking(fn, executor=self._executor))
+        except Exception as exc:
+            return Err(edge_error(exc, op, collection))
+
+    def _dim_on_worker(self, collection: str) -> int | None:
+        self._shard(collection)
+        meta = self._meta.get(collection)
+        return meta[0] if meta else None
+
+    def ensure_collection(
+        self,
+        name: str,
+        dim: int,
+        distance: Distance = "cosine",
+        payload_indexes: Mapping[str, PayloadIndexKind] = _NO_INDEXES,
+    ) -> AsyncPlan[None]:
+        """Create or open the collection; check dimension and distance; add payload indexes."""
+        if dim < 1 or distance not in _DISTANCE:
+            raise ValueError(f"ensure_collection: bad dim {dim} or distance {distance!r}")
+        indexes = dict(payload_indexes)
+
+        async def _run() -> Result[None, ErrInfo]:
+            return await self._call(
+                "ensure_collection", name, lambda: self._ensure(name, dim, distance, indexes)
+            )
+
+        return _run
+
+    def upsert(self, collection: str, points: Sequence[Point]) -> AsyncPlan[int]:
+        """Upsert ``points`` in batches; Ok(number of points written)."""
+        frozen = tuple(points)
+
+        async def _run() -> Result[int, ErrInfo]:
+            dim = await self._call("upsert", collection, lambda: self._dim_on_worker(collection))
+            if isinstance(dim, Err):
+                return dim
+            checked = validate_points(frozen, dim.value)
+            if isinstance(checked, Err):
+                return Err(checked.error.with_ctx(collection=collection))
+            batches = batch_points(
+                checked.value, max_points=self._max_points, max_bytes=self._max_bytes
+            )
+            if isinstance(batches, Err):
+                return batches
+            done = 0
+            for batch in batches.value:
+                op = qe.UpdateOperation.upsert_points(
+                    [qe.Point(p.id, p.vector, p.payload) for p in batch]
+                )
+
+                def _write(op: Any = op) -> None:
+                    self._shard(collection).update(op)
+
+                res = await self._call("upsert", collection, _write)
+                if isinstance(res, Err):
+                    return Err(res.error.with_ctx(written=done))
+                done += len(batch)
+            return Ok(done)
+
+        return _run
+
+    def delete_ids(self, collection: str, ids: Sequence[str]) -> AsyncPlan[None]:
+        """Delete points by id (unknown ids are ignored)."""
+        raw = tuple(ids)
+
+        async def _run() -> Result[None, ErrInfo]:
+            norm: list[str] = []
+            for i in raw:
+                n = normalise_id(i)
+                if isinstance(n, Err):
+                    return n
+                norm.append(n.value)
+            if not norm:
+                return Ok(None)
+            op = qe.UpdateOperation.delete_points(list[int | uuid.UUID | str](norm))
+
+            def _delete() -> None:
+                self._shard(collection).update(op)
+
+            return await self._call("delete_ids", collection, _delete)
+
+        return _run
+
+    def delete_by_filter(self, collection: str, filter: Filter) -> AsyncPlan[None]:
+        """Delete every point matching ``filter`` (an empty filter is refused)."""
+
+        async def _run() -> Result[None, ErrInfo]:
+            ef = to_edge_filter(filter)
+            if ef is None:
+                return Err(
+                    ErrInfo(
+                        codes.INVALID_INPUT,
+                        "delete_by_filter: empty filter would delete every point",
+                        ctx={"collection": collection},
+                    )
+                )
+            op = qe.UpdateOperation.delete_points_by_filter(ef)
+            return await self._call(
+                "delete_by_filter", collection, lambda: self._shard(collection).update(op)
+            )
+
+        return _run
+
+    def query(
+        self,
+        collection: str,
+        vector: Sequence[float],
+        *,
+        filter: Filter | None = None,
+        limit: int = 10,
+        exact: bool = False,
+    ) -> AsyncPlan[list[ScoredPoint]]:
+        """Nearest points to ``vector``, best first (HNSW after ``optimize``, unless exact)."""
+        frozen = tuple(vector)
+
+        def _q(vec: list[float]) -> list[ScoredPoint]:
+            if exact:
+                params = qe.SearchParams(exact=True)
+            elif self._search_ef is not None:
+                params = qe.SearchParams(hnsw_ef=self._search_ef)
+            else:
+                params = None
+            hits = self._shard(collection).query(
+                qe.QueryRequest(
+                    query=qe.Query.Nearest(vec),
+                    limit=limit,
+                    filter=to_edge_filter(filter),
+                    with_payload=True,
+                    with_vector=False,
+                    params=params,
+                )
+            )
+            return [ScoredPoint(str(h.id), float(h.score), dict(h.payload or {})) for h in hits]
+
+        async def _run() -> Result[list[ScoredPoint], ErrInfo]:
+            if limit < 1:
+                return Err(ErrInfo(codes.INVALID_INPUT, f"query: limit must be >= 1, got {limit}"))
+            dim = await self._call("query", collection, lambda: self._dim_on_worker(collection))
+            if isinstance(dim, Err):
+                return dim
+            vec = check_vector(frozen, dim.value)
+            if isinstance(vec, Err):
+                return Err(vec.error.with_ctx(collection=collection))
+            return await self._call("query", collection, lambda: _q(vec.value))
+
+        return _run
+
+    def scroll(
+        self,
+        collection: str,
+        filter: Filter | None = None,
+        *,
+        with_payload: bool = True,
+        page_size: int = 256,
+    ) -> AsyncGen[Record]:
+        """Every matching point once, page by page (ordered by id). A failing page gives one
+        Err and ends the stream."""
+        if page_size < 1:
+            raise ValueError(f"scroll: page_size must be >= 1, got {page_size}")
+
+        def _page(offset: Any) -> tuple[list[Record], Any]:
+            records, nxt = self._shard(collection).scroll(
+                qe.ScrollRequest(
+                    offset=offset,
+                    limit=page_size,
+                    filter=to_edge_filter(filter),
+                    with_payload=with_payload,
+                    with_vector=False,
+                )
+            )
+            out = [
+                Record(str(r.id), dict(r.payload or {}) if with_payload else {}) for r in records
+            ]
+            return out, nxt
+
+        async def _gen() -> AsyncIterator[Result[Record, ErrInfo]]:
+            offset: Any = None
+            while True:
+
+                def _next(off: Any = offset) -> tuple[list[Record], Any]:
+                    return _page(off)
+
+                res = await self._call("scroll", collection, _next)
+                if isinstance(res, Err):
+                    yield res
+                    return
+                records, offset = res.value
+                for r in records:
+                    yield Ok(r)
+                if offset is None:
+                    return
+
+        return _gen
+
+    def count(self, collection: str, filter: Filter | None = None) -> AsyncPlan[int]:
+        """Exact number of points matching ``filter``."""
+
+        def _count() -> int:
+            n: int = self._shard(collection).count(
+                qe.CountRequest(exact=True, filter=to_edge_filter(filter))
+            )
+            return n
+
+        async def _run() -> Result[int, ErrInfo]:
+            return await self._call("count", collection, _count)
+
+        return _run
+
+    def optimize(self, collection: str) -> AsyncPlan[bool]:
+        """Run Edge's optimisers (build HNSW over unindexed points), then flush; Ok(changed).
+
+        Blocking work of seconds for tens of thousands of points (on the store's thread).
+        """
+
+        def _opt() -> bool:
+            shard = self._shard(collection)
+            changed = bool(shard.optimize())
+            shard.flush()
+            return changed
+
+        async def _run() -> Result[bool, ErrInfo]:
+            return await self._call("optimize", collection, _opt)
+
+        return _run
+
+    def indexed_vectors(self, collection: str) -> AsyncPlan[tuple[int, int]]:
+        """Ok((indexed vectors, points)): equal (about) after ``optimize`` -> HNSW in use."""
+
+        def _info() -> tuple[int, int]:
+            info = self._shard(collection).info()
+            return int(info.indexed_vectors_count), int(info.points_count)
+
+        async def _run() -> Result[tuple[int, int], ErrInfo]:
+            return await self._call("info", collection, _info)
+
+        return _run
+
+    def close(self) -> AsyncPlan[None]:
+        """Flush and close every open shard and stop the worker thread (idempotent)."""
+
+        async def _run() -> Result[None, ErrInfo]:
+            if self._closed.is_set():
+                return Ok(None)
+            try:
+                await run_blocking(self._close_all, executor=self._executor)
+            except Exception as exc:
+                return Err(edge_error(exc, "close", ""))
+            finally:
+                self._executor.shutdown(wait=False)
+            return Ok(None)
+
+        return _run

@@ -1,0 +1,447 @@
+"""QdrantStore: the VectorStore on qdrant-client's AsyncQdrantClient (server, cluster or local)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import TypeVar
+
+import httpx
+from funcpipe.adapters.http import code_for_status, safe_url
+from funcpipe.adapters.vectors import (
+    DEFAULT_MAX_BATCH_BYTES,
+    DEFAULT_MAX_BATCH_POINTS,
+    Distance,
+    Filter,
+    PayloadIndexKind,
+    Point,
+    Record,
+    ScoredPoint,
+    batch_points,
+    check_collection_name,
+    check_vector,
+    normalise_id,
+    validate_points,
+)
+from funcpipe.async_plan import AsyncPlan
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.streams import AsyncGen
+from qdrant_client import AsyncQdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+T = TypeVar("T")
+
+_DISTANCE: dict[str, models.Distance] = {
+    "cosine": models.Distance.COSINE,
+    "dot": models.Distance.DOT,
+    "euclid": models.Distance.EUCLID,
+}
+_SCHEMA: dict[str, models.PayloadSchemaType] = {
+    "keyword": models.PayloadSchemaType.KEYWORD,
+    "integer": models.PayloadSchemaType.INTEGER,
+    "float": models.PayloadSchemaType.FLOAT,
+    "bool": models.PayloadSchemaType.BOOL,
+}
+_NO_INDEXES: Mapping[str, PayloadIndexKind] = MappingProxyType({})
+
+
+def to_qdrant_filter(flt: Filter | None) -> models.Filter | None:
+    """Our Filter -> ``models.Filter`` (None for no or an empty filter)."""
+    if flt is None or flt.is_empty:
+        return None
+
+    def cond(key: str, value: object) -> models.FieldCondition:
+        if isinstance(value, str | int):
+            return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+        assert isinstance(value, Sequence)
+        return models.FieldCondition(key=key, match=models.MatchAny(any=list(value)))
+
+    return models.Filter(
+        must=[cond(k, v) for k, v in flt.must.items()] or None,
+        must_not=[cond(k, v) for k, v in flt.must_not.items()] or None,
+    )
+
+
+def qdrant_error(exc: BaseException, op: str, collection: str) -> ErrInfo:
+    """qdrant-client exceptions -> ErrInfo (ctx: ``op``, ``collection``, ``status``)."""
+    ctx: dict[str, object] = {"op": op, "collection": collection}
+    text = str(exc)
+    if isinstance(exc, UnexpectedResponse):
+        status = exc.status_code or 0
+        ctx["status"] = status
+        body = exc.content.decode("utf-8", "replace")[:300]
+        code = code_for_status(status)
+        if status == 400 and "dimension" in body.lower():
+            code = codes.DIMENSION_MISMATCH
+        elif code == codes.SERVICE_SPECIFIC:
+            code = codes.DB_ERROR
+        text = f"HTTP {status}: {body}"
+    elif isinstance(exc, ResponseHandlingException | httpx.HTTPError):
+        source = exc.source if isinstance(exc, ResponseHandlingException) else exc
+        code = codes.TIMEOUT if isinstance(source, httpx.TimeoutException) else codes.NETWORK
+        text = f"{type(source).__name__}: {source}"
+    elif isinstance(exc, ValueError) and "not found" in text.lower():
+        code = codes.NOT_FOUND
+    elif "dimension" in text.lower() or "not aligned" in text:
+        code = codes.DIMENSION_MISMATCH
+    else:
+        code = codes.DB_ERROR
+    return ErrInfo.from_exception(
+        exc, code=code, msg=f"qdrant {op} on {collection!r}: {text}"[:400], ctx=ctx
+    )
+
+
+class QdrantStore:
+    """A ``VectorStore`` on ``AsyncQdrantClient``: a Qdrant server or cluster (``url``, optional
+    ``api_key``) or qdrant-client's local mode (``location=":memory:"`` or ``path=``).
+
+    - ``QdrantStore(client)`` uses a client the shell owns; ``QdrantStore.connect(...)`` builds
+      one that ``close()`` closes.
+    - Local mode is for tests and small data: it searches by brute force (always exact),
+      persists ``path=`` to SQLite, allows one client per path, runs its work on the event
+      loop (its async API is not truly async), and ignores payload indexes (not created there).
+    - Server mode writes with ``wait=True``, so an Ok upsert is visible to the next query.
+    - Errors: see ``VectorStore``; HTTP statuses map as in ``code_for_status`` (400 about a
+      vector dimension -> DIMENSION_MISMATCH), connection failures -> NETWORK.
+    """
+
+    def __init__(
+        self,
+        client: AsyncQdrantClient,
+        *,
+        owns_client: bool = False,
+        max_batch_points: int = DEFAULT_MAX_BATCH_POINTS,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+    ) -> None:
+        self._client = client
+        self._owns = owns_client
+        self._local = type(getattr(client, "_client", None)).__name__ == "AsyncQdrantLocal"
+        self._max_points = max_batch_points
+        self._max_bytes = max_batch_bytes
+        self._dims: dict[str, int] = {}
+
+    @classmethod
+    def connect(
+        cls,
+        url: str | None = None,
+        *,
+        api_key: str | None = None,
+        location: str | None = None,
+        path: str | None = None,
+        timeout_s: int = 30,
+    ) -> AsyncPlan[QdrantStore]:
+        """A plan that builds a client owned by the store: exactly one of ``url``,
+        ``location`` (``":memory:"``) or ``path`` (local on-disk mode).
+
+        A ``path`` already opened by another client -> ``Err(DB_ERROR)``. Building a client
+        for ``url`` does not contact the server (the first operation does).
+        """
+        if sum(x is not None for x in (url, location, path)) != 1:
+            raise ValueError("QdrantStore.connect: give exactly one of url, location, path")
+        where = safe_url(url) if url else (location or path or "")
+
+        async def _run() -> Result[QdrantStore, ErrInfo]:
+            try:
+                if url is not None:
+                    client = AsyncQdrantClient(
+                        url=url, api_key=api_key, timeout=timeout_s, check_compatibility=False
+                    )
+                elif location is not None:
+                    client = AsyncQdrantClient(location=location)
+                else:
+                    client = AsyncQdrantClient(path=path)
+            except Exception as exc:
+                return Err(qdrant_error(exc, "connect", where))
+            return Ok(cls(client, owns_client=True))
+
+        return _run
+
+    async def _guard(
+        self, op: str, collection: str, make: Callable[[], Awaitable[T]]
+    ) -> Result[T, ErrInfo]:
+        name = check_collection_name(collection)
+        if isinstance(name, Err):
+            return name
+        try:
+            return Ok(await make())
+        except Exception as exc:
+            return Err(qdrant_error(exc, op, collection))
+
+    async def _dim(self, collection: str) -> Result[int, ErrInfo]:
+        if collection in self._dims:
+            return Ok(self._dims[collection])
+        res = await self._guard(
+            "get_collection", collection, lambda: self._vector_params(collection)
+        )
+        if isinstance(res, Err):
+            return res
+        self._dims[collection] = res.value.size
+        return Ok(res.value.size)
+
+    async def _vector_params(self, collection: str) -> models.VectorParams:
+        if not await self._client.collection_exists(collection):
+            raise ValueError(f"Collection {collection} not found")
+        info = await self._client.get_collection(collection)
+        params = info.config.params.vectors
+        if isinstance(params, dict):
+            params = params.get("")
+        if not isinstance(params, models.VectorParams):
+            raise ValueError(f"collection {collection} has no default dense vector")
+        return params
+
+    def ensure_collection(
+        self,
+        name: str,
+        dim: int,
+        distance: Distance = "cosine",
+        payload_indexes: Mapping[str, PayloadIndexKind] = _NO_INDEXES,
+    ) -> AsyncPlan[None]:
+        """Create ``name`` if missing; check an existing one's dimension and distance; create
+        missing payload indexes (server mode)."""
+        if dim < 1 or distance not in _DISTANCE:
+            raise ValueError(f"ensure_collection: bad dim {dim} or distance {distance!r}")
+        indexes = dict(payload_indexes)
+
+        async def _ensure() -> None:
+            if await self._client.collection_exists(name):
+                params = await self._vector_params(name)
+                if params.size != dim:
+                    raise _Mismatch(codes.DIMENSION_MISMATCH, f"has {params.size} dims, not {dim}")
+                if params.distance != _DISTANCE[distance]:
+                    raise _Mismatch(
+                        codes.INVALID_INPUT, f"uses {params.distance.value}, not {distance}"
+                    )
+                existing = (await self._client.get_collection(name)).payload_schema
+            else:
+                await self._client.create_collection(
+                    collection_name=name,
+                    vectors_config=models.VectorParams(size=dim, distance=_DISTANCE[distance]),
+                )
+                existing = {}
+            if not self._local:
+                for field_name, kind in indexes.items():
+                    if field_name not in existing:
+                        await self._client.create_payload_index(
+                            name, field_name=field_name, field_schema=_SCHEMA[kind], wait=True
+                        )
+            self._dims[name] = dim
+
+        async def _run() -> Result[None, ErrInfo]:
+            res = await self._guard("ensure_collection", name, _ensure)
+            if isinstance(res, Err) and isinstance(res.error.cause, _Mismatch):
+                m = res.error.cause
+                return Err(
+                    ErrInfo(
+                        m.code,
+                        f"collection {name!r} {m}",
+                        ctx={"collection": name, "dim": dim, "distance": distance},
+                    )
+                )
+            return res
+
+        return _run
+
+    def upsert(self, collection: str, points: Sequence[Point]) -> AsyncPlan[int]:
+        """Upsert ``points`` in batches; Ok(number of points written)."""
+        frozen = tuple(points)
+
+        async def _run() -> Result[int, ErrInfo]:
+            dim = await self._dim(collection)
+            if isinstance(dim, Err):
+                return dim
+            checked = validate_points(frozen, dim.value)
+            if isinstance(checked, Err):
+                return Err(checked.error.with_ctx(collection=collection))
+            batches = batch_points(
+                checked.value, max_points=self._max_points, max_bytes=self._max_bytes
+            )
+            if isinstance(batches, Err):
+                return batches
+            done = 0
+            for batch in batches.value:
+                structs = [
+                    models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in batch
+                ]
+
+                async def _send(structs: list[models.PointStruct] = structs) -> None:
+                    await self._client.upsert(collection, points=structs, wait=True)
+
+                res = await self._guard("upsert", collection, _send)
+                if isinstance(res, Err):
+                    return Err(res.error.with_ctx(written=done))
+                done += len(batch)
+            return Ok(done)
+
+        return _run
+
+    def delete_ids(self, collection: str, ids: Sequence[str]) -> AsyncPlan[None]:
+        """Delete points by id (unknown ids are ignored)."""
+        raw = tuple(ids)
+
+        async def _run() -> Result[None, ErrInfo]:
+            norm: list[str] = []
+            for i in raw:
+                n = normalise_id(i)
+                if isinstance(n, Err):
+                    return n
+                norm.append(n.value)
+            if not norm:
+                return Ok(None)
+            return await self._guard(
+                "delete_ids",
+                collection,
+                lambda: self._delete(collection, models.PointIdsList(points=list(norm))),
+            )
+
+        return _run
+
+    async def _delete(self, collection: str, selector: models.PointsSelector) -> None:
+        await self._client.delete(collection, points_selector=selector, wait=True)
+
+    def delete_by_filter(self, collection: str, filter: Filter) -> AsyncPlan[None]:
+        """Delete every point matching ``filter`` (an empty filter is refused)."""
+
+        async def _run() -> Result[None, ErrInfo]:
+            qf = to_qdrant_filter(filter)
+            if qf is None:
+                return Err(
+                    ErrInfo(
+                        codes.INVALID_INPUT,
+                        "delete_by_filter: empty filter would delete every point",
+                        ctx={"collection": collection},
+                    )
+                )
+            return await self._guard(
+                "delete_by_filter",
+                collection,
+                lambda: self._delete(collection, models.FilterSelector(filter=qf)),
+            )
+
+        return _run
+
+    def query(
+        self,
+        collection: str,
+        vector: Sequence[float],
+        *,
+        filter: Filter | None = None,
+        limit: int = 10,
+        exact: bool = False,
+    ) -> AsyncPlan[list[ScoredPoint]]:
+        """Nearest points to ``vector``, best first (local mode is always exact)."""
+        frozen = tuple(vector)
+
+        async def _run() -> Result[list[ScoredPoint], ErrInfo]:
+            if limit < 1:
+                return Err(ErrInfo(codes.INVALID_INPUT, f"query: limit must be >= 1, got {limit}"))
+            dim = await self._dim(collection)
+            if isinstance(dim, Err):
+                return dim
+            vec = check_vector(frozen, dim.value)
+            if isinstance(vec, Err):
+                return Err(vec.error.with_ctx(collection=collection))
+            params = models.SearchParams(exact=True) if exact and not self._local else None
+
+            async def _q() -> list[ScoredPoint]:
+                resp = await self._client.query_points(
+                    collection,
+                    query=vec.value,
+                    query_filter=to_qdrant_filter(filter),
+                    limit=limit,
+                    with_payload=True,
+                    with_vectors=False,
+                    search_params=params,
+                )
+                return [
+                    ScoredPoint(str(p.id), float(p.score), dict(p.payload or {}))
+                    for p in resp.points
+                ]
+
+            return await self._guard("query", collection, _q)
+
+        return _run
+
+    def scroll(
+        self,
+        collection: str,
+        filter: Filter | None = None,
+        *,
+        with_payload: bool = True,
+        page_size: int = 256,
+    ) -> AsyncGen[Record]:
+        """Every matching point once, page by page (ordered by id). A failing page gives one
+        Err and ends the stream."""
+        if page_size < 1:
+            raise ValueError(f"scroll: page_size must be >= 1, got {page_size}")
+
+        async def _gen() -> AsyncIterator[Result[Record, ErrInfo]]:
+            offset: models.ExtendedPointId | None = None
+            qf = to_qdrant_filter(filter)
+            while True:
+
+                async def _page(
+                    off: models.ExtendedPointId | None = offset,
+                ) -> tuple[list[models.Record], models.ExtendedPointId | None]:
+                    return await self._client.scroll(
+                        collection,
+                        scroll_filter=qf,
+                        limit=page_size,
+                        offset=off,
+                        with_payload=with_payload,
+                        with_vectors=False,
+                    )
+
+                res = await self._guard("scroll", collection, _page)
+                if isinstance(res, Err):
+                    yield res
+                    return
+                records, offset = res.value
+                for r in records:
+                    yield Ok(Record(str(r.id), dict(r.payload or {}) if with_payload else {}))
+                if offset is None:
+                    return
+
+        return _gen
+
+    def count(self, collection: str, filter: Filter | None = None) -> AsyncPlan[int]:
+        """Exact number of points matching ``filter``."""
+
+        async def _count() -> int:
+            res = await self._client.count(
+                collection, count_filter=to_qdrant_filter(filter), exact=True
+            )
+            return res.count
+
+        async def _run() -> Result[int, ErrInfo]:
+            return await self._guard("count", collection, _count)
+
+        return _run
+
+    def optimize(self, collection: str) -> AsyncPlan[bool]:
+        """No-op (Ok(False)): a Qdrant server optimises in the background; local mode has no
+        index. Checks that the collection exists."""
+
+        async def _run() -> Result[bool, ErrInfo]:
+            dim = await self._dim(collection)
+            return dim if isinstance(dim, Err) else Ok(False)
+
+        return _run
+
+    def close(self) -> AsyncPlan[None]:
+        """Close the client if this store owns it (idempotent)."""
+
+        async def _run() -> Result[None, ErrInfo]:
+            if self._owns:
+                try:
+                    await self._client.close()
+                except Exception as exc:
+                    return Err(qdrant_error(exc, "close", ""))
+            return Ok(None)
+
+        return _run
+
+
+class _Mismatch(Exception):
+    def __init__(self, code: str, msg: str) -> None:
+        super().__init__(msg)
+        self.code = code

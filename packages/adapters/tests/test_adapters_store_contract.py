@@ -1,0 +1,345 @@
+"""One VectorStore contract suite, run against every backend:
+
+- ``edge``: EdgeStore (Qdrant Edge in-process), created with HNSW thresholds so small that
+  ``optimize()`` really builds an HNSW index for these small test sets;
+- ``memory`` / ``path``: QdrantStore on qdrant-client local mode (``:memory:`` / on disk);
+- ``server``: QdrantStore on a Qdrant server at ``QDRANT_URL`` (marker ``qdrant_server``;
+  skipped when the variable is not set).
+
+What "query correctness" asserts: with ``exact=True`` every backend returns exactly the
+brute-force top-k (same ids, same order, scores within 1e-4). Without ``exact``, local mode is
+brute force anyway (same assertion); Edge (after ``optimize``, HNSW in use, checked by its
+indexed-vector count) and the server are approximate, so we assert that a stored vector finds
+itself first and that mean recall@10 against brute force is at least 0.9 (16-d random vectors,
+300 points: HNSW is near-exact here; the bound leaves room for approximation).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from funcpipe.adapters.edge import EdgeStore
+from funcpipe.adapters.qdrant import QdrantStore
+from funcpipe.adapters.runtime import collect_stream, perform_async
+from funcpipe.adapters.vectors import Filter, Point, Record, VectorStore
+from funcpipe.async_plan import AsyncPlan
+from funcpipe.result import Err, Ok, codes
+
+QDRANT_URL = os.environ.get("QDRANT_URL")
+DIM = 16
+BATCH = 16  # small batches so every upsert below is split
+
+
+@dataclass
+class Kit:
+    """Opens (and re-opens) one backend; ``collection`` is unique per test."""
+
+    name: str
+    open: Callable[[], Awaitable[VectorStore]]
+    collection: str
+    persistent: bool
+    exact_default: bool
+    opened: list[VectorStore] = field(default_factory=list)
+
+    async def store(self) -> VectorStore:
+        s = await self.open()
+        self.opened.append(s)
+        return s
+
+
+def _params() -> list[object]:
+    server = pytest.param(
+        "server",
+        marks=[
+            pytest.mark.qdrant_server,
+            pytest.mark.skipif(
+                QDRANT_URL is None, reason="set QDRANT_URL to run the suite against a Qdrant server"
+            ),
+        ],
+    )
+    return ["edge", "memory", "path", server]
+
+
+@pytest_asyncio.fixture(params=_params())
+async def kit(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Kit]:
+    name: str = request.param
+    collection = f"fp_test_{uuid.uuid4().hex[:12]}"
+
+    async def open_edge() -> VectorStore:
+        return EdgeStore(
+            tmp_path / "edge",
+            full_scan_threshold_kb=1,
+            indexing_threshold_kb=1,
+            max_batch_points=BATCH,
+        )
+
+    async def open_qdrant(
+        url: str | None = None, location: str | None = None, path: str | None = None
+    ) -> VectorStore:
+        plan = QdrantStore.connect(url, location=location, path=path)
+        store = (await perform_async(plan)).unwrap()
+        store._max_points = BATCH
+        return store
+
+    openers: dict[str, Callable[[], Awaitable[VectorStore]]] = {
+        "edge": open_edge,
+        "memory": lambda: open_qdrant(location=":memory:"),
+        "path": lambda: open_qdrant(path=str(tmp_path / "local")),
+        "server": lambda: open_qdrant(url=QDRANT_URL or ""),
+    }
+    k = Kit(
+        name,
+        openers[name],
+        collection,
+        persistent=name in ("edge", "path", "server"),
+        exact_default=name in ("memory", "path"),
+    )
+    yield k
+    if name == "server":
+        s = await k.store()
+        assert isinstance(s, QdrantStore)
+        await s._client.delete_collection(collection)
+    for s in k.opened:
+        await perform_async(s.close())
+
+
+def _rand_points(n: int, seed: int = 0, docs: int = 5) -> list[Point]:
+    rng = random.Random(seed)
+    return [
+        Point(
+            str(uuid.UUID(int=rng.getrandbits(128))),
+            [rng.gauss(0, 1) for _ in range(DIM)],
+            {"doc": f"d{i % docs}", "n": i, "tags": ["even" if i % 2 == 0 else "odd", "all"]},
+        )
+        for i in range(n)
+    ]
+
+
+async def _state(
+    store: VectorStore, c: str, flt: Filter | None = None
+) -> dict[str, dict[str, object]]:
+    items = await collect_stream(store.scroll(c, flt, page_size=7))
+    out: dict[str, dict[str, object]] = {}
+    for r in items:
+        assert isinstance(r, Ok), r
+        assert r.value.id not in out, "scroll yielded a point twice"
+        out[r.value.id] = dict(r.value.payload)
+    return out
+
+
+async def _ready(kit: Kit, points: list[Point]) -> VectorStore:
+    store = await kit.store()
+    ok = await perform_async(
+        store.ensure_collection(kit.collection, DIM, "cosine", {"doc": "keyword", "n": "integer"})
+    )
+    assert ok == Ok(None)
+    assert await perform_async(store.upsert(kit.collection, points)) == Ok(len(points))
+    return store
+
+
+def _cos(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True)) / math.sqrt(
+        sum(x * x for x in a) * sum(y * y for y in b)
+    )
+
+
+def _brute(
+    points: list[Point], q: list[float], k: int, flt: Filter | None
+) -> list[tuple[str, float]]:
+    scored = [
+        (p.id, _cos(list(p.vector), q)) for p in points if flt is None or flt.matches(p.payload)
+    ]
+    scored.sort(key=lambda t: -t[1])
+    return scored[:k]
+
+
+@pytest.mark.asyncio
+async def test_upsert_is_idempotent_by_id(kit: Kit) -> None:
+    pts = _rand_points(40)
+    store = await _ready(kit, pts)
+    first = await _state(store, kit.collection)
+    assert len(first) == 40
+    assert set(first) == {p.id for p in pts}
+    # same points again (ids in upper case: the same ids) -> the same state
+    again = [Point(p.id.upper(), p.vector, p.payload) for p in pts]
+    assert await perform_async(store.upsert(kit.collection, again)) == Ok(40)
+    assert await _state(store, kit.collection) == first
+    assert await perform_async(store.count(kit.collection)) == Ok(40)
+    # ensure_collection again is a no-op
+    assert await perform_async(store.ensure_collection(kit.collection, DIM)) == Ok(None)
+    assert await perform_async(store.count(kit.collection)) == Ok(40)
+    # an upsert with a known id replaces that point
+    changed = Point(pts[0].id, pts[0].vector, {"doc": "new"})
+    assert await perform_async(store.upsert(kit.collection, [changed])) == Ok(1)
+    state = await _state(store, kit.collection)
+    assert state[pts[0].id] == {"doc": "new"}
+    assert len(state) == 40
+
+
+@pytest.mark.asyncio
+async def test_delete_by_filter_and_ids(kit: Kit) -> None:
+    pts = _rand_points(50)
+    store = await _ready(kit, pts)
+    c = kit.collection
+    flt = Filter(must={"doc": "d1"})
+    assert await perform_async(store.count(c, flt)) == Ok(10)
+    assert await perform_async(store.delete_by_filter(c, flt)) == Ok(None)
+    assert await perform_async(store.count(c, flt)) == Ok(0)
+    assert await perform_async(store.count(c)) == Ok(40)
+    # any-of and must_not, and array fields
+    two = Filter(must={"doc": ["d2", "d3"]}, must_not={"tags": "odd"})
+    expected = {p.id for p in pts if p.payload["doc"] != "d1" and two.matches(p.payload)}
+    assert set(await _state(store, c, two)) == expected
+    assert await perform_async(store.delete_by_filter(c, two)) == Ok(None)
+    left = {p.id for p in pts if p.payload["doc"] != "d1" and not two.matches(p.payload)}
+    assert set(await _state(store, c)) == left
+    victims = sorted(left)[:3]
+    assert await perform_async(store.delete_ids(c, [*victims, str(uuid.uuid4())])) == Ok(None)
+    assert set(await _state(store, c)) == left - set(victims)
+    refused = await perform_async(store.delete_by_filter(c, Filter()))
+    assert isinstance(refused, Err)
+    assert refused.error.code == codes.INVALID_INPUT
+    assert await perform_async(store.count(c)) == Ok(len(left) - 3)
+
+
+@pytest.mark.asyncio
+async def test_query_matches_brute_force(kit: Kit) -> None:
+    pts = _rand_points(300, seed=1)
+    store = await _ready(kit, pts)
+    c = kit.collection
+    assert isinstance(await perform_async(store.optimize(c)), Ok)
+    if isinstance(store, EdgeStore):
+        indexed, total = (await perform_async(store.indexed_vectors(c))).unwrap()
+        assert total == 300
+        assert indexed == 300  # HNSW built: queries do not scan
+    rng = random.Random(7)
+    queries = [[rng.gauss(0, 1) for _ in range(DIM)] for _ in range(15)]
+    filters: list[Filter | None] = [
+        None,
+        Filter(must={"doc": "d2"}),
+        Filter(must_not={"tags": "odd"}),
+    ]
+    recalls: list[float] = []
+    for i, q in enumerate(queries):
+        flt = filters[i % len(filters)]
+        truth = _brute(pts, q, 10, flt)
+        exact = (await perform_async(store.query(c, q, filter=flt, limit=10, exact=True))).unwrap()
+        assert [h.id for h in exact] == [t[0] for t in truth]
+        assert all(abs(h.score - t[1]) < 1e-4 for h, t in zip(exact, truth, strict=True))
+        assert all(flt is None or flt.matches(h.payload) for h in exact)
+        approx = (await perform_async(store.query(c, q, filter=flt, limit=10))).unwrap()
+        assert len(approx) == 10
+        assert [h.score for h in approx] == sorted((h.score for h in approx), reverse=True)
+        if kit.exact_default:
+            assert [h.id for h in approx] == [t[0] for t in truth]
+        recalls.append(len({h.id for h in approx} & {t[0] for t in truth}) / 10)
+    assert sum(recalls) / len(recalls) >= 0.9
+    for p in pts[:20]:  # a stored vector finds itself first
+        top = (await perform_async(store.query(c, list(p.vector), limit=1))).unwrap()
+        assert top[0].id == p.id
+        assert top[0].score == pytest.approx(1.0, abs=1e-4)
+        assert top[0].payload == p.payload
+
+
+@pytest.mark.asyncio
+async def test_scroll_is_complete(kit: Kit) -> None:
+    pts = _rand_points(123, seed=2)
+    store = await _ready(kit, pts)
+    c = kit.collection
+    state = await _state(store, c)
+    assert state == {p.id: dict(p.payload) for p in pts}
+    flt = Filter(must={"doc": ["d0", "d4"]})
+    assert set(await _state(store, c, flt)) == {p.id for p in pts if flt.matches(p.payload)}
+    bare = await collect_stream(store.scroll(c, with_payload=False, page_size=50))
+    assert [r.value.payload for r in bare if isinstance(r, Ok)] == [{}] * 123
+    assert all(isinstance(r, Ok) and isinstance(r.value, Record) for r in bare)
+    one_page = await collect_stream(store.scroll(c, flt, page_size=1000))
+    assert len(one_page) == len(set(await _state(store, c, flt)))
+
+
+@pytest.mark.asyncio
+async def test_bad_input_gives_typed_errors(kit: Kit) -> None:
+    store = await _ready(kit, _rand_points(5))
+    c = kit.collection
+
+    async def code_of(plan: AsyncPlan[Any]) -> str:
+        res = await perform_async(plan)
+        assert isinstance(res, Err), res
+        return res.error.code
+
+    short = Point(str(uuid.uuid4()), [0.1] * (DIM - 1), {})
+    assert await code_of(store.upsert(c, [short])) == codes.DIMENSION_MISMATCH
+    assert await code_of(store.query(c, [0.1] * (DIM + 3))) == codes.DIMENSION_MISMATCH
+    assert await code_of(store.ensure_collection(c, DIM * 2)) == codes.DIMENSION_MISMATCH
+    assert await code_of(store.ensure_collection(c, DIM, "dot")) == codes.INVALID_INPUT
+    assert await code_of(store.upsert(c, [Point("not-a-uuid", [0.0] * DIM)])) == codes.INVALID_INPUT
+    nan = Point(str(uuid.uuid4()), [math.nan] * DIM)
+    assert await code_of(store.upsert(c, [nan])) == codes.INVALID_INPUT
+    weird = Point(str(uuid.uuid4()), [1.0] * DIM, {"x": object()})
+    assert await code_of(store.upsert(c, [weird])) == codes.INVALID_INPUT
+    assert await code_of(store.query(c, [1.0] * DIM, limit=0)) == codes.INVALID_INPUT
+    assert await code_of(store.count("fp_missing_" + uuid.uuid4().hex[:8])) == codes.NOT_FOUND
+    assert await code_of(store.count("bad/name")) == codes.INVALID_INPUT
+    assert await perform_async(store.count(c)) == Ok(5)  # nothing bad was written
+
+
+@pytest.mark.asyncio
+async def test_persistence_across_close_and_reopen(kit: Kit) -> None:
+    if not kit.persistent:
+        pytest.skip(f"{kit.name} keeps nothing after close")
+    pts = _rand_points(60, seed=3)
+    store = await _ready(kit, pts)
+    c = kit.collection
+    await perform_async(store.optimize(c))
+    before = await _state(store, c)
+    assert await perform_async(store.close()) == Ok(None)
+    reopened = await kit.store()
+    # no ensure_collection: the collection, its dimension and data come back from disk
+    assert await _state(reopened, c) == before
+    hit = (await perform_async(reopened.query(c, list(pts[5].vector), limit=1))).unwrap()
+    assert hit[0].id == pts[5].id
+    bad = await perform_async(reopened.upsert(c, [Point(str(uuid.uuid4()), [0.0] * 3)]))
+    assert isinstance(bad, Err)
+    assert bad.error.code == codes.DIMENSION_MISMATCH
+    assert await perform_async(reopened.ensure_collection(c, DIM)) == Ok(None)
+    assert await perform_async(reopened.count(c)) == Ok(60)
+
+
+@pytest.mark.asyncio
+async def test_unreachable_server_is_network_error() -> None:
+    store = (
+        await perform_async(QdrantStore.connect(url="http://127.0.0.1:9", timeout_s=2))
+    ).unwrap()
+    try:
+        res = await perform_async(store.count("anything"))
+        assert isinstance(res, Err)
+        assert res.error.code in (codes.NETWORK, codes.TIMEOUT)
+    finally:
+        await perform_async(store.close())
+
+
+@pytest.mark.asyncio
+async def test_closed_edge_store_and_locked_path(tmp_path: Path) -> None:
+    store = EdgeStore(tmp_path)
+    assert await perform_async(store.ensure_collection("c", 4)) == Ok(None)
+    assert await perform_async(store.close()) == Ok(None)
+    assert await perform_async(store.close()) == Ok(None)  # idempotent
+    res = await perform_async(store.count("c"))
+    assert isinstance(res, Err)
+    assert res.error.code == codes.DB_ERROR
+    first = (await perform_async(QdrantStore.connect(path=str(tmp_path / "q")))).unwrap()
+    try:
+        second = await perform_async(QdrantStore.connect(path=str(tmp_path / "q")))
+        assert isinstance(second, Err)
+        assert second.error.code == codes.DB_ERROR
+    finally:
+        await perform_async(first.close())
