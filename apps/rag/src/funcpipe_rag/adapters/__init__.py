@@ -1,1 +1,19 @@
-"""funcpipe_rag.adapters."""
+"""funcpipe_rag.adapters: the library's clients bound to the app's ports."""
+
+from ._embedder import EmbedderPort as EmbedderPort
+from ._index import StoreIndex as StoreIndex
+from ._index import VectorFetch as VectorFetch
+from ._memory import MemoryIndex as MemoryIndex
+from ._sources import RootsSource as RootsSource
+from ._sources import root_key as root_key
+from ._sources import source_key as source_key
+
+__all__ = [
+    "EmbedderPort",
+    "MemoryIndex",
+    "RootsSource",
+    "StoreIndex",
+    "VectorFetch",
+    "root_key",
+    "source_key",
+]

@@ -20,6 +20,7 @@ from ._parse import SUPPORTED_EXTENSIONS as SUPPORTED_EXTENSIONS
 from ._parse import decode_source as decode_source
 from ._parse import html_to_text as html_to_text
 from ._parse import kind_of as kind_of
+from ._parse import looks_like_html as looks_like_html
 from ._parse import make_document as make_document
 from ._parse import parse_source as parse_source
 from ._parse import parse_text as parse_text
@@ -102,6 +103,7 @@ __all__ = [
     "is_url",
     "key_is_under",
     "kind_of",
+    "looks_like_html",
     "make_document",
     "normalise_url",
     "parse_source",

@@ -51,6 +51,12 @@ def kind_of(key: str, content_type: str = "") -> str | None:
     return None
 
 
+def looks_like_html(text: str) -> bool:
+    """True when a text starts like an HTML page (for URLs served without an extension)."""
+    head = text.lstrip()[:200].lower()
+    return head.startswith(("<!doctype html", "<html"))
+
+
 def decode_source(key: str, data: bytes, max_bytes: int) -> Result[str, ErrInfo]:
     """Strict UTF-8 decoding with the size and binary checks."""
     if len(data) > max_bytes:

@@ -25,15 +25,16 @@ from ._types import (
 
 
 class RawSource(Protocol):
-    """One source found by a ``DocumentSource``: its key and a plan that reads its bytes."""
+    """One source found by a ``DocumentSource``: its key and a plan that reads its text.
+
+    ``read(max_bytes)`` gives the UTF-8 text, or an Err: NOT_FOUND, PERMISSION_DENIED,
+    TOO_LARGE, DECODE_ERROR (invalid UTF-8 or binary), EMPTY_INPUT, NETWORK, TIMEOUT, ...
+    """
 
     @property
     def key(self) -> str: ...
 
-    @property
-    def content_type(self) -> str: ...
-
-    def read(self) -> AsyncPlan[bytes]: ...
+    def read(self, max_bytes: int) -> AsyncPlan[str]: ...
 
 
 class DocumentSource(Protocol):

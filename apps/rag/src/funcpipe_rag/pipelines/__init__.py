@@ -1,1 +1,47 @@
-"""funcpipe_rag.pipelines."""
+"""funcpipe_rag.pipelines: descriptions of ingest, query and verify, built from the ports.
+
+Nothing here performs I/O by itself: every function returns an AsyncPlan or AsyncGen that a
+shell drives through ``funcpipe.adapters.runtime``.
+"""
+
+from ._ingest import IngestRequest as IngestRequest
+from ._ingest import Observer as Observer
+from ._ingest import describe_ingest as describe_ingest
+from ._ingest import ingest as ingest
+from ._ingest import plan_lines as plan_lines
+from ._ops import ALLOW_LIST as ALLOW_LIST
+from ._ops import IngestEnv as IngestEnv
+from ._ops import registry_for as registry_for
+from ._query import search as search
+from ._query import verify as verify
+from ._spec import DEFAULT_COLLECTION as DEFAULT_COLLECTION
+from ._spec import DEFAULT_SPEC as DEFAULT_SPEC
+from ._spec import build_default_spec as build_default_spec
+from ._spec import spec_chunking as spec_chunking
+from ._spec import spec_collection as spec_collection
+from ._types import IngestReport as IngestReport
+from ._types import Outcome as Outcome
+from ._types import Ready as Ready
+from ._types import SourceError as SourceError
+
+__all__ = [
+    "ALLOW_LIST",
+    "DEFAULT_COLLECTION",
+    "DEFAULT_SPEC",
+    "IngestEnv",
+    "IngestReport",
+    "IngestRequest",
+    "Observer",
+    "Outcome",
+    "Ready",
+    "SourceError",
+    "build_default_spec",
+    "describe_ingest",
+    "ingest",
+    "plan_lines",
+    "registry_for",
+    "search",
+    "spec_chunking",
+    "spec_collection",
+    "verify",
+]

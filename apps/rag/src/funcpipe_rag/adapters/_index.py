@@ -1,0 +1,203 @@
+"""The app's VectorIndex over a ``funcpipe.adapters.vectors.VectorStore`` collection.
+
+Chunk points carry the payload of ``ChunkRecord``; each source's commit marker is a point of
+kind ``commit`` with a fixed unit vector; searches filter to ``kind == "chunk"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TypeVar
+
+from funcpipe.adapters.vectors import Filter, Point, Record, VectorStore
+from funcpipe.async_plan import AsyncPlan
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.streams import AsyncGen
+
+from funcpipe_rag.domain import (
+    KIND_CHUNK,
+    KIND_COMMIT,
+    ChunkRecord,
+    CommitRecord,
+    EmbeddedChunk,
+    SearchHit,
+    StoredRecord,
+    Vector,
+    record_from_payload,
+)
+
+T = TypeVar("T")
+
+PAYLOAD_INDEXES = {"source": "keyword", "kind": "keyword"}
+_CHUNKS = Filter(must={"kind": KIND_CHUNK})
+_COMMITS = Filter(must={"kind": KIND_COMMIT})
+
+VectorFetch = Callable[[str, Sequence[str]], AsyncPlan[dict[str, list[float]]]]
+"""``(collection, ids) -> {id: vector}``: how to read stored vectors back."""
+
+
+async def _collect(gen: AsyncGen[Record]) -> Result[list[Record], ErrInfo]:
+    out: list[Record] = []
+    it: AsyncIterator[Result[Record, ErrInfo]] = gen()
+    try:
+        async for item in it:
+            if isinstance(item, Err):
+                return item
+            out.append(item.value)
+    finally:
+        aclose = getattr(it, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    return Ok(out)
+
+
+class StoreIndex:
+    """Binds one collection of a library VectorStore to the app's ``VectorIndex`` port."""
+
+    def __init__(
+        self, store: VectorStore, collection: str, *, fetch_vectors: VectorFetch | None = None
+    ) -> None:
+        self._store = store
+        self._collection = collection
+        self._fetch = fetch_vectors
+        self._dim = 0
+
+    @property
+    def collection(self) -> str:
+        return self._collection
+
+    def ensure(self, dim: int) -> AsyncPlan[None]:
+        inner = self._store.ensure_collection(
+            self._collection,
+            dim,
+            "cosine",
+            PAYLOAD_INDEXES,  # type: ignore[arg-type]
+        )
+
+        async def _run() -> Result[None, ErrInfo]:
+            res = await inner()
+            if isinstance(res, Ok):
+                self._dim = dim
+            return res
+
+        return _run
+
+    def _records(self, flt: Filter | None) -> AsyncPlan[tuple[list[StoredRecord], list[str]]]:
+        async def _run() -> Result[tuple[list[StoredRecord], list[str]], ErrInfo]:
+            got = await _collect(self._store.scroll(self._collection, flt, page_size=1024))
+            if isinstance(got, Err):
+                return got
+            recs: list[StoredRecord] = []
+            bad: list[str] = []
+            for r in got.value:
+                rec = record_from_payload(r.id, r.payload)
+                if rec is None:
+                    bad.append(r.id)
+                else:
+                    recs.append(rec)
+            return Ok((recs, bad))
+
+        return _run
+
+    def commits(self) -> AsyncPlan[list[CommitRecord]]:
+        inner = self._records(_COMMITS)
+
+        async def _run() -> Result[list[CommitRecord], ErrInfo]:
+            got = await inner()
+            if isinstance(got, Err):
+                return got
+            return Ok([r for r in got.value[0] if isinstance(r, CommitRecord)])
+
+        return _run
+
+    def chunks_of(self, source: str) -> AsyncPlan[list[ChunkRecord]]:
+        inner = self._records(Filter(must={"source": source, "kind": KIND_CHUNK}))
+
+        async def _run() -> Result[list[ChunkRecord], ErrInfo]:
+            got = await inner()
+            if isinstance(got, Err):
+                return got
+            return Ok([r for r in got.value[0] if isinstance(r, ChunkRecord)])
+
+        return _run
+
+    def scan(self) -> AsyncPlan[tuple[list[StoredRecord], list[str]]]:
+        return self._records(None)
+
+    def vectors(self, ids: Sequence[str]) -> AsyncPlan[dict[str, Vector]]:
+        wanted = list(ids)
+        fetch = self._fetch
+
+        async def _run() -> Result[dict[str, Vector], ErrInfo]:
+            if not wanted:
+                return Ok({})
+            if fetch is None:
+                msg = "this store cannot read vectors back; payload rewrites need re-embedding"
+                return Err(ErrInfo(codes.UNSUPPORTED, msg))
+            got = await fetch(self._collection, wanted)()
+            return got.map(lambda d: dict[str, Vector](d))
+
+        return _run
+
+    def _upsert(self, points: list[Point]) -> AsyncPlan[None]:
+        inner = self._store.upsert(self._collection, points)
+
+        async def _run() -> Result[None, ErrInfo]:
+            return (await inner()).map(lambda _: None)
+
+        return _run
+
+    def upsert_chunks(self, points: Sequence[EmbeddedChunk]) -> AsyncPlan[None]:
+        return self._upsert([Point(p.record.id, p.vector, p.record.payload()) for p in points])
+
+    def upsert_commits(self, commits: Sequence[CommitRecord]) -> AsyncPlan[None]:
+        dim = self._dim or 1
+        unit = [1.0] + [0.0] * (dim - 1)
+        return self._upsert([Point(c.id, unit, c.payload()) for c in commits])
+
+    def delete(self, ids: Sequence[str]) -> AsyncPlan[None]:
+        return self._store.delete_ids(self._collection, list(ids))
+
+    def search(self, vector: Vector, k: int) -> AsyncPlan[list[SearchHit]]:
+        inner = self._store.query(self._collection, list(vector), filter=_CHUNKS, limit=k)
+
+        async def _run() -> Result[list[SearchHit], ErrInfo]:
+            got = await inner()
+            if isinstance(got, Err):
+                return got
+            hits: list[SearchHit] = []
+            for p in got.value:
+                rec = record_from_payload(p.id, p.payload)
+                if isinstance(rec, ChunkRecord):
+                    hits.append(SearchHit(p.score, rec.source, p.id, rec.start, rec.end, rec.text))
+            return Ok(hits)
+
+        return _run
+
+    def count(self) -> AsyncPlan[int]:
+        return self._store.count(self._collection)
+
+    def optimize(self) -> AsyncPlan[bool]:
+        return self._store.optimize(self._collection)
+
+    def optimize_if_needed(self, unindexed_threshold: int) -> AsyncPlan[bool]:
+        """Build the store's index when at least ``unindexed_threshold`` points are not indexed.
+
+        Below that, a scan is as fast as the index (Edge: ~1.7 ms at 20k x 256-d), and the
+        build would cost more than the ingest itself.
+        """
+        info = getattr(self._store, "indexed_vectors", None)
+        optimize = self._store.optimize(self._collection)
+
+        async def _run() -> Result[bool, ErrInfo]:
+            if info is None:
+                return await optimize()
+            got = await info(self._collection)()
+            if isinstance(got, Err):
+                return got
+            indexed, points = got.value
+            if points - indexed < unindexed_threshold:
+                return Ok(False)
+            return await optimize()
+
+        return _run

@@ -1,0 +1,123 @@
+"""The app's DocumentSource over files (walk_files + read_text) and URLs (HttpClient)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from funcpipe.adapters.files import read_text, walk_files
+from funcpipe.adapters.http import HttpClient
+from funcpipe.async_plan import AsyncPlan
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.streams import AsyncGen
+
+from funcpipe_rag.domain import RawSource, is_url, normalise_url, path_key
+
+
+def source_key(path: str | os.PathLike[str], base: Path) -> str:
+    """The source key of a local path: relative to ``base``, forward slashes."""
+    return path_key(os.path.relpath(os.path.abspath(path), base))
+
+
+def root_key(root: str, base: Path) -> str:
+    """The key prefix that ``--prune`` uses for a root (a directory, a file or a URL)."""
+    return normalise_url(root) if is_url(root) else source_key(root, base)
+
+
+@dataclass(frozen=True, slots=True)
+class FileRaw:
+    key: str
+    path: Path
+
+    def read(self, max_bytes: int) -> AsyncPlan[str]:
+        return read_text(self.path, max_bytes=max_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class UrlRaw:
+    key: str
+    url: str
+    http: HttpClient | None
+
+    def read(self, max_bytes: int) -> AsyncPlan[str]:
+        if self.http is None:
+
+            async def _none() -> Result[str, ErrInfo]:
+                return Err(
+                    ErrInfo(codes.UNSUPPORTED, "no HTTP client configured", path=(self.key,))
+                )
+
+            return _none
+        return self.http.get_text(self.url, max_bytes=max_bytes)
+
+
+def _hidden(key: str) -> bool:
+    return any(part.startswith(".") and part not in (".", "..") for part in key.split("/"))
+
+
+class RootsSource:
+    """Every file under the given roots (recursively, sorted, symlink-loop safe) and URLs.
+
+    Hidden files and directories (a name starting with ``.``, e.g. ``.git`` or the data dir)
+    are skipped. Errors of the walk carry the file's source key in ``path[0]``.
+    """
+
+    def __init__(self, roots: Sequence[str], *, base: Path, http: HttpClient | None = None) -> None:
+        self._roots = tuple(roots)
+        self._base = base
+        self._http = http
+
+    def root_keys(self) -> tuple[str, ...]:
+        return tuple(root_key(r, self._base) for r in self._roots)
+
+    def _walk(self, root: str) -> AsyncGen[RawSource]:
+        base = self._base
+        walked = walk_files(root)
+
+        async def _gen() -> AsyncIterator[Result[RawSource, ErrInfo]]:
+            it = walked()
+            try:
+                async for item in it:
+                    if isinstance(item, Ok):
+                        key = source_key(item.value.path, base)
+                        if not _hidden(item.value.key):
+                            yield Ok(FileRaw(key, item.value.path))
+                        continue
+                    e = item.error
+                    where = e.ctx.get("path")
+                    rel = str(e.path[0]) if e.path else ""
+                    if _hidden(rel):
+                        continue
+                    key = (
+                        source_key(where, base)
+                        if isinstance(where, str) and where
+                        else source_key(root, base)
+                    )
+                    yield Err(ErrInfo(e.code, e.msg, "read", (key,), e.cause, e.ctx))
+            finally:
+                aclose = getattr(it, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+
+        return _gen
+
+    def sources(self) -> AsyncGen[RawSource]:
+        roots, http = self._roots, self._http
+
+        async def _gen() -> AsyncIterator[Result[RawSource, ErrInfo]]:
+            for root in roots:
+                if is_url(root):
+                    yield Ok(UrlRaw(normalise_url(root), root, http))
+                    continue
+                it = self._walk(root)()
+                try:
+                    async for item in it:
+                        yield item
+                finally:
+                    aclose = getattr(it, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+
+        return _gen

@@ -1,0 +1,161 @@
+"""The composition root: settings -> adapters -> pipelines. The only place that picks backends.
+
+Embedded defaults: Qdrant Edge under the data dir and the static embedder (no server, no
+network). ``qdrant_url`` switches to a Qdrant server through qdrant-client; ``embed_url`` to an
+OpenAI-compatible embeddings endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from funcpipe.adapters.http import HttpClient, OpenAIEmbeddings
+from funcpipe.adapters.vectors import VectorStore
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.specs import PipelineSpec
+
+from funcpipe_rag.adapters import EmbedderPort, RootsSource, StoreIndex
+from funcpipe_rag.domain import SearchHit, VerifyReport
+from funcpipe_rag.pipelines import (
+    DEFAULT_COLLECTION,
+    DEFAULT_SPEC,
+    IngestReport,
+    IngestRequest,
+    Observer,
+    ingest,
+    search,
+    spec_collection,
+    verify,
+)
+
+from ._settings import Settings
+from ._stores import OpenedStore, open_store
+
+_STATIC: dict[int, EmbedderPort] = {}
+
+OPTIMIZE_THRESHOLD = 20_000
+"""Unindexed points after which ingest builds the store's ANN index."""
+
+
+def static_embedder(dim: int = 256) -> EmbedderPort:
+    """The offline static embedder, loaded once per process."""
+    if dim not in _STATIC:
+        from funcpipe.adapters.embed import StaticEmbedder
+
+        _STATIC[dim] = EmbedderPort(StaticEmbedder(dim=dim))
+    return _STATIC[dim]
+
+
+def collection_for(settings: Settings, spec: PipelineSpec | None = None) -> str:
+    """flag/env > spec > default."""
+    return settings.collection or (spec_collection(spec) if spec else None) or DEFAULT_COLLECTION
+
+
+@dataclass(frozen=True, slots=True)
+class Backends:
+    index: StoreIndex
+    embedder: EmbedderPort
+    http: HttpClient
+
+
+def _config_err(msg: str) -> Err[ErrInfo]:
+    return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="config"))
+
+
+@asynccontextmanager
+async def open_backends(
+    settings: Settings, collection: str
+) -> AsyncIterator[Result[Backends, ErrInfo]]:
+    """Open the store, the embedder and the HTTP client; close them all on exit."""
+    async with AsyncExitStack() as stack:
+        client = await stack.enter_async_context(httpx.AsyncClient(follow_redirects=True))
+        http = HttpClient(client)
+        if settings.embed_url:
+            if not settings.embed_model:
+                yield _config_err("FUNCPIPE_EMBED_URL is set but FUNCPIPE_EMBED_MODEL is not")
+                return
+            key = settings.embed_api_key.get_secret_value() if settings.embed_api_key else None
+            remote = OpenAIEmbeddings(
+                client,
+                base_url=settings.embed_url,
+                model=settings.embed_model,
+                api_key=key,
+                dimensions=settings.embed_dim,
+            )
+            if not remote.dimension:
+                probed = await remote.probe_dimension()()
+                if isinstance(probed, Err):
+                    e = probed.error
+                    yield Err(
+                        ErrInfo(
+                            e.code,
+                            f"embedder at {remote.url}: {e.msg}",
+                            "embed",
+                            e.path,
+                            e.cause,
+                            e.ctx,
+                        )
+                    )
+                    return
+            embedder = EmbedderPort(remote)
+        else:
+            embedder = static_embedder(settings.embed_dim or 256)
+        opened = await open_store(settings)
+        if isinstance(opened, Err):
+            yield opened
+            return
+        store: OpenedStore = opened.value
+        stack.push_async_callback(_close, store.store)
+        index = StoreIndex(store.store, collection, fetch_vectors=store.fetch)
+        yield Ok(Backends(index, embedder, http))
+
+
+async def _close(store: VectorStore) -> None:
+    await store.close()()
+
+
+async def run_ingest(
+    settings: Settings,
+    spec: PipelineSpec,
+    roots: Sequence[str],
+    *,
+    prune: bool = False,
+    dry_run: bool = False,
+    base: Path | None = None,
+    observe: Observer | None = None,
+) -> Result[IngestReport, ErrInfo]:
+    """Ingest ``roots`` (paths or URLs) by ``spec``; source keys are relative to ``base``."""
+    key_base = (base or Path.cwd()).absolute()
+    async with open_backends(settings, collection_for(settings, spec)) as opened:
+        if isinstance(opened, Err):
+            return opened
+        b = opened.value
+        source = RootsSource(roots, base=key_base, http=b.http)
+        request = IngestRequest(source, source.root_keys(), prune=prune, dry_run=dry_run)
+        report = await ingest(spec, b.index, b.embedder, request, observe=observe)()
+        if isinstance(report, Ok) and not dry_run and report.value.chunks_upserted:
+            await b.index.optimize_if_needed(OPTIMIZE_THRESHOLD)()
+        return report
+
+
+async def run_search(settings: Settings, query: str, k: int) -> Result[list[SearchHit], ErrInfo]:
+    """The ``k`` chunks nearest to ``query``."""
+    async with open_backends(settings, collection_for(settings, DEFAULT_SPEC)) as opened:
+        if isinstance(opened, Err):
+            return opened
+        b = opened.value
+        return await search(b.index, b.embedder, query, k)()
+
+
+async def run_verify(
+    settings: Settings, *, repair: bool
+) -> Result[tuple[VerifyReport, VerifyReport | None], ErrInfo]:
+    """Check (and with ``repair`` restore) the store's invariants."""
+    async with open_backends(settings, collection_for(settings, DEFAULT_SPEC)) as opened:
+        if isinstance(opened, Err):
+            return opened
+        return await verify(opened.value.index, repair=repair)()

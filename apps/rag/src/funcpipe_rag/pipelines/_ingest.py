@@ -1,0 +1,167 @@
+"""The ingest description: the spec's pipeline over the sources, then pruning; one report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from funcpipe.async_plan import AsyncPlan
+from funcpipe.policies import ResilienceEnv, Sleeper
+from funcpipe.result import Err, ErrInfo, Ok, Result
+from funcpipe.specs import PipelineSpec, reconstruct_pipeline
+from funcpipe.streams import AsyncGen
+
+from funcpipe_rag.domain import (
+    ChunkRecord,
+    CommitRecord,
+    DocumentSource,
+    Embedder,
+    SourceState,
+    SyncContext,
+    VectorIndex,
+    plan_source,
+    prune_candidates,
+)
+
+from ._ops import ALLOW_LIST, IngestEnv, registry_for, write_group
+from ._spec import spec_chunking
+from ._types import STAGE_STORE, IngestReport, Outcome, Ready, SourceError, errors_of
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRequest:
+    """What to ingest: the sources, the roots they came from (for ``prune``), the flags."""
+
+    source: DocumentSource
+    roots: tuple[str, ...]
+    prune: bool = False
+    dry_run: bool = False
+
+
+Observer = Callable[[Outcome | SourceError], None]
+
+
+def _store_err(err: ErrInfo, what: str) -> Err[ErrInfo]:
+    return Err(ErrInfo(err.code, f"{what}: {err.msg}", STAGE_STORE, err.path, err.cause, err.ctx))
+
+
+def describe_ingest(
+    spec: PipelineSpec,
+    env: IngestEnv,
+    sources: AsyncGen[object],
+    *,
+    resilience: ResilienceEnv | None = None,
+    sleeper: Sleeper | None = None,
+) -> Result[AsyncGen[object], ErrInfo]:
+    """The spec rebuilt from the trusted registry, bound to ``env``, over ``sources``."""
+    built = reconstruct_pipeline(
+        spec, registry_for(env), allow_list=ALLOW_LIST, env=resilience, sleeper=sleeper
+    )
+    return built.map(lambda p: p.describe(sources))
+
+
+def ingest(
+    spec: PipelineSpec,
+    index: VectorIndex,
+    embedder: Embedder,
+    request: IngestRequest,
+    *,
+    observe: Observer | None = None,
+    resilience: ResilienceEnv | None = None,
+    sleeper: Sleeper | None = None,
+) -> AsyncPlan[IngestReport]:
+    """Sync the store with the sources by the protocol; then prune if asked.
+
+    ``Err`` only when the run cannot start or the store fails outside a source (stage
+    ``store``); a source that fails is listed in the report and the run goes on.
+    """
+    emit = observe or (lambda _: None)
+
+    async def _run() -> Result[IngestReport, ErrInfo]:
+        if not request.dry_run:
+            ensured = await index.ensure(embedder.identity.dim)()
+            if isinstance(ensured, Err):
+                return _store_err(ensured.error, "cannot open the collection")
+        listed = await index.commits()()
+        if isinstance(listed, Err):
+            return _store_err(listed.error, "cannot read the commit markers")
+        commits = {c.source: c for c in listed.value}
+        env = IngestEnv(index, embedder, spec.version, commits, request.dry_run)
+        described = describe_ingest(
+            spec, env, request.source.sources(), resilience=resilience, sleeper=sleeper
+        )
+        if isinstance(described, Err):
+            return described
+        report = IngestReport(keep_outcomes=request.dry_run)
+        seen: set[str] = set()
+        it = described.value()
+        try:
+            async for item in it:
+                if isinstance(item, Ok):
+                    if isinstance(item.value, Outcome):
+                        seen.add(item.value.source)
+                        report.add(item.value)
+                        emit(item.value)
+                else:
+                    for e in errors_of(item.error):
+                        report.fail(e)
+                        emit(e)
+        finally:
+            aclose = getattr(it, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if request.prune:
+            pruned = await _prune(index, embedder, spec, request, report, seen, emit)
+            if isinstance(pruned, Err):
+                return pruned
+        return Ok(report)
+
+    return _run
+
+
+async def _prune(
+    index: VectorIndex,
+    embedder: Embedder,
+    spec: PipelineSpec,
+    request: IngestRequest,
+    report: IngestReport,
+    seen: set[str],
+    emit: Observer,
+) -> Result[None, ErrInfo]:
+    scanned = await index.scan()()
+    if isinstance(scanned, Err):
+        return _store_err(scanned.error, "cannot scan the collection for pruning")
+    records, _ = scanned.value
+    protected = {e.source.split("#", 1)[0] for e in report.errors} | {
+        e.source for e in report.errors
+    }
+    stored = {r.source for r in records}
+    ctx = SyncContext(embedder.identity, spec.version, spec_chunking(spec))
+    for source in prune_candidates(stored, seen, request.roots, protected):
+        commit = next(
+            (r for r in records if isinstance(r, CommitRecord) and r.source == source), None
+        )
+        chunks = tuple(r for r in records if isinstance(r, ChunkRecord) and r.source == source)
+        plan = plan_source(source, None, "", SourceState(commit, chunks), ctx)
+        if plan.is_noop:
+            continue
+        if not request.dry_run:
+            done = await write_group(index, [Ready(plan, ())], 256)()
+            if isinstance(done, Err):
+                for e in errors_of(done.error):
+                    report.fail(e)
+                    emit(e)
+                continue
+        outcome = Outcome.of(plan)
+        report.add(outcome)
+        emit(outcome)
+    return Ok(None)
+
+
+def plan_lines(report: IngestReport) -> Sequence[str]:
+    """Human lines of a dry run's plan, one per source that would change."""
+    return [
+        f"{o.action:<8} {o.source}  embed {o.embedded}, upsert {o.upserted}, delete {o.deleted}"
+        for o in report.outcomes
+        if o.action != "unchanged"
+    ]

@@ -1,0 +1,299 @@
+"""The ingest ops as registry entries: read, plan, embed, write.
+
+Each factory takes the op's params from the spec and returns the op's function; the functions
+close over the run's ports (``IngestEnv``). Writes follow the protocol of rag-app.md per group
+of sources: upsert the new points (embedded ones and payload rewrites with their stored
+vectors), delete stale points, then write the commit markers (and drop markers of deleted
+sources last). A failed group is an ``Err`` naming every source in ``ctx["sources"]``; the
+spec's retry policy retries it (every write is an idempotent upsert or delete by stable id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from funcpipe.async_plan import AsyncPlan, async_pure
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.specs import (
+    Params,
+    Registry,
+    RegistryEntry,
+    batch_map_entry,
+    flat_map_entry,
+    map_entry,
+)
+from funcpipe.streams import AsyncGen
+
+from funcpipe_rag.domain import (
+    SUPPORTED_EXTENSIONS,
+    ChunkingConfig,
+    CommitRecord,
+    Document,
+    EmbeddedChunk,
+    Embedder,
+    RawSource,
+    SourcePlan,
+    SourceState,
+    SyncContext,
+    Vector,
+    VectorIndex,
+    desired_records,
+    is_current,
+    is_url,
+    kind_of,
+    looks_like_html,
+    parse_text,
+    plan_source,
+)
+
+from ._types import STAGE_EMBED, STAGE_STORE, Outcome, Ready
+
+READ_ID, PLAN_ID, EMBED_ID, WRITE_ID = "rag.read", "rag.plan", "rag.embed", "rag.write"
+OPS_VERSION = "1"
+ALLOW_LIST = frozenset({READ_ID, PLAN_ID, EMBED_ID, WRITE_ID})
+
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class IngestEnv:
+    """The run's ports and state the ops close over."""
+
+    index: VectorIndex
+    embedder: Embedder
+    spec_hash: str
+    commits: Mapping[str, CommitRecord]
+    dry_run: bool = False
+    seen: set[str] = field(default_factory=set)
+
+
+def _int(params: Params, key: str, default: int, minimum: int = 1) -> int:
+    v = params.get(key, default)
+    if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+        raise ValueError(f"param {key!r} must be an int >= {minimum}, got {v!r}")
+    return v
+
+
+def chunking_of(params: Params) -> ChunkingConfig:
+    """The chunking config of the plan op's params (``chunk_chars``, ``chunk_overlap``)."""
+    return ChunkingConfig(
+        _int(params, "chunk_chars", 800, 16), _int(params, "chunk_overlap", 80, 0)
+    )
+
+
+def _err(code: str, msg: str, stage: str, sources: Sequence[str]) -> Err[ErrInfo]:
+    return Err(ErrInfo(code, msg, stage=stage, path=(sources[0],), ctx={"sources": list(sources)}))
+
+
+def _relabel(err: ErrInfo, stage: str, sources: Sequence[str]) -> ErrInfo:
+    return ErrInfo(
+        err.code,
+        err.msg,
+        stage,
+        (sources[0],),
+        err.cause,
+        {**err.ctx, "sources": list(sources)},
+    )
+
+
+def read_factory(env: IngestEnv) -> Callable[[Params], Callable[[RawSource], AsyncGen[Document]]]:
+    def factory(params: Params) -> Callable[[RawSource], AsyncGen[Document]]:
+        max_bytes = _int(params, "max_bytes", DEFAULT_MAX_BYTES)
+
+        def read(raw: RawSource) -> AsyncGen[Document]:
+            async def _docs() -> list[Result[Document, ErrInfo]]:
+                if raw.key in env.seen:
+                    return []
+                env.seen.add(raw.key)
+                got = await raw.read(max_bytes)()
+                if isinstance(got, Err):
+                    e = got.error
+                    return [Err(ErrInfo(e.code, e.msg, "read", (raw.key,), e.cause, e.ctx))]
+                kind = kind_of(raw.key)
+                if kind is None:
+                    exts = " ".join(sorted(SUPPORTED_EXTENSIONS))
+                    msg = f"unsupported file type; supported: {exts}"
+                    return [Err(ErrInfo(codes.UNSUPPORTED, msg, "parse", (raw.key,)))]
+                if kind == "txt" and is_url(raw.key) and looks_like_html(got.value):
+                    kind = "html"
+                return parse_text(raw.key, got.value, kind)
+
+            async def _gen() -> AsyncIterator[Result[Document, ErrInfo]]:
+                for r in await _docs():
+                    yield r
+
+            return _gen
+
+        return read
+
+    return factory
+
+
+def plan_factory(env: IngestEnv) -> Callable[[Params], Callable[[Document], AsyncPlan[SourcePlan]]]:
+    def factory(params: Params) -> Callable[[Document], AsyncPlan[SourcePlan]]:
+        ctx = SyncContext(env.embedder.identity, env.spec_hash, chunking_of(params))
+
+        def plan(doc: Document) -> AsyncPlan[SourcePlan]:
+            commit = env.commits.get(doc.source)
+            if is_current(doc, commit, ctx):
+                return async_pure(SourcePlan(doc.source, "unchanged"))
+            desired = desired_records(doc, ctx)
+
+            async def _plan() -> Result[SourcePlan, ErrInfo]:
+                stored = await env.index.chunks_of(doc.source)()
+                if isinstance(stored, Err):
+                    return Err(_relabel(stored.error, STAGE_STORE, [doc.source]))
+                state = SourceState(commit, tuple(stored.value))
+                return Ok(plan_source(doc.source, desired, doc.version, state, ctx))
+
+            return _plan
+
+        return plan
+
+    return factory
+
+
+def embed_factory(
+    env: IngestEnv,
+) -> Callable[[Params], Callable[[list[SourcePlan]], AsyncPlan[list[Ready]]]]:
+    def factory(params: Params) -> Callable[[list[SourcePlan]], AsyncPlan[list[Ready]]]:
+        batch = _int(params, "embed_batch", 64)
+        dim = env.embedder.identity.dim
+
+        def embed(plans: list[SourcePlan]) -> AsyncPlan[list[Ready]]:
+            texts = [r.text for p in plans for r in p.embed]
+            sources = [p.source for p in plans]
+            if env.dry_run or not texts:
+                return async_pure([Ready(p, ()) for p in plans])
+
+            async def _embed() -> Result[list[Ready], ErrInfo]:
+                vectors: list[Vector] = []
+                for i in range(0, len(texts), batch):
+                    part = texts[i : i + batch]
+                    got = await env.embedder.embed(part)()
+                    if isinstance(got, Err):
+                        return Err(_relabel(got.error, STAGE_EMBED, sources))
+                    if len(got.value) != len(part):
+                        msg = f"embedder returned {len(got.value)} vectors for {len(part)} texts"
+                        return _err(codes.SERVICE_SPECIFIC, msg, STAGE_EMBED, sources)
+                    if any(len(v) != dim for v in got.value):
+                        msg = f"embedder returned vectors that are not {dim}-d"
+                        return _err(codes.DIMENSION_MISMATCH, msg, STAGE_EMBED, sources)
+                    vectors.extend(got.value)
+                out: list[Ready] = []
+                at = 0
+                for p in plans:
+                    out.append(Ready(p, tuple(vectors[at : at + len(p.embed)])))
+                    at += len(p.embed)
+                return Ok(out)
+
+            return _embed
+
+        return embed
+
+    return factory
+
+
+def write_group(
+    index: VectorIndex, group: Sequence[Ready], upsert_batch: int
+) -> AsyncPlan[list[Outcome]]:
+    """Write a group of sources by the protocol; ``Ok`` only when every step succeeded."""
+    sources = [r.plan.source for r in group]
+
+    async def _write() -> Result[list[Outcome], ErrInfo]:
+        def fail(e: ErrInfo) -> Err[ErrInfo]:
+            return Err(_relabel(e, STAGE_STORE, sources))
+
+        rewrite = [rec for r in group for rec in r.plan.rewrite]
+        stored: dict[str, Vector] = {}
+        for i in range(0, len(rewrite), upsert_batch):
+            got = await index.vectors([rec.id for rec in rewrite[i : i + upsert_batch]])()
+            if isinstance(got, Err):
+                return fail(got.error)
+            stored.update(got.value)
+        missing = [rec.id for rec in rewrite if rec.id not in stored]
+        if missing:
+            return _err(
+                codes.DB_ERROR,
+                f"{len(missing)} stored point(s) vanished during the run; run ingest again",
+                STAGE_STORE,
+                sources,
+            )
+        points = [
+            EmbeddedChunk(rec, v)
+            for r in group
+            for rec, v in zip(r.plan.embed, r.vectors, strict=True)
+        ]
+        points += [EmbeddedChunk(rec, stored[rec.id]) for rec in rewrite]
+        for i in range(0, len(points), upsert_batch):
+            up = await index.upsert_chunks(points[i : i + upsert_batch])()
+            if isinstance(up, Err):
+                return fail(up.error)
+        stale = [i for r in group for i in r.plan.delete]
+        for i in range(0, len(stale), upsert_batch):
+            de = await index.delete(stale[i : i + upsert_batch])()
+            if isinstance(de, Err):
+                return fail(de.error)
+        commits = [r.plan.commit for r in group if r.plan.commit is not None]
+        if commits:
+            cm = await index.upsert_commits(commits)()
+            if isinstance(cm, Err):
+                return fail(cm.error)
+        gone = [r.plan.delete_commit for r in group if r.plan.delete_commit is not None]
+        if gone:
+            dm = await index.delete(gone)()
+            if isinstance(dm, Err):
+                return fail(dm.error)
+        return Ok([Outcome.of(r.plan) for r in group])
+
+    return _write
+
+
+def write_factory(
+    env: IngestEnv,
+) -> Callable[[Params], Callable[[list[Ready]], AsyncPlan[list[Outcome]]]]:
+    def factory(params: Params) -> Callable[[list[Ready]], AsyncPlan[list[Outcome]]]:
+        upsert_batch = _int(params, "upsert_batch", 256)
+
+        def write(group: list[Ready]) -> AsyncPlan[list[Outcome]]:
+            busy = [r for r in group if not r.plan.is_noop]
+            if env.dry_run or not busy:
+                return async_pure([Outcome.of(r.plan) for r in group])
+            idle = [Outcome.of(r.plan) for r in group if r.plan.is_noop]
+            written = write_group(env.index, busy, upsert_batch)
+
+            async def _write() -> Result[list[Outcome], ErrInfo]:
+                res = await written()
+                return res.map(lambda done: idle + done)
+
+            return _write
+
+        return write
+
+    return factory
+
+
+def registry_for(env: IngestEnv) -> Registry:
+    """The trusted registry of the ingest ops, bound to one run's ports."""
+    return Registry(
+        [
+            flat_map_entry(READ_ID, OPS_VERSION, read_factory(env)),
+            map_entry(PLAN_ID, OPS_VERSION, plan_factory(env)),
+            batch_map_entry(EMBED_ID, OPS_VERSION, embed_factory(env)),
+            batch_map_entry(WRITE_ID, OPS_VERSION, write_factory(env)),
+        ]
+    )
+
+
+def _unbound(_: Params) -> Callable[..., object]:
+    raise RuntimeError("describing entry: bind the registry to a run with registry_for()")
+
+
+DESCRIBE_ENTRIES: dict[str, RegistryEntry] = {
+    READ_ID: RegistryEntry(READ_ID, "FlatMap", OPS_VERSION, _unbound),
+    PLAN_ID: RegistryEntry(PLAN_ID, "Map", OPS_VERSION, _unbound),
+    EMBED_ID: RegistryEntry(EMBED_ID, "BatchMap", OPS_VERSION, _unbound),
+    WRITE_ID: RegistryEntry(WRITE_ID, "BatchMap", OPS_VERSION, _unbound),
+}
+"""Entries with the ids and versions of the ops, for building specs in code."""

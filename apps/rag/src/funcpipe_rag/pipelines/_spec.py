@@ -1,0 +1,78 @@
+"""The default ingest spec, published from code, and reading the options a spec carries."""
+
+from __future__ import annotations
+
+from funcpipe.policies import BackpressurePolicy, ChunkPolicy, RetryPolicy, TimeoutPolicy
+from funcpipe.specs import (
+    PipelineSpec,
+    batch_map_op,
+    flat_map_op,
+    map_op,
+    pipeline_spec,
+)
+
+from funcpipe_rag.domain import ChunkingConfig
+
+from ._ops import (
+    DEFAULT_MAX_BYTES,
+    DESCRIBE_ENTRIES,
+    EMBED_ID,
+    PLAN_ID,
+    READ_ID,
+    WRITE_ID,
+    chunking_of,
+)
+
+DEFAULT_COLLECTION = "funcpipe"
+
+
+def build_default_spec() -> PipelineSpec:
+    """The default ingest pipeline: read -> plan -> embed (batched) -> write (batched)."""
+    store_retry = RetryPolicy(max_attempts=4, backoff_base_ms=200, max_backoff_ms=5_000)
+    embed_retry = RetryPolicy(max_attempts=5, backoff_base_ms=500, max_backoff_ms=30_000)
+    return pipeline_spec(
+        "funcpipe-rag-ingest",
+        [
+            flat_map_op(DESCRIBE_ENTRIES[READ_ID], params={"max_bytes": DEFAULT_MAX_BYTES}),
+            map_op(
+                DESCRIBE_ENTRIES[PLAN_ID],
+                params={"chunk_chars": 800, "chunk_overlap": 80},
+                retry="store_retry",
+                backpressure=BackpressurePolicy(max_concurrent=4, ordered=True),
+            ),
+            batch_map_op(
+                DESCRIBE_ENTRIES[EMBED_ID],
+                params={"embed_batch": 64},
+                chunk=ChunkPolicy(max_units=32, max_delay_ms=0),
+                retry=embed_retry,
+                timeout=TimeoutPolicy(timeout_ms=120_000),
+                backpressure=BackpressurePolicy(max_concurrent=2, ordered=True),
+            ),
+            batch_map_op(
+                DESCRIBE_ENTRIES[WRITE_ID],
+                params={"upsert_batch": 256},
+                chunk=ChunkPolicy(max_units=64, max_delay_ms=0),
+                retry="store_retry",
+            ),
+        ],
+        policies={"store_retry": store_retry},
+        resources={"collection": DEFAULT_COLLECTION},
+    )
+
+
+DEFAULT_SPEC: PipelineSpec = build_default_spec()
+"""The spec ``ingest`` runs when no ``--spec`` is given."""
+
+
+def spec_chunking(spec: PipelineSpec) -> ChunkingConfig:
+    """The chunking config of a spec (from its plan op's params)."""
+    for op in spec.ops:
+        if op.func_id == PLAN_ID:
+            return chunking_of(op.params)
+    return ChunkingConfig(800, 80)
+
+
+def spec_collection(spec: PipelineSpec) -> str | None:
+    """The collection a spec names in its resources, if any."""
+    value = spec.resources.get("collection")
+    return value if isinstance(value, str) and value else None

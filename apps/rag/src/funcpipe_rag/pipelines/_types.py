@@ -1,0 +1,126 @@
+"""What flows between the ingest ops, and the run's report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from funcpipe.result import ErrInfo
+
+from funcpipe_rag.domain import SourcePlan, Vector
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """A source plan with the vectors of its ``embed`` records (same order)."""
+
+    plan: SourcePlan
+    vectors: tuple[Vector, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one source (or would happen, in a dry run)."""
+
+    source: str
+    action: str
+    embedded: int
+    upserted: int
+    deleted: int
+
+    @staticmethod
+    def of(plan: SourcePlan) -> Outcome:
+        return Outcome(
+            plan.source,
+            plan.action,
+            len(plan.embed),
+            len(plan.embed) + len(plan.rewrite),
+            len(plan.delete),
+        )
+
+
+STAGE_EMBED = "embed"
+STAGE_STORE = "store"
+BACKEND_STAGES = frozenset({STAGE_EMBED, STAGE_STORE})
+
+
+@dataclass(frozen=True, slots=True)
+class SourceError:
+    source: str
+    code: str
+    msg: str
+    backend: bool = False
+
+    def to_json(self) -> dict[str, str]:
+        return {"source": self.source, "code": self.code, "msg": self.msg}
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """The summary ``ingest --json`` prints (rag-app.md)."""
+
+    sources_seen: int = 0
+    sources_unchanged: int = 0
+    sources_added: int = 0
+    sources_updated: int = 0
+    sources_deleted: int = 0
+    chunks_embedded: int = 0
+    chunks_upserted: int = 0
+    chunks_deleted: int = 0
+    errors: list[SourceError] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    keep_outcomes: bool = False
+
+    def add(self, o: Outcome) -> None:
+        if o.action != "deleted":
+            self.sources_seen += 1
+        if o.action == "unchanged":
+            self.sources_unchanged += 1
+        elif o.action == "added":
+            self.sources_added += 1
+        elif o.action == "updated":
+            self.sources_updated += 1
+        elif o.action == "deleted":
+            self.sources_deleted += 1
+        self.chunks_embedded += o.embedded
+        self.chunks_upserted += o.upserted
+        self.chunks_deleted += o.deleted
+        if self.keep_outcomes:
+            self.outcomes.append(o)
+
+    def fail(self, e: SourceError) -> None:
+        self.sources_seen += 1
+        self.errors.append(e)
+
+    @property
+    def backend_failed(self) -> bool:
+        return any(e.backend for e in self.errors)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "sources_seen": self.sources_seen,
+            "sources_unchanged": self.sources_unchanged,
+            "sources_added": self.sources_added,
+            "sources_updated": self.sources_updated,
+            "sources_deleted": self.sources_deleted,
+            "chunks_embedded": self.chunks_embedded,
+            "chunks_upserted": self.chunks_upserted,
+            "chunks_deleted": self.chunks_deleted,
+            "errors": [e.to_json() for e in self.errors],
+        }
+
+
+def errors_of(err: ErrInfo) -> list[SourceError]:
+    """One ``SourceError`` per source an Err stands for (a failed batch names all of them)."""
+    info = err
+    raw = err.ctx.get("sources")
+    last = err.ctx.get("last_error")
+    if raw is None and isinstance(last, ErrInfo):
+        raw = last.ctx.get("sources")
+        info = last if err.code != "MAX_RETRIES" else err
+    backend = err.stage in BACKEND_STAGES or (
+        isinstance(last, ErrInfo) and last.stage in BACKEND_STAGES
+    )
+    sources = [str(s) for s in raw] if isinstance(raw, list | tuple) else []
+    if not sources:
+        sources = [str(err.path[0]) if err.path else "?"]
+    return [SourceError(s, info.code, info.msg, backend) for s in sources]
