@@ -1,3 +1,19 @@
-"""funcpipe.adapters: the runtime (the only code that drives plans) and real I/O adapters."""
+"""funcpipe.adapters: the runtime (the only code that drives plans) and real I/O adapters.
 
-__all__: list[str] = []
+Importing this package needs no optional dependency. Submodules, by extra:
+
+- ``funcpipe.adapters.runtime``: perform_async, stream drivers, blocking helpers, run_main.
+- ``funcpipe.adapters.vectors`` / ``.embedders``: the VectorStore and Embedder interfaces.
+- ``funcpipe.adapters.embeddings_server``: a loopback OpenAI-compatible test server.
+- ``.files`` ``[files]``, ``.http`` ``[http]``, ``.qdrant`` ``[qdrant]``, ``.edge`` ``[edge]``,
+  ``.embed`` ``[embed]``: the implementations.
+"""
+
+from .embedders import Embedder as Embedder
+from .vectors import Filter as Filter
+from .vectors import Point as Point
+from .vectors import Record as Record
+from .vectors import ScoredPoint as ScoredPoint
+from .vectors import VectorStore as VectorStore
+
+__all__ = ["Embedder", "Filter", "Point", "Record", "ScoredPoint", "VectorStore"]

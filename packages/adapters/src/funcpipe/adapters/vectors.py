@@ -238,7 +238,8 @@ def check_vector(vector: Sequence[float], dim: int | None) -> Result[list[float]
                 ctx={"expected_dim": dim, "got_dim": len(vec)},
             )
         )
-    if not vec or not all(math.isfinite(x) for x in vec):
+    # fast path: a finite sum means every value is finite
+    if not vec or (not math.isfinite(sum(vec)) and not all(math.isfinite(x) for x in vec)):
         return _invalid("vector must be non-empty and finite")
     return Ok(vec)
 
