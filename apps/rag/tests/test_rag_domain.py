@@ -28,6 +28,7 @@ from funcpipe_rag.domain import (
     state_of,
     verify_records,
 )
+from funcpipe_rag.domain._chunk import blocks
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -270,3 +271,18 @@ def test_prune_only_touches_unseen_unprotected_sources_under_roots() -> None:
     assert got == ["docs/b.md", "docs/sub/c.md"]
     assert prune_candidates(stored, seen=[], roots=["docs/b.md"]) == ["docs/b.md"]
     assert prune_candidates(stored, seen=[], roots=["doc"]) == []
+
+
+@given(st.text(alphabet="ab \n", max_size=400), st.integers(4, 50))
+def test_blocks_cover_the_text_in_bounded_pieces(text: str, size: int) -> None:
+    parts = blocks(text, size)
+    assert "".join(p for _, p in parts) == text
+    assert all(0 < len(p) <= size for _, p in parts)
+    assert all(text[o : o + len(p)] == p for o, p in parts)
+
+
+def test_one_enormous_line_is_chunked_exactly() -> None:
+    doc = make_document("big.txt", "word " * 40_000, "txt")
+    chunks = chunk_document(doc, ChunkingConfig(100, 10))
+    assert len(chunks) > 1000
+    assert all(doc.text[c.start : c.end] == c.text for c in chunks)

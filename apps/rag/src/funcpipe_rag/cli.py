@@ -82,6 +82,8 @@ def exit_code_for(e: ErrInfo) -> int:
     """2 for usage, config and spec problems; 3 for an unavailable backend; 1 otherwise."""
     if e.stage in ("config", "spec", "usage") or e.code in _SPEC_CODES:
         return EXIT_USAGE
+    if e.stage == "store" and e.code == codes.NOT_FOUND:
+        return EXIT_USAGE  # no such collection: a wrong --data-dir / --collection
     if e.stage in ("store", "embed") or e.code in (codes.NETWORK, codes.AUTH, codes.TIMEOUT):
         return EXIT_BACKEND
     return EXIT_UNEXPECTED

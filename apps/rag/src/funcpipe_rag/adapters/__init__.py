@@ -1,6 +1,7 @@
 """funcpipe_rag.adapters: the library's clients bound to the app's ports."""
 
 from ._embedder import EmbedderPort as EmbedderPort
+from ._hash_embedder import HashEmbedder as HashEmbedder
 from ._index import StoreIndex as StoreIndex
 from ._index import VectorFetch as VectorFetch
 from ._memory import MemoryIndex as MemoryIndex

@@ -68,13 +68,18 @@ def _config_err(msg: str) -> Err[ErrInfo]:
 
 @asynccontextmanager
 async def open_backends(
-    settings: Settings, collection: str
+    settings: Settings, collection: str, *, embedder: EmbedderPort | None = None
 ) -> AsyncIterator[Result[Backends, ErrInfo]]:
-    """Open the store, the embedder and the HTTP client; close them all on exit."""
+    """Open the store, the embedder and the HTTP client; close them all on exit.
+
+    ``embedder`` overrides the configured one (tests, benchmarks).
+    """
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(httpx.AsyncClient(follow_redirects=True))
         http = HttpClient(client)
-        if settings.embed_url:
+        if embedder is not None:
+            pass
+        elif settings.embed_url:
             if not settings.embed_model:
                 yield _config_err("FUNCPIPE_EMBED_URL is set but FUNCPIPE_EMBED_MODEL is not")
                 return
@@ -104,6 +109,7 @@ async def open_backends(
             embedder = EmbedderPort(remote)
         else:
             embedder = static_embedder(settings.embed_dim or 256)
+        assert embedder is not None
         opened = await open_store(settings)
         if isinstance(opened, Err):
             yield opened
@@ -127,10 +133,11 @@ async def run_ingest(
     dry_run: bool = False,
     base: Path | None = None,
     observe: Observer | None = None,
+    embedder: EmbedderPort | None = None,
 ) -> Result[IngestReport, ErrInfo]:
     """Ingest ``roots`` (paths or URLs) by ``spec``; source keys are relative to ``base``."""
     key_base = (base or Path.cwd()).absolute()
-    async with open_backends(settings, collection_for(settings, spec)) as opened:
+    async with open_backends(settings, collection_for(settings, spec), embedder=embedder) as opened:
         if isinstance(opened, Err):
             return opened
         b = opened.value
@@ -142,9 +149,13 @@ async def run_ingest(
         return report
 
 
-async def run_search(settings: Settings, query: str, k: int) -> Result[list[SearchHit], ErrInfo]:
+async def run_search(
+    settings: Settings, query: str, k: int, *, embedder: EmbedderPort | None = None
+) -> Result[list[SearchHit], ErrInfo]:
     """The ``k`` chunks nearest to ``query``."""
-    async with open_backends(settings, collection_for(settings, DEFAULT_SPEC)) as opened:
+    async with open_backends(
+        settings, collection_for(settings, DEFAULT_SPEC), embedder=embedder
+    ) as opened:
         if isinstance(opened, Err):
             return opened
         b = opened.value
@@ -152,10 +163,12 @@ async def run_search(settings: Settings, query: str, k: int) -> Result[list[Sear
 
 
 async def run_verify(
-    settings: Settings, *, repair: bool
+    settings: Settings, *, repair: bool, embedder: EmbedderPort | None = None
 ) -> Result[tuple[VerifyReport, VerifyReport | None], ErrInfo]:
     """Check (and with ``repair`` restore) the store's invariants."""
-    async with open_backends(settings, collection_for(settings, DEFAULT_SPEC)) as opened:
+    async with open_backends(
+        settings, collection_for(settings, DEFAULT_SPEC), embedder=embedder
+    ) as opened:
         if isinstance(opened, Err):
             return opened
         return await verify(opened.value.index, repair=repair)()

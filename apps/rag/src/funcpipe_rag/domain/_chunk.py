@@ -38,12 +38,43 @@ def _splitter(markdown: bool, max_chars: int, overlap: int) -> TextSplitter | Ma
     return TextSplitter(max_chars, overlap=overlap)
 
 
+def blocks(text: str, size: int) -> list[tuple[int, str]]:
+    """Cut ``text`` into ``(offset, block)`` pieces of at most ``size`` characters.
+
+    Cuts fall at the last blank line, else newline, else whitespace before the limit (a hard
+    cut only inside one unbroken run). The splitter's time grows quadratically with the length
+    of a text without boundaries (a single enormous line); blocks keep it linear.
+    """
+    out: list[tuple[int, str]] = []
+    at, n = 0, len(text)
+    while n - at > size:
+        window = text[at : at + size]
+        cut = -1
+        for sep in ("\n\n", "\n", " ", "\t"):
+            cut = window.rfind(sep)
+            if cut > size // 4:
+                cut += len(sep)
+                break
+            cut = -1
+        cut = cut if cut > 0 else size
+        out.append((at, text[at : at + cut]))
+        at += cut
+    if at < n:
+        out.append((at, text[at:]))
+    return out
+
+
 def chunk_document(doc: Document, config: ChunkingConfig) -> list[Chunk]:
     """Split ``doc`` into chunks; identical chunk texts are numbered by ``occurrence``."""
     splitter = _splitter(doc.kind == "md", config.max_chars, config.overlap)
     seen: dict[str, int] = {}
     out: list[Chunk] = []
-    for start, piece in splitter.chunk_indices(doc.text):
+    pieces = [
+        (base + start, piece)
+        for base, block in blocks(doc.text, max(16 * config.max_chars, 4096))
+        for start, piece in splitter.chunk_indices(block)
+    ]
+    for start, piece in pieces:
         if not piece.strip():
             continue
         h = chunk_hash(piece)
