@@ -6,11 +6,9 @@ import asyncio
 import threading
 import time
 import warnings
+from collections.abc import AsyncIterator
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from funcpipe.testing import (
     DeadlockError,
     StepLimitError,
@@ -20,6 +18,8 @@ from funcpipe.testing import (
     run_virtual,
     run_virtual_traced,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 async def _workers(n: int = 4, steps: int = 3) -> list[str]:
@@ -185,7 +185,7 @@ def test_deadlock_on_a_lone_never_set_future() -> None:
 
 def test_endless_loop_hits_the_step_limit() -> None:
     async def main() -> None:
-        while True:
+        while True:  # noqa: ASYNC110 (an endless loop is the point)
             await asyncio.sleep(1)
 
     with pytest.raises(StepLimitError, match="1000 loop iterations"):
@@ -217,8 +217,9 @@ def test_left_over_tasks_are_cancelled_and_awaited() -> None:
             finally:
                 stopped.append("forever")
 
-        asyncio.create_task(forever())
+        task = asyncio.create_task(forever())
         await asyncio.sleep(0)
+        assert not task.done()
         return "done"
 
     with warnings.catch_warnings():
@@ -230,16 +231,15 @@ def test_left_over_tasks_are_cancelled_and_awaited() -> None:
 def test_open_async_generators_are_closed() -> None:
     closed: list[bool] = []
 
-    async def gen() -> object:
+    async def gen() -> AsyncIterator[int]:
         try:
             yield 1
             yield 2
         finally:
             closed.append(True)
 
-    async def main() -> object:
-        agen = gen().__aiter__()
-        return await anext(agen)  # type: ignore[call-overload]
+    async def main() -> int:
+        return await anext(gen())
 
     assert run_virtual(main) == 1
     assert closed == [True]

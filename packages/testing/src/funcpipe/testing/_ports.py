@@ -20,13 +20,16 @@ Ending: TypeAlias = Literal["ok", "err", "raised", "cancelled"]
 
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
-    """One key's part in one call: its attempt number, planned outcome, and how the call ended."""
+    """One key's part in one call: its attempt number, planned outcome, how the call ended,
+    and when it started and ended (the running loop's clock: virtual under ``run_virtual``)."""
 
     port: str
     key: str
     attempt: int
     outcome: Outcome
     ended: Ending
+    started_at: float = 0.0
+    ended_at: float = 0.0
 
 
 class FaultPort:
@@ -89,6 +92,8 @@ class FaultPort:
             combined = combined.worst(outcome)
         culprit = next((k, n) for k, n, o in numbered if o.kind == combined.kind)
         ended: Ending = "cancelled"
+        loop = asyncio.get_running_loop()
+        started_at = loop.time()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -97,7 +102,7 @@ class FaultPort:
             if combined.kind == "hang":
                 self.hanging += 1
                 try:
-                    await asyncio.get_running_loop().create_future()  # never resolved
+                    await loop.create_future()  # never resolved
                 finally:
                     self.hanging -= 1
             if combined.kind == "exception":
@@ -116,4 +121,7 @@ class FaultPort:
             return Ok(value)
         finally:
             self.in_flight -= 1
-            self.log.extend(AttemptRecord(self.port, k, n, o, ended) for k, n, o in numbered)
+            now = loop.time()
+            self.log.extend(
+                AttemptRecord(self.port, k, n, o, ended, started_at, now) for k, n, o in numbered
+            )
