@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 from funcpipe.adapters.http import HttpClient, OpenAIEmbeddings
 from funcpipe.adapters.vectors import VectorStore
+from funcpipe.async_plan import async_with_retry
+from funcpipe.policies import RetryPolicy
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec
 
@@ -36,6 +38,9 @@ from ._settings import Settings
 from ._stores import OpenedStore, open_store
 
 _STATIC: dict[int, EmbedderPort] = {}
+
+PROBE_RETRY = RetryPolicy(max_attempts=3, backoff_base_ms=200, max_backoff_ms=2_000)
+"""Learning a remote embedder's dimension (when FUNCPIPE_EMBED_DIM is not set) is retried."""
 
 OPTIMIZE_THRESHOLD = 20_000
 """Unindexed points after which ingest builds the store's ANN index."""
@@ -92,7 +97,8 @@ async def open_backends(
                 dimensions=settings.embed_dim,
             )
             if not remote.dimension:
-                probed = await remote.probe_dimension()()
+                probe = async_with_retry(remote.probe_dimension(), PROBE_RETRY)
+                probed = await probe()
                 if isinstance(probed, Err):
                     e = probed.error
                     yield Err(

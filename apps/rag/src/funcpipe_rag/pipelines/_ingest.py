@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from funcpipe.async_plan import AsyncPlan
+from funcpipe.async_plan import AsyncPlan, async_pure
 from funcpipe.policies import ResilienceEnv, Sleeper
-from funcpipe.result import Err, ErrInfo, Ok, Result
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec, reconstruct_pipeline
 from funcpipe.streams import AsyncGen
 
@@ -15,9 +15,13 @@ from funcpipe_rag.domain import (
     ChunkRecord,
     CommitRecord,
     DocumentSource,
+    EmbeddedChunk,
     Embedder,
+    SearchHit,
     SourceState,
+    StoredRecord,
     SyncContext,
+    Vector,
     VectorIndex,
     plan_source,
     prune_candidates,
@@ -26,6 +30,38 @@ from funcpipe_rag.domain import (
 from ._ops import ALLOW_LIST, IngestEnv, registry_for, write_group
 from ._spec import spec_chunking
 from ._types import STAGE_STORE, IngestReport, Outcome, Ready, SourceError, errors_of
+
+
+class EmptyIndex:
+    """A store with nothing in it, where writes do nothing: what a dry run plans against when
+    the collection does not exist yet."""
+
+    def ensure(self, dim: int) -> AsyncPlan[None]:
+        return async_pure(None)
+
+    def commits(self) -> AsyncPlan[list[CommitRecord]]:
+        return async_pure([])
+
+    def chunks_of(self, source: str) -> AsyncPlan[list[ChunkRecord]]:
+        return async_pure([])
+
+    def scan(self) -> AsyncPlan[tuple[list[StoredRecord], list[str]]]:
+        return async_pure(([], []))
+
+    def vectors(self, ids: Sequence[str]) -> AsyncPlan[dict[str, Vector]]:
+        return async_pure({})
+
+    def upsert_chunks(self, points: Sequence[EmbeddedChunk]) -> AsyncPlan[None]:
+        return async_pure(None)
+
+    def upsert_commits(self, commits: Sequence[CommitRecord]) -> AsyncPlan[None]:
+        return async_pure(None)
+
+    def delete(self, ids: Sequence[str]) -> AsyncPlan[None]:
+        return async_pure(None)
+
+    def search(self, vector: Vector, k: int) -> AsyncPlan[list[SearchHit]]:
+        return async_pure([])
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +118,15 @@ def ingest(
             ensured = await index.ensure(embedder.identity.dim)()
             if isinstance(ensured, Err):
                 return _store_err(ensured.error, "cannot open the collection")
-        listed = await index.commits()()
+        store = index
+        listed = await store.commits()()
+        if isinstance(listed, Err) and request.dry_run and listed.error.code == codes.NOT_FOUND:
+            store = EmptyIndex()  # a dry run against a collection that does not exist yet
+            listed = Ok([])
         if isinstance(listed, Err):
             return _store_err(listed.error, "cannot read the commit markers")
         commits = {c.source: c for c in listed.value}
-        env = IngestEnv(index, embedder, spec.version, commits, request.dry_run)
+        env = IngestEnv(store, embedder, spec.version, commits, request.dry_run)
         described = describe_ingest(
             spec, env, request.source.sources(), resilience=resilience, sleeper=sleeper
         )
@@ -111,7 +151,7 @@ def ingest(
             if aclose is not None:
                 await aclose()
         if request.prune:
-            pruned = await _prune(index, embedder, spec, request, report, seen, emit)
+            pruned = await _prune(store, embedder, spec, request, report, seen, emit)
             if isinstance(pruned, Err):
                 return pruned
         return Ok(report)

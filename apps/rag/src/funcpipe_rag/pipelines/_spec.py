@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from funcpipe.policies import BackpressurePolicy, ChunkPolicy, RetryPolicy, TimeoutPolicy
+from funcpipe.result import codes
 from funcpipe.specs import (
     PipelineSpec,
     batch_map_op,
@@ -28,8 +29,15 @@ DEFAULT_COLLECTION = "funcpipe"
 
 def build_default_spec() -> PipelineSpec:
     """The default ingest pipeline: read -> plan -> embed (batched) -> write (batched)."""
-    store_retry = RetryPolicy(max_attempts=4, backoff_base_ms=200, max_backoff_ms=5_000)
-    embed_retry = RetryPolicy(max_attempts=5, backoff_base_ms=500, max_backoff_ms=30_000)
+    # Embedding is pure and every write is an idempotent upsert or delete by stable id, so a
+    # dropped connection (NETWORK) is as safe to retry as the default transient codes.
+    retriable = frozenset({codes.TRANSIENT, codes.TIMEOUT, codes.RATE_LIMIT, codes.NETWORK})
+    store_retry = RetryPolicy(
+        max_attempts=4, retriable_codes=retriable, backoff_base_ms=200, max_backoff_ms=5_000
+    )
+    embed_retry = RetryPolicy(
+        max_attempts=5, retriable_codes=retriable, backoff_base_ms=500, max_backoff_ms=30_000
+    )
     return pipeline_spec(
         "funcpipe-rag-ingest",
         [
