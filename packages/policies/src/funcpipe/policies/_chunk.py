@@ -37,6 +37,7 @@ class ChunkPolicy(Generic[T]):
             raise ValueError("ChunkPolicy.size_fn must be callable")
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain-data form without ``size_fn`` (code is not data)."""
         return {
             "max_units": self.max_units,
             "max_delay_ms": self.max_delay_ms,
@@ -47,5 +48,6 @@ class ChunkPolicy(Generic[T]):
     def from_dict(
         cls, data: Mapping[str, Any], size_fn: Callable[[T], int] = _one
     ) -> ChunkPolicy[T]:
+        """Build from plain data plus ``size_fn``; bad data raises ``ValueError``."""
         check_keys("ChunkPolicy", data, frozenset({"max_units", "max_delay_ms", "flush_on_err"}))
         return cls(**data, size_fn=size_fn)

@@ -22,13 +22,16 @@ class TimeoutPolicy:
 
     @property
     def timeout_s(self) -> float:
+        """``timeout_ms`` in seconds."""
         return self.timeout_ms / 1000.0
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain-data form; ``from_dict(to_dict()) == self``."""
         return {"timeout_ms": self.timeout_ms}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TimeoutPolicy:
+        """Build from plain data; unknown fields and bad values raise ``ValueError``."""
         check_keys("TimeoutPolicy", data, frozenset({"timeout_ms"}))
         if "timeout_ms" not in data:
             raise ValueError("TimeoutPolicy.timeout_ms is required")
@@ -47,10 +50,12 @@ class BackpressurePolicy:
         check_bool("BackpressurePolicy", "ordered", self.ordered)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain-data form; ``from_dict(to_dict()) == self``."""
         return {"max_concurrent": self.max_concurrent, "ordered": self.ordered}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BackpressurePolicy:
+        """Build from plain data; unknown fields and bad values raise ``ValueError``."""
         check_keys("BackpressurePolicy", data, frozenset({"max_concurrent", "ordered"}))
         return cls(**data)
 
@@ -73,10 +78,12 @@ class RateLimitPolicy:
         check_int("RateLimitPolicy", "burst_tokens", self.burst_tokens, minimum=1)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain-data form; ``from_dict(to_dict()) == self``."""
         return {"tokens_per_second": self.tokens_per_second, "burst_tokens": self.burst_tokens}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RateLimitPolicy:
+        """Build from plain data; unknown fields and bad values raise ``ValueError``."""
         check_keys("RateLimitPolicy", data, frozenset({"tokens_per_second", "burst_tokens"}))
         return cls(**data)
 
@@ -145,6 +152,7 @@ class FairnessPolicy:
         return self.weights.get(index, 1)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain-data form; ``from_dict(to_dict()) == self``."""
         return {
             "weights": {str(k): v for k, v in sorted(self.weights.items())},
             "max_buffer_per_stream": self.max_buffer_per_stream,
@@ -152,6 +160,7 @@ class FairnessPolicy:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FairnessPolicy:
+        """Build from plain data (weight keys may be int strings); bad data: ``ValueError``."""
         check_keys("FairnessPolicy", data, frozenset({"weights", "max_buffer_per_stream"}))
         kwargs = dict(data)
         if "weights" in kwargs:

@@ -86,6 +86,7 @@ class RetryPolicy:
         return tuple(self.delay_s(k, r) for k in range(1, self.max_attempts))
 
     def is_retriable(self, code: str) -> bool:
+        """Whether an ``Err`` with ``code`` may be retried."""
         return code in self.retriable_codes
 
     def to_dict(self) -> dict[str, Any]:

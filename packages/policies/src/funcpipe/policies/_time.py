@@ -18,7 +18,9 @@ from typing import Protocol, TypeAlias, runtime_checkable
 class Clock(Protocol):
     """A monotonic clock in seconds."""
 
-    def now_s(self) -> float: ...
+    def now_s(self) -> float:
+        """Seconds on a monotonic time base (only differences are meaningful)."""
+        ...
 
 
 Sleep: TypeAlias = Callable[[float], Awaitable[None]]
@@ -33,9 +35,13 @@ TimeoutCtx: TypeAlias = Callable[[float], AbstractAsyncContextManager[object]]
 class Sleeper(Protocol):
     """Millisecond clock plus sleep, used by age-based batching."""
 
-    def now_ms(self) -> int: ...
+    def now_ms(self) -> int:
+        """Milliseconds on a monotonic time base."""
+        ...
 
-    async def sleep_ms(self, ms: int) -> None: ...
+    async def sleep_ms(self, ms: int) -> None:
+        """Wait ``ms`` milliseconds."""
+        ...
 
 
 def _loop_time() -> float:
@@ -54,6 +60,7 @@ class SystemClock:
     """The event loop's monotonic clock as a ``Clock``."""
 
     def now_s(self) -> float:
+        """The running loop's ``time()`` (``time.monotonic()`` outside a loop)."""
         return _loop_time()
 
 
@@ -61,9 +68,11 @@ class RealSleeper:
     """The event loop's clock and ``asyncio.sleep`` as a ``Sleeper``."""
 
     def now_ms(self) -> int:
+        """The running loop's clock in whole milliseconds."""
         return int(_loop_time() * 1000)
 
     async def sleep_ms(self, ms: int) -> None:
+        """``asyncio.sleep(ms / 1000)``."""
         await asyncio.sleep(ms / 1000.0)
 
 

@@ -36,9 +36,11 @@ class Ok(Generic[T_co]):
     value: T_co
 
     def is_ok(self) -> Literal[True]:
+        """Always True for ``Ok``."""
         return True
 
     def is_err(self) -> Literal[False]:
+        """Always False for ``Ok``."""
         return False
 
     def map(self, f: Callable[[T_co], U]) -> Ok[U]:
@@ -60,12 +62,15 @@ class Ok(Generic[T_co]):
         return self
 
     def unwrap(self) -> T_co:
+        """The value."""
         return self.value
 
     def unwrap_or(self, default: object) -> T_co:
+        """The value (``default`` is ignored)."""
         return self.value
 
     def unwrap_or_else(self, f: Callable[[NoReturn], object]) -> T_co:
+        """The value (``f`` is not called)."""
         return self.value
 
 
@@ -77,9 +82,11 @@ class Err(Generic[E_co]):
     error: E_co
 
     def is_ok(self) -> Literal[False]:
+        """Always False for ``Err``."""
         return False
 
     def is_err(self) -> Literal[True]:
+        """Always True for ``Err``."""
         return True
 
     def map(self, f: Callable[[NoReturn], object]) -> Err[E_co]:
@@ -105,9 +112,11 @@ class Err(Generic[E_co]):
         raise UnwrapError(self.error)
 
     def unwrap_or(self, default: U) -> U:
+        """``default``, since there is no value."""
         return default
 
     def unwrap_or_else(self, f: Callable[[E_co], U]) -> U:
+        """``f(error)``: compute a fallback from the error."""
         return f(self.error)
 
 
