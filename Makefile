@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 RUN := $(UV) run --frozen --no-sync
-SYNC := $(UV) sync --frozen --all-packages --all-extras --group dev
+SYNC := $(UV) sync --frozen --all-packages --all-extras --group dev --group bench
 PYTEST_ARGS ?=
 # Test folders that hold Python files (mypy refuses an empty folder).
 TEST_ROOTS = $(foreach d,$(wildcard packages/*/tests apps/*/tests tests),$(if $(shell find $(d) -name '*.py' | head -1),$(d)))
@@ -42,7 +42,7 @@ test-deep: sync
 	$(RUN) pytest -q --hypothesis-profile=deep $(PYTEST_ARGS)
 
 bench: uv
-	@$(SYNC) --group bench --quiet
+	@$(SYNC) --quiet
 	$(RUN) python bench/run.py $(BENCH_ARGS)
 
 clean:
