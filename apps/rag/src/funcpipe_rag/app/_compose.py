@@ -21,7 +21,7 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec
 
 from funcpipe_rag.adapters import EmbedderPort, RootsSource, StoreIndex
-from funcpipe_rag.domain import SearchHit, VerifyReport
+from funcpipe_rag.domain import SearchHit, VerifyReport, is_url
 from funcpipe_rag.pipelines import (
     DEFAULT_COLLECTION,
     DEFAULT_SPEC,
@@ -64,7 +64,7 @@ def collection_for(settings: Settings, spec: PipelineSpec | None = None) -> str:
 class Backends:
     index: StoreIndex
     embedder: EmbedderPort
-    http: HttpClient
+    http: HttpClient | None
 
 
 def _config_err(msg: str) -> Err[ErrInfo]:
@@ -73,15 +73,22 @@ def _config_err(msg: str) -> Err[ErrInfo]:
 
 @asynccontextmanager
 async def open_backends(
-    settings: Settings, collection: str, *, embedder: EmbedderPort | None = None
+    settings: Settings,
+    collection: str,
+    *,
+    embedder: EmbedderPort | None = None,
+    need_http: bool = False,
 ) -> AsyncIterator[Result[Backends, ErrInfo]]:
-    """Open the store, the embedder and the HTTP client; close them all on exit.
+    """Open the store, the embedder and (when needed) the HTTP client; close all on exit.
 
-    ``embedder`` overrides the configured one (tests, benchmarks).
+    ``embedder`` overrides the configured one (tests, benchmarks). The HTTP client exists
+    when ``need_http`` (URL sources) or a remote embedder is configured.
     """
     async with AsyncExitStack() as stack:
-        client = await stack.enter_async_context(httpx.AsyncClient(follow_redirects=True))
-        http = HttpClient(client)
+        http: HttpClient | None = None
+        if need_http or (settings.embed_url and embedder is None):
+            client = await stack.enter_async_context(httpx.AsyncClient(follow_redirects=True))
+            http = HttpClient(client)
         if embedder is not None:
             pass
         elif settings.embed_url:
@@ -89,6 +96,7 @@ async def open_backends(
                 yield _config_err("FUNCPIPE_EMBED_URL is set but FUNCPIPE_EMBED_MODEL is not")
                 return
             key = settings.embed_api_key.get_secret_value() if settings.embed_api_key else None
+            assert http is not None
             remote = OpenAIEmbeddings(
                 client,
                 base_url=settings.embed_url,
@@ -143,7 +151,9 @@ async def run_ingest(
 ) -> Result[IngestReport, ErrInfo]:
     """Ingest ``roots`` (paths or URLs) by ``spec``; source keys are relative to ``base``."""
     key_base = (base or Path.cwd()).absolute()
-    async with open_backends(settings, collection_for(settings, spec), embedder=embedder) as opened:
+    urls = any(is_url(r) for r in roots)
+    collection = collection_for(settings, spec)
+    async with open_backends(settings, collection, embedder=embedder, need_http=urls) as opened:
         if isinstance(opened, Err):
             return opened
         b = opened.value
