@@ -180,3 +180,27 @@ def test_read_lines_property(tmp_path: Path, lines: list[str], limit: int) -> No
             assert item.error.code == codes.TOO_LARGE
         else:
             assert item == Ok(line)
+
+
+@pytest.mark.asyncio
+async def test_walk_goes_on_past_unlistable_directory(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs as root too: listing one directory fails with EACCES (as chmod 000 would for a
+    normal user); the walk reports it and goes on."""
+    import errno
+
+    import funcpipe.adapters.files._walk as walk_mod
+
+    real = walk_mod._list_dir
+
+    def deny(path: str) -> list[walk_mod._Entry]:
+        if path.endswith("deep"):
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(walk_mod, "_list_dir", deny)
+    items = await collect_stream(walk_files(tree, extensions={".md", ".txt"}))
+    errs = _errs(items)
+    assert [(e.code, e.path) for e in errs] == [(codes.PERMISSION_DENIED, ("b/deep",))]
+    assert _oks(items) == ["a.md", "c.txt", "b/z.txt"]

@@ -227,7 +227,7 @@ def normalise_id(point_id: object) -> Result[str, ErrInfo]:
 def check_vector(vector: Sequence[float], dim: int | None) -> Result[list[float], ErrInfo]:
     """Finite numbers, length ``dim`` (when known) -> a list of floats."""
     try:
-        vec = [float(x) for x in vector]
+        vec = list(map(float, vector))
     except (TypeError, ValueError):
         return _invalid("vector must be a sequence of numbers")
     if dim is not None and len(vec) != dim:

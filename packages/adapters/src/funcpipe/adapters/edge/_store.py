@@ -347,7 +347,12 @@ class EdgeStore:
         """Nearest points to ``vector``, best first (HNSW after ``optimize``, unless exact)."""
         frozen = tuple(vector)
 
-        def _q(vec: list[float]) -> list[ScoredPoint]:
+        def _q() -> list[ScoredPoint]:
+            checked = check_vector(frozen, self._dim_on_worker(collection))
+            if isinstance(checked, Err):
+                e = checked.error
+                raise _Fail(e.code, e.msg, **e.ctx)
+            vec = checked.value
             if exact:
                 params = qe.SearchParams(exact=True)
             elif self._search_ef is not None:
@@ -369,13 +374,7 @@ class EdgeStore:
         async def _run() -> Result[list[ScoredPoint], ErrInfo]:
             if limit < 1:
                 return Err(ErrInfo(codes.INVALID_INPUT, f"query: limit must be >= 1, got {limit}"))
-            dim = await self._call("query", collection, lambda: self._dim_on_worker(collection))
-            if isinstance(dim, Err):
-                return dim
-            vec = check_vector(frozen, dim.value)
-            if isinstance(vec, Err):
-                return Err(vec.error.with_ctx(collection=collection))
-            return await self._call("query", collection, lambda: _q(vec.value))
+            return await self._call("query", collection, _q)  # one hop to the worker
 
         return _run
 
