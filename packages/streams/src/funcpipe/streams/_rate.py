@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncGenerator
 from typing import TypeVar
 
@@ -45,7 +46,10 @@ def async_gen_rate_limited(
                     if wait_s <= 0:
                         break
                     await sleep(wait_s)
-                    now = clock.now_s()
+                    # Having slept wait_s, at least that much time has passed. Counting it so,
+                    # and at least one float step, avoids a livelock when rounding leaves a
+                    # deficit smaller than the clock's resolution.
+                    now = max(clock.now_s(), now + wait_s, math.nextafter(now, math.inf))
                 yield item
         finally:
             await close_stream(it)
