@@ -24,7 +24,14 @@ from funcpipe.specs import PipelineSpec, batch_map_op, flat_map_op, map_op, pipe
 from funcpipe_rag.adapters import EmbedderPort, HashEmbedder
 from funcpipe_rag.app import Settings, open_backends, run_ingest
 from funcpipe_rag.domain import verify_records
-from funcpipe_rag.pipelines._ops import DESCRIBE_ENTRIES, EMBED_ID, PLAN_ID, READ_ID, WRITE_ID
+from funcpipe_rag.pipelines._ops import (
+    DESCRIBE_ENTRIES,
+    DOCS_ID,
+    EMBED_ID,
+    PLAN_ID,
+    READ_ID,
+    WRITE_ID,
+)
 
 T = TypeVar("T")
 
@@ -107,8 +114,13 @@ def crash_spec() -> PipelineSpec:
     return pipeline_spec(
         "rag-crash",
         [
-            flat_map_op(DESCRIBE_ENTRIES[READ_ID]),
-            map_op(DESCRIBE_ENTRIES[PLAN_ID], params={"chunk_chars": 100, "chunk_overlap": 0}),
+            map_op(DESCRIBE_ENTRIES[READ_ID]),
+            flat_map_op(DESCRIBE_ENTRIES[DOCS_ID]),
+            batch_map_op(
+                DESCRIBE_ENTRIES[PLAN_ID],
+                chunk=ChunkPolicy(max_units=2, max_delay_ms=0),
+                params={"chunk_chars": 100, "chunk_overlap": 0},
+            ),
             batch_map_op(
                 DESCRIBE_ENTRIES[EMBED_ID],
                 chunk=ChunkPolicy(max_units=2, max_delay_ms=0),

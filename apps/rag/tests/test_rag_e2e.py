@@ -21,7 +21,14 @@ from funcpipe_rag.adapters import EmbedderPort, HashEmbedder
 from funcpipe_rag.app import Settings, read_spec, run_ingest, run_search, run_verify
 from funcpipe_rag.cli import cli
 from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport
-from funcpipe_rag.pipelines._ops import DESCRIBE_ENTRIES, EMBED_ID, PLAN_ID, READ_ID, WRITE_ID
+from funcpipe_rag.pipelines._ops import (
+    DESCRIBE_ENTRIES,
+    DOCS_ID,
+    EMBED_ID,
+    PLAN_ID,
+    READ_ID,
+    WRITE_ID,
+)
 from typer.testing import CliRunner
 
 T = TypeVar("T")
@@ -137,9 +144,11 @@ def fast_retry_spec() -> PipelineSpec:
     return pipeline_spec(
         "rag-e2e-http",
         [
-            flat_map_op(DESCRIBE_ENTRIES[READ_ID]),
-            map_op(
+            map_op(DESCRIBE_ENTRIES[READ_ID]),
+            flat_map_op(DESCRIBE_ENTRIES[DOCS_ID]),
+            batch_map_op(
                 DESCRIBE_ENTRIES[PLAN_ID],
+                chunk=ChunkPolicy(max_units=2, max_delay_ms=0),
                 params={"chunk_chars": 200, "chunk_overlap": 0},
                 retry=retry,
             ),

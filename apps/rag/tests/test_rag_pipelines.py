@@ -30,7 +30,14 @@ from funcpipe_rag.pipelines import (
     search,
     verify,
 )
-from funcpipe_rag.pipelines._ops import DESCRIBE_ENTRIES, EMBED_ID, PLAN_ID, READ_ID, WRITE_ID
+from funcpipe_rag.pipelines._ops import (
+    DESCRIBE_ENTRIES,
+    DOCS_ID,
+    EMBED_ID,
+    PLAN_ID,
+    READ_ID,
+    WRITE_ID,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,9 +48,15 @@ def small_spec(*, group: int = 2, upsert_batch: int = 3, chunk_chars: int = 120)
     return pipeline_spec(
         "rag-test",
         [
-            flat_map_op(DESCRIBE_ENTRIES[READ_ID], params={"max_bytes": 1_000_000}),
             map_op(
+                DESCRIBE_ENTRIES[READ_ID],
+                params={"max_bytes": 1_000_000},
+                backpressure=BackpressurePolicy(max_concurrent=4),
+            ),
+            flat_map_op(DESCRIBE_ENTRIES[DOCS_ID]),
+            batch_map_op(
                 DESCRIBE_ENTRIES[PLAN_ID],
+                chunk=ChunkPolicy(max_units=3, max_delay_ms=0),
                 params={"chunk_chars": chunk_chars, "chunk_overlap": 0},
                 retry=retry,
                 backpressure=BackpressurePolicy(max_concurrent=3),
@@ -450,7 +463,13 @@ def test_bad_input_corpus_reports_each_source_and_ingests_the_rest(tmp_path: Pat
 
 
 def test_default_spec_runs_and_names_its_ops() -> None:
-    assert [op.func_id for op in DEFAULT_SPEC.ops] == [READ_ID, PLAN_ID, EMBED_ID, WRITE_ID]
+    assert [op.func_id for op in DEFAULT_SPEC.ops] == [
+        READ_ID,
+        DOCS_ID,
+        PLAN_ID,
+        EMBED_ID,
+        WRITE_ID,
+    ]
     index = MemoryIndex()
     rep = run_ingest(index, EmbedderPort(HashEmbedder(16)), DictSource(DOCS), spec=DEFAULT_SPEC)
     assert rep.sources_added == len(DOCS)

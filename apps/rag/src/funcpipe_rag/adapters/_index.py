@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TypeVar
 
 from funcpipe.adapters.vectors import Filter, Point, Record, VectorStore
-from funcpipe.async_plan import AsyncPlan
+from funcpipe.async_plan import AsyncPlan, async_pure
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
 
@@ -110,8 +110,10 @@ class StoreIndex:
 
         return _run
 
-    def chunks_of(self, source: str) -> AsyncPlan[list[ChunkRecord]]:
-        inner = self._records(Filter(must={"source": source, "kind": KIND_CHUNK}))
+    def chunks_of(self, sources: Sequence[str]) -> AsyncPlan[list[ChunkRecord]]:
+        if not sources:
+            return async_pure([])
+        inner = self._records(Filter(must={"source": list(sources), "kind": KIND_CHUNK}))
 
         async def _run() -> Result[list[ChunkRecord], ErrInfo]:
             got = await inner()

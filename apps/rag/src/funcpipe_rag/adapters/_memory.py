@@ -54,10 +54,12 @@ class MemoryIndex:
 
         return _run
 
-    def chunks_of(self, source: str) -> AsyncPlan[list[ChunkRecord]]:
+    def chunks_of(self, sources: Sequence[str]) -> AsyncPlan[list[ChunkRecord]]:
+        wanted = set(sources)
+
         async def _run() -> Result[list[ChunkRecord], ErrInfo]:
             recs = self._records()[0]
-            return Ok([r for r in recs if isinstance(r, ChunkRecord) and r.source == source])
+            return Ok([r for r in recs if isinstance(r, ChunkRecord) and r.source in wanted])
 
         return _run
 

@@ -67,8 +67,8 @@ class VectorIndex(Protocol):
         """Every commit marker."""
         ...
 
-    def chunks_of(self, source: str) -> AsyncPlan[list[ChunkRecord]]:
-        """Every chunk point of one source."""
+    def chunks_of(self, sources: Sequence[str]) -> AsyncPlan[list[ChunkRecord]]:
+        """Every chunk point of the given sources (one query for a group of sources)."""
         ...
 
     def scan(self) -> AsyncPlan[tuple[list[StoredRecord], list[str]]]:

@@ -42,7 +42,7 @@ class EmptyIndex:
     def commits(self) -> AsyncPlan[list[CommitRecord]]:
         return async_pure([])
 
-    def chunks_of(self, source: str) -> AsyncPlan[list[ChunkRecord]]:
+    def chunks_of(self, sources: Sequence[str]) -> AsyncPlan[list[ChunkRecord]]:
         return async_pure([])
 
     def scan(self) -> AsyncPlan[tuple[list[StoredRecord], list[str]]]:

@@ -28,6 +28,7 @@ from funcpipe.streams import AsyncGen
 from funcpipe_rag.domain import (
     SUPPORTED_EXTENSIONS,
     ChunkingConfig,
+    ChunkRecord,
     CommitRecord,
     Document,
     EmbeddedChunk,
@@ -49,9 +50,10 @@ from funcpipe_rag.domain import (
 
 from ._types import STAGE_EMBED, STAGE_STORE, Outcome, Ready
 
-READ_ID, PLAN_ID, EMBED_ID, WRITE_ID = "rag.read", "rag.plan", "rag.embed", "rag.write"
+READ_ID, DOCS_ID, PLAN_ID = "rag.read", "rag.docs", "rag.plan"
+EMBED_ID, WRITE_ID = "rag.embed", "rag.write"
 OPS_VERSION = "1"
-ALLOW_LIST = frozenset({READ_ID, PLAN_ID, EMBED_ID, WRITE_ID})
+ALLOW_LIST = frozenset({READ_ID, DOCS_ID, PLAN_ID, EMBED_ID, WRITE_ID})
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 
@@ -97,12 +99,21 @@ def _relabel(err: ErrInfo, stage: str, sources: Sequence[str]) -> ErrInfo:
     )
 
 
-def read_factory(env: IngestEnv) -> Callable[[Params], Callable[[RawSource], AsyncGen[Document]]]:
-    def factory(params: Params) -> Callable[[RawSource], AsyncGen[Document]]:
+Parsed = list[Result[Document, ErrInfo]]
+"""What reading one source gives: its documents, or per-document errors."""
+
+
+def read_factory(env: IngestEnv) -> Callable[[Params], Callable[[RawSource], AsyncPlan[Parsed]]]:
+    """Map: read and parse one source (run with bounded concurrency by the spec)."""
+
+    def factory(params: Params) -> Callable[[RawSource], AsyncPlan[Parsed]]:
         max_bytes = _int(params, "max_bytes", DEFAULT_MAX_BYTES)
 
-        def read(raw: RawSource) -> AsyncGen[Document]:
-            async def _docs() -> list[Result[Document, ErrInfo]]:
+        def read(raw: RawSource) -> AsyncPlan[Parsed]:
+            async def _docs() -> Result[Parsed, ErrInfo]:
+                return Ok(await _parsed())
+
+            async def _parsed() -> Parsed:
                 if raw.key in env.seen:
                     return []
                 env.seen.add(raw.key)
@@ -119,33 +130,66 @@ def read_factory(env: IngestEnv) -> Callable[[Params], Callable[[RawSource], Asy
                     kind = "html"
                 return parse_text(raw.key, got.value, kind)
 
-            async def _gen() -> AsyncIterator[Result[Document, ErrInfo]]:
-                for r in await _docs():
-                    yield r
-
-            return _gen
+            return _docs
 
         return read
 
     return factory
 
 
-def plan_factory(env: IngestEnv) -> Callable[[Params], Callable[[Document], AsyncPlan[SourcePlan]]]:
-    def factory(params: Params) -> Callable[[Document], AsyncPlan[SourcePlan]]:
+def docs_factory(_: Params) -> Callable[[Parsed], AsyncGen[Document]]:
+    """FlatMap: one source's parse results become stream items, in order."""
+
+    def docs(parsed: Parsed) -> AsyncGen[Document]:
+        async def _gen() -> AsyncIterator[Result[Document, ErrInfo]]:
+            for r in parsed:
+                yield r
+
+        return _gen
+
+    return docs
+
+
+def plan_factory(
+    env: IngestEnv,
+) -> Callable[[Params], Callable[[list[Document]], AsyncPlan[list[Result[SourcePlan, ErrInfo]]]]]:
+    """BatchMap: plan a group of documents with one store query for all the changed ones.
+
+    A document whose commit marker is current needs nothing (no chunking, no query). The
+    others are chunked and compared with every chunk point their source has in the store
+    (also leftovers of a crashed run). A failed query is an Err naming every source.
+    """
+
+    def factory(
+        params: Params,
+    ) -> Callable[[list[Document]], AsyncPlan[list[Result[SourcePlan, ErrInfo]]]]:
         ctx = SyncContext(env.embedder.identity, env.spec_hash, chunking_of(params))
 
-        def plan(doc: Document) -> AsyncPlan[SourcePlan]:
-            commit = env.commits.get(doc.source)
-            if is_current(doc, commit, ctx):
-                return async_pure(SourcePlan(doc.source, "unchanged"))
-            desired = desired_records(doc, ctx)
+        def plan(docs: list[Document]) -> AsyncPlan[list[Result[SourcePlan, ErrInfo]]]:
+            todo = [d for d in docs if not is_current(d, env.commits.get(d.source), ctx)]
+            if not todo:
+                return async_pure([Ok(SourcePlan(d.source, "unchanged")) for d in docs])
+            desired = {d.source: desired_records(d, ctx) for d in todo}
+            sources = sorted(desired)
 
-            async def _plan() -> Result[SourcePlan, ErrInfo]:
-                stored = await env.index.chunks_of(doc.source)()
+            async def _plan() -> Result[list[Result[SourcePlan, ErrInfo]], ErrInfo]:
+                stored = await env.index.chunks_of(sources)()
                 if isinstance(stored, Err):
-                    return Err(_relabel(stored.error, STAGE_STORE, [doc.source]))
-                state = SourceState(commit, tuple(stored.value))
-                return Ok(plan_source(doc.source, desired, doc.version, state, ctx))
+                    return Err(_relabel(stored.error, STAGE_STORE, sources))
+                by_source: dict[str, list[ChunkRecord]] = {s: [] for s in sources}
+                for rec in stored.value:
+                    by_source.setdefault(rec.source, []).append(rec)
+                out: list[Result[SourcePlan, ErrInfo]] = []
+                for d in docs:
+                    if d.source not in desired:
+                        out.append(Ok(SourcePlan(d.source, "unchanged")))
+                        continue
+                    state = SourceState(
+                        env.commits.get(d.source),
+                        tuple(sorted(by_source[d.source], key=lambda r: r.id)),
+                    )
+                    out.append(Ok(plan_source(d.source, desired[d.source], d.version, state, ctx)))
+                return Ok(out)
 
             return _plan
 
@@ -278,8 +322,9 @@ def registry_for(env: IngestEnv) -> Registry:
     """The trusted registry of the ingest ops, bound to one run's ports."""
     return Registry(
         [
-            flat_map_entry(READ_ID, OPS_VERSION, read_factory(env)),
-            map_entry(PLAN_ID, OPS_VERSION, plan_factory(env)),
+            map_entry(READ_ID, OPS_VERSION, read_factory(env)),
+            flat_map_entry(DOCS_ID, OPS_VERSION, docs_factory),
+            batch_map_entry(PLAN_ID, OPS_VERSION, plan_factory(env)),
             batch_map_entry(EMBED_ID, OPS_VERSION, embed_factory(env)),
             batch_map_entry(WRITE_ID, OPS_VERSION, write_factory(env)),
         ]
@@ -291,8 +336,9 @@ def _unbound(_: Params) -> Callable[..., object]:
 
 
 DESCRIBE_ENTRIES: dict[str, RegistryEntry] = {
-    READ_ID: RegistryEntry(READ_ID, "FlatMap", OPS_VERSION, _unbound),
-    PLAN_ID: RegistryEntry(PLAN_ID, "Map", OPS_VERSION, _unbound),
+    READ_ID: RegistryEntry(READ_ID, "Map", OPS_VERSION, _unbound),
+    DOCS_ID: RegistryEntry(DOCS_ID, "FlatMap", OPS_VERSION, _unbound),
+    PLAN_ID: RegistryEntry(PLAN_ID, "BatchMap", OPS_VERSION, _unbound),
     EMBED_ID: RegistryEntry(EMBED_ID, "BatchMap", OPS_VERSION, _unbound),
     WRITE_ID: RegistryEntry(WRITE_ID, "BatchMap", OPS_VERSION, _unbound),
 }

@@ -17,6 +17,7 @@ from funcpipe_rag.domain import ChunkingConfig
 from ._ops import (
     DEFAULT_MAX_BYTES,
     DESCRIBE_ENTRIES,
+    DOCS_ID,
     EMBED_ID,
     PLAN_ID,
     READ_ID,
@@ -28,7 +29,8 @@ DEFAULT_COLLECTION = "funcpipe"
 
 
 def build_default_spec() -> PipelineSpec:
-    """The default ingest pipeline: read -> plan -> embed (batched) -> write (batched)."""
+    """The default ingest pipeline: read (concurrent) -> docs -> plan -> embed (batched) ->
+    write (batched)."""
     # Embedding is pure and every write is an idempotent upsert or delete by stable id, so a
     # dropped connection (NETWORK) is as safe to retry as the default transient codes.
     retriable = frozenset({codes.TRANSIENT, codes.TIMEOUT, codes.RATE_LIMIT, codes.NETWORK})
@@ -41,12 +43,18 @@ def build_default_spec() -> PipelineSpec:
     return pipeline_spec(
         "funcpipe-rag-ingest",
         [
-            flat_map_op(DESCRIBE_ENTRIES[READ_ID], params={"max_bytes": DEFAULT_MAX_BYTES}),
             map_op(
+                DESCRIBE_ENTRIES[READ_ID],
+                params={"max_bytes": DEFAULT_MAX_BYTES},
+                backpressure=BackpressurePolicy(max_concurrent=16, ordered=True),
+            ),
+            flat_map_op(DESCRIBE_ENTRIES[DOCS_ID]),
+            batch_map_op(
                 DESCRIBE_ENTRIES[PLAN_ID],
+                chunk=ChunkPolicy(max_units=32, max_delay_ms=0),
                 params={"chunk_chars": 800, "chunk_overlap": 80},
                 retry="store_retry",
-                backpressure=BackpressurePolicy(max_concurrent=4, ordered=True),
+                backpressure=BackpressurePolicy(max_concurrent=2, ordered=True),
             ),
             batch_map_op(
                 DESCRIBE_ENTRIES[EMBED_ID],
