@@ -414,7 +414,10 @@ def test_reconstruction_is_reproducible(ops: list[CodeOp], xs: list[int | None])
     assert first.hash == second.hash == spec.version
     out1 = run_stream(lambda: first.describe(source(xs)))
     assert run_stream(lambda: second.describe(source(xs))) == out1
-    assert run_stream(lambda: first.describe(source(xs))) == out1  # replayable
+    # Replayable: the same items again. (The env's rng has moved on, so jittered backoff may
+    # reorder an unordered bounded map; the multiset of items is still the same.)
+    replay = run_stream(lambda: first.describe(source(xs)))
+    assert sorted(map(repr, replay)) == sorted(map(repr, out1))
 
 
 def test_equivalence_sees_errors_of_every_kind() -> None:

@@ -236,6 +236,19 @@ def test_deeply_nested_documents_are_refused(fmt: Format, text: str) -> None:
     assert "deeper" in msg
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: x\nops: []\nresources: {a: [" + "1," * 30_000 + "1]}",
+        "name: x\nops: []\nresources:\n" + "".join(f"  {i:x}: 0\n" for i in range(11_000)),
+    ],
+)
+def test_yaml_with_too_many_values_is_refused_while_parsing(text: str) -> None:
+    assert len(text.encode()) <= DEFAULT_MAX_BYTES
+    msg = _refused(parse(text, "yaml"), codes.INVALID_SPEC)
+    assert "values" in msg
+
+
 def test_depth_counts_containers_not_brackets_in_strings() -> None:
     spec = pipeline_spec("brackets", [map_op(ADD, params={"s": "[[[[{{{{" * 20})])
     assert parse(serialize(spec), "json", max_depth=6) == Ok(spec)
@@ -261,6 +274,7 @@ def test_depth_counts_containers_not_brackets_in_strings() -> None:
         ("json", '{"name": "x", "ops": [], "resources": {"big": ' + "9" * 5000 + "}}"),
         ("json", '{"name": "x", "ops": [], "resources": {"big": 9223372036854775808}}'),
         ("json", '{"name": "\\ud800", "ops": []}'),
+        ("json", '"' + '\\"' * 100_000),  # once quadratic in the depth pre-scan
     ],
 )
 def test_malformed_documents_are_refused(fmt: Format, text: str) -> None:

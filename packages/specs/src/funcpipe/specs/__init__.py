@@ -13,6 +13,7 @@ from ._build import pipeline_spec as pipeline_spec
 from ._build import sink_op as sink_op
 from ._codec import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES
 from ._codec import DEFAULT_MAX_DEPTH as DEFAULT_MAX_DEPTH
+from ._codec import DEFAULT_MAX_NODES as DEFAULT_MAX_NODES
 from ._codec import Format as Format
 from ._codec import parse as parse
 from ._codec import serialize as serialize
@@ -43,6 +44,7 @@ from ._secrets import is_secret_key as is_secret_key
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_NODES",
     "ErrorPolicy",
     "Factory",
     "Format",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from itertools import accumulate
 from typing import Literal
 
 import yaml  # type: ignore[import-untyped]
@@ -23,9 +22,12 @@ DEFAULT_MAX_BYTES = 256 * 1024
 """Specs are small; anything bigger is refused before it is parsed."""
 DEFAULT_MAX_DEPTH = 32
 """Containers nested deeper than this are refused before (JSON) or while (YAML) parsing."""
+DEFAULT_MAX_NODES = 20_000
+"""YAML documents with more values than this are refused while parsing (PyYAML is pure
+Python, so this bounds the work a hostile document can cause)."""
 
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]")
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+"""A string (to skip, unterminated ones run to the end) or a bracket: one linear scan."""
 
 
 def serialize(spec: PipelineSpec, fmt: Format = "json") -> str:
@@ -44,11 +46,13 @@ def parse(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    max_nodes: int = DEFAULT_MAX_NODES,
 ) -> Result[PipelineSpec, ErrInfo]:
     """Read a spec from text, validate it and verify its hashes. Runs no code from the text.
 
-    Refused with INVALID_SPEC: more than ``max_bytes`` UTF-8 bytes or ``max_depth`` nesting
-    (checked before parsing JSON, while composing YAML), syntax errors, duplicate keys, NaN or
+    Refused with INVALID_SPEC: more than ``max_bytes`` UTF-8 bytes (checked first), more than
+    ``max_depth`` nesting (checked before parsing JSON, while composing YAML), more than
+    ``max_nodes`` YAML values (while composing), syntax errors, duplicate keys, NaN or
     infinities, any YAML tag, anchor, alias or merge key, unknown fields, wrong types, invalid
     policy values (the message names the field), secrets given as values. MISSING_FIELD for a
     required field or hash that is absent; HASH_MISMATCH when content and hash disagree.
@@ -57,7 +61,10 @@ def parse(
         raise ValueError(f"fmt must be 'json' or 'yaml', got {fmt!r}")
     if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
         return Err(invalid(f"spec is larger than {max_bytes} bytes", reason="too_large"))
-    loaded = _load_json(text, max_depth) if fmt == "json" else _load_yaml(text, max_depth)
+    if fmt == "json":
+        loaded = _load_json(text, max_depth)
+    else:
+        loaded = _load_yaml(text, max_depth, max_nodes)
     return loaded.and_then(spec_from_data)
 
 
@@ -87,15 +94,27 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not allowed in specs")
 
 
-def json_depth(text: str) -> int:
-    """Deepest bracket nesting of JSON text, ignoring brackets inside strings."""
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub('""', text))
-    steps = (1 if c in "[{" else -1 for c in brackets)
-    return max(accumulate(steps, initial=0))
+def json_depth(text: str, limit: int | None = None) -> int:
+    """Deepest bracket nesting of JSON text, ignoring brackets inside strings.
+
+    Linear time; stops early once the depth passes ``limit``.
+    """
+    depth = deepest = 0
+    for match in _JSON_TOKEN.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if limit is not None and deepest > limit:
+                    break
+        elif token in "]}":
+            depth -= 1
+    return deepest
 
 
 def _load_json(text: str, max_depth: int) -> Result[object, ErrInfo]:
-    if json_depth(text) > max_depth:
+    if json_depth(text, max_depth) > max_depth:
         return Err(invalid(f"spec is nested deeper than {max_depth} levels", reason="too_deep"))
     try:
         data: object = json.loads(
@@ -106,9 +125,9 @@ def _load_json(text: str, max_depth: int) -> Result[object, ErrInfo]:
     return Ok(data)
 
 
-def _load_yaml(text: str, max_depth: int) -> Result[object, ErrInfo]:
+def _load_yaml(text: str, max_depth: int, max_nodes: int) -> Result[object, ErrInfo]:
     try:
-        return Ok(load_yaml(text, max_depth=max_depth))
+        return Ok(load_yaml(text, max_depth=max_depth, max_nodes=max_nodes))
     except SpecYamlError as exc:
         return Err(invalid(f"refused YAML: {exc}", reason="yaml"))
     except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:

@@ -17,15 +17,18 @@ class SpecYamlError(ValueError):
 
 class StrictSafeLoader(yaml.SafeLoader):  # type: ignore[misc]
     """SafeLoader that also refuses every explicit tag, anchors, aliases, merge keys and
-    duplicate keys, and nests at most ``max_depth`` containers (checked while composing, so
-    a deep document is refused before it is built). Timestamps stay strings, as in JSON.
+    duplicate keys, nests at most ``max_depth`` containers and holds at most ``max_nodes``
+    values (both checked while composing, so such a document is refused before it is built,
+    and pure-Python scanning stops early). Timestamps stay strings, as in JSON.
     """
 
     max_depth = 32
+    max_nodes = 20_000
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
+        self._nodes = 0
 
     def compose_node(self, parent: Node | None, index: object) -> Node | None:
         event = self.peek_event()
@@ -38,6 +41,9 @@ class StrictSafeLoader(yaml.SafeLoader):  # type: ignore[misc]
         tag = getattr(event, "tag", None)
         if tag is not None:
             raise SpecYamlError(f"{mark}: tags are not allowed in specs (found {tag!r})")
+        self._nodes += 1
+        if self._nodes > self.max_nodes:
+            raise SpecYamlError(f"{mark}: more than {self.max_nodes} values in one spec")
         container = isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent)
         if container:
             self._depth += 1
@@ -75,10 +81,11 @@ StrictSafeLoader.yaml_implicit_resolvers = {
 }
 
 
-def load_yaml(text: str, *, max_depth: int) -> object:
+def load_yaml(text: str, *, max_depth: int, max_nodes: int) -> object:
     """Load one YAML document as plain data; ``SpecYamlError`` or ``yaml.YAMLError`` if refused."""
     loader = StrictSafeLoader(text)
     loader.max_depth = max_depth
+    loader.max_nodes = max_nodes
     try:
         return loader.get_single_data()
     finally:
