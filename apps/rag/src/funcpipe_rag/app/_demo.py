@@ -15,10 +15,10 @@ from ._compose import run_ingest, run_search
 from ._settings import Settings
 
 QUERIES = (
-    "how do I retry a failed call with backoff?",
-    "what happens if the ingest process crashes halfway?",
+    "retry a failed call with exponential backoff",
+    "process killed during ingest: commit marker",
     "errors as values instead of exceptions",
-    "limit how many requests run at the same time",
+    "exact character offsets of chunks",
 )
 
 
