@@ -125,6 +125,32 @@ def test_map_identity_and_composition(items: list[Item]) -> None:
     )
 
 
+@given(items_st)
+def test_fused_map_chain_behaves_like_separate_stages(items: list[Item]) -> None:
+    log: list[str] = []
+
+    def f(x: int) -> int:
+        log.append(f"f{x}")
+        if x % 5 == 0:
+            raise ValueError("f fails")
+        return x + 1
+
+    def h(x: int) -> int:
+        log.append(f"h{x}")
+        if x % 7 == 0:
+            raise ValueError("h fails")
+        return x * 2
+
+    src = async_gen_from_results(items)
+    fused = run(async_gen_map(async_gen_map(src, f), h))
+    fused_log = list(log)
+    log.clear()
+    # a tap in between keeps the two maps as separate stages
+    separate = run(async_gen_map(async_gen_tap(async_gen_map(src, f), lambda _: None), h))
+    assert fused == separate
+    assert fused_log == log
+
+
 @given(items_st, st.integers(0, 3))
 def test_monad_laws_with_errs(items: list[Item], fan: int) -> None:
     src = async_gen_from_results(items)

@@ -23,7 +23,7 @@ from typing import Generic, ParamSpec, TypeVar, overload
 from funcpipe.async_plan import AsyncPlan, run_guarded
 from funcpipe.result import Err, ErrInfo, Ok, Result
 
-from ._core import close_stream, open_stream, stream, unexpected
+from ._core import close_stream, new_ok, open_stream, set_ok, stream, unexpected
 from ._types import AsyncGen
 
 T = TypeVar("T")
@@ -50,10 +50,13 @@ def async_gen_from_list(items: Iterable[T]) -> AsyncGen[T]:
     same items.
     """
     frozen = tuple(items)
+    new, set_value = new_ok, set_ok
 
     async def _from_list() -> _Items[T]:
         for x in frozen:
-            yield Ok(x)
+            ok: Ok[T] = new(Ok)  # Ok(x), built without Ok.__init__
+            set_value(ok, x)
+            yield ok
 
     return stream(_from_list)
 
@@ -72,17 +75,40 @@ def async_gen_from_results(results: Iterable[Result[T, ErrInfo]]) -> AsyncGen[T]
 def async_gen_map(gen: AsyncGen[T], f: Callable[[T], U]) -> AsyncGen[U]:
     """Apply the pure ``f`` to each Ok value; ``Err`` items pass through.
 
-    Laws: ``map(g, id) ~ g``; ``map(map(g, f), h) ~ map(g, h . f)``. An exception from ``f``
+    Laws: ``map(g, id) ~ g``; ``map(map(g, f), h) ~ map(g, h . f)``. The second law is also how
+    a chain of maps runs: consecutive maps are fused into one stage (same items, same calls in
+    the same order, one Result per item instead of one per stage). An exception from ``f``
     becomes ``Err(UNEXPECTED)`` for that item only.
     """
+    parts = getattr(gen, _MAP_PARTS, None)
+    if parts is not None:
+        inner_src, inner_f = parts
+        return _map_stage(inner_src, _compose(inner_f, f))
+    return _map_stage(gen, f)
+
+
+_MAP_PARTS = "_funcpipe_map_parts"
+
+
+def _compose(g: Callable[[T], R], f: Callable[[R], U]) -> Callable[[T], U]:
+    def _fg(x: T) -> U:
+        return f(g(x))
+
+    return _fg
+
+
+def _map_stage(gen: AsyncGen[T], f: Callable[[T], U]) -> AsyncGen[U]:
+    new, set_value = new_ok, set_ok
 
     async def _map() -> _Items[U]:
         it = open_stream(gen)
         try:
             async for item in it:
                 if isinstance(item, Ok):
+                    out: Result[U, ErrInfo]
                     try:
-                        out: Result[U, ErrInfo] = Ok(f(item.value))
+                        out = new(Ok)  # Ok(f(item.value)), built without Ok.__init__
+                        set_value(out, f(item.value))
                     except Exception as exc:
                         out = unexpected(exc, "async_gen_map")
                     yield out
@@ -91,7 +117,9 @@ def async_gen_map(gen: AsyncGen[T], f: Callable[[T], U]) -> AsyncGen[U]:
         finally:
             await close_stream(it)
 
-    return stream(_map)
+    thunk = stream(_map)
+    setattr(thunk, _MAP_PARTS, (gen, f))  # lets a following map fuse with this one
+    return thunk
 
 
 def async_gen_map_err(gen: AsyncGen[T], f: Callable[[ErrInfo], ErrInfo]) -> AsyncGen[T]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from types import CoroutineType
 from typing import Any, Generic, TypeAlias, TypeVar
 
-from funcpipe.async_plan import AsyncPlan, run_guarded
+from funcpipe.async_plan import AsyncPlan
 from funcpipe.policies import BackpressurePolicy
-from funcpipe.result import ErrInfo, Ok, Result
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 from ._core import close_stream, open_stream, stream, unexpected
 from ._types import AsyncGen
@@ -27,6 +28,7 @@ class _Window(Generic[U]):
     __slots__ = (
         "_consumer",
         "_feeder",
+        "closing",
         "entries",
         "error",
         "finished",
@@ -41,6 +43,7 @@ class _Window(Generic[U]):
         self.entries: deque[_Entry[U]] = deque()
         self.in_flight: set[_Task[U]] = set()  # unordered mode only
         self.finished = False
+        self.closing = False
         self.error: BaseException | None = None
         self._feeder: asyncio.Future[None] | None = None
         self._consumer: asyncio.Future[None] | None = None
@@ -70,9 +73,30 @@ class _Window(Generic[U]):
     def on_done(self, task: _Task[U]) -> None:
         """Unordered mode: a finished plan's Result joins the queue of results to yield."""
         self.in_flight.discard(task)
-        if not task.cancelled():
-            self.entries.append(task.result())
-            self.wake_consumer()
+        if task.cancelled():
+            if self.closing:  # we cancelled it on exit
+                return
+            res: Result[U, ErrInfo] = _cancelled()
+        else:
+            exc = task.exception()
+            res = task.result() if exc is None else unexpected(exc, "async_gen_bounded_map")
+        self.entries.append(res)
+        self.wake_consumer()
+
+
+async def _await(aw: Awaitable[Result[U, ErrInfo]]) -> Result[U, ErrInfo]:
+    return await aw
+
+
+def _cancelled() -> Err[ErrInfo]:
+    return Err(
+        ErrInfo(code=codes.CANCELLED, msg="the plan was cancelled", stage="async_gen_bounded_map")
+    )
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def async_gen_bounded_map(
@@ -116,11 +140,12 @@ def async_gen_bounded_map(
                 entry: _Entry[U]
                 if isinstance(item, Ok):
                     try:
-                        plan = f(item.value)
+                        aw = f(item.value)()
                     except Exception as exc:
                         entry = unexpected(exc, "async_gen_bounded_map")
                     else:
-                        task = loop.create_task(run_guarded(plan))
+                        # A coroutine runs as the task itself: no wrapper frame per item.
+                        task = loop.create_task(aw if type(aw) is CoroutineType else _await(aw))
                         if not ordered:
                             w.in_flight.add(task)
                             task.add_done_callback(w.on_done)
@@ -145,8 +170,16 @@ def async_gen_bounded_map(
             while True:
                 if entries:
                     head = entries[0]
+                    res: Result[U, ErrInfo]
                     if isinstance(head, asyncio.Task):
-                        res: Result[U, ErrInfo] = await head if not head.done() else head.result()
+                        try:
+                            res = await head
+                        except asyncio.CancelledError:
+                            if not head.cancelled() or _cancelling():
+                                raise
+                            res = _cancelled()
+                        except Exception as exc:
+                            res = unexpected(exc, "async_gen_bounded_map")
                     else:
                         res = head
                     entries.popleft()
@@ -159,6 +192,7 @@ def async_gen_bounded_map(
                 else:
                     await w.wait_entry()
         finally:
+            w.closing = True
             tasks: list[asyncio.Future[Any]] = [feeder]
             tasks += [e for e in entries if isinstance(e, asyncio.Task)]
             tasks += w.in_flight

@@ -1,26 +1,28 @@
 """The machinery every combinator shares: prompt closing, opening and closing upstreams.
 
 An async generator that a consumer abandons (``break``, an exception) is normally closed
-later, by a task the event loop schedules from its finalizer hook. Streams made here close
-*promptly* instead: the iterator handed to the consumer is a thin ``_Stream`` wrapper whose
-``__del__`` runs the generator's ``aclose()`` at once, so the whole chain of upstreams and
-resources is released before the statement after the ``async for`` runs. Cleanup that has to
-wait (for a task to finish, a thread, a timer) is carried on by a background task that
-resumes exactly where the synchronous part stopped; that is the only task a stream ever
-leaves behind, and it ends as soon as the cleanup does.
+later, by a task that the event loop's finalizer hook schedules. Streams made here close
+*promptly* instead: each iteration's generator gets its own finalizer (installed through
+``sys.set_asyncgen_hooks`` for that one generator, when the thunk is called) which runs the
+generator's ``aclose()`` at once, so the whole chain of upstreams and resources is released
+before the statement after the ``async for`` runs. Cleanup that has to wait (for a task to
+finish, a thread, a timer) is carried on by a background task that resumes exactly where the
+synchronous part stopped; it is the only task a stream ever leaves behind, and it ends as soon
+as the cleanup does. The consumer iterates the generator itself: there is no wrapper and no
+per-item cost.
 
-Combinators never iterate through the wrapper: ``open_stream`` takes the raw generator out
-(so the hot path pays nothing) and the combinator closes it itself in ``finally``.
+Combinators close the upstreams they open themselves, in ``finally``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from funcpipe.result import Err, ErrInfo, Result, codes
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 from ._types import AsyncGen
 
@@ -31,57 +33,34 @@ _Agen = AsyncGenerator[Result[T, ErrInfo], None]
 _closing: set[asyncio.Task[None]] = set()
 
 
-class _Stream(Generic[T]):
-    """The iterator a stream thunk returns: an async generator that closes promptly."""
+def _finalize(agen: AsyncGenerator[Any, None]) -> None:
+    """The finalizer of our generators: close now instead of in a task scheduled later."""
+    close_now(agen.aclose())
 
-    __slots__ = ("__weakref__", "_agen")
 
-    def __init__(self, agen: _Agen[T]) -> None:
-        self._agen: _Agen[T] | None = agen
-
-    def __aiter__(self) -> _Stream[T]:
-        return self
-
-    def __anext__(self) -> Awaitable[Result[T, ErrInfo]]:
-        agen = self._agen
-        if agen is None:
-            raise RuntimeError("this stream iterator was handed to another combinator")
-        return agen.__anext__()
-
-    async def aclose(self) -> None:
-        """Close the stream: every upstream is closed and every resource released."""
-        agen = self._agen
-        if agen is not None:
-            await agen.aclose()
-
-    def detach(self) -> _Agen[T] | None:
-        """Take the raw generator out; the caller becomes responsible for closing it."""
-        agen, self._agen = self._agen, None
-        return agen
-
-    def __del__(self) -> None:
-        agen = self._agen
-        if agen is not None and getattr(agen, "ag_frame", None) is not None:
-            close_now(agen.aclose())
+def adopt(agen: _Agen[T]) -> _Agen[T]:
+    """Give ``agen`` the prompt-closing finalizer; its body does not start."""
+    firstiter, finalizer = sys.get_asyncgen_hooks()
+    sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=_finalize)
+    try:
+        _ = agen.__anext__()  # initialises the hooks (and the loop's firstiter); runs nothing
+    finally:
+        sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=finalizer)
+    return agen
 
 
 def stream(make: Callable[[], _Agen[T]]) -> AsyncGen[T]:
     """Turn an async-generator function into an ``AsyncGen`` (a fresh iteration per call)."""
 
     def _thunk() -> AsyncIterator[Result[T, ErrInfo]]:
-        return _Stream(make())
+        return adopt(make())
 
     return _thunk
 
 
 def open_stream(gen: AsyncGen[T]) -> AsyncIterator[Result[T, ErrInfo]]:
     """Start an iteration of ``gen`` for a combinator, which must ``close_stream`` it."""
-    it = gen()
-    if isinstance(it, _Stream):
-        agen = it.detach()
-        if agen is not None:
-            return agen
-    return it
+    return gen()
 
 
 async def close_stream(it: AsyncIterator[Any]) -> None:
@@ -89,6 +68,27 @@ async def close_stream(it: AsyncIterator[Any]) -> None:
     aclose = getattr(it, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+def _ok_parts() -> tuple[Callable[[type[Ok[Any]]], Ok[Any]], Callable[[Ok[Any], Any], None]]:
+    """``Ok(v)`` in two C calls (``new(Ok)``, ``set(o, v)``), skipping the frozen dataclass's
+    Python ``__init__``; a hot path builds one ``Ok`` per item. Falls back to the generic
+    (slower, same result) pair if ``Ok`` ever stops storing ``value`` in a slot."""
+    slot = Ok.__dict__.get("value")
+    setter = getattr(slot, "__set__", None)
+    if setter is not None:
+        probe = Ok.__new__(Ok)
+        setter(probe, 1)
+        if probe == Ok(1):
+            return Ok.__new__, setter
+
+    def _set(o: Ok[Any], v: Any) -> None:
+        object.__setattr__(o, "value", v)
+
+    return Ok.__new__, _set
+
+
+new_ok, set_ok = _ok_parts()
 
 
 def unexpected(exc: BaseException, stage: str) -> Err[ErrInfo]:
