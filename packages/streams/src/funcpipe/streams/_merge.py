@@ -100,8 +100,10 @@ class _Lane(Generic[T]):
 def async_gen_fair_merge(
     streams: Sequence[AsyncGen[T]], policy: FairnessPolicy | None = None
 ) -> AsyncGen[T]:
-    """Merge ``streams`` with weighted fairness: the next item comes from the ready stream with
-    the lowest ``emitted / weight`` ratio (the lowest index on ties).
+    """Merge ``streams`` fairly by weight, concurrently, each read ahead through a bounded buffer.
+
+    The next item comes from the ready stream with the lowest ``emitted / weight`` ratio (the
+    lowest index on ties); ``weight`` is ``policy.weight(i)`` (1 when missing).
 
     Laws: among streams that are always ready, ``emitted_i / weight_i`` differ by at most
     ``1 / min(weight)`` at every point, so shares converge to the weights; every live stream
@@ -109,8 +111,8 @@ def async_gen_fair_merge(
     of credit: when it becomes ready again its ratio is lifted to at least the lowest ratio of
     the other ready streams minus one, so it cannot starve them while it catches up. The merge
     is work-conserving: when the consumer is faster than the sources, every ready item is
-    emitted and shares follow the sources' speeds. Each source is read
-    ahead by at most ``policy.max_buffer_per_stream`` items. A source that raises ends with one
+    emitted and shares follow the sources' speeds. Each source is read ahead by at most
+    ``policy.max_buffer_per_stream`` items. A source that raises ends with one
     ``Err(UNEXPECTED)`` item (``ctx["source"]`` is its index).
 
     Tasks: one per source, started when the iteration starts; on early exit all are cancelled
