@@ -329,3 +329,69 @@ def test_source_is_replayable() -> None:
     assert first == second == [Ok("a"), Ok("b")]
     source.reset()
     assert source.iterations == 0
+
+
+# -- strategies: grids, defaults; records carry virtual times -----------------------------
+
+
+@settings(max_examples=50)
+@given(
+    schedule=fault_schedules(
+        ["a", "b"], latencies=(100, 400), default=st.sampled_from([OK, Outcome("ok", 50)])
+    )
+)
+def test_latency_grid_and_default_outcome(schedule: FaultSchedule) -> None:
+    assert schedule.default in (OK, Outcome("ok", 50))
+    for _, _, outcome in schedule.planned():
+        assert outcome.latency_ms in (0, 100, 400)
+    assert schedule.outcome("a", 99) == schedule.default
+
+
+def test_strategy_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="latencies"):
+        outcomes(latencies=())
+    with pytest.raises(ValueError, match="latencies"):
+        outcomes(latencies=(-1,))
+    with pytest.raises(ValueError, match="max_attempts"):
+        fault_schedules(["a"], max_attempts=-1)
+    with pytest.raises(ValueError, match="kinds"):
+        fault_schedules(["a"], kinds=())
+
+
+def test_attempt_records_carry_virtual_times() -> None:
+    embedder = FakeEmbedder(FaultSchedule({"k": [Outcome("ok", 250)]}))
+
+    async def main() -> None:
+        await asyncio.sleep(10)
+        await embedder.embed("t", "k")()
+
+    run_virtual(main)
+    (record,) = embedder.log
+    assert record.started_at == 10.0
+    assert record.ended_at == pytest.approx(10.25)
+    assert record.ended == "ok"
+
+
+def test_custom_fake_ports_build_on_enact() -> None:
+    from funcpipe.testing import FaultPort
+
+    class FakeCache(FaultPort):
+        port = "cache"
+
+        def __init__(self, schedule: FaultSchedule) -> None:
+            super().__init__(schedule)
+            self.data: dict[str, str] = {}
+
+        async def put(self, key: str, value: str) -> Result[str, ErrInfo]:
+            return await self.enact([key], lambda: self.data.setdefault(key, value))
+
+    cache = FakeCache(FaultSchedule({"x": ["transient"]}))
+
+    async def main() -> list[Result[str, ErrInfo]]:
+        return [await cache.put("x", "1"), await cache.put("x", "1")]
+
+    first, second = run_virtual(main)
+    assert isinstance(first, Err)
+    assert first.error.stage == "cache"
+    assert second == Ok("1")
+    assert cache.attempt_trace() == [("x", "transient"), ("x", "ok")]

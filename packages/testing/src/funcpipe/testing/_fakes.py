@@ -73,7 +73,7 @@ class FakeEmbedder(FaultPort):
             if not frozen_keys:
                 return Ok([])
             self.calls.append(frozen_keys)
-            return await self._enact(frozen_keys, _vectors)
+            return await self.enact(frozen_keys, _vectors)
 
         return _embed
 
@@ -215,7 +215,7 @@ class FakeVectorStore(FaultPort):
         async def _run() -> Result[str, ErrInfo]:
             if conn.closed:
                 return self._closed_error(point_id)
-            return await self._enact([point_id], _write, effect_on_timeout=True)
+            return await self.enact([point_id], _write, effect_on_timeout=True)
 
         return _run
 
@@ -226,7 +226,7 @@ class FakeVectorStore(FaultPort):
         async def _run() -> Result[bool, ErrInfo]:
             if conn.closed:
                 return self._closed_error(point_id)
-            return await self._enact([point_id], _delete, effect_on_timeout=True)
+            return await self.enact([point_id], _delete, effect_on_timeout=True)
 
         return _run
 
@@ -271,7 +271,7 @@ class FakeDocumentSource(FaultPort, Generic[T]):
     async def _read(self, doc: T) -> Result[T, ErrInfo]:
         key = self._key(doc)
         try:
-            return await self._enact([key], lambda: doc)
+            return await self.enact([key], lambda: doc)
         except InjectedFault as exc:
             return Err(ErrInfo.from_exception(exc, stage=self.port, path=(key,)))
 

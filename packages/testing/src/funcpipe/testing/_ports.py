@@ -33,7 +33,8 @@ class AttemptRecord:
 
 
 class FaultPort:
-    """A fake port that obeys a ``FaultSchedule`` and records every attempt.
+    """A fake port that obeys a ``FaultSchedule`` and records every attempt (subclass it and
+    call ``enact`` to write your own fakes).
 
     ``attempts`` counts calls per key; ``log`` holds an ``AttemptRecord`` per key per call, in
     the order calls ended; ``in_flight`` / ``max_in_flight`` count concurrent calls;
@@ -75,14 +76,22 @@ class FaultPort:
             ctx={"attempt": attempt},
         )
 
-    async def _enact(
+    async def enact(
         self,
         keys: Sequence[str],
         effect: Callable[[], A],
         *,
         effect_on_timeout: bool = False,
     ) -> Result[A, ErrInfo]:
-        """One call covering ``keys``: the worst of their outcomes decides what happens."""
+        """One call covering ``keys``; the worst of their outcomes decides what happens.
+
+        Counts an attempt for every key, waits the latency, then: ``ok`` runs ``effect`` and
+        returns ``Ok`` of its value; ``transient``/``timeout`` return ``Err`` with
+        ``path=(culprit key,)`` (``effect_on_timeout`` runs the effect before a ``timeout``);
+        ``exception`` raises ``InjectedFault``; ``hang`` waits forever. Every key's
+        ``AttemptRecord`` is logged when the call ends, however it ends. Build your own fake
+        ports on it.
+        """
         numbered = []
         combined = OK
         for key in keys:
