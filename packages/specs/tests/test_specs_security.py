@@ -378,6 +378,10 @@ def test_invalid_policy_values_name_the_field() -> None:
     _set(data, ("ops", 0, "policies", "timeout"), {"timeout_ms": 0})
     msg = _refused(spec_from_data(data), codes.INVALID_SPEC)
     assert msg.startswith("ops.0.policies.timeout: ")
+    data = _data()
+    data["policies"]["t"] = {"kind": "timeout"}  # config left out: still built and checked
+    msg = _refused(spec_from_data(data), codes.INVALID_SPEC)
+    assert msg.startswith("policies.t.config: ")
     assert "timeout_ms" in msg
 
 

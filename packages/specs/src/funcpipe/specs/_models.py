@@ -59,7 +59,7 @@ class NamedPolicy(_SpecModel):
     """A policy shared by name: its kind and its dict form (validated by building it)."""
 
     kind: Literal["retry", "timeout", "backpressure", "rate_limit", "chunk"]
-    config: JsonObject = Field(default_factory=dict)
+    config: JsonObject = Field(default_factory=dict, validate_default=True)
 
     @field_validator("config", mode="before")
     @classmethod
