@@ -327,3 +327,19 @@ def test_interleavings_do_not_change_ordered_output(seed: int) -> None:
     src = async_gen_from_results([Ok(i) for i in range(12)])
     out = drive(async_gen_bounded_map(src, Work(durations), BackpressurePolicy(4)), seed=seed)
     assert out == [Ok(i * 10) for i in range(12)]
+
+
+def test_a_source_that_cannot_start_raises_to_the_consumer() -> None:
+    def broken() -> AsyncIterator[Item]:
+        raise OSError("cannot open")
+
+    async def main() -> None:
+        with pytest.raises(OSError, match="cannot open"):
+            await drain_all(async_gen_bounded_map(broken, Work({}), BackpressurePolicy(2)))
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+
+    run_virtual(main)
+
+
+async def drain_all(stream: AsyncGen[int]) -> list[Item]:
+    return [r async for r in stream()]

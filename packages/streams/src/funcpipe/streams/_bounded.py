@@ -127,40 +127,48 @@ def async_gen_bounded_map(
 
     async def _feed(w: _Window[U]) -> None:
         loop = asyncio.get_running_loop()
-        it: AsyncIterator[Result[T, ErrInfo]] = open_stream(source)
         try:
-            while True:
-                if w.used >= size:
-                    await w.wait_space()
-                try:
-                    item = await it.__anext__()
-                except StopAsyncIteration:
-                    break
-                w.used += 1
-                entry: _Entry[U]
-                if isinstance(item, Ok):
-                    try:
-                        aw = f(item.value)()
-                    except Exception as exc:
-                        entry = unexpected(exc, "async_gen_bounded_map")
-                    else:
-                        # A coroutine runs as the task itself: no wrapper frame per item.
-                        task = loop.create_task(aw if type(aw) is CoroutineType else _await(aw))
-                        if not ordered:
-                            w.in_flight.add(task)
-                            task.add_done_callback(w.on_done)
-                            continue
-                        entry = task
-                else:
-                    entry = item
-                w.entries.append(entry)
-                w.wake_consumer()
+            it: AsyncIterator[Result[T, ErrInfo]] = open_stream(source)
         except Exception as exc:
+            w.error = exc
+            w.finished = True
+            w.wake_consumer()
+            return
+        try:
+            try:
+                while True:
+                    if w.used >= size:
+                        await w.wait_space()
+                    try:
+                        item = await it.__anext__()
+                    except StopAsyncIteration:
+                        break
+                    w.used += 1
+                    entry: _Entry[U]
+                    if isinstance(item, Ok):
+                        try:
+                            aw = f(item.value)()
+                        except Exception as exc:
+                            entry = unexpected(exc, "async_gen_bounded_map")
+                        else:
+                            # A coroutine runs as the task itself: no wrapper frame per item.
+                            task = loop.create_task(aw if type(aw) is CoroutineType else _await(aw))
+                            if not ordered:
+                                w.in_flight.add(task)
+                                task.add_done_callback(w.on_done)
+                                continue
+                            entry = task
+                    else:
+                        entry = item
+                    w.entries.append(entry)
+                    w.wake_consumer()
+            finally:
+                await close_stream(it)
+        except Exception as exc:  # raised by the source (or its close): re-raised in place
             w.error = exc
         finally:
             w.finished = True
             w.wake_consumer()
-            await close_stream(it)
 
     async def _run() -> AsyncGenerator[Result[U, ErrInfo], None]:
         w: _Window[U] = _Window(size)

@@ -55,12 +55,13 @@ def async_gen_gather(gens: Sequence[AsyncGen[T]], *, max_buffer: int = 16) -> As
             await queue.put(_END)
             return
         try:
-            async for item in it:
-                await queue.put(item)
-        except Exception as exc:
+            try:
+                async for item in it:
+                    await queue.put(item)
+            finally:
+                await close_stream(it)
+        except Exception as exc:  # the source (or its close) failed: one Err item
             await queue.put(_source_failed(exc, "async_gen_gather", index))
-        finally:
-            await close_stream(it)
         await queue.put(_END)
 
     async def _gather() -> AsyncGenerator[Result[T, ErrInfo], None]:
@@ -140,15 +141,16 @@ def async_gen_fair_merge(
                 push(_source_failed(exc, "async_gen_fair_merge", index))
                 return
             try:
-                async for item in it:
-                    push(item)
-                    while len(lane.buf) >= cap:
-                        lane.space = loop.create_future()
-                        await lane.space
-            except Exception as exc:
+                try:
+                    async for item in it:
+                        push(item)
+                        while len(lane.buf) >= cap:
+                            lane.space = loop.create_future()
+                            await lane.space
+                finally:
+                    await close_stream(it)
+            except Exception as exc:  # the source (or its close) failed: one Err item
                 push(_source_failed(exc, "async_gen_fair_merge", index))
-            finally:
-                await close_stream(it)
         finally:
             lane.done = True
             w = wake[0]
