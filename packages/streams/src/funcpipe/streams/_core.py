@@ -43,7 +43,9 @@ def adopt(agen: _Agen[T]) -> _Agen[T]:
     firstiter, finalizer = sys.get_asyncgen_hooks()
     sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=_finalize)
     try:
-        _ = agen.__anext__()  # initialises the hooks (and the loop's firstiter); runs nothing
+        # Making the first ``asend`` awaitable initialises the generator's hooks (and calls
+        # the loop's firstiter); closing it unawaited runs nothing.
+        agen.__anext__().close()
     finally:
         sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=finalizer)
     return agen
