@@ -27,7 +27,7 @@ sync: uv
 	@$(SYNC) --quiet
 
 demo: sync
-	$(RUN) python docs/examples/quickstart.py
+	$(RUN) funcpipe-rag demo
 
 check: sync
 	$(RUN) ruff check .
