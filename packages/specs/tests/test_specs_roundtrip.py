@@ -195,7 +195,7 @@ def _mutated(path: tuple[str | int, ...], value: object) -> object:
     if isinstance(value, int):
         return value - 1 if value > 0 else value + 1
     if isinstance(value, float):
-        return value / 4 if value >= 0.5 else value + 0.5
+        return value / 4 if abs(value) >= 0.5 else value + 0.5  # never absorbed by rounding
     if isinstance(value, str):
         return value + "x"
     return {"changed": True}
