@@ -110,12 +110,19 @@ def test_embedded_backends_end_to_end(tmp_path: Path, backend: str) -> None:
     text = (docs / "retry.md").read_text()
     assert all(h.text == text[h.start : h.end] for h in hits if h.source == "docs/retry.md")
 
-    # Edit: an appended paragraph re-embeds only the new chunk content; offsets of the kept
-    # chunks are rewritten from their stored vectors.
-    (docs / "store.md").write_text("# Intro\n\nA new first paragraph.\n\n" + PAGES["store.md"])
+    # Edit: a prepended paragraph re-embeds only the new chunk content; the kept chunks'
+    # offsets are rewritten with their vectors read back from the store (no re-embedding).
+    long = "\n\n".join(
+        f"Section {i}. " + "Points are upserted by stable ids. " * 20 for i in range(4)
+    )
+    (docs / "store.md").write_text(long)
+    grown = ingest(settings, tmp_path)
+    assert grown.sources_updated == 1
+    assert grown.chunks_embedded >= 4
+    (docs / "store.md").write_text("# Intro\n\nA new first paragraph.\n\n" + long)
     edited = ingest(settings, tmp_path)
     assert (edited.sources_updated, edited.sources_unchanged) == (1, 4)
-    assert 1 <= edited.chunks_embedded < edited.chunks_upserted or edited.chunks_embedded >= 1
+    assert 1 <= edited.chunks_embedded < edited.chunks_upserted  # vectors were read back
     (docs / "retry.md").unlink()
     pruned = ingest(settings, tmp_path, prune=True)
     assert pruned.sources_deleted == 1

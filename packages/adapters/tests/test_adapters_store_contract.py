@@ -266,6 +266,57 @@ async def test_scroll_is_complete(kit: Kit) -> None:
     assert len(one_page) == len(set(await _state(store, c, flt)))
 
 
+def _unit(v: list[float]) -> list[float]:
+    n = math.sqrt(sum(x * x for x in v))
+    return [x / n for x in v]
+
+
+@pytest.mark.asyncio
+async def test_retrieve_reads_points_back_with_vectors(kit: Kit) -> None:
+    pts = _rand_points(30, seed=4)
+    store = await _ready(kit, pts)
+    c = kit.collection
+    unknown = str(uuid.uuid4())
+    # asked order kept, a duplicate (in another case) given once, an unknown id left out
+    asked = [pts[7].id, unknown, pts[2].id.upper(), pts[7].id, pts[29].id]
+    got = (await perform_async(store.retrieve(c, asked))).unwrap()
+    assert [r.id for r in got] == [pts[7].id, pts[2].id, pts[29].id]
+    by_id = {p.id: p for p in pts}
+    for r in got:
+        assert r.payload == by_id[r.id].payload
+        assert r.vector is not None
+        # cosine collections store unit vectors: the stored vector is the normalised input
+        want = _unit(list(by_id[r.id].vector))
+        assert len(r.vector) == DIM
+        assert all(abs(a - b) < 1e-5 for a, b in zip(r.vector, want, strict=True))
+    bare = (
+        await perform_async(store.retrieve(c, [pts[0].id], with_payload=False, with_vectors=False))
+    ).unwrap()
+    assert bare == [Record(pts[0].id, {}, None)]
+    only_vec = (await perform_async(store.retrieve(c, [pts[1].id], with_payload=False))).unwrap()
+    assert only_vec[0].payload == {}
+    assert only_vec[0].vector is not None
+    assert (await perform_async(store.retrieve(c, [unknown]))).unwrap() == []
+    assert (await perform_async(store.retrieve(c, []))).unwrap() == []
+    # a point written with a vector read back keeps that vector (payload rewrites rely on it)
+    moved = Point(pts[3].id, got[0].vector or [], {"doc": "moved"})
+    assert await perform_async(store.upsert(c, [moved])) == Ok(1)
+    again = (await perform_async(store.retrieve(c, [pts[3].id]))).unwrap()
+    assert again[0].payload == {"doc": "moved"}
+    assert again[0].vector is not None
+    assert all(abs(a - b) < 1e-5 for a, b in zip(again[0].vector, got[0].vector or [], strict=True))
+    bad = await perform_async(store.retrieve(c, [pts[0].id, "not-a-uuid"]))
+    assert isinstance(bad, Err)
+    assert bad.error.code == codes.INVALID_INPUT
+    assert bad.error.ctx["index"] == 1
+    missing = await perform_async(store.retrieve("fp_missing_" + uuid.uuid4().hex[:8], [unknown]))
+    assert isinstance(missing, Err)
+    assert missing.error.code == codes.NOT_FOUND
+    empty_missing = await perform_async(store.retrieve("fp_missing_" + uuid.uuid4().hex[:8], []))
+    assert isinstance(empty_missing, Err)
+    assert empty_missing.error.code == codes.NOT_FOUND
+
+
 @pytest.mark.asyncio
 async def test_bad_input_gives_typed_errors(kit: Kit) -> None:
     store = await _ready(kit, _rand_points(5))

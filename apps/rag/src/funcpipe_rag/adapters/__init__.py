@@ -3,7 +3,6 @@
 from ._embedder import EmbedderPort as EmbedderPort
 from ._hash_embedder import HashEmbedder as HashEmbedder
 from ._index import StoreIndex as StoreIndex
-from ._index import VectorFetch as VectorFetch
 from ._memory import MemoryIndex as MemoryIndex
 from ._sources import RootsSource as RootsSource
 from ._sources import root_key as root_key
@@ -14,7 +13,6 @@ __all__ = [
     "MemoryIndex",
     "RootsSource",
     "StoreIndex",
-    "VectorFetch",
     "root_key",
     "source_key",
 ]

@@ -6,12 +6,12 @@ kind ``commit`` with a fixed unit vector; searches filter to ``kind == "chunk"``
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TypeVar
 
 from funcpipe.adapters.vectors import Filter, Point, Record, VectorStore
 from funcpipe.async_plan import AsyncPlan, async_pure
-from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.result import Err, ErrInfo, Ok, Result
 from funcpipe.streams import AsyncGen
 
 from funcpipe_rag.domain import (
@@ -32,9 +32,6 @@ PAYLOAD_INDEXES = {"source": "keyword", "kind": "keyword"}
 _CHUNKS = Filter(must={"kind": KIND_CHUNK})
 _COMMITS = Filter(must={"kind": KIND_COMMIT})
 
-VectorFetch = Callable[[str, Sequence[str]], AsyncPlan[dict[str, list[float]]]]
-"""``(collection, ids) -> {id: vector}``: how to read stored vectors back."""
-
 
 async def _collect(gen: AsyncGen[Record]) -> Result[list[Record], ErrInfo]:
     out: list[Record] = []
@@ -54,12 +51,9 @@ async def _collect(gen: AsyncGen[Record]) -> Result[list[Record], ErrInfo]:
 class StoreIndex:
     """Binds one collection of a library VectorStore to the app's ``VectorIndex`` port."""
 
-    def __init__(
-        self, store: VectorStore, collection: str, *, fetch_vectors: VectorFetch | None = None
-    ) -> None:
+    def __init__(self, store: VectorStore, collection: str) -> None:
         self._store = store
         self._collection = collection
-        self._fetch = fetch_vectors
         self._dim = 0
 
     @property
@@ -128,16 +122,15 @@ class StoreIndex:
 
     def vectors(self, ids: Sequence[str]) -> AsyncPlan[dict[str, Vector]]:
         wanted = list(ids)
-        fetch = self._fetch
+        inner = self._store.retrieve(self._collection, wanted, with_payload=False)
 
         async def _run() -> Result[dict[str, Vector], ErrInfo]:
             if not wanted:
                 return Ok({})
-            if fetch is None:
-                msg = "this store cannot read vectors back; payload rewrites need re-embedding"
-                return Err(ErrInfo(codes.UNSUPPORTED, msg))
-            got = await fetch(self._collection, wanted)()
-            return got.map(lambda d: dict[str, Vector](d))
+            got = await inner()
+            if isinstance(got, Err):
+                return got
+            return Ok({r.id: r.vector for r in got.value if r.vector is not None})
 
         return _run
 

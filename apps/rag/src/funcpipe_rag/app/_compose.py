@@ -35,7 +35,7 @@ from funcpipe_rag.pipelines import (
 )
 
 from ._settings import Settings
-from ._stores import OpenedStore, open_store
+from ._stores import open_store
 
 _STATIC: dict[int, EmbedderPort] = {}
 
@@ -128,9 +128,9 @@ async def open_backends(
         if isinstance(opened, Err):
             yield opened
             return
-        store: OpenedStore = opened.value
-        stack.push_async_callback(_close, store.store)
-        index = StoreIndex(store.store, collection, fetch_vectors=store.fetch)
+        store = opened.value
+        stack.push_async_callback(_close, store)
+        index = StoreIndex(store, collection)
         yield Ok(Backends(index, embedder, http))
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "check_collection_name",
     "check_vector",
     "normalise_id",
+    "normalise_ids",
     "validate_points",
 ]
 
@@ -76,11 +77,13 @@ class ScoredPoint:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """A point as scrolled: ``id`` (canonical UUID string) and ``payload`` (empty when not
-    requested)."""
+    """A stored point as read back: ``id`` (canonical UUID string), ``payload`` (empty when
+    not requested) and ``vector`` (``None`` unless requested; as stored, i.e. unit length
+    for cosine collections, which normalise on write)."""
 
     id: str
     payload: Mapping[str, object]
+    vector: list[float] | None = None
 
 
 def _check_match(key: str, value: object) -> None:
@@ -151,6 +154,8 @@ class VectorStore(Protocol):
     - ``query`` returns at most ``limit`` hits, best first, matching ``filter``; ``exact=True``
       forces a brute-force search (else a backend may use its HNSW index).
     - ``scroll`` yields every matching point exactly once (paginated).
+    - ``retrieve`` gives the stored points of the given ids, in the order asked (each once;
+      unknown ids are left out), with their vectors unless ``with_vectors=False``.
     - ``delete_by_filter`` with an empty filter -> ``Err(INVALID_INPUT)`` (never deletes all).
     - Missing collection -> ``Err(NOT_FOUND)``; backend failures -> ``DB_ERROR``; an
       unreachable server -> ``NETWORK`` (``TIMEOUT`` when it timed out).
@@ -191,6 +196,15 @@ class VectorStore(Protocol):
         page_size: int = 256,
     ) -> AsyncGen[Record]: ...
 
+    def retrieve(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        *,
+        with_payload: bool = True,
+        with_vectors: bool = True,
+    ) -> AsyncPlan[list[Record]]: ...
+
     def count(self, collection: str, filter: Filter | None = None) -> AsyncPlan[int]: ...
 
     def optimize(self, collection: str) -> AsyncPlan[bool]: ...
@@ -222,6 +236,18 @@ def normalise_id(point_id: object) -> Result[str, ErrInfo]:
         except ValueError:
             pass
     return _invalid(f"point id {point_id!r} is not a UUID string", id=str(point_id))
+
+
+def normalise_ids(ids: Sequence[object]) -> Result[list[str], ErrInfo]:
+    """Canonical ids, duplicates dropped, first-seen order kept; the first bad id ->
+    ``Err(INVALID_INPUT)`` with ``ctx["index"]``."""
+    out: dict[str, None] = {}
+    for i, raw in enumerate(ids):
+        n = normalise_id(raw)
+        if isinstance(n, Err):
+            return Err(n.error.with_path(i).with_ctx(index=i))
+        out[n.value] = None
+    return Ok(list(out))
 
 
 def check_vector(vector: Sequence[float], dim: int | None) -> Result[list[float], ErrInfo]:

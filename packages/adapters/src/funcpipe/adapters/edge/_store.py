@@ -26,6 +26,7 @@ from funcpipe.adapters.vectors import (
     check_collection_name,
     check_vector,
     normalise_id,
+    normalise_ids,
     validate_points,
 )
 from funcpipe.async_plan import AsyncPlan
@@ -424,6 +425,42 @@ class EdgeStore:
                     return
 
         return _gen
+
+    def retrieve(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        *,
+        with_payload: bool = True,
+        with_vectors: bool = True,
+    ) -> AsyncPlan[list[Record]]:
+        """The stored points of ``ids`` in the order asked (unknown ids left out), one hop."""
+        raw = tuple(ids)
+
+        def _read(wanted: list[str]) -> list[Record]:
+            recs = self._shard(collection).retrieve(
+                list[int | uuid.UUID | str](wanted), with_payload, with_vectors
+            )
+            found: dict[str, Record] = {}
+            for r in recs:
+                vec: object = r.vector
+                if isinstance(vec, dict):
+                    vec = vec.get("")
+                found[str(r.id)] = Record(
+                    str(r.id),
+                    dict(r.payload or {}) if with_payload else {},
+                    list(vec) if with_vectors and isinstance(vec, list) else None,
+                )
+            return [found[i] for i in wanted if i in found]
+
+        async def _run() -> Result[list[Record], ErrInfo]:
+            norm = normalise_ids(raw)
+            if isinstance(norm, Err):
+                return Err(norm.error.with_ctx(collection=collection))
+            wanted = norm.value
+            return await self._call("retrieve", collection, lambda: _read(wanted))
+
+        return _run
 
     def count(self, collection: str, filter: Filter | None = None) -> AsyncPlan[int]:
         """Exact number of points matching ``filter``."""

@@ -21,6 +21,7 @@ from funcpipe.adapters.vectors import (
     check_collection_name,
     check_vector,
     normalise_id,
+    normalise_ids,
     validate_points,
 )
 from funcpipe.async_plan import AsyncPlan
@@ -402,6 +403,53 @@ class QdrantStore:
                     return
 
         return _gen
+
+    def retrieve(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        *,
+        with_payload: bool = True,
+        with_vectors: bool = True,
+    ) -> AsyncPlan[list[Record]]:
+        """The stored points of ``ids`` in the order asked (unknown ids left out)."""
+        raw = tuple(ids)
+
+        async def _run() -> Result[list[Record], ErrInfo]:
+            norm = normalise_ids(raw)
+            if isinstance(norm, Err):
+                return Err(norm.error.with_ctx(collection=collection))
+            wanted = norm.value
+            if not wanted:
+                return await self._guard("retrieve", collection, lambda: self._exists(collection))
+
+            async def _get() -> list[Record]:
+                recs = await self._client.retrieve(
+                    collection,
+                    ids=list[models.ExtendedPointId](wanted),
+                    with_payload=with_payload,
+                    with_vectors=with_vectors,
+                )
+                found: dict[str, Record] = {}
+                for r in recs:
+                    vec: object = r.vector
+                    if isinstance(vec, dict):
+                        vec = vec.get("")
+                    found[str(r.id)] = Record(
+                        str(r.id),
+                        dict(r.payload or {}) if with_payload else {},
+                        [float(x) for x in vec] if with_vectors and isinstance(vec, list) else None,
+                    )
+                return [found[i] for i in wanted if i in found]
+
+            return await self._guard("retrieve", collection, _get)
+
+        return _run
+
+    async def _exists(self, collection: str) -> list[Record]:
+        if not await self._client.collection_exists(collection):
+            raise ValueError(f"Collection {collection} not found")
+        return []
 
     def count(self, collection: str, filter: Filter | None = None) -> AsyncPlan[int]:
         """Exact number of points matching ``filter``."""
