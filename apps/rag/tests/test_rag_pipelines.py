@@ -159,6 +159,12 @@ def test_rerun_edit_dry_run_and_prune_on_real_files(tmp_path: Path) -> None:
     (root / "a.md").write_text("# A\n\n" + doc(0, 1, 2))
     (root / "b.txt").write_text(doc(3, 4))
     (root / "sub" / "c.rst").write_text(doc(5, 0))
+    # hidden entries (VCS dirs, the data dir, dotfiles) are never sources, at any depth
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD.txt").write_text(doc(1))
+    (root / "sub" / ".funcpipe").mkdir()
+    (root / "sub" / ".funcpipe" / "notes.md").write_text(doc(2))
+    (root / ".draft.md").write_text(doc(3))
     hasher = HashEmbedder(16)
     emb = EmbedderPort(hasher)
     index = MemoryIndex()
@@ -168,6 +174,11 @@ def test_rerun_edit_dry_run_and_prune_on_real_files(tmp_path: Path) -> None:
 
     first = run_ingest(index, emb, src, roots=roots)
     assert (first.sources_added, first.sources_seen, first.errors) == (3, 3, [])
+    assert {p["source"] for p in snapshot(index).values()} == {
+        "docs/a.md",
+        "docs/b.txt",
+        "docs/sub/c.rst",
+    }
     assert first.chunks_embedded == first.chunks_upserted > 3
     assert verify_ok(index)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import funcpipe.adapters.files._walk as walk_mod
 import pytest
 from funcpipe.adapters.files import FileRef, read_lines, read_text, walk_files
 from funcpipe.adapters.runtime import collect_stream, perform_async
@@ -45,6 +46,41 @@ async def test_walk_is_recursive_filtered_sorted_with_forward_slash_keys(tree: P
     assert first.size == 3
     everything = await collect_stream(walk_files(tree))
     assert "b/image.png" in _oks(everything)
+
+
+@pytest.mark.asyncio
+async def test_walk_prunes_hidden_entries_by_default(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    git = tree / ".git" / "objects"
+    git.mkdir(parents=True)
+    (git / "pack.txt").write_text("x")
+    (tree / ".env.txt").write_text("secret")
+    (tree / "b" / ".cache").mkdir()
+    (tree / "b" / ".cache" / "c.md").write_text("c")
+    os.symlink(tree / "nowhere", tree / "b" / ".broken.md")  # would be an Err if visited
+    (tree / "b" / "not.hidden.md").write_text("a dot inside the name is not hidden")
+    listed: list[str] = []
+    real = walk_mod._list_dir
+
+    def spy(path: str, skip_hidden: bool) -> list[walk_mod._Entry]:
+        listed.append(os.path.relpath(path, tree))
+        return real(path, skip_hidden)
+
+    monkeypatch.setattr(walk_mod, "_list_dir", spy)
+    items = await collect_stream(walk_files(tree, extensions={".md", ".txt"}))
+    assert _oks(items) == ["a.md", "c.txt", "b/not.hidden.md", "b/z.txt", "b/deep/x.TXT"]
+    assert not _errs(items)
+    assert listed == [".", "b", "b/deep"]  # never descended into .git or b/.cache
+    listed.clear()
+    everything = await collect_stream(walk_files(tree, skip_hidden=False))
+    keys = _oks(everything)
+    assert {".env.txt", ".git/objects/pack.txt", "b/.cache/c.md"} <= set(keys)
+    assert [e.path for e in _errs(everything)] == [("b/.broken.md",)]
+    assert ".git/objects" in listed
+    # a hidden root is walked (only entries below the root are pruned)
+    inside = await collect_stream(walk_files(tree / ".git"))
+    assert _oks(inside) == ["objects/pack.txt"]
 
 
 @pytest.mark.asyncio
@@ -190,14 +226,12 @@ async def test_walk_goes_on_past_unlistable_directory(
     normal user); the walk reports it and goes on."""
     import errno
 
-    import funcpipe.adapters.files._walk as walk_mod
-
     real = walk_mod._list_dir
 
-    def deny(path: str) -> list[walk_mod._Entry]:
+    def deny(path: str, skip_hidden: bool) -> list[walk_mod._Entry]:
         if path.endswith("deep"):
             raise PermissionError(errno.EACCES, "Permission denied", path)
-        return real(path)
+        return real(path, skip_hidden)
 
     monkeypatch.setattr(walk_mod, "_list_dir", deny)
     items = await collect_stream(walk_files(tree, extensions={".md", ".txt"}))

@@ -53,15 +53,12 @@ class UrlRaw:
         return self.http.get_text(self.url, max_bytes=max_bytes)
 
 
-def _hidden(key: str) -> bool:
-    return any(part.startswith(".") and part not in (".", "..") for part in key.split("/"))
-
-
 class RootsSource:
     """Every file under the given roots (recursively, sorted, symlink-loop safe) and URLs.
 
-    Hidden files and directories (a name starting with ``.``, e.g. ``.git`` or the data dir)
-    are skipped. Errors of the walk carry the file's source key in ``path[0]``.
+    Hidden files and directories below a root (a name starting with ``.``, e.g. ``.git`` or
+    the data dir) are pruned by the walk, never descended into. Errors of the walk carry the
+    file's source key in ``path[0]``.
     """
 
     def __init__(self, roots: Sequence[str], *, base: Path, http: HttpClient | None = None) -> None:
@@ -74,7 +71,7 @@ class RootsSource:
 
     def _walk(self, root: str) -> AsyncGen[RawSource]:
         base = self._base
-        walked = walk_files(root)
+        walked = walk_files(root, skip_hidden=True)
 
         async def _gen() -> AsyncIterator[Result[RawSource, ErrInfo]]:
             it = walked()
@@ -82,14 +79,10 @@ class RootsSource:
                 async for item in it:
                     if isinstance(item, Ok):
                         key = source_key(item.value.path, base)
-                        if not _hidden(item.value.key):
-                            yield Ok(FileRaw(key, item.value.path))
+                        yield Ok(FileRaw(key, item.value.path))
                         continue
                     e = item.error
                     where = e.ctx.get("path")
-                    rel = str(e.path[0]) if e.path else ""
-                    if _hidden(rel):
-                        continue
                     key = (
                         source_key(where, base)
                         if isinstance(where, str) and where

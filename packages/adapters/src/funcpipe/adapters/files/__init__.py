@@ -1,6 +1,7 @@
 """funcpipe.adapters.files: walking directories and reading text files (extra ``[files]``).
 
-- ``walk_files(root, *, extensions=None, follow_symlinks=True)`` -> ``AsyncGen[FileRef]``
+- ``walk_files(root, *, extensions=None, follow_symlinks=True, skip_hidden=True)``
+  -> ``AsyncGen[FileRef]`` (hidden entries below ``root`` pruned by default)
 - ``read_text(path, *, max_bytes=16 MiB)`` -> ``AsyncPlan[str]``
 - ``read_lines(path, *, max_line_bytes=1 MiB)`` -> ``AsyncGen[str]``
 """

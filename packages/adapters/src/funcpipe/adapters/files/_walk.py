@@ -44,10 +44,12 @@ def _normalise_exts(extensions: Collection[str] | None) -> frozenset[str] | None
     return frozenset(out)
 
 
-def _list_dir(path: str) -> list[_Entry]:
+def _list_dir(path: str, skip_hidden: bool) -> list[_Entry]:
     entries: list[_Entry] = []
     with os.scandir(path) as it:
         for de in it:
+            if skip_hidden and de.name.startswith("."):
+                continue  # pruned: never stat-ed, never descended into
             try:
                 st: os.stat_result | None = de.stat(follow_symlinks=True)
                 err: OSError | None = None
@@ -67,6 +69,7 @@ def walk_files(
     *,
     extensions: Collection[str] | None = None,
     follow_symlinks: bool = True,
+    skip_hidden: bool = True,
 ) -> AsyncGen[FileRef]:
     """Stream the regular files under ``root``: deterministic, depth first; in each directory
     its files in sorted name order, then its subdirectories in sorted name order.
@@ -74,6 +77,10 @@ def walk_files(
     - ``extensions`` (e.g. ``{".md", "txt"}``, case-insensitive) keeps only matching files;
       others found in a directory are skipped silently. A ``root`` that is itself a file with
       another extension gives ``Err(UNSUPPORTED)``. ``None`` keeps every file.
+    - ``skip_hidden`` (the default): entries under ``root`` whose name starts with ``.`` (files
+      and directories such as ``.git``, ``.venv``, ``.funcpipe``) are pruned during the walk:
+      never listed, stat-ed or descended into, and never reported (not even as errors).
+      ``root`` itself is always walked, whatever its name. ``False`` walks everything.
     - Symlinks are followed when ``follow_symlinks`` (skipped otherwise). Each real directory
       is walked once (tracked by device and inode), so a symlink loop, or a second link to a
       directory already walked, gives one ``Err(INVALID_INPUT)`` and the walk goes on.
@@ -114,7 +121,8 @@ def walk_files(
         while stack:
             dir_path, prefix = stack.pop()
             try:
-                entries = await run_blocking(functools.partial(_list_dir, str(dir_path)))
+                listing = functools.partial(_list_dir, str(dir_path), skip_hidden)
+                entries = await run_blocking(listing)
             except OSError as exc:
                 yield Err(os_error_info(exc, str(dir_path), prefix.rstrip("/") or "."))
                 continue
