@@ -106,3 +106,24 @@ def test_non_finite_times_are_refused(now: float) -> None:
     policy = RateLimitPolicy()
     with pytest.raises(ValueError, match="now_s"):
         token_bucket_step(TokenBucket.full(policy, 0.0), policy, now)
+
+
+@given(
+    rate=st.floats(min_value=0.01, max_value=1e4, allow_nan=False),
+    burst=st.integers(min_value=1, max_value=50),
+    start=st.floats(min_value=0.0, max_value=1e6, allow_nan=False),
+    takes=st.integers(min_value=1, max_value=30),
+)
+def test_waiting_exactly_the_returned_time_is_enough(
+    rate: float, burst: int, start: float, takes: int
+) -> None:
+    """A caller that sleeps exactly ``wait_s`` and asks again is granted: no livelock on
+    float rounding (e.g. rate 3.0, burst 1 once left a deficit the clock could not cover)."""
+    policy = RateLimitPolicy(tokens_per_second=rate, burst_tokens=burst)
+    state, now = TokenBucket.full(policy, start), start
+    for _ in range(takes):
+        state, wait = token_bucket_step(state, policy, now)
+        if wait > 0:
+            now += wait
+            state, wait = token_bucket_step(state, policy, now)
+            assert wait == 0.0

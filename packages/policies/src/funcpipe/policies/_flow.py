@@ -88,6 +88,9 @@ class RateLimitPolicy:
         return cls(**data)
 
 
+_GRANT_TOLERANCE = 1e-9
+
+
 @dataclass(frozen=True, slots=True)
 class TokenBucket:
     """State of a token bucket: ``tokens`` available as of clock time ``at_s``."""
@@ -120,7 +123,13 @@ def token_bucket_step(
     elapsed = max(0.0, now_s - state.at_s)
     tokens = min(float(policy.burst_tokens), state.tokens + elapsed * policy.tokens_per_second)
     at = max(now_s, state.at_s)
-    if tokens >= cost:
+    # A deficit below the float resolution (of the tokens, or of the clock at ``now_s``)
+    # counts as paid: the grant leaves the bucket that little below zero, so no excess
+    # accumulates, and a caller never waits for time its clock cannot represent.
+    tolerance = _GRANT_TOLERANCE * max(1.0, cost) + 4 * math.ulp(max(abs(now_s), 1.0)) * (
+        policy.tokens_per_second
+    )
+    if tokens >= cost - tolerance:
         return TokenBucket(tokens - cost, at), 0.0
     return TokenBucket(tokens, at), (cost - tokens) / policy.tokens_per_second
 
