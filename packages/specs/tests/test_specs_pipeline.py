@@ -48,12 +48,14 @@ from funcpipe.streams import (
     AsyncGen,
     async_gen_bounded_map,
     async_gen_chunk,
+    async_gen_drop_errors,
     async_gen_flat_map,
     async_gen_flatten,
     async_gen_from_list,
     async_gen_from_results,
     async_gen_map_action,
     async_gen_rate_limited,
+    async_gen_take_until_err,
 )
 from funcpipe.testing import run_virtual
 from hypothesis import event, given
@@ -285,19 +287,6 @@ class CodeOp:
         )
 
 
-async def _drop(gen: AsyncGen[object]) -> AsyncIterator[Result[object, ErrInfo]]:
-    async for item in gen():
-        if isinstance(item, Ok):
-            yield item
-
-
-async def _fail_fast(gen: AsyncGen[object]) -> AsyncIterator[Result[object, ErrInfo]]:
-    async for item in gen():
-        yield item
-        if isinstance(item, Err):
-            return
-
-
 def in_code(ops: Sequence[CodeOp], src: AsyncGen[object], env: ResilienceEnv) -> AsyncGen[object]:
     """The pipeline composed directly from the functions and policy objects, no spec involved."""
     out = src
@@ -327,9 +316,9 @@ def in_code(ops: Sequence[CodeOp], src: AsyncGen[object], env: ResilienceEnv) ->
                 mapped = async_gen_bounded_map(staged, f, op.backpressure)
             out = async_gen_flatten(mapped) if op.entry.kind == "BatchMap" else mapped  # type: ignore[arg-type]
         if op.error_policy == "drop":
-            out = (lambda g: lambda: _drop(g))(out)
+            out = async_gen_drop_errors(out)
         elif op.error_policy == "fail_fast":
-            out = (lambda g: lambda: _fail_fast(g))(out)
+            out = async_gen_take_until_err(out)
     return out
 
 
@@ -540,9 +529,20 @@ def test_error_policies(policy: ErrorPolicy, expected: list[str]) -> None:
         return gen()
 
     pipe = rebuilt([map_op(REGISTRY["add"], params={"n": 0}, error_policy=policy)])
-    out = run_stream(lambda: pipe.describe(src))
+    closed_on_arrival: list[int] = []
+
+    async def main() -> list[Result[object, ErrInfo]]:
+        out = []
+        async for item in pipe.describe(src)():
+            closed_on_arrival.append(len(closed))
+            out.append(item)
+        return out
+
+    out = run_virtual(main)
     assert [f"ok{r.value}" if isinstance(r, Ok) else f"err{r.error.msg}" for r in out] == expected
     assert closed == [True]
+    # fail_fast closes the source before it hands on the Err; the others read it to its end.
+    assert closed_on_arrival == [0] * (len(expected) - 1) + [1 if policy == "fail_fast" else 0]
     assert pulled == (list(range(2)) if policy == "fail_fast" else list(range(5)))
 
 

@@ -28,9 +28,11 @@ CONTRACT: dict[str, list[str]] = {
 EXTRAS = {
     "AsyncGen",
     "async_gen_collect",
+    "async_gen_drop_errors",
     "async_gen_from_results",
     "async_gen_map_err",
     "async_gen_take",
+    "async_gen_take_until_err",
     "async_gen_tap",
 }
 

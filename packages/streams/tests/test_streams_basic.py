@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from funcpipe.streams import (
     async_gen_bounded_map,
     async_gen_chunk,
     async_gen_collect,
+    async_gen_drop_errors,
     async_gen_fair_merge,
     async_gen_filter,
     async_gen_flat_map,
@@ -37,6 +39,7 @@ from funcpipe.streams import (
     async_gen_rate_limited,
     async_gen_return,
     async_gen_take,
+    async_gen_take_until_err,
     async_gen_tap,
     async_gen_using,
     lift_async_item,
@@ -282,6 +285,95 @@ def test_collect_returns_every_item(items: list[Item]) -> None:
     assert run_virtual(main) == Ok(items)
 
 
+# ------------------------------------------------------------------------ error policies
+
+
+def _until_err(items: list[Item]) -> list[Item]:
+    """The shortest prefix ending with an Err (all of ``items`` if there is none)."""
+    for i, r in enumerate(items):
+        if isinstance(r, Err):
+            return items[: i + 1]
+    return items
+
+
+@given(items_st)
+def test_drop_errors_keeps_the_ok_items_in_order(items: list[Item]) -> None:
+    probe = Probe(items)
+    assert run(async_gen_drop_errors(probe)) == [r for r in items if isinstance(r, Ok)]
+    assert probe.pulled == len(items)
+    assert (probe.opens, probe.aclose_calls, probe.finalised) == (1, 1, 1)
+
+
+@given(items_st)
+def test_take_until_err_is_the_prefix_and_closes_before_the_err(items: list[Item]) -> None:
+    probe = Probe(items)
+    seen: list[tuple[Item, int]] = []  # each item, with the upstream's close count on arrival
+
+    async def main() -> None:
+        async for item in async_gen_take_until_err(probe)():
+            seen.append((item, probe.finalised))
+
+    run_virtual(main)
+    expected = _until_err(items)
+    assert [r for r, _ in seen] == expected
+    assert probe.pulled == len(expected)
+    stopped = bool(expected) and isinstance(expected[-1], Err)
+    # Prompt: the upstream was already closed when the Err arrived, and not a moment earlier.
+    assert [closed for _, closed in seen] == [0] * (len(expected) - stopped) + [1] * stopped
+    assert (probe.opens, probe.aclose_calls, probe.finalised) == (1, 1, 1)
+
+
+@given(items_st)
+def test_error_policy_laws(items: list[Item]) -> None:
+    src = async_gen_from_results(items)
+    drop, until = async_gen_drop_errors, async_gen_take_until_err
+
+    def f(x: int) -> int:
+        return 2 * x + 1
+
+    assert run(drop(drop(src))) == run(drop(src))  # idempotent
+    assert run(until(until(src))) == run(until(src))
+    assert run(drop(async_gen_map(src, f))) == run(async_gen_map(drop(src), f))  # commute
+    assert run(until(async_gen_map(src, f))) == run(async_gen_map(until(src), f))
+    assert run(drop(until(src))) == list(itertools.takewhile(lambda r: r.is_ok(), items))
+    assert run(until(drop(src))) == run(drop(src))  # no Err left to stop at
+
+
+@given(st.lists(st.integers(0, 20), min_size=1, max_size=20), st.integers(1, 4), st.booleans())
+def test_take_until_err_stops_work_in_flight_before_the_err_is_emitted(
+    xs: list[int], limit: int, ordered: bool
+) -> None:
+    started: list[int] = []
+
+    def plan(x: int) -> AsyncPlan[int]:
+        async def _p() -> Result[int, ErrInfo]:
+            started.append(x)
+            await asyncio.sleep(0.001 * (x % 3 + 1))
+            return err("F", x) if x % 5 == 0 else Ok(x)
+
+        return _p
+
+    policy = BackpressurePolicy(max_concurrent=limit, ordered=ordered)
+    stream = async_gen_take_until_err(async_gen_bounded_map(async_gen_from_list(xs), plan, policy))
+
+    async def main() -> list[Item]:
+        out: list[Item] = []
+        async for item in stream():
+            out.append(item)
+            if isinstance(item, Err):
+                assert asyncio.all_tasks() == {asyncio.current_task()}  # in-flight plans gone
+                n = len(started)
+                await asyncio.sleep(1.0)
+                assert len(started) == n  # and nothing new starts
+        return out
+
+    out = run_virtual(main)
+    if ordered:
+        assert out == _until_err([err("F", x) if x % 5 == 0 else Ok(x) for x in xs])
+    assert all(isinstance(r, Ok) for r in out[:-1])
+    assert isinstance(out[-1], Err) == any(x % 5 == 0 for x in xs)
+
+
 # -------------------------------------------------------------- purity and replayability
 
 
@@ -302,6 +394,8 @@ BUILDERS: dict[str, Builder] = {
     "tap": lambda g: async_gen_tap(g, lambda x: None),
     "take": lambda g: async_gen_take(g, 1000),
     "using": lambda g: async_gen_using(_nothing, lambda _: g),
+    "drop_errors": lambda g: async_gen_drop_errors(g),
+    "take_until_err": lambda g: async_gen_take_until_err(g),
 }
 
 # Combinators that run tasks; their cleanup awaits those tasks, so it is prompt when awaited
