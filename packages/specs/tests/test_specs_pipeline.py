@@ -26,6 +26,9 @@ from funcpipe.policies import (
 )
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import (
+    SIZE_CHARS,
+    SIZE_COUNT,
+    NamedSize,
     OpSpec,
     Params,
     Pipeline,
@@ -197,13 +200,21 @@ def make_registry(store: dict[int, int]) -> Registry:
             flat_map_entry("repeat", "1", repeat_factory),
             batch_map_entry("scale", "1", scale_factory),
             sink_entry("store", "1", sink_factory),
-        ]
+        ],
+        sizes=[DIGITS],
     )
 
 
+def _digits(x: object) -> int:
+    return len(str(x))
+
+
+DIGITS = NamedSize("digits", _digits)
+"""A registered size: how many characters an item prints as."""
+
 STORE: dict[int, int] = {}
 REGISTRY = make_registry(STORE)
-ALLOW = frozenset(REGISTRY)
+ALLOW = frozenset(REGISTRY) | frozenset(REGISTRY.sizes)
 
 
 def _env(seed: int = 0) -> ResilienceEnv:
@@ -342,6 +353,7 @@ chunks = st.builds(
     max_units=st.integers(1, 4),
     max_delay_ms=st.sampled_from([0, 5, 1000]),
     flush_on_err=st.booleans(),
+    size_fn=st.sampled_from([ChunkPolicy[object]().size_fn, SIZE_COUNT, DIGITS]),
 )
 error_policies: st.SearchStrategy[ErrorPolicy] = st.sampled_from(["collect", "drop", "fail_fast"])
 
@@ -471,6 +483,106 @@ def test_batch_map_chunks_then_flattens_per_item_results() -> None:
     assert isinstance(out[3], Err)
     assert out[3].error.code == codes.SERVICE_SPECIFIC
     assert out[4:] == [Ok(200)]
+
+
+@dataclass(frozen=True)
+class Doc:
+    text: str
+
+
+def _groups_factory(params: Params) -> Callable[[list[object]], AsyncPlan[list[tuple[int, int]]]]:
+    """Each item of a batch becomes (its index in the batch, the batch's length)."""
+
+    def run(xs: list[object]) -> AsyncPlan[list[tuple[int, int]]]:
+        return async_pure([(i, len(xs)) for i in range(len(xs))])
+
+    return run
+
+
+GROUPS = batch_map_entry("groups", "1", _groups_factory)
+
+
+def _greedy(sizes: list[int], limit: int) -> list[int]:
+    """Batch lengths when batching by size alone: fill up to ``limit``; bigger goes alone."""
+    out: list[int] = []
+    n = units = 0
+    for size in sizes:
+        if size > limit:
+            out += [n, 1] if n else [1]
+            n = units = 0
+            continue
+        if n and units + size > limit:
+            out.append(n)
+            n = units = 0
+        n, units = n + 1, units + size
+        if units >= limit:
+            out.append(n)
+            n = units = 0
+    return [*out, n] if n else out
+
+
+texts = st.text(alphabet="ab ", max_size=8)
+
+
+@given(
+    st.lists(texts | texts.map(Doc), max_size=15),
+    st.integers(1, 12),
+    st.sampled_from(["json", "yaml"]),
+)
+def test_batch_map_by_chars_through_a_spec(
+    items: list[str | Doc], limit: int, fmt: Literal["json", "yaml"]
+) -> None:
+    """A built-in size travels as its name: batches hold at most ``limit`` characters."""
+    chunk = ChunkPolicy[object](max_units=limit, max_delay_ms=0, size_fn=SIZE_CHARS)
+    spec = pipeline_spec("chars", [batch_map_op(GROUPS, chunk=chunk)])
+    assert spec.ops[0].policies.chunk == {**chunk.to_dict(), "size": "chars"}
+    received = parse(serialize(spec, fmt), fmt).unwrap()
+    # Built-in sizes need no registration and no allow-listing.
+    pipe = reconstruct_pipeline(received, Registry([GROUPS]), allow_list={"groups"}).unwrap()
+    out = drain(pipe.describe(async_gen_from_list(items)))
+    lengths = [n for i, n in (cast(tuple[int, int], r.unwrap()) for r in out) if i == 0]
+    sizes = [len(x) if isinstance(x, str) else len(x.text) for x in items]
+    assert lengths == _greedy(sizes, limit)
+    batches = async_gen_chunk(async_gen_from_list(list[object](items)), chunk)(RealSleeper())
+    fn = cast(Callable[[list[object]], AsyncPlan[list[object]]], GROUPS.factory({}))
+    in_code: AsyncGen[object] = async_gen_flatten(async_gen_map_action(batches, fn))
+    assert drain(in_code) == out
+
+
+def test_an_item_a_size_cannot_measure_becomes_an_err() -> None:
+    chunk = ChunkPolicy[object](max_units=10, max_delay_ms=0, size_fn=SIZE_CHARS)
+    spec = pipeline_spec("chars", [batch_map_op(GROUPS, chunk=chunk)])
+    pipe = reconstruct_pipeline(spec, Registry([GROUPS]), allow_list={"groups"}).unwrap()
+    out = drain(pipe.describe(async_gen_from_list(["ab", 7, "c"])))
+    assert out[0] == Ok((0, 1))  # the pending batch is flushed before the Err
+    assert out[2] == Ok((0, 1))
+    assert isinstance(out[1], Err)
+    assert out[1].error.code == codes.UNEXPECTED
+    assert "size 'chars'" in out[1].error.msg
+
+
+def test_registered_sizes() -> None:
+    spec = pipeline_spec(
+        "digits",
+        [batch_map_op(GROUPS, chunk="by_digits")],
+        policies={"by_digits": ChunkPolicy(max_units=3, max_delay_ms=0, size_fn=DIGITS)},
+    )
+    assert spec.policies["by_digits"].config["size"] == "digits"
+    registry = Registry([GROUPS], sizes=[DIGITS])
+    pipe = reconstruct_pipeline(spec, registry, allow_list={"groups", "digits"}).unwrap()
+    # sizes 1, 2, 1, 3, 1 with at most 3 units: batches [1, 22] [4] [100] [7]
+    out = drain(pipe.describe(source([1, 22, 4, 100, 7])))
+    assert out == [Ok((0, 2)), Ok((1, 2)), Ok((0, 1)), Ok((0, 1)), Ok((0, 1))]
+    with pytest.raises(ValueError, match="built in"):
+        Registry(sizes=[NamedSize("chars", len)])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="duplicate"):
+        Registry([GROUPS], sizes=[NamedSize("groups", _digits)])
+    with pytest.raises(ValueError, match="duplicate"):
+        REGISTRY.with_sizes(NamedSize("digits", _digits))
+    with pytest.raises(ValueError, match="not a valid id"):
+        NamedSize("a b", _digits)
+    assert REGISTRY.with_entries(GROUPS).sizes == {"digits": DIGITS}
+    assert "sizes=[digits]" in repr(REGISTRY)
 
 
 def test_flat_map_and_sink() -> None:

@@ -67,12 +67,24 @@ rate_data = st.builds(
     tokens_per_second=st.floats(0.001, 1e6),
     burst_tokens=st.integers(1, 1000),
 ).map(RateLimitPolicy.to_dict)
+sizes = st.none() | st.sampled_from(["count", "chars"]) | ids
+"""The size a chunk policy names: none, a built-in one, or any id a registry could hold."""
+
+
+def _with_size(data: dict[str, object], size: str | None) -> dict[str, object]:
+    return data if size is None else {**data, "size": size}
+
+
 chunk_data = st.builds(
-    ChunkPolicy[object],
-    max_units=st.integers(0, 1000),
-    max_delay_ms=st.integers(0, 10_000),
-    flush_on_err=st.booleans(),
-).map(ChunkPolicy[object].to_dict)
+    _with_size,
+    st.builds(
+        ChunkPolicy[object],
+        max_units=st.integers(0, 1000),
+        max_delay_ms=st.integers(0, 10_000),
+        flush_on_err=st.booleans(),
+    ).map(ChunkPolicy[object].to_dict),
+    sizes,
+)
 POLICY_DATA = {
     "retry": retry_data,
     "timeout": timeout_data,
@@ -265,7 +277,9 @@ def test_hash_covers_every_field_of_a_rich_spec() -> None:
                 "name": "b",
                 "func_id": "b",
                 "func_version": "1",
-                "policies": {"chunk": {"max_units": 3, "max_delay_ms": 10, "flush_on_err": True}},
+                "policies": {
+                    "chunk": {"max_units": 3, "max_delay_ms": 10, "flush_on_err": True, "size": "c"}
+                },
                 "error_policy": "fail_fast",
             },
             {"kind": "Sink", "name": "s", "func_id": "s", "func_version": "1"},
@@ -275,4 +289,18 @@ def test_hash_covers_every_field_of_a_rich_spec() -> None:
     paths = [p for p in _leaves(spec.model_dump(mode="json")) if not _is_version(p)]
     valid = [p for p in paths if _check_mutation(spec, p)]
     invalid = [p for p in paths if p not in valid]
-    assert len(valid) >= 43, f"only {valid} mutated into valid specs; not: {invalid}"
+    assert len(valid) >= 44, f"only {valid} mutated into valid specs; not: {invalid}"
+
+
+@given(specs)
+def test_a_chunk_size_has_one_spelling(spec: PipelineSpec) -> None:
+    """``"size": "count"`` is the default and is left out: both spellings hash alike."""
+    data = json.loads(serialize(spec))
+    chunks = [op["policies"]["chunk"] for op in data["ops"] if op["kind"] == "BatchMap"]
+    chunks = [c for c in chunks if isinstance(c, dict)]  # not the names of shared policies
+    chunks += [p["config"] for p in data["policies"].values() if p["kind"] == "chunk"]
+    assert all(c.get("size") != "count" for c in chunks)
+    for chunk in chunks:
+        if "size" not in chunk:
+            chunk["size"] = "count"
+    assert parse(json.dumps(data), "json") == Ok(spec)  # same hashes, same model

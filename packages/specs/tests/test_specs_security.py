@@ -22,6 +22,7 @@ from funcpipe.result import Err, Ok, Result, codes
 from funcpipe.specs import (
     DEFAULT_MAX_BYTES,
     Format,
+    NamedSize,
     Params,
     PipelineSpec,
     Registry,
@@ -84,11 +85,18 @@ def _sum_factory(params: Params) -> Callable[[list[int]], AsyncPlan[list[int]]]:
     return run
 
 
+def _digits(item: object) -> int:
+    CALLS.append("size:digits")
+    return len(str(item))
+
+
 ADD = map_entry("add", "1", _add_factory)
 SUM = batch_map_entry("sum", "1", _sum_factory)
 EVIL = map_entry("evil", "1", _add_factory)
-REGISTRY = Registry([ADD, SUM, EVIL])
-ALLOW = frozenset({"add", "sum"})
+DIGITS = NamedSize("digits", _digits)
+EVIL_SIZE = NamedSize("evil_size", _digits)
+REGISTRY = Registry([ADD, SUM, EVIL], sizes=[DIGITS, EVIL_SIZE])
+ALLOW = frozenset({"add", "sum", "digits"})
 
 
 def good_spec() -> PipelineSpec:
@@ -96,7 +104,7 @@ def good_spec() -> PipelineSpec:
         "good",
         [
             map_op(ADD, params={"n": 2, "api_key": SecretRef(env="API_KEY")}, retry="r"),
-            batch_map_op(SUM, chunk=ChunkPolicy(max_units=2)),
+            batch_map_op(SUM, chunk=ChunkPolicy(max_units=2, size_fn=DIGITS)),
         ],
         policies={"r": RetryPolicy(max_attempts=2)},
         resources={"url": "http://localhost", "token": {"env": "TOKEN"}},
@@ -337,6 +345,10 @@ WRONG_TYPES: list[tuple[tuple[str | int, ...], list[object]]] = [
     (("ops", 1, "policies", "chunk", "max_units"), ["1", 1.5, True, None, [], {}, -1]),
     (("ops", 1, "policies", "chunk", "max_delay_ms"), ["1", 1.5, True, None, [], {}, -1]),
     (("ops", 1, "policies", "chunk", "flush_on_err"), ["1", 1, None, [], {}]),
+    (
+        ("ops", 1, "policies", "chunk", "size"),
+        [1, 1.5, True, None, [], {}, "", "a b", "../x", "os.system('x')", "x\n", "x" * 129],
+    ),
     (("policies", "r", "kind"), [1, None, [], {}, "timeout", "python"]),
     (("policies", "r", "config"), [1, None, [], "c", True]),
     (("policies", "r", "config", "max_attempts"), ["1", 1.5, True, None, [], {}, 0]),
@@ -507,6 +519,7 @@ TAMPERS: list[tuple[tuple[str | int, ...], object]] = [
     (("ops", 0, "params", "n"), 3),
     (("ops", 0, "func_version"), "2"),
     (("ops", 1, "policies", "chunk", "max_units"), 100),
+    (("ops", 1, "policies", "chunk", "size"), "chars"),
     (("policies", "r", "config", "max_attempts"), 9),
     (("resources", "url"), "http://evil"),
     (("name",), "renamed"),
@@ -541,3 +554,57 @@ def test_models_changed_without_validation_are_checked_again() -> None:
 def test_checks_of_later_ops_run_before_any_factory() -> None:
     spec = pipeline_spec("p", [map_op(ADD), map_op(ADD), map_op(EVIL)])
     _refused(reconstruct_pipeline(spec, REGISTRY, allow_list=ALLOW), codes.UNALLOWED_OP)
+
+
+def _with_size(size: str) -> PipelineSpec:
+    """The good spec, resealed with its chunk policy naming ``size``."""
+    data = _data()
+    _set(data, ("ops", 1, "policies", "chunk", "size"), size)
+    return seal(PipelineSpec.model_validate(data))
+
+
+@pytest.mark.parametrize(
+    "size", ["nope", "len", "builtins.len", "os.path.getsize", "funcpipe_specs_sentinel.trip"]
+)
+def test_unknown_sizes_are_refused_and_never_imported(size: str) -> None:
+    spec = _with_size(size)
+    assert parse(serialize(spec, "yaml"), "yaml") == Ok(spec)  # a well-formed name is data
+    res = reconstruct_pipeline(spec, REGISTRY, allow_list=ALLOW | {size})
+    msg = _refused(res, codes.UNKNOWN_OP)
+    assert repr(size) in msg
+    assert isinstance(res, Err)
+    assert res.error.path == ("ops", 1, "policies", "chunk", "size")
+    _refused(reconstruct_pipeline(spec, REGISTRY, allow_list=ALLOW), codes.UNALLOWED_OP)
+
+
+def test_disallowed_sizes_are_refused_even_when_registered() -> None:
+    spec = _with_size("evil_size")
+    res = reconstruct_pipeline(spec, REGISTRY, allow_list=ALLOW)
+    _refused(res, codes.UNALLOWED_OP)
+    assert isinstance(res, Err)
+    assert res.error.path == ("ops", 1, "policies", "chunk", "size")
+    # A size named by a shared policy is checked where it is written.
+    shared = pipeline_spec(
+        "p",
+        [batch_map_op(SUM, chunk="c")],
+        policies={"c": ChunkPolicy(max_units=2, size_fn=EVIL_SIZE)},
+    )
+    res = reconstruct_pipeline(shared, REGISTRY, allow_list=ALLOW)
+    _refused(res, codes.UNALLOWED_OP)
+    assert isinstance(res, Err)
+    assert res.error.path == ("policies", "c", "config", "size")
+
+
+def test_size_checks_run_before_any_factory() -> None:
+    spec = pipeline_spec(
+        "p", [map_op(ADD), batch_map_op(SUM, chunk=ChunkPolicy(max_units=2, size_fn=EVIL_SIZE))]
+    )
+    _refused(reconstruct_pipeline(spec, REGISTRY, allow_list=ALLOW), codes.UNALLOWED_OP)
+
+
+def test_builtin_sizes_need_no_registration_and_run_nothing_at_reconstruction() -> None:
+    for size in ("chars", "count"):
+        spec = _with_size(size)
+        assert reconstruct_pipeline(spec, Registry([ADD, SUM]), allow_list=ALLOW).is_ok()
+        assert CALLS == ["factory:add", "factory:sum"]  # factories only: no size was called
+        CALLS.clear()

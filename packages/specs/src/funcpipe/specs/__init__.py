@@ -3,7 +3,8 @@
 A ``PipelineSpec`` names registered functions by id and version and carries their params and
 policies as plain data, with canonical hashes. The receiving process rebuilds it from a
 ``Registry`` it built in code, refusing anything outside its allow-list. Nothing is ever
-resolved by import path, evaluated or unpickled.
+resolved by import path, evaluated or unpickled. A chunk policy batches by a named size
+(``NamedSize``: built in, or given to the ``Registry``), never by code carried in the spec.
 """
 
 from ._build import batch_map_op as batch_map_op
@@ -40,8 +41,14 @@ from ._registry import map_entry as map_entry
 from ._registry import sink_entry as sink_entry
 from ._secrets import SecretRef as SecretRef
 from ._secrets import is_secret_key as is_secret_key
+from ._sizes import BUILTIN_SIZES as BUILTIN_SIZES
+from ._sizes import SIZE_CHARS as SIZE_CHARS
+from ._sizes import SIZE_COUNT as SIZE_COUNT
+from ._sizes import NamedSize as NamedSize
+from ._sizes import SizeFn as SizeFn
 
 __all__ = [
+    "BUILTIN_SIZES",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_NODES",
@@ -49,6 +56,7 @@ __all__ = [
     "Factory",
     "Format",
     "NamedPolicy",
+    "NamedSize",
     "OpKind",
     "OpPolicies",
     "OpSpec",
@@ -57,7 +65,10 @@ __all__ = [
     "PipelineSpec",
     "Registry",
     "RegistryEntry",
+    "SIZE_CHARS",
+    "SIZE_COUNT",
     "SecretRef",
+    "SizeFn",
     "Stage",
     "batch_map_entry",
     "batch_map_op",

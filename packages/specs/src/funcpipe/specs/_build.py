@@ -23,14 +23,10 @@ from ._registry import RegistryEntry
 Policy: TypeAlias = AnyPolicy
 """Any policy object a spec can carry."""
 
-_DEFAULT_SIZE_FN = ChunkPolicy[object]().size_fn
-
 
 def _slot(policy: object, kind: str) -> JsonValue:
     if policy is None or isinstance(policy, str):
         return policy
-    if isinstance(policy, ChunkPolicy) and policy.size_fn is not _DEFAULT_SIZE_FN:
-        raise ValueError("ChunkPolicy.size_fn is code and cannot travel in a spec; use the default")
     data = policy_to_data(policy)  # type: ignore[arg-type]
     if policy_kind(policy) != kind:
         raise ValueError(f"{kind} expects a {kind} policy, got {type(policy).__name__}")
@@ -120,7 +116,11 @@ def batch_map_op(
     backpressure: BackpressurePolicy | str | None = None,
     rate_limit: RateLimitPolicy | str | None = None,
 ) -> OpSpec:
-    """A BatchMap op of ``entry`` batching by ``chunk`` (default ``size_fn`` only), hashed."""
+    """A BatchMap op of ``entry`` batching by ``chunk``, hashed; see ``map_op``.
+
+    ``chunk.size_fn`` is the default (1 per item) or a ``NamedSize`` (``SIZE_CHARS``, or one
+    the receiving registry holds); any other function raises ``ValueError``.
+    """
     pol = {"retry": retry, "timeout": timeout, "backpressure": backpressure, "chunk": chunk}
     return _op("BatchMap", entry, name, params, error_policy, {**pol, "rate_limit": rate_limit})
 

@@ -17,6 +17,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ._ids import ID_PATTERN
 from ._json import canonical_json, check_json, check_text
 from ._policy_data import POLICY_KINDS, PolicyKind, normalize_policy_data
 from ._secrets import check_no_plain_secrets
@@ -24,7 +25,7 @@ from ._secrets import check_no_plain_secrets
 OpKind = Literal["Map", "FlatMap", "BatchMap", "Sink"]
 ErrorPolicy = Literal["collect", "drop", "fail_fast"]
 
-Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")]
+Ident = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 """A registry id or policy name: letters, digits and ``_ . : / -``, at most 128 chars."""
 
 

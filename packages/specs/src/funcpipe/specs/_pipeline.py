@@ -34,8 +34,9 @@ from ._error_policy import apply_error_policy
 from ._errors import invalid
 from ._json import freeze
 from ._models import OpSpec, PipelineSpec
-from ._policy_data import build_policy
+from ._policy_data import SIZE_KEY, build_policy, split_size
 from ._registry import Registry, RegistryEntry
+from ._sizes import BUILTIN_SIZES, SizeFn
 
 Stage: TypeAlias = Callable[[AsyncGen[object]], AsyncGen[object]]
 """One op as a stream transformer."""
@@ -99,7 +100,9 @@ def reconstruct_pipeline(
     Every check runs before any factory is called: the spec is validated again and its hashes
     verified (INVALID_SPEC, MISSING_FIELD, HASH_MISMATCH), then per op: id not allowed
     (UNALLOWED_OP), not registered (UNKNOWN_OP), registered with another kind (INVALID_SPEC) or
-    another version (VERSION_MISMATCH). A factory that raises or returns a non-callable, and
+    another version (VERSION_MISMATCH); then the size a chunk policy names: built in
+    (``count``, ``chars``), else it must be allowed (UNALLOWED_OP) and in ``registry.sizes``
+    (UNKNOWN_OP). A factory that raises or returns a non-callable, and
     any other unexpected exception, gives RECONSTRUCT_FAIL; nothing is raised.
 
     Each op becomes: Map / Sink: rate limit (if any) on its input, then retry/timeout per item
@@ -188,7 +191,14 @@ def _resolve(
     for kind, slot in op.policies.items():
         data = spec.policies[slot].config if isinstance(slot, str) else slot
         assert data is not None
-        built[kind] = build_policy(kind, data)
+        rest, size_id = split_size(kind, data)
+        where = (
+            ("policies", slot, "config") if isinstance(slot, str) else ("ops", i, "policies", kind)
+        )
+        size = _resolve_size(size_id, (*where, SIZE_KEY), registry, allowed)
+        if isinstance(size, Err):
+            return size
+        built[kind] = build_policy(kind, rest, size.value)
     return Ok(
         _Resolved(
             op=op,
@@ -200,6 +210,25 @@ def _resolve(
             chunk=cast(ChunkPolicy[object] | None, built.get("chunk")),
         )
     )
+
+
+def _resolve_size(
+    size_id: str, path: tuple[str | int, ...], registry: Registry, allowed: frozenset[str]
+) -> Result[SizeFn, ErrInfo]:
+    """A built-in size, or a registered one whose id is allowed; never anything else."""
+    builtin = BUILTIN_SIZES.get(size_id)
+    if builtin is not None:
+        return Ok(builtin)
+    where = ".".join(map(str, path))
+    if size_id not in allowed:
+        msg = f"{where}: size {size_id!r} is not in the allow-list"
+        return Err(ErrInfo(codes.UNALLOWED_OP, msg, stage="specs", path=path))
+    named = registry.sizes.get(size_id)
+    if named is None:
+        known = ", ".join(sorted({*BUILTIN_SIZES, *registry.sizes}))
+        msg = f"{where}: size {size_id!r} is not registered (known: {known})"
+        return Err(ErrInfo(codes.UNKNOWN_OP, msg, stage="specs", path=path))
+    return Ok(named)
 
 
 def _build_stage(i: int, r: _Resolved, env: _Env) -> Result[Stage, ErrInfo]:

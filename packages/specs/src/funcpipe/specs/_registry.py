@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TypeAlias, TypeVar
 
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.streams import AsyncGen
 
+from ._ids import is_id
 from ._models import OpKind
+from ._sizes import BUILTIN_SIZES, NamedSize
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -20,7 +22,6 @@ Params: TypeAlias = Mapping[str, object]
 
 Factory: TypeAlias = Callable[[Params], Callable[..., object]]
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
 _KINDS: frozenset[str] = frozenset({"Map", "FlatMap", "BatchMap", "Sink"})
 
 
@@ -39,7 +40,7 @@ class RegistryEntry:
     factory: Factory
 
     def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not _ID.match(self.id):
+        if not is_id(self.id):
             raise ValueError(f"RegistryEntry.id {self.id!r} is not a valid id")
         if self.kind not in _KINDS:
             raise ValueError(f"RegistryEntry.kind must be one of {sorted(_KINDS)}")
@@ -78,14 +79,19 @@ def sink_entry(
 
 
 class Registry(Mapping[str, RegistryEntry]):
-    """An immutable mapping from id to entry; a duplicate id raises ``ValueError``.
+    """An immutable mapping from id to op entry, plus the named sizes the process trusts.
 
-    Nothing is ever looked up by import path: only the entries given here exist.
+    ``sizes`` are the ``NamedSize`` functions a spec's chunk policy may name, beside the
+    built-in ones (``count``, ``chars``, which cannot be redefined). Ids are unique across
+    entries and sizes, so one allow-list covers both; a duplicate raises ``ValueError``.
+    Nothing is ever looked up by import path: only what is given here exists.
     """
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "_sizes")
 
-    def __init__(self, entries: Iterable[RegistryEntry] = ()) -> None:
+    def __init__(
+        self, entries: Iterable[RegistryEntry] = (), *, sizes: Iterable[NamedSize] = ()
+    ) -> None:
         table: dict[str, RegistryEntry] = {}
         for entry in entries:
             if not isinstance(entry, RegistryEntry):
@@ -93,7 +99,17 @@ class Registry(Mapping[str, RegistryEntry]):
             if entry.id in table:
                 raise ValueError(f"duplicate registry id {entry.id!r}")
             table[entry.id] = entry
+        size_table: dict[str, NamedSize] = {}
+        for size in sizes:
+            if not isinstance(size, NamedSize):
+                raise ValueError(f"Registry sizes are NamedSize values, got {type(size).__name__}")
+            if size.id in BUILTIN_SIZES:
+                raise ValueError(f"size {size.id!r} is built in and cannot be registered")
+            if size.id in size_table or size.id in table:
+                raise ValueError(f"duplicate registry id {size.id!r}")
+            size_table[size.id] = size
         self._entries = table
+        self._sizes: Mapping[str, NamedSize] = MappingProxyType(size_table)
 
     def __getitem__(self, key: str) -> RegistryEntry:
         return self._entries[key]
@@ -106,8 +122,18 @@ class Registry(Mapping[str, RegistryEntry]):
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{e.id}@{e.version}" for e in self._entries.values())
-        return f"Registry({inner})"
+        sizes = f", sizes=[{', '.join(self._sizes)}]" if self._sizes else ""
+        return f"Registry({inner}{sizes})"
+
+    @property
+    def sizes(self) -> Mapping[str, NamedSize]:
+        """The registered named sizes by id (read-only; the built-in ones are not listed)."""
+        return self._sizes
 
     def with_entries(self, *entries: RegistryEntry) -> Registry:
         """A new registry with ``entries`` added (a duplicate id raises ``ValueError``)."""
-        return Registry((*self._entries.values(), *entries))
+        return Registry((*self._entries.values(), *entries), sizes=self._sizes.values())
+
+    def with_sizes(self, *sizes: NamedSize) -> Registry:
+        """A new registry with ``sizes`` added (a duplicate id raises ``ValueError``)."""
+        return Registry(self._entries.values(), sizes=(*self._sizes.values(), *sizes))
