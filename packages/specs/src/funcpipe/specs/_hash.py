@@ -9,7 +9,7 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from pydantic import BaseModel
 
 from ._json import canonical_json
-from ._models import PipelineSpec
+from ._models import OpSpec, PipelineSpec
 
 M = TypeVar("M", bound=BaseModel)
 _Exclude: TypeAlias = dict[str | int, "bool | _Exclude"]
@@ -65,45 +65,26 @@ def verify(spec: PipelineSpec) -> Result[PipelineSpec, ErrInfo]:
     Errors: MISSING_FIELD (a version is empty), HASH_MISMATCH (content and hash disagree).
     """
     for i, op in enumerate(spec.ops):
-        path: tuple[str | int, ...] = ("ops", i, "version")
-        if not op.version:
-            return Err(
-                ErrInfo(
-                    codes.MISSING_FIELD,
-                    f"ops.{i}.version: the op has no hash",
-                    path=path,
-                    stage="specs",
-                )
-            )
-        actual = canonical_hash(op)
-        if actual != op.version:
-            return Err(
-                ErrInfo(
-                    codes.HASH_MISMATCH,
-                    f"ops.{i}.version: op {op.name!r} does not match its hash",
-                    path=path,
-                    stage="specs",
-                    ctx={"expected": op.version, "actual": actual},
-                )
-            )
-    if not spec.version:
-        return Err(
-            ErrInfo(
-                codes.MISSING_FIELD,
-                "version: the spec has no hash",
-                path=("version",),
-                stage="specs",
-            )
-        )
-    actual = canonical_hash(spec)
-    if actual != spec.version:
-        return Err(
-            ErrInfo(
-                codes.HASH_MISMATCH,
-                f"version: spec {spec.name!r} does not match its hash",
-                path=("version",),
-                stage="specs",
-                ctx={"expected": spec.version, "actual": actual},
-            )
-        )
-    return Ok(spec)
+        bad = _check_hash(op, ("ops", i, "version"), "the op", f"op {op.name!r}")
+        if bad is not None:
+            return Err(bad)
+    bad = _check_hash(spec, ("version",), "the spec", f"spec {spec.name!r}")
+    return Ok(spec) if bad is None else Err(bad)
+
+
+def _check_hash(
+    model: OpSpec | PipelineSpec, path: tuple[str | int, ...], it: str, named: str
+) -> ErrInfo | None:
+    where = ".".join(map(str, path))
+    if not model.version:
+        return ErrInfo(codes.MISSING_FIELD, f"{where}: {it} has no hash", path=path, stage="specs")
+    actual = canonical_hash(model)
+    if actual == model.version:
+        return None
+    return ErrInfo(
+        codes.HASH_MISMATCH,
+        f"{where}: {named} does not match its hash",
+        path=path,
+        stage="specs",
+        ctx={"expected": model.version, "actual": actual},
+    )

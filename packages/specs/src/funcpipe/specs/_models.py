@@ -43,10 +43,15 @@ PolicySlot: TypeAlias = str | dict[str, JsonValue] | None
 JsonObject: TypeAlias = dict[str, JsonValue]
 
 
-def _check_data(value: JsonObject, where: str) -> JsonObject:
+def _plain_data(value: JsonObject, info: ValidationInfo) -> JsonObject:
+    where = info.field_name or "data"
     check_json(value, where)
     check_no_plain_secrets(value, where)
     return value
+
+
+DataObject = Annotated[JsonObject, AfterValidator(_plain_data)]
+"""Portable JSON data (errors name the field) where secrets appear only as references."""
 
 
 class _SpecModel(BaseModel):
@@ -120,14 +125,9 @@ class OpSpec(_SpecModel):
     func_id: Ident
     func_version: Annotated[Version, StringConstraints(min_length=1)]
     error_policy: ErrorPolicy = "collect"
-    params: JsonObject = Field(default_factory=dict)
+    params: DataObject = Field(default_factory=dict)
     policies: OpPolicies = Field(default_factory=OpPolicies)
     version: Version = ""
-
-    @field_validator("params")
-    @classmethod
-    def _params_are_data(cls, value: JsonObject) -> JsonObject:
-        return _check_data(value, "params")
 
     @model_validator(mode="after")
     def _policies_fit_kind(self) -> OpSpec:
@@ -157,13 +157,8 @@ class PipelineSpec(_SpecModel):
     name: Name
     ops: Annotated[tuple[OpSpec, ...], Field(strict=False)]
     policies: dict[Ident, NamedPolicy] = Field(default_factory=dict)
-    resources: JsonObject = Field(default_factory=dict)
+    resources: DataObject = Field(default_factory=dict)
     version: Version = ""
-
-    @field_validator("resources")
-    @classmethod
-    def _resources_are_data(cls, value: JsonObject) -> JsonObject:
-        return _check_data(value, "resources")
 
     @model_validator(mode="after")
     def _references_resolve(self) -> PipelineSpec:

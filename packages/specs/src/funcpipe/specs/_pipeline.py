@@ -115,14 +115,15 @@ def reconstruct_pipeline(
     try:
         return _reconstruct(spec, registry, allow_list, _Env(env, sleeper, timeout_ctx))
     except Exception as exc:
-        return Err(
-            ErrInfo.from_exception(
-                exc,
-                code=codes.RECONSTRUCT_FAIL,
-                msg=f"reconstruction failed: {type(exc).__name__}: {exc}",
-                stage="specs",
-            )
-        )
+        return _failed(exc, "reconstruction failed")
+
+
+def _failed(exc: Exception, what: str, path: tuple[str | int, ...] = ()) -> Err[ErrInfo]:
+    """RECONSTRUCT_FAIL for an exception, named in a one-line message."""
+    msg = f"{what}: {type(exc).__name__}: {exc}"
+    return Err(
+        ErrInfo.from_exception(exc, code=codes.RECONSTRUCT_FAIL, msg=msg, stage="specs", path=path)
+    )
 
 
 def _revalidate(spec: object) -> Result[PipelineSpec, ErrInfo]:
@@ -235,15 +236,7 @@ def _build_stage(i: int, r: _Resolved, env: _Env) -> Result[Stage, ErrInfo]:
     try:
         fn: object = r.entry.factory(cast(dict[str, object], freeze(r.op.params)))
     except Exception as exc:
-        return Err(
-            ErrInfo.from_exception(
-                exc,
-                code=codes.RECONSTRUCT_FAIL,
-                msg=f"ops.{i}: factory {r.entry.id!r} failed: {type(exc).__name__}: {exc}",
-                stage="specs",
-                path=("ops", i),
-            )
-        )
+        return _failed(exc, f"ops.{i}: factory {r.entry.id!r} failed", ("ops", i))
     if not callable(fn):
         msg = f"ops.{i}: factory {r.entry.id!r} returned a {type(fn).__name__}, not a callable"
         return Err(ErrInfo(codes.RECONSTRUCT_FAIL, msg, stage="specs", path=("ops", i)))
