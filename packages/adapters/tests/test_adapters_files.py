@@ -171,6 +171,47 @@ async def test_read_text_ok_and_bom(tmp_path: Path) -> None:
 
 
 @pytest.mark.asyncio
+async def test_read_text_sizes_pipes_and_memory(tmp_path: Path) -> None:
+    import contextlib
+    import threading
+    import tracemalloc
+
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"ab" * 100_000)  # several read chunks
+    assert await perform_async(read_text(big, max_bytes=200_000)) == Ok("ab" * 100_000)
+    assert _code(await perform_async(read_text(big, max_bytes=199_999))) == codes.TOO_LARGE
+    # a pipe has no size: read in chunks up to the limit
+    fifo = tmp_path / "fifo.txt"
+    os.mkfifo(fifo)
+    for limit, want in ((300_000, Ok("z" * 150_000)), (100_000, None)):
+
+        def feed() -> None:
+            # BrokenPipeError: the reader stopped at its limit
+            with contextlib.suppress(BrokenPipeError), open(fifo, "wb", buffering=0) as w:
+                w.write(b"z" * 150_000)
+
+        writer = threading.Thread(target=feed)
+        writer.start()
+        res = await perform_async(read_text(fifo, max_bytes=limit))
+        writer.join()
+        if want is None:
+            assert _code(res) == codes.TOO_LARGE
+        else:
+            assert res == want
+    # a small file costs its size, not the limit (no max_bytes buffer allocated up front)
+    small = tmp_path / "small.txt"
+    small.write_text("hello")
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        assert await perform_async(read_text(small, max_bytes=64 * 1024 * 1024)) == Ok("hello")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024
+
+
+@pytest.mark.asyncio
 async def test_read_lines_errors_flow_on(tmp_path: Path) -> None:
     p = tmp_path / "data.jsonl"
     p.write_bytes(b'{"a": 1}\r\n' + b"y" * 300_000 + b"\nbad \xff line\nlast")

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from funcpipe.adapters.files import read_text, walk_files
+from funcpipe.adapters.files import FileRef, read_text, walk_files
 from funcpipe.adapters.http import HttpClient
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
@@ -72,14 +72,21 @@ class RootsSource:
     def _walk(self, root: str) -> AsyncGen[RawSource]:
         base = self._base
         walked = walk_files(root, skip_hidden=True)
+        root_abs = Path(os.path.abspath(root))
+        prefix = source_key(root_abs, base)
+
+        def key_of(ref: FileRef) -> str:
+            # == source_key(ref.path, base), without a relpath per file
+            if ref.path == root_abs:
+                return prefix
+            return path_key(f"{prefix}/{ref.key}") if prefix else ref.key
 
         async def _gen() -> AsyncIterator[Result[RawSource, ErrInfo]]:
             it = walked()
             try:
                 async for item in it:
                     if isinstance(item, Ok):
-                        key = source_key(item.value.path, base)
-                        yield Ok(FileRaw(key, item.value.path))
+                        yield Ok(FileRaw(key_of(item.value), item.value.path))
                         continue
                     e = item.error
                     where = e.ctx.get("path")

@@ -52,6 +52,8 @@ DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024
 
 _EMPTY: Mapping[str, object] = MappingProxyType({})
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_JSON = json.JSONEncoder(allow_nan=False)  # reused: json.dumps(..., allow_nan=False) builds one
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +230,8 @@ def check_collection_name(name: str) -> Result[str, ErrInfo]:
 
 def normalise_id(point_id: object) -> Result[str, ErrInfo]:
     """A UUID string (any case, with or without hyphens) -> canonical lower-case form."""
+    if type(point_id) is str and _CANONICAL_UUID.fullmatch(point_id):
+        return Ok(point_id)  # already canonical (the common case): no parsing
     if isinstance(point_id, uuid.UUID):
         return Ok(str(point_id))
     if isinstance(point_id, str):
@@ -251,7 +255,19 @@ def normalise_ids(ids: Sequence[object]) -> Result[list[str], ErrInfo]:
 
 
 def check_vector(vector: Sequence[float], dim: int | None) -> Result[list[float], ErrInfo]:
-    """Finite numbers, length ``dim`` (when known) -> a list of floats."""
+    """Finite numbers, length ``dim`` (when known) -> a list of floats.
+
+    Fast path (what embedders produce): a ``list`` of the right length whose sum is a finite
+    ``float`` is returned as is, without a per-element conversion (a finite sum means every
+    element is finite). Anything else is converted with ``float()`` element by element.
+    """
+    if type(vector) is list and vector and (dim is None or len(vector) == dim):
+        try:
+            total: object = sum(vector)
+        except TypeError:
+            total = None
+        if isinstance(total, float) and math.isfinite(total):
+            return Ok(vector)
     try:
         vec = list(map(float, vector))
     except (TypeError, ValueError):
@@ -291,7 +307,7 @@ def validate_points(points: Sequence[Point], dim: int | None) -> Result[list[_Ch
             return Err(vec.error.with_path(i).with_ctx(index=i, id=pid.value))
         payload = dict(p.payload)
         try:
-            encoded = json.dumps(payload, allow_nan=False)
+            encoded = _JSON.encode(payload)
         except (TypeError, ValueError) as exc:
             return Err(
                 ErrInfo.from_exception(

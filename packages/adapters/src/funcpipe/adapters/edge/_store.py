@@ -103,7 +103,8 @@ class EdgeStore:
       event loop never blocks and a shard is never used from two threads at once.
     - Shards are opened lazily (``ensure_collection``, or the first operation on an existing
       collection) and stay open until ``close()``, which flushes and closes them. A shard
-      directory can be open in one store at a time (Edge locks its WAL).
+      directory can be open in one store at a time (Edge locks its WAL). Only shards written
+      since their last flush are flushed on close (every write is in the WAL first anyway).
     - Upserts are visible at once but are not indexed: call ``optimize(collection)`` after a
       bulk load so queries use HNSW instead of a scan (``optimize`` returns whether anything
       changed). The HNSW knobs (``hnsw_m``, ``ef_construct``, ``full_scan_threshold_kb``,
@@ -135,6 +136,7 @@ class EdgeStore:
         self._executor = dedicated_executor("funcpipe-edge")
         self._shards: dict[str, qe.EdgeShard] = {}
         self._meta: dict[str, tuple[int, str]] = {}  # collection -> (dim, distance)
+        self._dirty: set[str] = set()  # written since the last flush (only these are flushed)
         self._closed = threading.Event()
 
     @property
@@ -212,17 +214,21 @@ class EdgeStore:
             shard = qe.EdgeShard.create(str(path), self._config(dim, distance))
             self._shards[name] = shard
             self._meta[name] = (dim, distance)
+            self._dirty.add(name)
         existing = shard.info().payload_schema
         for field_name, kind in indexes.items():
             if field_name not in existing:
                 shard.update(qe.UpdateOperation.create_field_index(field_name, _SCHEMA[kind]))
+                self._dirty.add(name)
 
     def _close_all(self) -> None:
         self._closed.set()
-        shards, self._shards = list(self._shards.values()), {}
-        for shard in shards:
-            shard.flush()
+        shards, self._shards = dict(self._shards), {}
+        for name, shard in shards.items():
+            if name in self._dirty:  # nothing written since the last flush: nothing to flush
+                shard.flush()
             shard.close()
+        self._dirty.clear()
 
     # ---- plans ----
 
@@ -262,14 +268,19 @@ class EdgeStore:
         return _run
 
     def upsert(self, collection: str, points: Sequence[Point]) -> AsyncPlan[int]:
-        """Upsert ``points`` in batches; Ok(number of points written)."""
-        frozen = tuple(points)
+        """Upsert ``points`` in batches; Ok(number of points written).
 
-        async def _run() -> Result[int, ErrInfo]:
-            dim = await self._call("upsert", collection, lambda: self._dim_on_worker(collection))
-            if isinstance(dim, Err):
-                return dim
-            checked = validate_points(frozen, dim.value)
+        One hop to the store's thread: validation, batching, building Edge's points and the
+        writes all run there, never on the event loop. A failed batch -> Err with
+        ``ctx["written"]`` (points of earlier batches, which stay written).
+        """
+        frozen = tuple(points)
+        return self._write_points(collection, frozen)
+
+    def _write_points(self, collection: str, frozen: tuple[Point, ...]) -> AsyncPlan[int]:
+        def _work() -> Result[int, ErrInfo]:
+            dim = self._dim_on_worker(collection)
+            checked = validate_points(frozen, dim)
             if isinstance(checked, Err):
                 return Err(checked.error.with_ctx(collection=collection))
             batches = batch_points(
@@ -277,20 +288,23 @@ class EdgeStore:
             )
             if isinstance(batches, Err):
                 return batches
+            shard = self._shard(collection)
             done = 0
             for batch in batches.value:
-                op = qe.UpdateOperation.upsert_points(
-                    [qe.Point(p.id, p.vector, p.payload) for p in batch]
-                )
-
-                def _write(op: Any = op) -> None:
-                    self._shard(collection).update(op)
-
-                res = await self._call("upsert", collection, _write)
-                if isinstance(res, Err):
-                    return Err(res.error.with_ctx(written=done))
+                try:
+                    op = qe.UpdateOperation.upsert_points(
+                        [qe.Point(p.id, p.vector, p.payload) for p in batch]
+                    )
+                    shard.update(op)
+                except Exception as exc:
+                    return Err(edge_error(exc, "upsert", collection).with_ctx(written=done))
+                self._dirty.add(collection)
                 done += len(batch)
             return Ok(done)
+
+        async def _run() -> Result[int, ErrInfo]:
+            res = await self._call("upsert", collection, _work)
+            return res.and_then(lambda inner: inner)
 
         return _run
 
@@ -311,6 +325,7 @@ class EdgeStore:
 
             def _delete() -> None:
                 self._shard(collection).update(op)
+                self._dirty.add(collection)
 
             return await self._call("delete_ids", collection, _delete)
 
@@ -330,9 +345,12 @@ class EdgeStore:
                     )
                 )
             op = qe.UpdateOperation.delete_points_by_filter(ef)
-            return await self._call(
-                "delete_by_filter", collection, lambda: self._shard(collection).update(op)
-            )
+
+            def _delete() -> None:
+                self._shard(collection).update(op)
+                self._dirty.add(collection)
+
+            return await self._call("delete_by_filter", collection, _delete)
 
         return _run
 
@@ -486,6 +504,7 @@ class EdgeStore:
             shard = self._shard(collection)
             changed = bool(shard.optimize())
             shard.flush()
+            self._dirty.discard(collection)
             return changed
 
         async def _run() -> Result[bool, ErrInfo]:

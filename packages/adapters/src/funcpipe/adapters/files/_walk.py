@@ -28,9 +28,14 @@ class FileRef:
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
+    """What the walk keeps of a directory entry (a full ``stat_result`` each would cost
+    ~0.5 KiB per entry of a big directory while it is walked)."""
+
     name: str
     is_symlink: bool
-    st: os.stat_result | None  # stat following symlinks; None when it failed
+    mode: int  # st_mode following symlinks; 0 when stat failed (see ``error``)
+    ident: tuple[int, int] | None  # (st_dev, st_ino) of a directory
+    size: int
     error: OSError | None
 
 
@@ -51,11 +56,13 @@ def _list_dir(path: str, skip_hidden: bool) -> list[_Entry]:
             if skip_hidden and de.name.startswith("."):
                 continue  # pruned: never stat-ed, never descended into
             try:
-                st: os.stat_result | None = de.stat(follow_symlinks=True)
-                err: OSError | None = None
+                st = de.stat(follow_symlinks=True)
             except OSError as exc:
-                st, err = None, exc
-            entries.append(_Entry(de.name, de.is_symlink(), st, err))
+                entries.append(_Entry(de.name, de.is_symlink(), 0, None, 0, exc))
+                continue
+            is_dir = stat.S_ISDIR(st.st_mode)
+            ident = (st.st_dev, st.st_ino) if is_dir else None
+            entries.append(_Entry(de.name, de.is_symlink(), st.st_mode, ident, st.st_size, None))
     entries.sort(key=lambda e: e.name)
     return entries
 
@@ -131,12 +138,11 @@ def walk_files(
                 path, key = dir_path / e.name, prefix + e.name
                 if e.is_symlink and not follow_symlinks:
                     continue
-                if e.st is None:
-                    assert e.error is not None
+                if e.error is not None:
                     yield Err(os_error_info(e.error, str(path), key))
                     continue
-                if stat.S_ISDIR(e.st.st_mode):
-                    ident = (e.st.st_dev, e.st.st_ino)
+                if e.ident is not None:
+                    ident = e.ident
                     if ident in visited:
                         yield _err(
                             codes.INVALID_INPUT,
@@ -147,8 +153,8 @@ def walk_files(
                         continue
                     visited.add(ident)
                     subdirs.append((path, key + "/"))
-                elif stat.S_ISREG(e.st.st_mode) and _wanted(e.name):
-                    yield Ok(FileRef(path, key, e.st.st_size))
+                elif stat.S_ISREG(e.mode) and _wanted(e.name):
+                    yield Ok(FileRef(path, key, e.size))
             stack.extend(reversed(subdirs))
 
     return _walk
