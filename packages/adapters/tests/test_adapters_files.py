@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import funcpipe.adapters.files._walk as walk_mod
 import pytest
-from funcpipe.adapters.files import FileRef, read_lines, read_text, walk_files
+from funcpipe.adapters.files import FileReader, FileRef, read_lines, read_text, walk_files
 from funcpipe.adapters.runtime import collect_stream, perform_async
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from hypothesis import HealthCheck, given, settings
@@ -209,6 +211,59 @@ async def test_read_text_sizes_pipes_and_memory(tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     assert peak < 1024 * 1024
+
+
+class _CountingPool(ThreadPoolExecutor):
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.hops = 0
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.hops += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+@pytest.mark.asyncio
+async def test_file_reader_coalesces_concurrent_reads_and_matches_read_text(
+    tmp_path: Path,
+) -> None:
+    files = {
+        "a.md": b"alpha",
+        "empty.txt": b"",
+        "bin.txt": b"x\x00y",
+        "latin.txt": "caf\u00e9".encode("latin-1"),
+        "big.txt": b"y" * 5000,
+        "ok.txt": "\ufeffhello".encode(),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    paths = [tmp_path / n for n in [*files, "missing.txt"]] + [tmp_path]
+    pool = _CountingPool()
+    try:
+        reader = FileReader(max_batch=3, executor=pool)
+        got = await asyncio.gather(
+            *(perform_async(reader.read_text(p, max_bytes=4096)) for p in paths)
+        )
+        want = [await perform_async(read_text(p, max_bytes=4096)) for p in paths]
+        assert got == want  # same values, same error codes and messages
+        assert [r for r in got if isinstance(r, Ok)] == [Ok("alpha"), Ok("hello")]
+        assert pool.hops == 3  # 8 reads started together, batches of at most 3
+        # a lone read is a batch of one; a cancelled caller does not disturb the others
+        assert await perform_async(reader.read_text(tmp_path / "a.md")) == Ok("alpha")
+        assert pool.hops == 4
+        doomed = asyncio.ensure_future(perform_async(reader.read_text(tmp_path / "a.md")))
+        kept = asyncio.ensure_future(perform_async(reader.read_text(tmp_path / "ok.txt")))
+        await asyncio.sleep(0)
+        doomed.cancel()
+        assert await kept == Ok("hello")
+        assert doomed.cancelled()
+    finally:
+        pool.shutdown()
+    with pytest.raises(ValueError, match="max_batch"):
+        FileReader(max_batch=0)
+    # the hop itself failing (executor shut down) gives an Err, not an exception
+    res = await perform_async(FileReader(executor=pool).read_text(tmp_path / "a.md"))
+    assert _code(res) == codes.UNEXPECTED
 
 
 @pytest.mark.asyncio

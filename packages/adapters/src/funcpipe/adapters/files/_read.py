@@ -85,20 +85,25 @@ def read_text(
             data = await _read_head(p, max_bytes + 1)
         except OSError as exc:
             return Err(os_error_info(exc, p))
-        if len(data) > max_bytes:
-            return Err(
-                ErrInfo(
-                    codes.TOO_LARGE,
-                    f"{p}: larger than {max_bytes} bytes",
-                    ctx={"path": p, "max_bytes": max_bytes},
-                )
-            )
-        decoded = _decode(data, p)
-        if isinstance(decoded, Ok) and not decoded.value.strip():
-            return Err(ErrInfo(codes.EMPTY_INPUT, f"{p}: empty file", ctx={"path": p}))
-        return decoded
+        return text_of(data, p, max_bytes)
 
     return _read
+
+
+def text_of(data: bytes, p: str, max_bytes: int) -> Result[str, ErrInfo]:
+    """The checks of ``read_text`` on the bytes read (at most ``max_bytes + 1`` of them)."""
+    if len(data) > max_bytes:
+        return Err(
+            ErrInfo(
+                codes.TOO_LARGE,
+                f"{p}: larger than {max_bytes} bytes",
+                ctx={"path": p, "max_bytes": max_bytes},
+            )
+        )
+    decoded = _decode(data, p)
+    if isinstance(decoded, Ok) and not decoded.value.strip():
+        return Err(ErrInfo(codes.EMPTY_INPUT, f"{p}: empty file", ctx={"path": p}))
+    return decoded
 
 
 def read_lines(
