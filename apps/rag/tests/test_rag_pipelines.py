@@ -21,7 +21,7 @@ from funcpipe.specs import PipelineSpec, batch_map_op, flat_map_op, map_op, pipe
 from funcpipe.streams import AsyncGen
 from funcpipe.testing import make_test_resilience_env
 from funcpipe_rag.adapters import EmbedderPort, HashEmbedder, MemoryIndex, RootsSource
-from funcpipe_rag.domain import EmbeddedChunk, RawSource, Vector
+from funcpipe_rag.domain import CommitRecord, EmbeddedChunk, RawSource, Vector
 from funcpipe_rag.pipelines import (
     DEFAULT_SPEC,
     IngestReport,
@@ -346,6 +346,54 @@ def test_transient_store_and_rate_limit_errors_are_retried_to_the_clean_state() 
     assert index.failed == 3
     assert emb.calls > 2
     assert snapshot(index) == clean_store(DOCS)
+
+
+class ClosedIndex(MemoryIndex):
+    """A store that cannot be opened (``ensure``) or read (``commits``)."""
+
+    def __init__(self, fail_on: str, code: str = codes.NETWORK) -> None:
+        super().__init__()
+        self.fail_on, self.code = fail_on, code
+
+    def ensure(self, dim: int) -> AsyncPlan[None]:
+        inner = super().ensure(dim)
+
+        async def _run() -> Result[None, ErrInfo]:
+            for _ in range(5):
+                await asyncio.sleep(0)  # let the reads get going meanwhile
+            if self.fail_on == "ensure":
+                return Err(ErrInfo(self.code, "connection refused"))
+            return await inner()
+
+        return _run
+
+    def commits(self) -> AsyncPlan[list[CommitRecord]]:
+        inner = super().commits()
+
+        async def _run() -> Result[list[CommitRecord], ErrInfo]:
+            if self.fail_on == "commits":
+                return Err(ErrInfo(self.code, "connection reset"))
+            return await inner()
+
+        return _run
+
+
+def test_a_store_that_cannot_open_fails_the_run_before_anything_is_embedded_or_written() -> None:
+    for fail_on in ("ensure", "commits"):
+        index = ClosedIndex(fail_on)
+        hasher = HashEmbedder(16)
+        request = IngestRequest(DictSource(DOCS), ("",))
+        plan = ingest(SPEC, index, EmbedderPort(hasher), request)
+        res = asyncio.run(perform_async(plan))
+        assert isinstance(res, Err)
+        assert res.error.code == codes.NETWORK
+        assert res.error.stage == "store"
+        assert res.error.msg.startswith("cannot")
+        assert hasher.texts == 0
+        assert index.writes == 0
+    # the same store, once it opens, ingests everything
+    ok = run_ingest(ClosedIndex("never"), EmbedderPort(HashEmbedder(16)), DictSource(DOCS))
+    assert (ok.sources_added, ok.errors) == (len(DOCS), [])
 
 
 def test_a_persistent_embedder_failure_fails_its_sources_as_backend_errors() -> None:

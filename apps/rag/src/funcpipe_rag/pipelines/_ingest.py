@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from funcpipe.async_plan import AsyncPlan, async_pure
 from funcpipe.policies import ResilienceEnv, Sleeper
@@ -27,7 +29,7 @@ from funcpipe_rag.domain import (
     prune_candidates,
 )
 
-from ._ops import ALLOW_LIST, IngestEnv, registry_for, write_group
+from ._ops import ALLOW_LIST, IngestEnv, Opened, registry_for, write_group
 from ._spec import spec_chunking
 from ._types import STAGE_STORE, IngestReport, Outcome, Ready, SourceError, errors_of
 
@@ -113,30 +115,44 @@ def ingest(
     """
     emit = observe or (lambda _: None)
 
-    async def _run() -> Result[IngestReport, ErrInfo]:
+    async def _open() -> Result[Opened, ErrInfo]:
         if not request.dry_run:
             ensured = await index.ensure(embedder.identity.dim)()
             if isinstance(ensured, Err):
                 return _store_err(ensured.error, "cannot open the collection")
-        store = index
+        store: VectorIndex = index
         listed = await store.commits()()
         if isinstance(listed, Err) and request.dry_run and listed.error.code == codes.NOT_FOUND:
             store = EmptyIndex()  # a dry run against a collection that does not exist yet
             listed = Ok([])
         if isinstance(listed, Err):
             return _store_err(listed.error, "cannot read the commit markers")
-        commits = {c.source: c for c in listed.value}
-        env = IngestEnv(store, embedder, spec.version, commits, request.dry_run)
+        return Ok((store, {c.source: c for c in listed.value}))
+
+    async def _run() -> Result[IngestReport, ErrInfo]:
+        # The store opens (and its commit markers are read) while the first sources are read
+        # and parsed; nothing is planned, embedded or written before it is open.
+        loop = asyncio.get_running_loop()
+        opening = loop.create_task(_open())
+        env = IngestEnv(index, embedder, spec.version, {}, request.dry_run, opening=opening)
         described = describe_ingest(
             spec, env, request.source.sources(), resilience=resilience, sleeper=sleeper
         )
         if isinstance(described, Err):
+            opening.cancel()
+            await asyncio.gather(opening, return_exceptions=True)
             return described
         report = IngestReport(keep_outcomes=request.dry_run)
         seen: set[str] = set()
         it = described.value()
+        first = loop.create_task(_next(it))  # starts the pipeline
         try:
-            async for item in it:
+            opened = await opening
+            if isinstance(opened, Err):
+                return opened
+            item = await first
+            while item is not _END:
+                assert isinstance(item, Ok | Err)
                 if isinstance(item, Ok):
                     if isinstance(item.value, Outcome):
                         seen.add(item.value.source)
@@ -146,17 +162,33 @@ def ingest(
                     for e in errors_of(item.error):
                         report.fail(e)
                         emit(e)
+                item = await _next(it)
         finally:
+            for task in (first, opening):
+                task.cancel()
+            await asyncio.gather(first, opening, return_exceptions=True)
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
                 await aclose()
         if request.prune:
-            pruned = await _prune(store, embedder, spec, request, report, seen, emit)
+            pruned = await _prune(env.index, embedder, spec, request, report, seen, emit)
             if isinstance(pruned, Err):
                 return pruned
         return Ok(report)
 
     return _run
+
+
+T = TypeVar("T")
+
+_END = object()
+
+
+async def _next(it: AsyncIterator[T]) -> T | object:
+    try:
+        return await it.__anext__()
+    except StopAsyncIteration:
+        return _END
 
 
 async def _prune(

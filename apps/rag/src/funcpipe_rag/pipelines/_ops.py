@@ -10,6 +10,7 @@ spec's retry policy retries it (every write is an idempotent upsert or delete by
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -58,9 +59,18 @@ ALLOW_LIST = frozenset({READ_ID, DOCS_ID, PLAN_ID, EMBED_ID, WRITE_ID})
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 
 
+Opened = tuple[VectorIndex, Mapping[str, CommitRecord]]
+"""The store to use and its commit markers by source."""
+
+
 @dataclass(slots=True)
 class IngestEnv:
-    """The run's ports and state the ops close over."""
+    """The run's ports and state the ops close over.
+
+    ``opening``: when set, the store is still being opened (and its commit markers read)
+    while the sources are read; ``ready()`` waits for it and installs ``index`` and
+    ``commits``. Every op that touches the store awaits ``ready()`` first.
+    """
 
     index: VectorIndex
     embedder: Embedder
@@ -68,6 +78,20 @@ class IngestEnv:
     commits: Mapping[str, CommitRecord]
     dry_run: bool = False
     seen: set[str] = field(default_factory=set)
+    opening: asyncio.Future[Result[Opened, ErrInfo]] | None = None
+
+    async def ready(self) -> Result[None, ErrInfo]:
+        """Ok once the store is open; the opening's Err otherwise (every time)."""
+        opening = self.opening
+        if opening is None:
+            return Ok(None)
+        got = await asyncio.shield(opening)  # a cancelled waiter never cancels the opening
+        if isinstance(got, Err):
+            return got
+        if self.opening is opening:
+            self.index, self.commits = got.value
+            self.opening = None
+        return Ok(None)
 
 
 def _int(params: Params, key: str, default: int, minimum: int = 1) -> int:
@@ -166,13 +190,15 @@ def plan_factory(
         ctx = SyncContext(env.embedder.identity, env.spec_hash, chunking_of(params))
 
         def plan(docs: list[Document]) -> AsyncPlan[list[Result[SourcePlan, ErrInfo]]]:
-            todo = [d for d in docs if not is_current(d, env.commits.get(d.source), ctx)]
-            if not todo:
-                return async_pure([Ok(SourcePlan(d.source, "unchanged")) for d in docs])
-            desired = {d.source: desired_records(d, ctx) for d in todo}
-            sources = sorted(desired)
-
             async def _plan() -> Result[list[Result[SourcePlan, ErrInfo]], ErrInfo]:
+                opened = await env.ready()
+                if isinstance(opened, Err):
+                    return Err(_relabel(opened.error, STAGE_STORE, [d.source for d in docs]))
+                todo = [d for d in docs if not is_current(d, env.commits.get(d.source), ctx)]
+                if not todo:
+                    return Ok([Ok(SourcePlan(d.source, "unchanged")) for d in docs])
+                desired = {d.source: desired_records(d, ctx) for d in todo}
+                sources = sorted(desired)
                 stored = await env.index.chunks_of(sources)()
                 if isinstance(stored, Err):
                     return Err(_relabel(stored.error, STAGE_STORE, sources))
@@ -305,10 +331,9 @@ def write_factory(
             if env.dry_run or not busy:
                 return async_pure([Outcome.of(r.plan) for r in group])
             idle = [Outcome.of(r.plan) for r in group if r.plan.is_noop]
-            written = write_group(env.index, busy, upsert_batch)
 
             async def _write() -> Result[list[Outcome], ErrInfo]:
-                res = await written()
+                res = await write_group(env.index, busy, upsert_batch)()  # index: once ready
                 return res.map(lambda done: idle + done)
 
             return _write
