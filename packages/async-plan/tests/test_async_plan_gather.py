@@ -97,6 +97,7 @@ def test_order_lowest_err_bound_and_cleanup(spec_list: list[Spec], conc: int, se
     else:
         assert out.error.code == codes.UNEXPECTED  # an exception became a value
         assert out.error.cause is probe.errors[first]
+        assert out.error.path == (first,)  # keyed by the plan's index, like the Err case
     assert set(range(first + 1)) <= probe.completed  # plans before the failure still ran
 
 

@@ -43,7 +43,8 @@ def async_gather(plans: Sequence[AsyncPlan[A]], *, concurrency: int = 16) -> Asy
     """Run ``plans`` with at most ``concurrency`` in flight; values in input order.
 
     The lowest-index ``Err`` wins: once plan i fails, plans after i are cancelled or never
-    started, plans before i still run. A raised exception becomes ``Err(UNEXPECTED)``. On return,
+    started, plans before i still run. A raised exception becomes ``Err(UNEXPECTED)`` with
+    ``path=(index,)``. On return,
     failure or cancellation of the gather itself, every started task is cancelled and awaited,
     so nothing is left running. A plan that is cancelled on its own (not by the gather) makes
     the gather raise ``CancelledError``. ``concurrency < 1`` raises ``ValueError`` at build time.
@@ -62,7 +63,7 @@ def async_gather(plans: Sequence[AsyncPlan[A]], *, concurrency: int = 16) -> Asy
         try:
             while True:
                 while len(index_of) < concurrency and next_index < first_err:
-                    task = asyncio.ensure_future(run_guarded(frozen[next_index]))
+                    task = asyncio.ensure_future(run_guarded(frozen[next_index], next_index))
                     index_of[task] = next_index
                     next_index += 1
                 if not index_of:
