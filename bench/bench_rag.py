@@ -100,9 +100,11 @@ def bench_throughput(tmp: Path) -> list[Row]:
     assert first.chunks_embedded == len(texts), (first.chunks_embedded, len(texts))
     ingest_cps = len(texts) / min(runs)
     alone_cps = len(texts) / alone
-    again, again_s = _ingest(
-        Settings.model_construct(data_dir=tmp / "tp-data0", collection="bench"), root
-    )
+    unchanged = Settings.model_construct(data_dir=tmp / "tp-data0", collection="bench")
+    agains = [_ingest(unchanged, root) for _ in range(3)]  # best of 3, as the first ingest's
+    again = agains[-1][0]
+    again_s = min(secs for _, secs in agains)
+    assert all(r.chunks_embedded == r.chunks_upserted == 0 for r, _ in agains)
     return [
         Row(
             f"ingest throughput, {len(texts)} chunks / {first.sources_added} docs, chunks/s",
@@ -120,8 +122,8 @@ def bench_throughput(tmp: Path) -> list[Row]:
             min(runs),
             "s (lower is better)",
             ">= 20x faster, 0 embeddings",
-            f"{min(runs) / again_s:.1f}x faster; {again.chunks_embedded} chunks embedded, "
-            f"{again.chunks_upserted} points written",
+            f"{min(runs) / again_s:.1f}x faster (best of 3 vs best of 2); "
+            f"{again.chunks_embedded} chunks embedded, {again.chunks_upserted} points written",
         ),
     ]
 
