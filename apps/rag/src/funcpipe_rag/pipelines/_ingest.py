@@ -143,7 +143,7 @@ def ingest(
             await asyncio.gather(opening, return_exceptions=True)
             return described
         report = IngestReport(keep_outcomes=request.dry_run)
-        seen: set[str] = set()
+        seen: set[str] = set()  # only kept for --prune (it is O(sources))
         it = described.value()
         first = loop.create_task(_next(it))  # starts the pipeline
         try:
@@ -155,7 +155,8 @@ def ingest(
                 assert isinstance(item, Ok | Err)
                 if isinstance(item, Ok):
                     if isinstance(item.value, Outcome):
-                        seen.add(item.value.source)
+                        if request.prune:
+                            seen.add(item.value.source)
                         report.add(item.value)
                         emit(item.value)
                 else:
