@@ -224,11 +224,31 @@ def plan_factory(
     return factory
 
 
+def embed_batches(texts: Sequence[str], max_items: int, max_chars: int) -> list[range]:
+    """Split ``texts`` into consecutive batches of at most ``max_items`` texts and at most
+    ``max_chars`` characters in all (a longer text goes alone).
+
+    Laws: the ranges cover ``texts`` in order exactly once; none is empty.
+    """
+    out: list[range] = []
+    start, chars = 0, 0
+    for i, text in enumerate(texts):
+        full = i - start >= max_items or (i > start and chars + len(text) > max_chars)
+        if full:
+            out.append(range(start, i))
+            start, chars = i, 0
+        chars += len(text)
+    if start < len(texts):
+        out.append(range(start, len(texts)))
+    return out
+
+
 def embed_factory(
     env: IngestEnv,
 ) -> Callable[[Params], Callable[[list[SourcePlan]], AsyncPlan[list[Ready]]]]:
     def factory(params: Params) -> Callable[[list[SourcePlan]], AsyncPlan[list[Ready]]]:
         batch = _int(params, "embed_batch", 64)
+        max_chars = _int(params, "embed_max_chars", 64_000)
         dim = env.embedder.identity.dim
 
         def embed(plans: list[SourcePlan]) -> AsyncPlan[list[Ready]]:
@@ -239,8 +259,8 @@ def embed_factory(
 
             async def _embed() -> Result[list[Ready], ErrInfo]:
                 vectors: list[Vector] = []
-                for i in range(0, len(texts), batch):
-                    part = texts[i : i + batch]
+                for span in embed_batches(texts, batch, max_chars):
+                    part = texts[span.start : span.stop]
                     got = await env.embedder.embed(part)()
                     if isinstance(got, Err):
                         return Err(_relabel(got.error, STAGE_EMBED, sources))

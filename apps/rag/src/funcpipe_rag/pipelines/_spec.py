@@ -58,7 +58,7 @@ def build_default_spec() -> PipelineSpec:
             ),
             batch_map_op(
                 DESCRIBE_ENTRIES[EMBED_ID],
-                params={"embed_batch": 64},
+                params={"embed_batch": 64, "embed_max_chars": 64_000},
                 chunk=ChunkPolicy(max_units=32, max_delay_ms=0),
                 retry=embed_retry,
                 timeout=TimeoutPolicy(timeout_ms=120_000),
