@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine
@@ -364,3 +365,23 @@ def test_console_script_runs_and_exits_cleanly_when_piped(tmp_path: Path) -> Non
     assert "Dry run" in res.stdout
     assert "\x1b[" not in res.stdout + res.stderr  # no progress bar or colours when piped
     assert not (tmp_path / "d" / "edge" / "funcpipe" / "segments").exists()
+
+
+def test_unreachable_qdrant_server_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    """A backend that is down: exit 3 and exactly one line on stderr (no library warning)."""
+    exe = Path(sys.executable).parent / "funcpipe-rag"
+    with socket.socket() as s:  # a loopback port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = subprocess.run(
+        [str(exe), "search", "anything", "--qdrant-url", f"http://127.0.0.1:{port}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert res.returncode == 3, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "[NETWORK]" in res.stderr
+    assert "Fix:" in res.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import warnings
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -446,6 +447,9 @@ def demo() -> None:
 
 def main() -> None:
     """The console-script entry point."""
+    # qdrant-client warns when it cannot read an unreachable server's version; the run then
+    # fails with one NETWORK line of its own, so the warning would only be a second, noisy line.
+    warnings.filterwarnings("ignore", message="Failed to obtain server version")
     try:
         cli()
     except KeyboardInterrupt:
