@@ -14,8 +14,9 @@ from funcpipe.policies import (
     RetryPolicy,
     TimeoutPolicy,
 )
-from funcpipe.result import Err, Ok
+from funcpipe.result import Err, Ok, codes
 from funcpipe.specs import (
+    Format,
     PipelineSpec,
     canonical_hash,
     is_secret_key,
@@ -304,3 +305,45 @@ def test_a_chunk_size_has_one_spelling(spec: PipelineSpec) -> None:
         if "size" not in chunk:
             chunk["size"] = "count"
     assert parse(json.dumps(data), "json") == Ok(spec)  # same hashes, same model
+
+
+# ---------------------------------------------------------------- resealing an edited spec
+
+
+@given(spec_data(), st.sampled_from(["json", "yaml"]), st.text(min_size=1, max_size=8))
+def test_reseal_recomputes_hashes_and_nothing_else(
+    data: dict[str, object], fmt: str, new_name: str
+) -> None:
+    """An edited spec is refused until resealed; resealing gives exactly ``seal`` of the edit."""
+    sealed = seal(PipelineSpec.model_validate(data))
+    # A hand edit that leaves the old hashes in place, written out as the library writes specs.
+    edited = sealed.model_copy(update={"name": sealed.name + new_name})
+    fmt_ = cast(Format, fmt)
+    text = serialize(edited, fmt_)
+    refused = parse(text, fmt_)
+    assert isinstance(refused, Err)
+    assert refused.error.code == codes.HASH_MISMATCH
+    resealed = parse(text, fmt_, reseal=True)
+    assert isinstance(resealed, Ok), resealed
+    assert resealed.value.name == sealed.name + new_name
+    assert resealed.value == seal(resealed.value)  # every hash is the canonical one
+    assert resealed.value.version != sealed.version
+
+
+@given(spec_data())
+def test_reseal_accepts_a_spec_written_without_hashes(data: dict[str, object]) -> None:
+    text = json.dumps(data)
+    missing = parse(text, "json")
+    assert isinstance(missing, Err)
+    assert missing.error.code in (codes.MISSING_FIELD, codes.HASH_MISMATCH)
+    assert parse(text, "json", reseal=True) == Ok(seal(PipelineSpec.model_validate(data)))
+
+
+def test_reseal_still_refuses_unsafe_or_invalid_text() -> None:
+    tagged = "name: !!python/object/apply:os.system ['true']\nops: []\n"
+    bad = parse(tagged, "yaml", reseal=True)
+    assert isinstance(bad, Err)
+    assert bad.error.code == codes.INVALID_SPEC
+    extra = parse(json.dumps({"name": "x", "ops": [], "evil": 1}), "json", reseal=True)
+    assert isinstance(extra, Err)
+    assert extra.error.code == codes.INVALID_SPEC

@@ -12,7 +12,7 @@ from funcpipe.result import Err, ErrInfo, Ok, Result
 from pydantic import ValidationError
 
 from ._errors import from_validation_error, invalid
-from ._hash import verify
+from ._hash import seal, verify
 from ._models import PipelineSpec
 from ._yaml import SpecYamlError, dump_yaml, load_yaml
 
@@ -47,8 +47,12 @@ def parse(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_nodes: int = DEFAULT_MAX_NODES,
+    reseal: bool = False,
 ) -> Result[PipelineSpec, ErrInfo]:
     """Read a spec from text, validate it and verify its hashes. Runs no code from the text.
+
+    ``reseal=True`` is the explicit "I edited it on purpose" step: the hashes in the text are
+    ignored (they may be wrong or absent) and recomputed; every other check still applies.
 
     Refused with INVALID_SPEC: more than ``max_bytes`` UTF-8 bytes (checked first), more than
     ``max_depth`` nesting (checked before parsing JSON, while composing YAML), more than
@@ -65,11 +69,12 @@ def parse(
         loaded = _load_json(text, max_depth)
     else:
         loaded = _load_yaml(text, max_depth, max_nodes)
-    return loaded.and_then(spec_from_data)
+    return loaded.and_then(lambda data: spec_from_data(data, reseal=reseal))
 
 
-def spec_from_data(data: object) -> Result[PipelineSpec, ErrInfo]:
-    """Validate already-loaded plain data as a spec and verify its hashes (see ``parse``)."""
+def spec_from_data(data: object, *, reseal: bool = False) -> Result[PipelineSpec, ErrInfo]:
+    """Validate already-loaded plain data as a spec and verify its hashes (see ``parse``);
+    with ``reseal`` the hashes are recomputed instead of checked."""
     if not isinstance(data, Mapping):
         return Err(invalid(f"a spec must be a mapping, got {type(data).__name__}"))
     try:
@@ -78,7 +83,7 @@ def spec_from_data(data: object) -> Result[PipelineSpec, ErrInfo]:
         return Err(from_validation_error(exc))
     except (ValueError, TypeError) as exc:
         return Err(invalid(str(exc)))
-    return verify(spec)
+    return verify(seal(spec) if reseal else spec)
 
 
 def _reject_pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
