@@ -329,6 +329,35 @@ def test_cli_specs_good_and_bad(tmp_path: Path) -> None:
         assert code == 2
 
 
+def test_cli_spec_seal_after_a_deliberate_edit(tmp_path: Path) -> None:
+    code, out, _ = invoke("spec", "show")
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(out.replace("chunk_chars: 800", "chunk_chars: 600"))
+    code, _, err = invoke("spec", "validate", str(edited))
+    assert code == 2
+    assert "[HASH_MISMATCH]" in err
+    assert "spec seal" in err  # the one-line error names the fix
+    code, sealed_text, _ = invoke("spec", "seal", str(edited))
+    assert code == 0
+    sealed = tmp_path / "sealed.yaml"
+    sealed.write_text(sealed_text)
+    assert invoke("spec", "validate", str(sealed))[0] == 0
+    new_hash = invoke("spec", "hash", str(sealed))[1].strip()
+    assert new_hash != DEFAULT_SPEC.version
+    assert "chunk_chars: 600" in sealed_text
+    json_spec = tmp_path / "edited.json"
+    json_spec.write_text(invoke("spec", "show", "--format", "json")[1])
+    code, out, _ = invoke("spec", "seal", str(json_spec))
+    assert code == 0
+    assert json.loads(out)["version"] == DEFAULT_SPEC.version  # an unedited spec is unchanged
+    tagged = tmp_path / "tag.yaml"
+    tagged.write_text("name: !!python/object/apply:os.system ['true']\nops: []\n")
+    code, out, err = invoke("spec", "seal", str(tagged))
+    assert (code, out) == (2, "")
+    assert "[INVALID_SPEC]" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_cli_help_explains_every_command() -> None:
     code, out, _ = invoke("--help")
     assert code == 0

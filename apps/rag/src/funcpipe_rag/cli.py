@@ -36,6 +36,7 @@ from funcpipe_rag.app import (
     run_ingest,
     run_search,
     run_verify,
+    spec_format,
     spec_hash_of,
     spec_text,
 )
@@ -60,7 +61,7 @@ cli = typer.Typer(
     rich_markup_mode=None,
 )
 spec_cli = typer.Typer(
-    help="Show, validate or hash an ingest pipeline spec (the default one without FILE).",
+    help="Show, validate, seal or hash an ingest pipeline spec (the default one without FILE).",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -96,6 +97,8 @@ def _hint(e: ErrInfo, settings: Settings | None) -> str:
         return "run the same command again; re-runs are safe"
     if e.stage == "config":
         return "fix the flag or the FUNCPIPE_* environment variable"
+    if e.code == codes.HASH_MISMATCH:
+        return "if you edited the spec on purpose, re-seal it: funcpipe-rag spec seal FILE"
     if e.stage == "spec" or e.code in _SPEC_CODES:
         return "fix the spec file (check it with: funcpipe-rag spec validate FILE)"
     if e.stage == "store":
@@ -425,6 +428,21 @@ def spec_validate(file: SpecFileArg = None) -> None:
     """Check a spec: schema, hashes, and that this app can run every op (exit 2 if not)."""
     s = _spec(file)
     out.print(f"valid: {escape(s.name)} ({len(s.ops)} ops), hash {s.version}")
+
+
+@spec_cli.command("seal")
+def spec_seal(
+    file: Annotated[Path, typer.Argument(help="The edited spec file (.yaml/.yml or .json).")],
+) -> None:
+    """Print FILE with its hashes recomputed, after a deliberate edit (same format).
+
+    Every other check still applies (limits, safe YAML, schema, policies, trusted ops), so
+    `funcpipe-rag spec seal my.yaml > sealed.yaml` then `ingest --spec sealed.yaml`.
+    """
+    loaded = read_spec(file, reseal=True)
+    if isinstance(loaded, Err):
+        fail(loaded.error)
+    sys.stdout.write(spec_text(loaded.value, spec_format(file)))
 
 
 @spec_cli.command("hash")

@@ -22,6 +22,7 @@ from ._settings import Settings as Settings
 from ._settings import load_settings as load_settings
 from ._specfile import check_spec as check_spec
 from ._specfile import read_spec as read_spec
+from ._specfile import spec_format as spec_format
 
 
 def spec_text(spec: PipelineSpec, fmt: str = "yaml") -> str:
@@ -49,6 +50,7 @@ __all__ = [
     "open_backends",
     "plan_lines",
     "read_spec",
+    "spec_format",
     "run_demo",
     "run_ingest",
     "run_search",

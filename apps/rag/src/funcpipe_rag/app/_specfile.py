@@ -14,8 +14,16 @@ from funcpipe_rag.domain import EmbedderId, Vector
 from funcpipe_rag.pipelines import ALLOW_LIST, DEFAULT_SPEC, IngestEnv, registry_for
 
 
-def read_spec(path: Path | None) -> Result[PipelineSpec, ErrInfo]:
-    """The spec in ``path`` (YAML for .yaml/.yml, else JSON), or the default spec."""
+def spec_format(path: Path) -> Format:
+    """YAML for .yaml/.yml files, JSON otherwise."""
+    return "yaml" if path.suffix.lower() in (".yaml", ".yml") else "json"
+
+
+def read_spec(path: Path | None, *, reseal: bool = False) -> Result[PipelineSpec, ErrInfo]:
+    """The spec in ``path`` (YAML for .yaml/.yml, else JSON), or the default spec.
+
+    ``reseal`` recomputes the file's hashes (after a deliberate edit) instead of checking them.
+    """
     if path is None:
         return Ok(DEFAULT_SPEC)
     try:
@@ -28,8 +36,7 @@ def read_spec(path: Path | None) -> Result[PipelineSpec, ErrInfo]:
         return Err(
             ErrInfo(codes.INVALID_SPEC, f"{path}: cannot read the spec ({exc})", stage="spec")
         )
-    fmt: Format = "yaml" if path.suffix.lower() in (".yaml", ".yml") else "json"
-    parsed = parse(text, fmt)
+    parsed = parse(text, spec_format(path), reseal=reseal)
     if isinstance(parsed, Err):
         e = parsed.error
         return Err(ErrInfo(e.code, f"{path}: {e.msg}", "spec", e.path, e.cause, e.ctx))
