@@ -14,7 +14,7 @@ TEST_ROOTS = $(foreach d,$(wildcard packages/*/tests apps/*/tests tests),$(if $(
 
 help:
 	@echo "make demo       run the demo"
-	@echo "make test       make check, then the whole test suite (ci Hypothesis profile)"
+	@echo "make test       make check, then the whole suite on every supported Python found"
 	@echo "make test-deep  the test suite with the deep Hypothesis profile (slow)"
 	@echo "make check      ruff, mypy --strict, import-linter"
 	@echo "make bench      benchmarks, each figure printed beside its baseline"
@@ -35,8 +35,10 @@ check: sync
 	$(RUN) mypy packages/*/src apps/*/src $(TEST_ROOTS) bench docs/examples
 	$(RUN) lint-imports --config importlinter.ini
 
+# Every supported CPython found (3.11 always; 3.12, 3.13 where found), each in its own venv.
+# TEST_PYTHONS="3.11" narrows it.
 test: check
-	$(RUN) pytest -q $(PYTEST_ARGS)
+	UV="$(UV)" scripts/test-pythons $(PYTEST_ARGS)
 
 test-deep: sync
 	$(RUN) pytest -q --hypothesis-profile=deep $(PYTEST_ARGS)
@@ -46,4 +48,4 @@ bench: uv
 	$(RUN) python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache .hypothesis .funcpipe
+	rm -rf .venv .venv-3.* .mypy_cache .ruff_cache .pytest_cache .hypothesis .funcpipe

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
@@ -43,12 +44,31 @@ def adopt(agen: _Agen[T]) -> _Agen[T]:
     firstiter, finalizer = sys.get_asyncgen_hooks()
     sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=_finalize)
     try:
-        # Making the first ``asend`` awaitable initialises the generator's hooks (and calls
-        # the loop's firstiter); closing it unawaited runs nothing.
-        agen.__anext__().close()
+        _init_hooks(agen)
     finally:
         sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=finalizer)
     return agen
+
+
+if sys.version_info >= (3, 13):
+
+    def _init_hooks(agen: AsyncGenerator[Any, None]) -> None:
+        """Initialise ``agen``'s hooks without running or closing it.
+
+        Making the first ``asend`` awaitable initialises the hooks (and calls the loop's
+        firstiter). Since 3.13, closing that awaitable closes the generator itself, so it is
+        dropped unawaited instead; the "never awaited" warning that 3.13 gives for it is
+        silenced here, for this one object.
+        """
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            agen.__anext__()
+
+else:
+
+    def _init_hooks(agen: AsyncGenerator[Any, None]) -> None:
+        """Initialise ``agen``'s hooks: the first ``asend`` awaitable, closed unawaited."""
+        agen.__anext__().close()
 
 
 def stream(make: Callable[[], _Agen[T]]) -> AsyncGen[T]:
