@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Test folders that hold Python files (mypy refuses an empty folder).
 TEST_ROOTS = $(foreach d,$(wildcard packages/*/tests apps/*/tests tests),$(if $(shell find $(d) -name '*.py' | head -1),$(d)))
 
-.PHONY: help uv sync demo test test-deep check bench clean
+.PHONY: help uv sync demo test test-deep check bench eval clean
 
 help:
 	@echo "make demo       run the demo"
@@ -18,6 +18,7 @@ help:
 	@echo "make test-deep  the test suite with the deep Hypothesis profile (slow)"
 	@echo "make check      ruff, mypy --strict, import-linter"
 	@echo "make bench      benchmarks, each figure printed beside its baseline"
+	@echo "make eval       retrieval eval: hit@1, hit@5, MRR per search mode (needs a corpus)"
 
 uv:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || \
@@ -46,6 +47,10 @@ test-deep: sync
 bench: uv
 	@$(SYNC) --quiet
 	$(RUN) python bench/run.py $(BENCH_ARGS)
+
+# The corpus defaults to Debian's python3.11-doc; EVAL_ARGS="--corpus DIR" names another.
+eval: sync
+	$(RUN) python bench/eval_retrieval.py $(EVAL_ARGS)
 
 clean:
 	rm -rf .venv .venv-3.* .mypy_cache .ruff_cache .pytest_cache .hypothesis .funcpipe
