@@ -7,6 +7,7 @@ ports that obey them, Hypothesis strategies, and one assertion helper per pipeli
 from ._fake_time import FakeClock as FakeClock
 from ._fake_time import FakeSleeper as FakeSleeper
 from ._fake_time import FakeTimeout as FakeTimeout
+from ._fake_time import LoopClock as LoopClock
 from ._fake_time import make_fake_timeout_ctx as make_fake_timeout_ctx
 from ._fake_time import make_test_resilience_env as make_test_resilience_env
 from ._fakes import FakeConnection as FakeConnection
@@ -68,6 +69,7 @@ __all__ = [
     "InjectedFault",
     "LawRun",
     "LawViolation",
+    "LoopClock",
     "Outcome",
     "StepLimitError",
     "StoredPoint",
