@@ -23,6 +23,8 @@ from ._faults import FaultKind as FaultKind
 from ._faults import FaultSchedule as FaultSchedule
 from ._faults import InjectedFault as InjectedFault
 from ._faults import Outcome as Outcome
+from ._http import FakeHttpClient as FakeHttpClient
+from ._http import code_for_status as code_for_status
 from ._laws import LawRun as LawRun
 from ._laws import LawViolation as LawViolation
 from ._laws import assert_at_most_once_success as assert_at_most_once_success
@@ -60,6 +62,7 @@ __all__ = [
     "FakeConnection",
     "FakeDocumentSource",
     "FakeEmbedder",
+    "FakeHttpClient",
     "FakeSleeper",
     "FakeTimeout",
     "FakeVectorStore",
@@ -84,6 +87,7 @@ __all__ = [
     "assert_no_loss",
     "assert_partial_run_safe",
     "attempt_norm",
+    "code_for_status",
     "emission_norm",
     "emission_trace",
     "fake_vector",
