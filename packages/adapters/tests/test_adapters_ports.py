@@ -12,6 +12,7 @@ import funcpipe.adapters.vectors as vectors
 import funcpipe.ports as ports
 import pytest
 from funcpipe.ports import Embedder, HttpPort, VectorStore
+from funcpipe.testing import FakeEmbedder, FakeHttpClient
 
 try:
     from funcpipe.adapters.edge import EdgeStore
@@ -28,8 +29,10 @@ def _proof(
     static: StaticEmbedder,
     openai: OpenAIEmbeddings,
     http: HttpClient,
-) -> tuple[VectorStore, VectorStore, Embedder, Embedder, HttpPort]:
-    return edge, qdrant, static, openai, http
+    fake_embedder: FakeEmbedder,
+    fake_http: FakeHttpClient,
+) -> tuple[VectorStore, VectorStore, Embedder, Embedder, HttpPort, Embedder, HttpPort]:
+    return edge, qdrant, static, openai, http, fake_embedder, fake_http
 
 
 def test_the_port_types_are_reexported_not_redefined() -> None:

@@ -507,7 +507,7 @@ def test_the_kits_exception_fault_keeps_the_laws_usable() -> None:
     embedder = FakeEmbedder(FaultSchedule({"b": ["exception"]}))
 
     def embed(k: str) -> AsyncPlan[str]:
-        return async_map(embedder.embed(k, key=k), lambda _v: k)
+        return async_map(embedder.embed_one(k, key=k), lambda _v: k)
 
     mapper = resilient_mapper(embed, RetryPolicy(max_attempts=3), None, make_test_resilience_env())
 

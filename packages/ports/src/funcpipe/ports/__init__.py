@@ -4,6 +4,7 @@ document source, HTTP client), implemented by ``funcpipe.adapters`` and by the f
 """
 
 from ._embedder import Embedder as Embedder
+from ._embedder import check_texts as check_texts
 from ._http import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES
 from ._http import DEFAULT_MAX_LINE_BYTES as DEFAULT_MAX_LINE_BYTES
 from ._http import HttpPort as HttpPort
@@ -33,4 +34,5 @@ __all__ = [
     "Scalar",
     "ScoredPoint",
     "VectorStore",
+    "check_texts",
 ]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from funcpipe.async_plan import AsyncPlan
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 
 @runtime_checkable
@@ -28,3 +29,26 @@ class Embedder(Protocol):
     def dimension(self) -> int: ...
 
     def embed(self, texts: Sequence[str]) -> AsyncPlan[list[list[float]]]: ...
+
+
+def check_texts(texts: Sequence[object]) -> Result[list[str], ErrInfo]:
+    """Validate embedder input (the contract every embedder shares): a non-str ->
+    ``Err(INVALID_INPUT)``, an empty or whitespace-only text -> ``Err(EMPTY_INPUT)``; both with
+    ``path=(index,)`` and ``ctx["index"]``."""
+    out: list[str] = []
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            return Err(
+                ErrInfo(
+                    codes.INVALID_INPUT,
+                    f"text {i} is {type(t).__name__}, not str",
+                    path=(i,),
+                    ctx={"index": i},
+                )
+            )
+        if not t.strip():
+            return Err(
+                ErrInfo(codes.EMPTY_INPUT, f"text {i} is empty", path=(i,), ctx={"index": i})
+            )
+        out.append(t)
+    return Ok(out)

@@ -20,7 +20,7 @@ class FakeClock:
     """
 
     def __init__(self, start_s: float = 0.0) -> None:
-        self._now = float(start_s)
+        self._now: float = float(start_s)
         self.sleeps: list[float] = []
 
     def now_s(self) -> float:

@@ -11,6 +11,7 @@ from typing import Generic, TypeAlias, TypeVar
 
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.policies import Sleep
+from funcpipe.ports import check_texts
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 from ._faults import FaultSchedule, InjectedFault
@@ -28,7 +29,8 @@ def fake_vector(text: str, dim: int = 8) -> Vector:
 
 
 class FakeEmbedder(FaultPort):
-    """A batch embedder obeying a per-key ``FaultSchedule``.
+    """A batch embedder obeying a per-key ``FaultSchedule``; implements the ``Embedder`` port
+    (``funcpipe.ports``) with ``embed(texts)``.
 
     ``embed_batch(texts, keys)`` is one call: every key's attempt counter goes up by one and
     the worst of their outcomes decides the whole call (all-or-nothing, like a real batch
@@ -44,7 +46,7 @@ class FakeEmbedder(FaultPort):
         super().__init__(schedule, sleep=sleep)
         if dim < 1:
             raise ValueError(f"FakeEmbedder.dim must be >= 1, got {dim}")
-        self.dim = dim
+        self.dim: int = dim
         self.calls: list[tuple[str, ...]] = []
 
     def reset_schedule(self, schedule: FaultSchedule | None = None) -> None:
@@ -77,8 +79,34 @@ class FakeEmbedder(FaultPort):
 
         return _embed
 
-    def embed(self, text: str, key: str | None = None) -> AsyncPlan[Vector]:
-        """A plan embedding one text."""
+    @property
+    def model_id(self) -> str:
+        """``"fake-embedder"`` (with ``dimension``, the embedder's identity)."""
+        return "fake-embedder"
+
+    @property
+    def dimension(self) -> int:
+        """The vector length, ``dim``."""
+        return self.dim
+
+    def embed(self, texts: Sequence[str]) -> AsyncPlan[list[list[float]]]:
+        """The ``Embedder`` port: one batch call keyed by the texts, after the port's input
+        check (``check_texts``: EMPTY_INPUT / INVALID_INPUT with ``ctx["index"]``)."""
+        frozen = tuple(texts)
+
+        async def _run() -> Result[list[list[float]], ErrInfo]:
+            checked = check_texts(frozen)
+            if isinstance(checked, Err):
+                return checked
+            res = await self.embed_batch(checked.value)()
+            if isinstance(res, Err):
+                return res
+            return Ok([list(v) for v in res.value])
+
+        return _run
+
+    def embed_one(self, text: str, key: str | None = None) -> AsyncPlan[Vector]:
+        """A plan embedding one text (``key``, default the text, selects the faults)."""
         batch = self.embed_batch([text], None if key is None else [key])
 
         async def _one() -> Result[Vector, ErrInfo]:
@@ -107,8 +135,8 @@ class FakeConnection:
     """A connection of ``FakeVectorStore.connect()``; unusable once closed."""
 
     def __init__(self, store: FakeVectorStore) -> None:
-        self._store = store
-        self.closed = False
+        self._store: FakeVectorStore = store
+        self.closed: bool = False
 
     def upsert(
         self, point_id: str, vector: Sequence[float], payload: Mapping[str, object] | None = None
@@ -141,9 +169,9 @@ class FakeVectorStore(FaultPort):
     def __init__(self, schedule: FaultSchedule | None = None, *, sleep: Sleep | None = None):
         super().__init__(schedule, sleep=sleep)
         self._points: dict[str, StoredPoint] = {}
-        self.open_connections = 0
-        self.connections_opened = 0
-        self.writes = 0
+        self.open_connections: int = 0
+        self.connections_opened: int = 0
+        self.writes: int = 0
 
     @property
     def data(self) -> Mapping[str, StoredPoint]:
@@ -253,11 +281,11 @@ class FakeDocumentSource(FaultPort, Generic[T]):
         sleep: Sleep | None = None,
     ) -> None:
         super().__init__(schedule, sleep=sleep)
-        self.docs = tuple(docs)
-        self._key = key
-        self.open_iterations = 0
-        self.iterations = 0
-        self.yielded = 0
+        self.docs: tuple[T, ...] = tuple(docs)
+        self._key: Callable[[T], str] = key
+        self.open_iterations: int = 0
+        self.iterations: int = 0
+        self.yielded: int = 0
 
     def reset(self) -> None:
         """Forget attempts and counters (open iterations stay counted)."""

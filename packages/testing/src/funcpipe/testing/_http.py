@@ -65,7 +65,7 @@ class FakeHttpClient(FaultPort):
         self.statuses: Mapping[str, tuple[int, ...]] = MappingProxyType(
             {u: tuple(s) for u, s in (statuses or {}).items()}
         )
-        self.retry_after_s = retry_after_s
+        self.retry_after_s: float | None = retry_after_s
 
     def status_of(self, url: str, attempt: int) -> int:
         """The HTTP status that ``url``'s ``attempt`` (1-based) answers with."""
