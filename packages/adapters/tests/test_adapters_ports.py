@@ -1,4 +1,5 @@
-"""The real adapters implement the one definition of each port (``funcpipe.ports``).
+"""The real adapters and funcpipe.testing's fakes implement the one definition of each port
+(``funcpipe.ports``).
 
 mypy proves the structural fit (``_proof`` assigns each adapter to its Protocol type: a missing
 method or a wrong signature fails ``make check``); the runtime tests check the re-exports are
@@ -12,7 +13,7 @@ import funcpipe.adapters.vectors as vectors
 import funcpipe.ports as ports
 import pytest
 from funcpipe.ports import Embedder, HttpPort, VectorStore
-from funcpipe.testing import FakeEmbedder, FakeHttpClient
+from funcpipe.testing import FakeEmbedder, FakeHttpClient, FakeVectorStore
 
 try:
     from funcpipe.adapters.edge import EdgeStore
@@ -31,8 +32,9 @@ def _proof(
     http: HttpClient,
     fake_embedder: FakeEmbedder,
     fake_http: FakeHttpClient,
-) -> tuple[VectorStore, VectorStore, Embedder, Embedder, HttpPort, Embedder, HttpPort]:
-    return edge, qdrant, static, openai, http, fake_embedder, fake_http
+    fake_store: FakeVectorStore,
+) -> tuple[VectorStore, VectorStore, Embedder, Embedder, HttpPort, Embedder, HttpPort, VectorStore]:
+    return edge, qdrant, static, openai, http, fake_embedder, fake_http, fake_store
 
 
 def test_the_port_types_are_reexported_not_redefined() -> None:

@@ -234,7 +234,7 @@ def test_timeout_on_write_applies_it_and_loses_the_ack() -> None:
     store = FakeVectorStore(FaultSchedule({"a": ["timeout"], "b": ["transient"]}))
 
     async def main() -> list[Result[str, ErrInfo]]:
-        return [await store.upsert("a", [1.0])(), await store.upsert("b", [1.0])()]
+        return [await store.upsert_one("a", [1.0])(), await store.upsert_one("b", [1.0])()]
 
     a, b = run_virtual(main)
     assert isinstance(a, Err)
@@ -249,7 +249,7 @@ def test_cancelled_write_leaves_nothing_and_closes_its_connection() -> None:
     async def main() -> None:
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(1):
-                await store.upsert("a", [1.0])()
+                await store.upsert_one("a", [1.0])()
 
     run_virtual(main)
     assert store.snapshot() == {}
@@ -272,15 +272,15 @@ def test_closed_connection_refuses_work() -> None:
 
 def test_store_reset_and_snapshot_isolation() -> None:
     store = FakeVectorStore(FaultSchedule({"a": ["transient"]}))
-    run_virtual(store.upsert("a", [1.0]))
-    run_virtual(store.upsert("a", [1.0]))
+    run_virtual(store.upsert_one("a", [1.0]))
+    run_virtual(store.upsert_one("a", [1.0]))
     snap = store.snapshot()
     assert set(snap) == {"a"}
     store.reset()
     assert store.snapshot() == {}
     assert set(snap) == {"a"}  # a snapshot is a copy
     assert store.attempts == Counter()
-    assert isinstance(run_virtual(store.upsert("a", [1.0])), Err)  # the schedule replays
+    assert isinstance(run_virtual(store.upsert_one("a", [1.0])), Err)  # the schedule replays
 
 
 # -- FakeDocumentSource -------------------------------------------------------------------
