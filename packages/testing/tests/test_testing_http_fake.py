@@ -124,3 +124,15 @@ def test_too_large_bodies_and_lines() -> None:
     assert lines[0] == Ok("one")
     assert isinstance(lines[1], Err)
     assert lines[1].error.code == codes.TOO_LARGE
+
+
+def test_the_document_source_fake_is_the_port() -> None:
+    from funcpipe.ports import DocumentSource
+    from funcpipe.testing import FakeDocumentSource
+
+    source: DocumentSource[str] = FakeDocumentSource(["a", "b"])  # mypy: it fits the port
+
+    async def main() -> list[Result[str, ErrInfo]]:
+        return [r async for r in source()]
+
+    assert run_virtual(main) == [Ok("a"), Ok("b")]
