@@ -4,7 +4,9 @@
   ``optimize()`` really builds an HNSW index for these small test sets;
 - ``memory`` / ``path``: QdrantStore on qdrant-client local mode (``:memory:`` / on disk);
 - ``server``: QdrantStore on a Qdrant server at ``QDRANT_URL`` (marker ``qdrant_server``;
-  skipped when the variable is not set).
+  skipped when the variable is not set);
+- ``fake``: funcpipe.testing's FakeVectorStore (exact search, nothing persisted), so the fake
+  obeys the same port (``funcpipe.ports.VectorStore``) as the real backends.
 
 What "query correctness" asserts: with ``exact=True`` every backend returns exactly the
 brute-force top-k (same ids, same order, scores within 1e-4). Without ``exact``, local mode is
@@ -33,6 +35,7 @@ from funcpipe.adapters.runtime import collect_stream, perform_async
 from funcpipe.adapters.vectors import Filter, Point, Record, VectorStore
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, Ok, codes
+from funcpipe.testing import FakeVectorStore
 
 QDRANT_URL = os.environ.get("QDRANT_URL")
 DIM = 16
@@ -66,7 +69,7 @@ def _params() -> list[object]:
             ),
         ],
     )
-    return ["edge", "memory", "path", server]
+    return ["edge", "memory", "path", server, "fake"]
 
 
 @pytest_asyncio.fixture(params=_params())
@@ -90,7 +93,13 @@ async def kit(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[K
         store._max_points = BATCH
         return store
 
+    fake = FakeVectorStore()
+
+    async def open_fake() -> VectorStore:
+        return fake
+
     openers: dict[str, Callable[[], Awaitable[VectorStore]]] = {
+        "fake": open_fake,
         "edge": open_edge,
         "memory": lambda: open_qdrant(location=":memory:"),
         "path": lambda: open_qdrant(path=str(tmp_path / "local")),
@@ -101,7 +110,7 @@ async def kit(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[K
         openers[name],
         collection,
         persistent=name in ("edge", "path", "server"),
-        exact_default=name in ("memory", "path"),
+        exact_default=name in ("memory", "path", "fake"),
     )
     yield k
     if name == "server":

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import random
 import warnings
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
 import pytest
 from funcpipe.async_plan import (
     AsyncPlan,
     NonIdempotentRetryWarning,
+    async_map,
     async_with_resilience,
     async_with_retry,
     resilient_mapper,
@@ -28,6 +29,11 @@ from hypothesis import strategies as st
 try:
     from funcpipe.testing import (
         FakeClock,
+        FakeEmbedder,
+        FaultSchedule,
+        assert_no_duplication,
+        assert_no_loss,
+        key_for_result,
         make_fake_timeout_ctx,
         make_test_resilience_env,
         run_virtual,
@@ -67,16 +73,59 @@ def drive(plan: AsyncPlan[str]) -> R:
     return run_virtual(main)
 
 
-# --- identity fast path ------------------------------------------------------------------
+# --- one behaviour for every policy ------------------------------------------------------
+
+_POLICIES = st.builds(
+    lambda n, t: (RetryPolicy(max_attempts=n), None if t is None else TimeoutPolicy(t)),
+    st.integers(1, 4),
+    st.one_of(st.none(), st.integers(1, 10_000)),
+)
 
 
-def test_identity_fast_path() -> None:
-    step = Scripted([Ok("x")]).plan
-    assert async_with_resilience(step, RetryPolicy()) is step
-    assert async_with_retry(step, RetryPolicy()) is step
-    assert resilient_mapper(lambda _: step, RetryPolicy())(1) is step
-    assert async_with_resilience(step, RetryPolicy(max_attempts=2)) is not step
-    assert async_with_resilience(step, RetryPolicy(), TimeoutPolicy(5)) is not step
+@given(_POLICIES, st.booleans(), st.sampled_from(["when_called", "when_awaited"]))
+def test_exceptions_become_unexpected_under_every_policy(
+    policies: tuple[RetryPolicy, TimeoutPolicy | None], with_env: bool, where: str
+) -> None:
+    """Law: for every retry/timeout/env, a raising step gives ``Err(UNEXPECTED)`` after one
+    call; the wrapper is never the step itself (max_attempts=1 used to let it escape)."""
+    retry, timeout = policies
+    boom = RuntimeError("kaput")
+    calls = 0
+
+    def step() -> Awaitable[R]:
+        nonlocal calls
+        calls += 1
+        if where == "when_called":
+            raise boom
+
+        async def _run() -> R:
+            raise boom
+
+        return _run()
+
+    env = make_test_resilience_env() if with_env else None
+    plan = async_with_resilience(step, retry, timeout, env)
+    assert plan is not step
+    out = drive(plan)
+    assert isinstance(out, Err)
+    assert out.error.code == codes.UNEXPECTED
+    assert out.error.cause is boom
+    assert calls == 1
+
+
+@given(st.integers(1, 3))
+def test_cancelled_error_propagates_under_every_policy(max_attempts: int) -> None:
+    async def step() -> R:
+        raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        drive(async_with_resilience(step, RetryPolicy(max_attempts=max_attempts)))
+
+
+def test_one_attempt_returns_the_steps_result_unchanged() -> None:
+    err = transient()
+    assert drive(async_with_resilience(Scripted([Ok("x")]).plan, RetryPolicy())) == Ok("x")
+    assert drive(async_with_resilience(Scripted([err]).plan, RetryPolicy())) == err
 
 
 # --- bounded attempts and the backoff sequence -------------------------------------------
@@ -408,6 +457,69 @@ def test_resilient_mapper_passes_the_timeout_ctx() -> None:
     )
     assert drive(mapper(7)) == Ok("7")
     assert len(timeout_ctx.calls) == 2  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("where", ["in_f", "in_plan"])
+@pytest.mark.parametrize("max_attempts", [1, 3])
+def test_resilient_mapper_exceptions_carry_the_items_key(where: str, max_attempts: int) -> None:
+    """Law: an error of an item has ``path[0] ==`` its key (the item, or ``key(item)``)."""
+
+    def fetch(i: int) -> AsyncPlan[str]:
+        if where == "in_f" and i == 2:
+            raise RuntimeError("no plan for 2")
+
+        async def _run() -> R:
+            if i == 2:
+                raise RuntimeError("kaput")
+            return Ok(str(i))
+
+        return _run
+
+    retry = RetryPolicy(max_attempts=max_attempts)
+    by_item = resilient_mapper(fetch, retry, None, make_test_resilience_env())
+    by_key = resilient_mapper(fetch, retry, None, make_test_resilience_env(), key=lambda i: f"k{i}")
+    outs = [drive(by_item(i)) for i in range(4)] + [drive(by_key(2))]
+    assert outs[:2] == [Ok("0"), Ok("1")]
+    for out, k in [(outs[2], 2), (outs[4], "k2")]:
+        assert isinstance(out, Err)
+        assert (out.error.code, out.error.path) == (codes.UNEXPECTED, (k,))
+
+
+def test_resilient_mapper_keys_pathless_errs_and_keeps_other_paths() -> None:
+    def fetch(i: str) -> AsyncPlan[str]:
+        async def _run() -> R:
+            return Err(ErrInfo(codes.AUTH, "no")) if i == "a" else transient(1)
+
+        return _run
+
+    mapper = resilient_mapper(fetch, RetryPolicy())
+    a, b = drive(mapper("a")), drive(mapper("b"))
+    assert isinstance(a, Err)
+    assert a.error.path == ("a",)
+    assert b == transient(1)  # ("doc", 1): already located, kept
+
+
+def test_the_kits_exception_fault_keeps_the_laws_usable() -> None:
+    """The testing kit's own ``exception`` fault through resilient_mapper: every result has a
+    key, so ``assert_no_duplication`` / ``assert_no_loss`` judge it (they used to raise
+    ``ValueError`` on the key-less ``Err(UNEXPECTED)``)."""
+    keys = ["a", "b", "c"]
+    embedder = FakeEmbedder(FaultSchedule({"b": ["exception"]}))
+
+    def embed(k: str) -> AsyncPlan[str]:
+        return async_map(embedder.embed_one(k, key=k), lambda _v: k)
+
+    mapper = resilient_mapper(embed, RetryPolicy(max_attempts=3), None, make_test_resilience_env())
+
+    async def main() -> list[R]:
+        return [await mapper(k)() for k in keys]
+
+    outs = run_virtual(main)
+    assert_no_duplication(outs)
+    assert_no_loss(outs, keys)
+    assert [key_for_result(r) for r in outs] == keys
+    assert isinstance(outs[1], Err)
+    assert outs[1].error.code == codes.UNEXPECTED
 
 
 def test_env_defaults_when_not_given() -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from funcpipe.async_plan import async_with_resilience
+from funcpipe.async_plan import AsyncPlan, async_with_resilience
 from funcpipe.policies import Clock, RetryPolicy, Sleeper, TimeoutPolicy
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.testing import (
     FakeClock,
     FakeSleeper,
+    LoopClock,
     make_fake_timeout_ctx,
     make_test_resilience_env,
     run_virtual,
@@ -121,3 +122,46 @@ def test_fake_timeout_ctx_drives_timeouts_of_resilience() -> None:
     res = run_virtual(plan)
     assert isinstance(res, Err)
     assert res.error.code == codes.MAX_RETRIES
+
+
+@given(st.integers(1, 6), st.integers(0, 3), st.integers(0, 2**16))
+def test_one_clock_under_run_virtual_with_concurrent_retries(n: int, fails: int, seed: int) -> None:
+    """Law: under ``run_virtual`` the default env's clock is the loop's: after ``n`` concurrent
+    retrying tasks with backoff, ``loop.time() == env.clock.now_s()`` (it used to stay 0.0
+    on the loop while the env's FakeClock summed every task's sleeps)."""
+    env = make_test_resilience_env(seed=seed)
+    policy = RetryPolicy(max_attempts=fails + 1, backoff_base_ms=100)
+
+    def flaky() -> AsyncPlan[str]:
+        calls = 0
+
+        async def _run() -> Result[str, ErrInfo]:
+            nonlocal calls
+            calls += 1
+            return Err(ErrInfo(codes.TRANSIENT, "again")) if calls <= fails else Ok("ok")
+
+        return _run
+
+    async def main() -> tuple[float, float, float]:
+        loop = asyncio.get_running_loop()
+        plans = [async_with_resilience(flaky(), policy, env=env) for _ in range(n)]
+        outs = await asyncio.gather(*(p() for p in plans))
+        assert outs == [Ok("ok")] * n
+        return loop.time(), env.clock.now_s(), max([0.0, *env_sleeps()])
+
+    def env_sleeps() -> list[float]:
+        clock = env.clock
+        assert isinstance(clock, LoopClock)
+        return clock.sleeps
+
+    loop_now, env_now, longest = run_virtual(main)
+    assert loop_now == env_now
+    assert len(env_sleeps()) == n * fails
+    assert loop_now >= longest  # the sleeps overlapped on one clock
+
+
+def test_loop_clock_outside_run_virtual_is_a_fake_clock() -> None:
+    clock = LoopClock(start_s=5.0)
+    assert clock.now_s() == 5.0
+    asyncio.run(clock.sleep(0.5))
+    assert (clock.now_s(), clock.sleeps) == (5.5, [0.5])

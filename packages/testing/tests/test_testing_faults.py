@@ -139,7 +139,7 @@ def test_a_batch_fails_as_a_whole_with_its_worst_outcome() -> None:
 
 def test_embedder_exception_and_resilience() -> None:
     embedder = FakeEmbedder(FaultSchedule({"k": ["exception"]}))
-    plan = async_with_resilience(embedder.embed("t", "k"), RETRY, TIMEOUT, _env())
+    plan = async_with_resilience(embedder.embed_one("t", "k"), RETRY, TIMEOUT, _env())
     res = run_virtual(plan)
     assert isinstance(res, Err)
     assert res.error.code == codes.UNEXPECTED  # an exception is not retried
@@ -147,7 +147,7 @@ def test_embedder_exception_and_resilience() -> None:
     assert embedder.attempts["k"] == 1
 
     async def bare() -> object:
-        return await embedder.embed("t", "k")()
+        return await embedder.embed_one("t", "k")()
 
     embedder.reset_schedule()
     with pytest.raises(InjectedFault, match="'k'"):
@@ -156,7 +156,7 @@ def test_embedder_exception_and_resilience() -> None:
 
 def test_hang_becomes_timeout_under_a_timeout_policy() -> None:
     embedder = FakeEmbedder(FaultSchedule({"k": ["hang", "hang", Outcome("ok", 999)]}))
-    plan = async_with_resilience(embedder.embed("t", "k"), RETRY, TIMEOUT, _env())
+    plan = async_with_resilience(embedder.embed_one("t", "k"), RETRY, TIMEOUT, _env())
 
     async def main() -> tuple[Result[tuple[float, ...], ErrInfo], float]:
         res = await plan()
@@ -173,7 +173,7 @@ def test_hang_becomes_timeout_under_a_timeout_policy() -> None:
 
 def test_latency_past_the_timeout_is_a_timeout() -> None:
     embedder = FakeEmbedder(FaultSchedule({"k": [Outcome("ok", 1_500)] * 3}))
-    res = run_virtual(async_with_resilience(embedder.embed("t", "k"), RETRY, TIMEOUT, _env()))
+    res = run_virtual(async_with_resilience(embedder.embed_one("t", "k"), RETRY, TIMEOUT, _env()))
     assert isinstance(res, Err)
     assert res.error.code == codes.MAX_RETRIES
     assert res.error.ctx["last_error"] == ErrInfo(
@@ -184,7 +184,7 @@ def test_latency_past_the_timeout_is_a_timeout() -> None:
 def test_a_hang_without_a_timeout_is_a_deadlock_not_a_hang() -> None:
     embedder = FakeEmbedder(FaultSchedule({"k": ["hang"]}))
     with pytest.raises(DeadlockError):
-        run_virtual(embedder.embed("t", "k"))
+        run_virtual(embedder.embed_one("t", "k"))
 
 
 def test_embedder_validates_and_handles_empty_batches() -> None:
@@ -201,7 +201,7 @@ def test_concurrency_is_recorded() -> None:
     embedder = FakeEmbedder(FaultSchedule({k: [Outcome("ok", 10)] for k in "abcd"}))
 
     async def main() -> None:
-        await asyncio.gather(*(embedder.embed(k, k)() for k in "abcd"))
+        await asyncio.gather(*(embedder.embed_one(k, k)() for k in "abcd"))
 
     run_virtual(main, seed=1)
     assert embedder.max_in_flight == 4
@@ -234,7 +234,7 @@ def test_timeout_on_write_applies_it_and_loses_the_ack() -> None:
     store = FakeVectorStore(FaultSchedule({"a": ["timeout"], "b": ["transient"]}))
 
     async def main() -> list[Result[str, ErrInfo]]:
-        return [await store.upsert("a", [1.0])(), await store.upsert("b", [1.0])()]
+        return [await store.upsert_one("a", [1.0])(), await store.upsert_one("b", [1.0])()]
 
     a, b = run_virtual(main)
     assert isinstance(a, Err)
@@ -249,7 +249,7 @@ def test_cancelled_write_leaves_nothing_and_closes_its_connection() -> None:
     async def main() -> None:
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(1):
-                await store.upsert("a", [1.0])()
+                await store.upsert_one("a", [1.0])()
 
     run_virtual(main)
     assert store.snapshot() == {}
@@ -272,15 +272,15 @@ def test_closed_connection_refuses_work() -> None:
 
 def test_store_reset_and_snapshot_isolation() -> None:
     store = FakeVectorStore(FaultSchedule({"a": ["transient"]}))
-    run_virtual(store.upsert("a", [1.0]))
-    run_virtual(store.upsert("a", [1.0]))
+    run_virtual(store.upsert_one("a", [1.0]))
+    run_virtual(store.upsert_one("a", [1.0]))
     snap = store.snapshot()
     assert set(snap) == {"a"}
     store.reset()
     assert store.snapshot() == {}
     assert set(snap) == {"a"}  # a snapshot is a copy
     assert store.attempts == Counter()
-    assert isinstance(run_virtual(store.upsert("a", [1.0])), Err)  # the schedule replays
+    assert isinstance(run_virtual(store.upsert_one("a", [1.0])), Err)  # the schedule replays
 
 
 # -- FakeDocumentSource -------------------------------------------------------------------
@@ -363,7 +363,7 @@ def test_attempt_records_carry_virtual_times() -> None:
 
     async def main() -> None:
         await asyncio.sleep(10)
-        await embedder.embed("t", "k")()
+        await embedder.embed_one("t", "k")()
 
     run_virtual(main)
     (record,) = embedder.log

@@ -33,6 +33,18 @@ def _retry_after(err: ErrInfo) -> float | None:
     return None
 
 
+def _guarded(step: AsyncPlan[A]) -> AsyncPlan[A]:
+    """One attempt, no timeout: ``step``'s result, an exception as ``Err(UNEXPECTED)``."""
+
+    async def _once() -> Result[A, ErrInfo]:
+        try:
+            return await step()
+        except Exception as exc:  # CancelledError is a BaseException: it propagates
+            return Err(ErrInfo.from_exception(exc, code=codes.UNEXPECTED))
+
+    return _once
+
+
 def async_with_resilience(
     step: AsyncPlan[A],
     retry: RetryPolicy,
@@ -55,10 +67,11 @@ def async_with_resilience(
       returned (e.g. ``Err(TIMEOUT)``), as without the wrapper.
     - Retrying a step with ``retry.idempotent=False`` warns ``NonIdempotentRetryWarning``
       once per run.
-    - With ``max_attempts == 1`` and no timeout, env or timeout_ctx, returns ``step`` itself.
+    - One behaviour for every policy: the wrapper is never ``step`` itself, so an exception
+      becomes ``Err(UNEXPECTED)`` with ``max_attempts == 1`` too.
     """
-    if retry.max_attempts == 1 and timeout is None and env is None and timeout_ctx is None:
-        return step
+    if retry.max_attempts == 1 and timeout is None:
+        return _guarded(step)
     enter_timeout = timeout_ctx or default_timeout_ctx
 
     async def _attempt() -> Result[A, ErrInfo]:
@@ -135,10 +148,41 @@ def resilient_mapper(
     env: ResilienceEnv | None = None,
     *,
     timeout_ctx: TimeoutCtx | None = None,
+    key: Callable[[A], str | int] | None = None,
 ) -> Callable[[A], AsyncPlan[B]]:
-    """Wrap a per-item plan factory so every item's plan gets the same resilience."""
+    """Wrap a per-item plan factory so every item's plan gets the same resilience.
+
+    Law: every error of an item carries its key: an ``Err`` with an empty ``path`` gets
+    ``path=(key(item),)`` (other paths are kept). ``key`` defaults to the item itself when it
+    is a ``str`` or ``int`` (else paths are left as they are). An exception raised by ``f``
+    (building the plan) or by the plan becomes ``Err(UNEXPECTED)`` for the item, with its key;
+    ``CancelledError`` propagates.
+    """
+
+    def _key(item: A) -> str | int | None:
+        if key is not None:
+            return key(item)
+        return item if isinstance(item, str | int) else None
 
     def _mapped(item: A) -> AsyncPlan[B]:
-        return async_with_resilience(f(item), retry, timeout, env, timeout_ctx=timeout_ctx)
+        try:
+            plan = async_with_resilience(f(item), retry, timeout, env, timeout_ctx=timeout_ctx)
+        except Exception as exc:
+            err = ErrInfo.from_exception(exc, code=codes.UNEXPECTED)
+
+            async def _raised() -> Result[B, ErrInfo]:
+                k = _key(item)
+                return Err(err if k is None else err.with_path(k))
+
+            return _raised
+
+        async def _keyed() -> Result[B, ErrInfo]:
+            res = await plan()
+            if isinstance(res, Ok) or res.error.path:
+                return res
+            k = _key(item)
+            return res if k is None else Err(res.error.with_path(k))
+
+        return _keyed
 
     return _mapped

@@ -7,6 +7,7 @@ ports that obey them, Hypothesis strategies, and one assertion helper per pipeli
 from ._fake_time import FakeClock as FakeClock
 from ._fake_time import FakeSleeper as FakeSleeper
 from ._fake_time import FakeTimeout as FakeTimeout
+from ._fake_time import LoopClock as LoopClock
 from ._fake_time import make_fake_timeout_ctx as make_fake_timeout_ctx
 from ._fake_time import make_test_resilience_env as make_test_resilience_env
 from ._fakes import FakeConnection as FakeConnection
@@ -22,6 +23,8 @@ from ._faults import FaultKind as FaultKind
 from ._faults import FaultSchedule as FaultSchedule
 from ._faults import InjectedFault as InjectedFault
 from ._faults import Outcome as Outcome
+from ._http import FakeHttpClient as FakeHttpClient
+from ._http import code_for_status as code_for_status
 from ._laws import LawRun as LawRun
 from ._laws import LawViolation as LawViolation
 from ._laws import assert_at_most_once_success as assert_at_most_once_success
@@ -59,6 +62,7 @@ __all__ = [
     "FakeConnection",
     "FakeDocumentSource",
     "FakeEmbedder",
+    "FakeHttpClient",
     "FakeSleeper",
     "FakeTimeout",
     "FakeVectorStore",
@@ -68,6 +72,7 @@ __all__ = [
     "InjectedFault",
     "LawRun",
     "LawViolation",
+    "LoopClock",
     "Outcome",
     "StepLimitError",
     "StoredPoint",
@@ -82,6 +87,7 @@ __all__ = [
     "assert_no_loss",
     "assert_partial_run_safe",
     "attempt_norm",
+    "code_for_status",
     "emission_norm",
     "emission_trace",
     "fake_vector",

@@ -7,6 +7,8 @@ import random
 
 from funcpipe.policies import ResilienceEnv, Sleep, TimeoutCtx
 
+from ._virtual import VirtualTimeLoop
+
 
 class FakeClock:
     """A manual clock serving ``Clock.now_s``, ``Sleeper.now_ms``/``sleep_ms`` and ``Sleep``.
@@ -18,7 +20,7 @@ class FakeClock:
     """
 
     def __init__(self, start_s: float = 0.0) -> None:
-        self._now = float(start_s)
+        self._now: float = float(start_s)
         self.sleeps: list[float] = []
 
     def now_s(self) -> float:
@@ -41,6 +43,36 @@ class FakeClock:
 
     async def sleep_ms(self, ms: int) -> None:
         await self.sleep(ms / 1000.0)
+
+
+def _virtual_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return loop if isinstance(loop, VirtualTimeLoop) else None
+
+
+class LoopClock(FakeClock):
+    """One clock for everything: under ``run_virtual`` it *is* the virtual loop's clock
+    (``now_s()`` is ``loop.time()``, ``sleep`` waits on virtual time, so concurrent sleepers
+    overlap as they would in real time); elsewhere it behaves as a ``FakeClock``. Every
+    ``sleep`` request is recorded in ``sleeps``."""
+
+    def now_s(self) -> float:
+        loop = _virtual_loop()
+        return loop.time() if loop is not None else super().now_s()
+
+    def now_ms(self) -> int:
+        return round(self.now_s() * 1000)
+
+    async def sleep(self, seconds: float) -> None:
+        """Virtual loop: record and ``asyncio.sleep(seconds)``; else ``FakeClock.sleep``."""
+        if _virtual_loop() is None:
+            await super().sleep(seconds)
+            return
+        self.sleeps.append(seconds)
+        await asyncio.sleep(max(0.0, seconds))
 
 
 class FakeSleeper(FakeClock):
@@ -85,6 +117,11 @@ def make_fake_timeout_ctx(expire: list[bool] | None = None) -> TimeoutCtx:
 def make_test_resilience_env(
     *, seed: int = 42, sleep: Sleep | None = None, clock: FakeClock | None = None
 ) -> ResilienceEnv:
-    """A deterministic env: ``random.Random(seed)``, and a FakeClock for clock and sleep."""
-    fake = clock if clock is not None else FakeClock()
+    """A deterministic env: ``random.Random(seed)``, one clock for ``clock`` and ``sleep``.
+
+    Default clock: a ``LoopClock``, so under ``run_virtual`` the env's time is the loop's
+    (``loop.time()`` and ``env.clock.now_s()`` agree, however many tasks sleep at once). A
+    given ``clock`` (e.g. a ``FakeClock``, for a single sleeper) is used as is.
+    """
+    fake = clock if clock is not None else LoopClock()
     return ResilienceEnv(rng=random.Random(seed), sleep=sleep or fake.sleep, clock=fake)

@@ -11,8 +11,30 @@ from typing import Generic, TypeAlias, TypeVar
 
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.policies import Sleep
+from funcpipe.ports import (
+    Distance,
+    Filter,
+    PayloadIndexKind,
+    Point,
+    Record,
+    ScoredPoint,
+    check_texts,
+)
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.streams import AsyncGen
 
+from ._fake_store import (
+    Collection,
+    canonical_ids,
+    check_name,
+    check_points,
+    check_vector,
+    invalid,
+    new_collection,
+    records,
+    scroll_pages,
+    search,
+)
 from ._faults import FaultSchedule, InjectedFault
 from ._ports import FaultPort
 
@@ -28,7 +50,8 @@ def fake_vector(text: str, dim: int = 8) -> Vector:
 
 
 class FakeEmbedder(FaultPort):
-    """A batch embedder obeying a per-key ``FaultSchedule``.
+    """A batch embedder obeying a per-key ``FaultSchedule``; implements the ``Embedder`` port
+    (``funcpipe.ports``) with ``embed(texts)``.
 
     ``embed_batch(texts, keys)`` is one call: every key's attempt counter goes up by one and
     the worst of their outcomes decides the whole call (all-or-nothing, like a real batch
@@ -44,7 +67,7 @@ class FakeEmbedder(FaultPort):
         super().__init__(schedule, sleep=sleep)
         if dim < 1:
             raise ValueError(f"FakeEmbedder.dim must be >= 1, got {dim}")
-        self.dim = dim
+        self.dim: int = dim
         self.calls: list[tuple[str, ...]] = []
 
     def reset_schedule(self, schedule: FaultSchedule | None = None) -> None:
@@ -77,8 +100,34 @@ class FakeEmbedder(FaultPort):
 
         return _embed
 
-    def embed(self, text: str, key: str | None = None) -> AsyncPlan[Vector]:
-        """A plan embedding one text."""
+    @property
+    def model_id(self) -> str:
+        """``"fake-embedder"`` (with ``dimension``, the embedder's identity)."""
+        return "fake-embedder"
+
+    @property
+    def dimension(self) -> int:
+        """The vector length, ``dim``."""
+        return self.dim
+
+    def embed(self, texts: Sequence[str]) -> AsyncPlan[list[list[float]]]:
+        """The ``Embedder`` port: one batch call keyed by the texts, after the port's input
+        check (``check_texts``: EMPTY_INPUT / INVALID_INPUT with ``ctx["index"]``)."""
+        frozen = tuple(texts)
+
+        async def _run() -> Result[list[list[float]], ErrInfo]:
+            checked = check_texts(frozen)
+            if isinstance(checked, Err):
+                return checked
+            res = await self.embed_batch(checked.value)()
+            if isinstance(res, Err):
+                return res
+            return Ok([list(v) for v in res.value])
+
+        return _run
+
+    def embed_one(self, text: str, key: str | None = None) -> AsyncPlan[Vector]:
+        """A plan embedding one text (``key``, default the text, selects the faults)."""
         batch = self.embed_batch([text], None if key is None else [key])
 
         async def _one() -> Result[Vector, ErrInfo]:
@@ -107,8 +156,8 @@ class FakeConnection:
     """A connection of ``FakeVectorStore.connect()``; unusable once closed."""
 
     def __init__(self, store: FakeVectorStore) -> None:
-        self._store = store
-        self.closed = False
+        self._store: FakeVectorStore = store
+        self.closed: bool = False
 
     def upsert(
         self, point_id: str, vector: Sequence[float], payload: Mapping[str, object] | None = None
@@ -123,6 +172,13 @@ class FakeConnection:
 
 class FakeVectorStore(FaultPort):
     """An in-memory vector store with UPSERT by stable id, per-id faults and connection counts.
+
+    It implements the ``VectorStore`` port (``funcpipe.ports``): collections with a dimension
+    and distance, exact search, the port's error codes, faults looked up by point id
+    (``upsert``) or collection name (every other method); the port never raises (an
+    ``exception`` fault is ``Err(UNEXPECTED)``). The one store contract suite runs over it.
+    Beside the port, a per-id API over connections (``connect()``, ``upsert_one``,
+    ``delete_one``, ``data``, ``snapshot()``) for pipelines that write single points:
 
     - ``upsert(id, vector, payload)`` replaces the point with that id, so repeating a write
       never duplicates. Outcomes are looked up by id: a ``timeout`` applies the write and then
@@ -141,9 +197,10 @@ class FakeVectorStore(FaultPort):
     def __init__(self, schedule: FaultSchedule | None = None, *, sleep: Sleep | None = None):
         super().__init__(schedule, sleep=sleep)
         self._points: dict[str, StoredPoint] = {}
-        self.open_connections = 0
-        self.connections_opened = 0
-        self.writes = 0
+        self.collections: dict[str, Collection] = {}
+        self.open_connections: int = 0
+        self.connections_opened: int = 0
+        self.writes: int = 0
 
     @property
     def data(self) -> Mapping[str, StoredPoint]:
@@ -157,6 +214,7 @@ class FakeVectorStore(FaultPort):
     def reset(self) -> None:
         """Empty the store and forget attempts (open connections stay counted)."""
         self._points.clear()
+        self.collections.clear()
         self.writes = 0
         self.connections_opened = 0
         self.reset_schedule()
@@ -173,7 +231,7 @@ class FakeVectorStore(FaultPort):
             conn.closed = True
             self.open_connections -= 1
 
-    def upsert(
+    def upsert_one(
         self, point_id: str, vector: Sequence[float], payload: Mapping[str, object] | None = None
     ) -> AsyncPlan[str]:
         """A plan that upserts over its own short-lived connection; ``Ok(point_id)``."""
@@ -184,12 +242,232 @@ class FakeVectorStore(FaultPort):
 
         return _run
 
-    def delete(self, point_id: str) -> AsyncPlan[bool]:
+    def delete_one(self, point_id: str) -> AsyncPlan[bool]:
         """A plan that deletes over its own short-lived connection."""
 
         async def _run() -> Result[bool, ErrInfo]:
             async with self.connect() as conn:
                 return await conn.delete(point_id)()
+
+        return _run
+
+    # ---- the VectorStore port (funcpipe.ports): collections, exact search ----------------
+
+    async def _call(
+        self, keys: Sequence[str], effect: Callable[[], Result[T, ErrInfo]]
+    ) -> Result[T, ErrInfo]:
+        """One port call: faults by ``keys``, then ``effect``; never raises (``exception`` ->
+        ``Err(UNEXPECTED)`` with ``path=(key,)``)."""
+        try:
+            res = await self.enact(keys, effect, effect_on_timeout=True)
+        except InjectedFault as exc:
+            return Err(ErrInfo.from_exception(exc, stage=self.port, path=(exc.key,)))
+        return res if isinstance(res, Err) else res.value
+
+    def _collection(self, name: str) -> Result[Collection, ErrInfo]:
+        checked = check_name(name)
+        if isinstance(checked, Err):
+            return checked
+        col = self.collections.get(name)
+        if col is None:
+            return Err(ErrInfo(codes.NOT_FOUND, f"collection {name!r} does not exist", self.port))
+        return Ok(col)
+
+    def ensure_collection(
+        self,
+        name: str,
+        dim: int,
+        distance: Distance = "cosine",
+        payload_indexes: Mapping[str, PayloadIndexKind] = MappingProxyType({}),
+    ) -> AsyncPlan[None]:
+        """Idempotent; another dimension -> DIMENSION_MISMATCH, another distance ->
+        INVALID_INPUT."""
+
+        def _ensure() -> Result[None, ErrInfo]:
+            checked = check_name(name)
+            if isinstance(checked, Err):
+                return checked
+            if dim < 1:
+                return invalid(f"dimension must be >= 1, got {dim}")
+            col = self.collections.get(name)
+            if col is None:
+                self.collections[name] = new_collection(dim, distance, payload_indexes)
+                return Ok(None)
+            if col.dim != dim:
+                msg = f"collection {name!r} has dimension {col.dim}, not {dim}"
+                return Err(ErrInfo(codes.DIMENSION_MISMATCH, msg, self.port))
+            if col.distance != distance:
+                return invalid(f"collection {name!r} uses {col.distance}, not {distance}")
+            return Ok(None)
+
+        async def _run() -> Result[None, ErrInfo]:
+            return await self._call([name], _ensure)
+
+        return _run
+
+    def upsert(self, collection: str, points: Sequence[Point]) -> AsyncPlan[int]:
+        """Idempotent by id; faults are looked up by the points' ids (a ``timeout`` writes,
+        then loses the acknowledgement). ``Ok(number of points)``."""
+        frozen = tuple(points)
+
+        def _write() -> Result[int, ErrInfo]:
+            col = self._collection(collection)
+            if isinstance(col, Err):
+                return col
+            checked = check_points(frozen, col.value)
+            if isinstance(checked, Err):
+                return checked
+            for pid, vec, payload in checked.value:
+                col.value.points[pid] = (vec, payload)
+            self.writes += len(checked.value)
+            return Ok(len(checked.value))
+
+        async def _run() -> Result[int, ErrInfo]:
+            return await self._call([str(p.id).lower() for p in frozen] or [collection], _write)
+
+        return _run
+
+    def delete_ids(self, collection: str, ids: Sequence[str]) -> AsyncPlan[None]:
+        """Remove the given ids (unknown ones are ignored)."""
+        frozen = tuple(ids)
+
+        def _delete() -> Result[None, ErrInfo]:
+            col = self._collection(collection)
+            canon = canonical_ids(frozen)
+            if isinstance(col, Err) or isinstance(canon, Err):
+                return col if isinstance(col, Err) else canon  # type: ignore[return-value]
+            for pid in canon.value:
+                col.value.points.pop(pid, None)
+            return Ok(None)
+
+        async def _run() -> Result[None, ErrInfo]:
+            return await self._call([collection], _delete)
+
+        return _run
+
+    def delete_by_filter(self, collection: str, filter: Filter) -> AsyncPlan[None]:
+        """Remove the matching points; an empty filter -> INVALID_INPUT (never deletes all)."""
+
+        def _delete() -> Result[None, ErrInfo]:
+            if filter.is_empty:
+                return invalid("delete_by_filter refuses an empty filter")
+            col = self._collection(collection)
+            if isinstance(col, Err):
+                return col
+            for pid in [k for k, (_, pl) in col.value.points.items() if filter.matches(pl)]:
+                del col.value.points[pid]
+            return Ok(None)
+
+        async def _run() -> Result[None, ErrInfo]:
+            return await self._call([collection], _delete)
+
+        return _run
+
+    def query(
+        self,
+        collection: str,
+        vector: Sequence[float],
+        *,
+        filter: Filter | None = None,
+        limit: int = 10,
+        exact: bool = False,
+    ) -> AsyncPlan[list[ScoredPoint]]:
+        """Exact search (``exact`` changes nothing here): at most ``limit`` hits, best first."""
+        frozen = tuple(vector)
+
+        def _query() -> Result[list[ScoredPoint], ErrInfo]:
+            if limit < 1:
+                return invalid(f"limit must be >= 1, got {limit}")
+            col = self._collection(collection)
+            if isinstance(col, Err):
+                return col
+            vec = check_vector(frozen, col.value.dim)
+            if isinstance(vec, Err):
+                return vec
+            return Ok(search(col.value, vec.value, filter, limit))
+
+        async def _run() -> Result[list[ScoredPoint], ErrInfo]:
+            return await self._call([collection], _query)
+
+        return _run
+
+    def scroll(
+        self,
+        collection: str,
+        filter: Filter | None = None,
+        *,
+        with_payload: bool = True,
+        page_size: int = 256,
+    ) -> AsyncGen[Record]:
+        """Every matching point once (one fault lookup per iteration, keyed by collection)."""
+
+        async def _scroll() -> AsyncIterator[Result[Record, ErrInfo]]:
+            col = await self._call([collection], lambda: self._collection(collection))
+            if isinstance(col, Err):
+                yield col
+                return
+            async for item in scroll_pages(col.value, filter, with_payload):
+                yield item
+
+        return _scroll
+
+    def retrieve(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        *,
+        with_payload: bool = True,
+        with_vectors: bool = True,
+    ) -> AsyncPlan[list[Record]]:
+        """The stored points of ``ids`` in the order asked, each once, unknown ones left out."""
+        frozen = tuple(ids)
+
+        def _retrieve() -> Result[list[Record], ErrInfo]:
+            col = self._collection(collection)
+            if isinstance(col, Err):
+                return col
+            canon = canonical_ids(frozen)
+            if isinstance(canon, Err):
+                return canon
+            return Ok(records(col.value, canon.value, with_payload, with_vectors))
+
+        async def _run() -> Result[list[Record], ErrInfo]:
+            return await self._call([collection], _retrieve)
+
+        return _run
+
+    def count(self, collection: str, filter: Filter | None = None) -> AsyncPlan[int]:
+        """How many points match ``filter`` (all when ``None``)."""
+
+        def _count() -> Result[int, ErrInfo]:
+            col = self._collection(collection)
+            if isinstance(col, Err):
+                return col
+            pls = [pl for _, pl in col.value.points.values()]
+            return Ok(sum(1 for pl in pls if filter is None or filter.matches(pl)))
+
+        async def _run() -> Result[int, ErrInfo]:
+            return await self._call([collection], _count)
+
+        return _run
+
+    def optimize(self, collection: str) -> AsyncPlan[bool]:
+        """Nothing to build (search is exact): ``Ok(False)`` for an existing collection."""
+
+        def _optimize() -> Result[bool, ErrInfo]:
+            col = self._collection(collection)
+            return col if isinstance(col, Err) else Ok(False)
+
+        async def _run() -> Result[bool, ErrInfo]:
+            return await self._call([collection], _optimize)
+
+        return _run
+
+    def close(self) -> AsyncPlan[None]:
+        """Nothing to release: ``Ok(None)`` (the data stays, as in a server's store)."""
+
+        async def _run() -> Result[None, ErrInfo]:
+            return Ok(None)
 
         return _run
 
@@ -253,11 +531,11 @@ class FakeDocumentSource(FaultPort, Generic[T]):
         sleep: Sleep | None = None,
     ) -> None:
         super().__init__(schedule, sleep=sleep)
-        self.docs = tuple(docs)
-        self._key = key
-        self.open_iterations = 0
-        self.iterations = 0
-        self.yielded = 0
+        self.docs: tuple[T, ...] = tuple(docs)
+        self._key: Callable[[T], str] = key
+        self.open_iterations: int = 0
+        self.iterations: int = 0
+        self.yielded: int = 0
 
     def reset(self) -> None:
         """Forget attempts and counters (open iterations stay counted)."""

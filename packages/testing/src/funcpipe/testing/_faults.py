@@ -36,9 +36,9 @@ class InjectedFault(Exception):
 
     def __init__(self, port: str, key: str, attempt: int) -> None:
         super().__init__(f"injected fault in {port} for key {key!r} (attempt {attempt})")
-        self.port = port
-        self.key = key
-        self.attempt = attempt
+        self.port: str = port
+        self.key: str = key
+        self.attempt: int = attempt
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,13 +45,13 @@ class FaultPort:
     port = "port"
 
     def __init__(self, schedule: FaultSchedule | None = None, *, sleep: Sleep | None = None):
-        self.schedule = schedule if schedule is not None else FaultSchedule()
+        self.schedule: FaultSchedule = schedule if schedule is not None else FaultSchedule()
         self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
         self.attempts: Counter[str] = Counter()
         self.log: list[AttemptRecord] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.hanging = 0
+        self.in_flight: int = 0
+        self.max_in_flight: int = 0
+        self.hanging: int = 0
 
     def reset_schedule(self, schedule: FaultSchedule | None = None) -> None:
         """Forget attempts and the log (optionally switch schedule); keep any stored data."""

@@ -28,7 +28,7 @@ class DeadlockError(RuntimeError):
 
     def __init__(self, message: str, waiting: tuple[str, ...] = ()) -> None:
         super().__init__(message)
-        self.waiting = waiting
+        self.waiting: tuple[str, ...] = waiting
 
 
 class StepLimitError(DeadlockError):
@@ -90,7 +90,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         real_timeout_s: float = 60.0,
     ) -> None:
         super().__init__()
-        self.seed = seed
+        self.seed: int | None = seed
         self._virtual_now = 0.0
         self._rng = random.Random(seed) if seed is not None else None
         self._max_steps = max_steps
@@ -99,8 +99,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._threads: list[_ThreadCall] = []
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self.trace: list[str] = []
-        self.reorders = 0
-        self.steps = 0
+        self.reorders: int = 0
+        self.steps: int = 0
 
     # -- clock and tasks ------------------------------------------------------------------
 
@@ -381,7 +381,7 @@ class VirtualRunner:
     """
 
     def __init__(self, *, seed: int | None = None) -> None:
-        self.seed = seed
+        self.seed: int | None = seed
         self.runs: list[VirtualRun[object]] = []
 
     def traced(self, main: Callable[[], Awaitable[T]], *, seed: int | None = None) -> VirtualRun[T]:

@@ -2,13 +2,15 @@
 
 - ``HttpClient(client)``: ``get_json``, ``get_text`` (streamed, size-limited), ``stream_lines``.
 - ``OpenAIEmbeddings(client, *, base_url, model, ...)``: an ``Embedder`` over ``/v1/embeddings``.
-- Error mapping helpers: ``error_for_response``, ``error_for_exception``, ``code_for_status``,
-  ``parse_retry_after``, ``server_error``, ``safe_url``.
+- URL check and error mapping helpers: ``check_url``, ``error_for_response``,
+  ``error_for_exception``, ``code_for_status``, ``parse_retry_after``, ``server_error``,
+  ``safe_url``. No method raises, whatever the input.
 
 The shell owns the ``httpx.AsyncClient`` (``async with httpx.AsyncClient() as c: ...``).
 """
 
 from ._client import HttpClient as HttpClient
+from ._errors import check_url as check_url
 from ._errors import code_for_status as code_for_status
 from ._errors import error_for_exception as error_for_exception
 from ._errors import error_for_response as error_for_response
@@ -23,6 +25,7 @@ __all__ = [
     "EncodingFormat",
     "HttpClient",
     "OpenAIEmbeddings",
+    "check_url",
     "code_for_status",
     "embeddings_url",
     "error_for_exception",

@@ -10,7 +10,7 @@ from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
 
-from ._errors import error_for_exception, error_for_response, safe_url
+from ._errors import check_url, error_for_exception, error_for_response, safe_url
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
@@ -37,8 +37,9 @@ def _too_large(url: str, limit: int, what: str = "body") -> ErrInfo:
 class HttpClient:
     """GET-only HTTP capability. The shell owns (opens and closes) the ``httpx.AsyncClient``.
 
-    Every method returns a plan or stream; failures are Errs (see ``error_for_response`` and
-    ``error_for_exception``): non-2xx by status (404 -> NOT_FOUND, 429 -> RATE_LIMIT with
+    Every method returns a plan or stream and never raises, whatever the input; failures are
+    Errs (see ``check_url``, ``error_for_response`` and ``error_for_exception``): a bad URL ->
+    INVALID_INPUT (nothing is sent), non-2xx by status (404 -> NOT_FOUND, 429 -> RATE_LIMIT with
     ``retry_after_s``, 5xx -> TRANSIENT, ...), timeouts -> TIMEOUT, connection failures ->
     NETWORK. No retries here: apply a RetryPolicy outside.
     """
@@ -49,8 +50,11 @@ class HttpClient:
     async def _get_body(
         self, url: str, max_bytes: int
     ) -> Result[tuple[bytes, str | None], ErrInfo]:
+        checked = check_url(url)
+        if isinstance(checked, Err):
+            return checked
         try:
-            async with self._client.stream("GET", url) as resp:
+            async with self._client.stream("GET", checked.value) as resp:
                 if not resp.is_success:
                     body = await _error_body(resp)
                     return Err(error_for_response(resp.status_code, resp.headers, body, url))
@@ -63,7 +67,7 @@ class HttpClient:
                     if len(data) > max_bytes:
                         return Err(_too_large(safe_url(url), max_bytes))
                 return Ok((bytes(data), resp.charset_encoding))
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # an adapter never raises; CancelledError propagates
             return Err(error_for_exception(exc, url))
 
     def get_text(self, url: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> AsyncPlan[str]:
@@ -141,8 +145,12 @@ class HttpClient:
 
         async def _lines() -> AsyncIterator[Result[str, ErrInfo]]:
             lineno = 1
+            checked = check_url(url)
+            if isinstance(checked, Err):
+                yield checked
+                return
             try:
-                async with self._client.stream("GET", url) as resp:
+                async with self._client.stream("GET", checked.value) as resp:
                     if not resp.is_success:
                         body = await _error_body(resp)
                         yield Err(error_for_response(resp.status_code, resp.headers, body, url))
@@ -165,7 +173,7 @@ class HttpClient:
                             buf = b""
                     if buf and not skipping:
                         yield _line(buf, lineno)
-            except httpx.HTTPError as exc:
+            except Exception as exc:  # an adapter never raises; CancelledError propagates
                 yield Err(error_for_exception(exc, url).with_ctx(line=lineno))
 
         return _lines

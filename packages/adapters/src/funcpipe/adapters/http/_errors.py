@@ -11,26 +11,57 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
-from funcpipe.result import ErrInfo, codes
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 _SECRET_HINTS = ("key", "token", "secret", "password", "sig")
 _MAX_MSG = 300
 
 
 def safe_url(url: str | httpx.URL) -> str:
-    """``url`` without user info, with secret-looking query values (key, token, ...) redacted."""
-    parts = urlsplit(str(url))
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc = f"{netloc}:{parts.port}"
-    query = urlencode(
-        [
-            (k, "REDACTED" if any(h in k.lower() for h in _SECRET_HINTS) else v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        ]
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """``url`` without user info, with secret-looking query values (key, token, ...) redacted.
+
+    Never raises: a URL that does not parse gives ``"<invalid URL>"``.
+    """
+    try:
+        parts = urlsplit(str(url))
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        if parts.port is not None:
+            netloc = f"{netloc}:{parts.port}"
+        query = urlencode(
+            [
+                (k, "REDACTED" if any(h in k.lower() for h in _SECRET_HINTS) else v)
+                for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            ]
+        )
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return "<invalid URL>"
+
+
+def check_url(url: str | httpx.URL) -> Result[httpx.URL, ErrInfo]:
+    """An absolute ``http``/``https`` URL with a host and a port in 0..65535 -> ``Ok(URL)``;
+    anything else (unparseable, relative, other scheme) -> ``Err(INVALID_INPUT)``, ctx ``url``
+    (safe). Never raises."""
+    u = safe_url(url)
+    try:
+        parsed = httpx.URL(url)
+        port = parsed.port
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        return Err(
+            ErrInfo.from_exception(
+                exc,
+                code=codes.INVALID_INPUT,
+                msg=f"invalid URL {u}: {exc}"[:_MAX_MSG],
+                ctx={"url": u},
+            )
+        )
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        why = "no host" if parsed.scheme in ("http", "https") else "not http(s)"
+        return Err(ErrInfo(codes.INVALID_INPUT, f"invalid URL {u}: {why}", ctx={"url": u}))
+    if port is not None and not 0 <= port <= 65535:
+        return Err(ErrInfo(codes.INVALID_INPUT, f"invalid URL {u}: port {port}", ctx={"url": u}))
+    return Ok(parsed)
 
 
 def parse_retry_after(value: str | None, date_header: str | None = None) -> float | None:
@@ -125,15 +156,18 @@ def error_for_response(
 
 def error_for_exception(exc: Exception, url: str | httpx.URL) -> ErrInfo:
     """httpx exceptions: timeouts -> TIMEOUT; connect/read/write/protocol errors -> NETWORK;
-    bad URLs -> INVALID_INPUT; anything else -> SERVICE_SPECIFIC."""
+    bad URLs -> INVALID_INPUT; other httpx errors -> SERVICE_SPECIFIC; any other exception
+    (a bug below the adapter) -> UNEXPECTED."""
     if isinstance(exc, httpx.TimeoutException):
         code = codes.TIMEOUT
     elif isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
         code = codes.INVALID_INPUT
     elif isinstance(exc, httpx.TransportError):
         code = codes.NETWORK
-    else:
+    elif isinstance(exc, httpx.HTTPError | httpx.StreamError | httpx.CookieConflict):
         code = codes.SERVICE_SPECIFIC
+    else:
+        code = codes.UNEXPECTED
     u = safe_url(url)
     return ErrInfo.from_exception(
         exc,

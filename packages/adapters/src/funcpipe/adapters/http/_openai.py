@@ -16,7 +16,7 @@ from funcpipe.adapters.embedders import check_texts
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
-from ._errors import error_for_exception, error_for_response, safe_url
+from ._errors import check_url, error_for_exception, error_for_response, safe_url
 
 EncodingFormat = Literal["float", "base64"]
 
@@ -72,7 +72,8 @@ class OpenAIEmbeddings:
     - Errors: 429 -> RATE_LIMIT with ``ctx["retry_after_s"]`` from Retry-After (seconds or an
       HTTP date); a 429 whose error type/code is ``insufficient_quota`` -> QUOTA_EXHAUSTED
       (not retriable); 401/403 -> AUTH; 5xx -> TRANSIENT; 400/413/422 -> INVALID_INPUT; timeout
-      -> TIMEOUT; connection failures and dropped connections -> NETWORK. ``ctx`` holds
+      -> TIMEOUT; connection failures and dropped connections -> NETWORK; a bad ``base_url``
+      -> INVALID_INPUT (nothing is sent). ``embed`` never raises, whatever the input. ``ctx`` holds
       ``status``, ``server_message``, ``url`` (never the API key) and ``batch`` (its index).
     - ``dimension`` is the configured ``dimensions``, else the one learned from the first
       successful response (0 until then; ``probe_dimension()`` learns it).
@@ -148,11 +149,14 @@ class OpenAIEmbeddings:
         }
         if self._dimensions is not None:
             body["dimensions"] = self._dimensions
+        checked = check_url(self._url)
+        if isinstance(checked, Err):
+            return checked
         try:
             resp = await self._client.post(
-                self._url, json=body, headers=self._headers, timeout=self._timeout
+                checked.value, json=body, headers=self._headers, timeout=self._timeout
             )
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # an adapter never raises; CancelledError propagates
             return Err(error_for_exception(exc, self._url))
         if not resp.is_success:
             return Err(error_for_response(resp.status_code, resp.headers, resp.content, self._url))

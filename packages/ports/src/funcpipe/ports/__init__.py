@@ -1,0 +1,38 @@
+"""funcpipe.ports: one definition of each port (vector store and its data types, embedder,
+document source, HTTP client), implemented by ``funcpipe.adapters`` and by the fakes of
+``funcpipe.testing``. Pure Python: Protocols and immutable data only.
+"""
+
+from ._embedder import Embedder as Embedder
+from ._embedder import check_texts as check_texts
+from ._http import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES
+from ._http import DEFAULT_MAX_LINE_BYTES as DEFAULT_MAX_LINE_BYTES
+from ._http import HttpPort as HttpPort
+from ._sources import DocumentSource as DocumentSource
+from ._vectors import Distance as Distance
+from ._vectors import Filter as Filter
+from ._vectors import MatchValue as MatchValue
+from ._vectors import PayloadIndexKind as PayloadIndexKind
+from ._vectors import Point as Point
+from ._vectors import Record as Record
+from ._vectors import Scalar as Scalar
+from ._vectors import ScoredPoint as ScoredPoint
+from ._vectors import VectorStore as VectorStore
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_LINE_BYTES",
+    "Distance",
+    "DocumentSource",
+    "Embedder",
+    "Filter",
+    "HttpPort",
+    "MatchValue",
+    "PayloadIndexKind",
+    "Point",
+    "Record",
+    "Scalar",
+    "ScoredPoint",
+    "VectorStore",
+    "check_texts",
+]
