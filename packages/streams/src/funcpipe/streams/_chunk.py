@@ -44,7 +44,8 @@ def async_gen_chunk(
     ``ChunkPolicy`` refuses it.)
 
     Tasks: while a batch waits on a slow source, one task reads the source and one sleeps to
-    the deadline; both are cancelled and awaited on exit, and the source is closed once. An
+    the deadline; both are cancelled and awaited on exit, and the source is closed once (after
+    a plain ``break`` that wait goes on in the ``funcpipe.streams.close`` task). An
     exception raised by the source is raised after the pending batch is yielded.
     """
     if not isinstance(policy, ChunkPolicy):

@@ -40,7 +40,8 @@ def async_gen_gather(gens: Sequence[AsyncGen[T]], *, max_buffer: int = 16) -> As
     ends when every source has ended.
 
     Tasks: one per source, started when the iteration starts. On early exit they are
-    cancelled and awaited and every source is closed exactly once.
+    cancelled and awaited and every source is closed exactly once (after a plain ``break``
+    that wait goes on in the ``funcpipe.streams.close`` task; ``aclosing`` waits for it).
     ``max_buffer < 1`` raises ``ValueError`` when built.
     """
     if isinstance(max_buffer, bool) or not isinstance(max_buffer, int) or max_buffer < 1:
@@ -122,7 +123,8 @@ def async_gen_fair_merge(
     ``Err(UNEXPECTED)`` item (``ctx["source"]`` is its index).
 
     Tasks: one per source, started when the iteration starts; on early exit all are cancelled
-    and awaited and every source is closed exactly once.
+    and awaited and every source is closed exactly once (after a plain ``break`` that wait
+    goes on in the ``funcpipe.streams.close`` task; ``aclosing`` waits for it).
     """
     pol = FairnessPolicy() if policy is None else policy
     if not isinstance(pol, FairnessPolicy):
