@@ -200,8 +200,11 @@ fairness_policies = st.builds(
 )
 chunk_policies = st.builds(
     ChunkPolicy,
-    max_units=st.integers(0, 10_000),
-    max_delay_ms=st.integers(0, 100_000),
+    max_units=st.shared(st.integers(0, 10_000), key="units"),
+    # both limits 0 is refused (an unbounded batch): a delay of 0 only beside some units
+    max_delay_ms=st.shared(st.integers(0, 10_000), key="units").flatmap(
+        lambda units: st.integers(0 if units else 1, 100_000)
+    ),
     flush_on_err=st.booleans(),
 )
 policies: st.SearchStrategy[Policy] = st.one_of(
@@ -261,3 +264,20 @@ def test_chunk_policy_from_dict_takes_size_fn() -> None:
     policy: ChunkPolicy[str] = ChunkPolicy.from_dict({"max_units": 10}, size_fn=len)
     assert policy.size_fn("abcd") == 4
     assert "size_fn" not in policy.to_dict()
+
+
+@given(st.integers(0, 3), st.integers(0, 3), st.booleans())
+def test_chunk_policy_without_any_limit_is_refused_at_construction(
+    units: int, delay_ms: int, via_dict: bool
+) -> None:
+    # max_units == max_delay_ms == 0 would make one unbounded batch: refused like any bad field
+    def make() -> ChunkPolicy[object]:
+        if via_dict:
+            return ChunkPolicy.from_dict({"max_units": units, "max_delay_ms": delay_ms})
+        return ChunkPolicy(max_units=units, max_delay_ms=delay_ms)
+
+    if units or delay_ms:
+        assert (make().max_units, make().max_delay_ms) == (units, delay_ms)
+    else:
+        with pytest.raises(ValueError, match=r"ChunkPolicy\.max_units.*max_delay_ms"):
+            make()

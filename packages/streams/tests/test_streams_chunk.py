@@ -73,11 +73,13 @@ def size_of(x: int) -> int:
 
 policies = st.builds(
     ChunkPolicy,
-    max_units=st.integers(0, 12),
-    max_delay_ms=st.sampled_from([0, 1, 50, 100, 250]),
+    max_units=st.shared(st.integers(0, 12), key="units"),
+    max_delay_ms=st.shared(st.integers(0, 12), key="units").flatmap(
+        lambda units: st.sampled_from([0, 1, 50, 100, 250] if units else [1, 50, 100, 250])
+    ),
     flush_on_err=st.booleans(),
     size_fn=st.just(size_of),
-).filter(lambda p: p.max_units or p.max_delay_ms)
+)
 
 
 def run_chunk(
@@ -118,6 +120,7 @@ def test_chunk_laws(
             assert sum(map(size_of, b)) <= policy.max_units or (
                 len(b) == 1 and size_of(b[0]) > policy.max_units
             )
+            assert len(b) <= policy.max_units  # an item counts at least 1 unit
     # delay bound: no Ok item waits longer than max_delay_ms (+1 ms of Sleeper granularity)
     if policy.max_delay_ms:
         arrival = {
@@ -128,6 +131,42 @@ def test_chunk_laws(
                 for x in r.value:
                     assert t - arrival[x] <= (policy.max_delay_ms + 1) / 1000 + 1e-9
     assert (src.aclose_calls, src.finalised) == (1, 1)
+
+
+def packed(sizes: list[int], max_units: int) -> list[list[int]]:
+    """The reference batching by size alone: item i costs max(1, sizes[i]) units."""
+    out: list[list[int]] = []
+    batch: list[int] = []
+    units = 0
+    for i, size in enumerate(sizes):
+        cost = max(1, size)
+        if batch and (cost > max_units or units + cost > max_units):
+            out.append(batch)
+            batch, units = [], 0
+        batch.append(i)
+        units += cost
+        if units >= max_units:
+            out.append(batch)
+            batch, units = [], 0
+    return [*out, batch] if batch else out
+
+
+@given(
+    st.lists(st.sampled_from([0, 0, 0, 1, 2, 5]), max_size=60),
+    st.integers(1, 6),
+    st.sampled_from([0, 100]),
+)
+def test_zero_size_items_count_one_unit(sizes: list[int], max_units: int, delay_ms: int) -> None:
+    # a size_fn returning 0 must not make the batch unbounded: max_units bounds the item count
+    policy: ChunkPolicy[int] = ChunkPolicy(max_units, delay_ms, size_fn=sizes.__getitem__)
+    stream = async_gen_chunk(async_gen_from_list(range(len(sizes))), policy)(RealSleeper())
+
+    async def main() -> list[Result[list[int], ErrInfo]]:
+        return [r async for r in stream()]
+
+    batches = [r.unwrap() for r in run_virtual(main)]
+    assert batches == packed(sizes, max_units)
+    assert all(len(b) <= max_units for b in batches)
 
 
 def test_flush_reasons_each_happen() -> None:

@@ -179,6 +179,62 @@ def test_fair_merge_shares_equalise_among_always_ready_streams(
         assert [x for x in out if x // 1000 == i] == sources[i].items[: emitted[i]]
 
 
+def weighted_order(weights: list[int], n: int) -> list[int]:
+    """The reference: each step takes the lowest emitted/weight ratio, the lowest index on ties.
+
+    Its ratios never spread by more than 1/min(weights): the lane taken is at the minimum m and
+    moves to m + 1/w_i <= m + 1/min(weights), and the minimum never falls.
+    """
+    emitted = [0] * len(weights)
+    out = []
+    for _ in range(n):
+        i = min(range(len(weights)), key=lambda j: (emitted[j] / weights[j], j))
+        emitted[i] += 1
+        out.append(i)
+    return out
+
+
+def ready_source(k: int, yield_loop: bool) -> AsyncGen[int]:
+    """An endless source that is always ready: it never waits, or only ``sleep(0)`` per item."""
+
+    async def _gen() -> AsyncGenerator[Item, None]:
+        while True:
+            if yield_loop:
+                await asyncio.sleep(0)
+            yield Ok(k)
+
+    return _gen
+
+
+@given(
+    weights_st,
+    st.integers(1, 4),
+    st.booleans(),
+    st.none() | st.integers(0, 2**16),
+)
+def test_fair_merge_share_law_with_a_fast_consumer(
+    weights: list[int], buf: int, yield_loop: bool, seed: int | None
+) -> None:
+    # always-ready sources and a consumer that never waits: the order is exactly the weighted
+    # reference (so the emitted/weight spread stays within 1/min(weights)); seed None runs on
+    # a real asyncio loop, a seed on the virtual-time loop with shuffled interleavings
+    sources = [ready_source(i, yield_loop) for i in range(len(weights))]
+    policy = FairnessPolicy(dict(enumerate(weights)), max_buffer_per_stream=buf)
+    n = 20 * sum(weights)
+
+    async def main() -> list[int]:
+        out: list[int] = []
+        async for r in async_gen_fair_merge(sources, policy)():
+            out.append(r.unwrap())
+            if len(out) == n:
+                break
+        return out
+
+    out = asyncio.run(main()) if seed is None else run_virtual(main, seed=seed)
+    assert out == weighted_order(weights, n)
+    assert [out.count(i) for i in range(len(weights))] == [20 * w for w in weights]
+
+
 @given(weights_st, st.integers(1, 3), st.integers(0, 2**16))
 def test_fair_merge_serves_every_live_stream(weights: list[int], buf: int, seed: int) -> None:
     # stream 0 is slow (one item every 50 ms); the others are always ready

@@ -19,9 +19,12 @@ def _one(_: object) -> int:
 class ChunkPolicy(Generic[T]):
     """Batch items until ``max_units`` (sum of ``size_fn``) or ``max_delay_ms`` of age.
 
-    0 disables either limit. An item bigger than ``max_units`` goes alone. With
-    ``flush_on_err`` an ``Err`` item flushes the pending batch first. ``size_fn`` is code, so
-    ``to_dict`` leaves it out and ``from_dict`` takes it as an argument.
+    0 disables either limit, but not both: ``max_units == max_delay_ms == 0`` (an unbounded
+    batch) raises ``ValueError`` naming both fields. ``size_fn`` returns an int >= 0; an item
+    counts at least 1 unit, so a batch never holds more than ``max_units`` items. An item
+    bigger than ``max_units`` goes alone. With ``flush_on_err`` an ``Err`` item flushes the
+    pending batch first. ``size_fn`` is code, so ``to_dict`` leaves it out and ``from_dict``
+    takes it as an argument.
     """
 
     max_units: int = 128
@@ -32,6 +35,11 @@ class ChunkPolicy(Generic[T]):
     def __post_init__(self) -> None:
         check_int("ChunkPolicy", "max_units", self.max_units, minimum=0)
         check_int("ChunkPolicy", "max_delay_ms", self.max_delay_ms, minimum=0)
+        if self.max_units == 0 and self.max_delay_ms == 0:
+            raise ValueError(
+                "ChunkPolicy.max_units and ChunkPolicy.max_delay_ms are both 0: the batch "
+                "would be unbounded; set at least one of them"
+            )
         check_bool("ChunkPolicy", "flush_on_err", self.flush_on_err)
         if not callable(self.size_fn):
             raise ValueError("ChunkPolicy.size_fn must be callable")

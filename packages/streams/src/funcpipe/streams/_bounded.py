@@ -115,8 +115,9 @@ def async_gen_bounded_map(
 
     Tasks: one feeder task reads the source, one task runs each plan; all are created when the
     iteration starts, never when the stream is built. On early exit every running plan is
-    cancelled and awaited, the source is closed once, and no task is left. An exception raised
-    by the source propagates, at its position when ordered.
+    cancelled and awaited, the source is closed once, and no task is left (after a plain
+    ``break`` that wait goes on in the ``funcpipe.streams.close`` task; ``aclosing`` waits).
+    An exception raised by the source propagates, at its position when ordered.
     """
     if not isinstance(policy, BackpressurePolicy):
         raise TypeError(

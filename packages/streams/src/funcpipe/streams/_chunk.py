@@ -29,26 +29,27 @@ def async_gen_chunk(
 ) -> Callable[[Sleeper], AsyncGen[list[T]]]:
     """Batch the Ok values of ``source``: ``async_gen_chunk(src, policy)(sleeper)``.
 
-    A batch is emitted as ``Ok(list)`` when adding the next item would pass
-    ``policy.max_units`` (sum of ``size_fn``), when it reaches ``max_units``, when its first
-    item is ``max_delay_ms`` old (by ``sleeper.now_ms()``; the wait uses ``sleeper.sleep_ms``,
-    so no item waits longer even if the source stalls), and at the end of the stream.
-    Laws: order and completeness (concatenating the batches gives the Ok values in order);
-    never an empty batch; every batch fits ``max_units`` except a single item that is bigger
-    on its own, which goes alone. An ``Err`` item flushes the pending batch first when
-    ``flush_on_err`` (else it is yielded at once, ahead of the pending batch); a ``size_fn``
-    that raises or returns a negative size makes that item an ``Err``. One item of look-ahead:
-    the source is read one item beyond the batch at most. A policy with neither limit
-    (``max_units == max_delay_ms == 0``) is refused with ``ValueError``: its batch is unbounded.
+    An item costs ``max(1, size_fn(item))`` units. A batch is emitted as ``Ok(list)`` when
+    adding the next item would pass ``policy.max_units``, when it reaches ``max_units``, when
+    its first item is ``max_delay_ms`` old (by ``sleeper.now_ms()``; the wait uses
+    ``sleeper.sleep_ms``, so no item waits longer even if the source stalls), and at the end of
+    the stream. Laws: order and completeness (concatenating the batches gives the Ok values in
+    order); never an empty batch; every batch fits ``max_units``, in units and so in items too
+    (a size of 0 still takes a unit: zero-size items cannot make a batch unbounded), except a
+    single item that is bigger on its own, which goes alone. An ``Err`` item flushes the
+    pending batch first when ``flush_on_err`` (else it is yielded at once, ahead of the pending
+    batch); a ``size_fn`` that raises or returns a negative size or a non-int makes that item
+    an ``Err`` (``UNEXPECTED``, ``INVALID_INPUT``). One item of look-ahead: the source is read
+    one item beyond the batch at most. (A policy with neither limit cannot be built:
+    ``ChunkPolicy`` refuses it.)
 
     Tasks: while a batch waits on a slow source, one task reads the source and one sleeps to
-    the deadline; both are cancelled and awaited on exit, and the source is closed once. An
+    the deadline; both are cancelled and awaited on exit, and the source is closed once (after
+    a plain ``break`` that wait goes on in the ``funcpipe.streams.close`` task). An
     exception raised by the source is raised after the pending batch is yielded.
     """
     if not isinstance(policy, ChunkPolicy):
         raise TypeError(f"async_gen_chunk: policy must be a ChunkPolicy, got {policy!r}")
-    if policy.max_units == 0 and policy.max_delay_ms == 0:
-        raise ValueError("async_gen_chunk: max_units and max_delay_ms are both 0 (unbounded batch)")
     max_units = policy.max_units
     max_delay = policy.max_delay_ms
     flush_on_err = policy.flush_on_err
@@ -133,20 +134,21 @@ def async_gen_chunk(
                             yield take()
                         yield bad
                         continue
+                    cost = size if size > 0 else 1  # a zero size still takes a unit
                     now = sleeper.now_ms()
                     if batch and max_delay and now - started_ms >= max_delay:
                         yield take()
-                    if max_units and size > max_units:
+                    if max_units and cost > max_units:
                         if batch:
                             yield take()
                         yield Ok([value])
                         continue
-                    if max_units and batch and units + size > max_units:
+                    if max_units and batch and units + cost > max_units:
                         yield take()
                     if not batch:
                         started_ms = now
                     batch.append(value)
-                    units += size
+                    units += cost
                     if max_units and units >= max_units:
                         yield take()
             finally:

@@ -4,12 +4,13 @@ An async generator that a consumer abandons (``break``, an exception) is normall
 later, by a task that the event loop's finalizer hook schedules. Streams made here close
 *promptly* instead: each iteration's generator gets its own finalizer (installed through
 ``sys.set_asyncgen_hooks`` for that one generator, when the thunk is called) which runs the
-generator's ``aclose()`` at once, so the whole chain of upstreams and resources is released
-before the statement after the ``async for`` runs. Cleanup that has to wait (for a task to
-finish, a thread, a timer) is carried on by a background task that resumes exactly where the
-synchronous part stopped; it is the only task a stream ever leaves behind, and it ends as soon
-as the cleanup does. The consumer iterates the generator itself: there is no wrapper and no
-per-item cost.
+generator's ``aclose()`` at once, as far as it goes without waiting, before the statement
+after the ``async for`` runs. Cleanup that has to wait (for a task to finish, a thread, a
+timer, an async close) is carried on by one task named ``funcpipe.streams.close`` that
+resumes exactly where the synchronous part stopped; it is the only task a stream ever leaves
+behind, and it ends as soon as the cleanup does. ``contextlib.aclosing`` (an awaited
+``aclose()``) leaves nothing: all cleanup has finished when it returns. The consumer
+iterates the generator itself: there is no wrapper and no per-item cost.
 
 Combinators close the upstreams they open themselves, in ``finally``.
 """

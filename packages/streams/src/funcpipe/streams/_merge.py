@@ -40,7 +40,8 @@ def async_gen_gather(gens: Sequence[AsyncGen[T]], *, max_buffer: int = 16) -> As
     ends when every source has ended.
 
     Tasks: one per source, started when the iteration starts. On early exit they are
-    cancelled and awaited and every source is closed exactly once.
+    cancelled and awaited and every source is closed exactly once (after a plain ``break``
+    that wait goes on in the ``funcpipe.streams.close`` task; ``aclosing`` waits for it).
     ``max_buffer < 1`` raises ``ValueError`` when built.
     """
     if isinstance(max_buffer, bool) or not isinstance(max_buffer, int) or max_buffer < 1:
@@ -87,14 +88,15 @@ def async_gen_gather(gens: Sequence[AsyncGen[T]], *, max_buffer: int = 16) -> As
 class _Lane(Generic[T]):
     """One source of a fair merge: a bounded buffer its producer task fills."""
 
-    __slots__ = ("buf", "done", "emitted", "idle", "space", "weight")
+    __slots__ = ("asked", "buf", "done", "emitted", "idle", "space", "weight")
 
     def __init__(self, weight: int) -> None:
         self.weight = weight
         self.buf: deque[Result[T, ErrInfo]] = deque()
         self.done = False
         self.emitted = 0.0  # items emitted, lifted when the lane comes back from idle
-        self.idle = False
+        self.idle = False  # found not ready: skipped until it has an item again
+        self.asked: int | None = None  # the merge's turn when the reader asked for an item
         self.space: asyncio.Future[None] | None = None
 
 
@@ -104,7 +106,11 @@ def async_gen_fair_merge(
     """Merge ``streams`` fairly by weight, concurrently, each read ahead through a bounded buffer.
 
     The next item comes from the ready stream with the lowest ``emitted / weight`` ratio (the
-    lowest index on ties); ``weight`` is ``policy.weight(i)`` (1 when missing).
+    lowest index on ties); ``weight`` is ``policy.weight(i)`` (1 when missing). A stream is
+    ready when it has an item buffered or its reader delivers one within a loop turn: when
+    the stream whose turn it is has none buffered, the merge yields to the event loop (at most
+    two turns) before passing it over, so sources that never wait, or only
+    ``await asyncio.sleep(0)``, are always ready even for a consumer that never waits.
 
     Laws: among streams that are always ready, ``emitted_i / weight_i`` differ by at most
     ``1 / min(weight)`` at every point, so shares converge to the weights; every live stream
@@ -117,7 +123,8 @@ def async_gen_fair_merge(
     ``Err(UNEXPECTED)`` item (``ctx["source"]`` is its index).
 
     Tasks: one per source, started when the iteration starts; on early exit all are cancelled
-    and awaited and every source is closed exactly once.
+    and awaited and every source is closed exactly once (after a plain ``break`` that wait
+    goes on in the ``funcpipe.streams.close`` task; ``aclosing`` waits for it).
     """
     pol = FairnessPolicy() if policy is None else policy
     if not isinstance(pol, FairnessPolicy):
@@ -125,7 +132,9 @@ def async_gen_fair_merge(
     sources = tuple(streams)
     cap = pol.max_buffer_per_stream
 
-    async def _produce(index: int, lane: _Lane[T], wake: list[asyncio.Future[None] | None]) -> None:
+    async def _produce(
+        index: int, lane: _Lane[T], wake: list[asyncio.Future[None] | None], turn: list[int]
+    ) -> None:
         loop = asyncio.get_running_loop()
 
         def push(item: Result[T, ErrInfo]) -> None:
@@ -142,7 +151,13 @@ def async_gen_fair_merge(
                 return
             try:
                 try:
-                    async for item in it:
+                    while True:
+                        lane.asked = turn[0]
+                        try:
+                            item = await it.__anext__()
+                        except StopAsyncIteration:
+                            break
+                        lane.asked = None
                         push(item)
                         while len(lane.buf) >= cap:
                             lane.space = loop.create_future()
@@ -163,20 +178,20 @@ def async_gen_fair_merge(
         loop = asyncio.get_running_loop()
         lanes: list[_Lane[T]] = [_Lane(pol.weight(i)) for i in range(len(sources))]
         wake: list[asyncio.Future[None] | None] = [None]
-        tasks = [loop.create_task(_produce(i, lanes[i], wake)) for i in range(len(sources))]
+        turn = [0]  # loop turns the merge gave its readers
+        tasks = [loop.create_task(_produce(i, lanes[i], wake, turn)) for i in range(len(sources))]
         try:
             while True:
+                # the candidates: lanes with an item, and live lanes not yet found not ready
                 best: _Lane[T] | None = None
                 best_ratio = 0.0
                 live = False
                 for lane in lanes:
-                    if lane.buf:
+                    if lane.buf or not (lane.done or lane.idle):
                         ratio = lane.emitted / lane.weight
                         if best is None or ratio < best_ratio:
                             best, best_ratio = lane, ratio
-                    elif not lane.done:
-                        live = True
-                        lane.idle = True
+                    live = live or not lane.done
                 if best is None:
                     if not live:
                         return
@@ -185,11 +200,23 @@ def async_gen_fair_merge(
                     await waiter
                     wake[0] = None
                     continue
+                if not best.buf:
+                    asked = best.asked
+                    if asked is not None and asked <= turn[0] - 2:
+                        best.idle = True  # its reader had a whole loop turn: not ready
+                    else:  # give its reader a loop turn to deliver
+                        turn[0] += 1
+                        await asyncio.sleep(0)
+                    continue
                 if best.idle:
                     # back from idle: at most one round of banked credit (``weight`` items)
                     best.idle = False
                     floor = min(
-                        (ln.emitted / ln.weight for ln in lanes if ln.buf and ln is not best),
+                        (
+                            ln.emitted / ln.weight
+                            for ln in lanes
+                            if ln is not best and (ln.buf or not (ln.done or ln.idle))
+                        ),
                         default=best_ratio,
                     )
                     if best_ratio < floor - 1:
