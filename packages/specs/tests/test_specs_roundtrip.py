@@ -78,12 +78,13 @@ def _with_size(data: dict[str, object], size: str | None) -> dict[str, object]:
 
 chunk_data = st.builds(
     _with_size,
-    st.builds(
-        ChunkPolicy[object],
-        max_units=st.integers(0, 1000),
-        max_delay_ms=st.integers(0, 10_000),
-        flush_on_err=st.booleans(),
-    ).map(ChunkPolicy[object].to_dict),
+    st.tuples(st.integers(0, 1000), st.integers(0, 10_000), st.booleans())
+    .filter(lambda t: t[0] or t[1])  # (0, 0) is refused at construction
+    .map(
+        lambda t: ChunkPolicy[object](
+            max_units=t[0], max_delay_ms=t[1], flush_on_err=t[2]
+        ).to_dict()
+    ),
     sizes,
 )
 POLICY_DATA = {
