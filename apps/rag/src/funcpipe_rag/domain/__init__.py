@@ -11,11 +11,13 @@ from ._identity import chunk_hash as chunk_hash
 from ._identity import chunk_set_hash as chunk_set_hash
 from ._identity import commit_id as commit_id
 from ._identity import doc_version as doc_version
+from ._identity import escape_name as escape_name
 from ._identity import is_url as is_url
 from ._identity import key_is_under as key_is_under
 from ._identity import normalise_url as normalise_url
 from ._identity import path_key as path_key
 from ._identity import point_id as point_id
+from ._identity import unescape_name as unescape_name
 from ._parse import SUPPORTED_EXTENSIONS as SUPPORTED_EXTENSIONS
 from ._parse import decode_source as decode_source
 from ._parse import html_to_text as html_to_text
@@ -109,6 +111,8 @@ __all__ = [
     "parse_source",
     "parse_text",
     "path_key",
+    "escape_name",
+    "unescape_name",
     "plan_document",
     "plan_source",
     "plan_steps",

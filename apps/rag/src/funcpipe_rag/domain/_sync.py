@@ -156,13 +156,15 @@ def prune_candidates(
 ) -> list[str]:
     """Stored sources under ``roots`` that were not seen and are not protected (sorted).
 
-    A source is protected when it, or the file it comes from (the part before ``#``), failed
-    in this run: a failed read never deletes data.
+    ``protected`` holds the keys of everything that failed in this run: a source, a file, a
+    folder or a root that failed to list or is missing. Everything under a protected key is
+    kept (``key_is_under``): only a file known to be gone is pruned, never one that could not
+    be looked at.
     """
     seen_set, prot = set(seen), set(protected)
 
     def is_protected(s: str) -> bool:
-        return s in prot or s.split("#", 1)[0] in prot
+        return s in prot or any(key_is_under(s, p) for p in prot)
 
     return sorted(
         s

@@ -31,7 +31,15 @@ from funcpipe_rag.domain import (
 
 from ._ops import ALLOW_LIST, IngestEnv, Opened, registry_for, write_group
 from ._spec import spec_chunking
-from ._types import STAGE_STORE, IngestReport, Outcome, Ready, SourceError, errors_of
+from ._types import (
+    STAGE_STORE,
+    UNKNOWN_SOURCE,
+    IngestReport,
+    Outcome,
+    Ready,
+    SourceError,
+    errors_of,
+)
 
 
 class EmptyIndex:
@@ -205,9 +213,9 @@ async def _prune(
     if isinstance(scanned, Err):
         return _store_err(scanned.error, "cannot scan the collection for pruning")
     records, _ = scanned.value
-    protected = {e.source.split("#", 1)[0] for e in report.errors} | {
-        e.source for e in report.errors
-    }
+    protected = {e.source.split("#", 1)[0] for e in report.errors}
+    if UNKNOWN_SOURCE in protected:  # a failure we cannot place protects every root
+        protected |= set(request.roots)
     stored = {r.source for r in records}
     ctx = SyncContext(embedder.identity, spec.version, spec_chunking(spec))
     for source in prune_candidates(stored, seen, request.roots, protected):

@@ -1,0 +1,150 @@
+"""Ingest v2 (issue 11): keys of odd names, prune protection, resilience per request, the
+collection's embedder stamp, lazy collection creation, dry runs that refuse, disk space.
+
+Real parts: real files in tmp dirs, Qdrant Edge, the loopback embeddings server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from funcpipe.adapters.files import _walk
+from funcpipe.result import ErrInfo, Ok, Result
+from funcpipe_rag.adapters import EmbedderPort, HashEmbedder
+from funcpipe_rag.app import Settings, run_ingest
+from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport
+from hypothesis import given
+from hypothesis import strategies as st
+
+T = TypeVar("T")
+
+HASH = EmbedderPort(HashEmbedder(8))
+
+
+def run(main: Callable[[], Coroutine[object, object, T]]) -> T:
+    return asyncio.run(main())
+
+
+def settings_for(tmp: Path, collection: str = "v2") -> Settings:
+    return Settings.model_construct(data_dir=tmp / "data", collection=collection)
+
+
+def ingest(
+    tmp: Path, roots: list[str], *, embedder: EmbedderPort = HASH, **kw: object
+) -> Result[IngestReport, ErrInfo]:
+    settings = kw.pop("settings", None) or settings_for(tmp)
+    assert isinstance(settings, Settings)
+    return run(
+        lambda: run_ingest(settings, DEFAULT_SPEC, roots, base=tmp, embedder=embedder, **kw)  # type: ignore[arg-type]
+    )
+
+
+def ok(res: Result[T, ErrInfo]) -> T:
+    assert isinstance(res, Ok), res
+    return res.value
+
+
+def pages(root: Path, n: int) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(1, n + 1):
+        (root / f"f{i:02d}.md").write_text(f"# Page {i}\n\nSome text about topic {i}.\n")
+
+
+# -- finding 1: a name that is not UTF-8 ------------------------------------------------------
+
+
+@given(st.text(alphabet=st.sampled_from(["a", "%", "é", "\udce9", "\udc80", "/", "2", "5"])))
+def test_escaped_names_are_valid_utf8_and_reversible(name: str) -> None:
+    from funcpipe_rag.domain import escape_name, unescape_name
+
+    key = escape_name(name)
+    key.encode("utf-8")  # never raises
+    assert unescape_name(key) == name
+    if "%" not in name and not any(0xDC80 <= ord(c) <= 0xDCFF for c in name):
+        assert key == name
+
+
+def test_a_non_utf8_file_name_loses_nothing_and_prune_deletes_nothing(tmp_path: Path) -> None:
+    docs = tmp_path / "d"
+    pages(docs, 40)
+    first = ok(ingest(tmp_path, [str(docs)]))
+    assert (first.sources_added, first.errors) == (40, [])
+    bad = os.fsencode(docs) + b"/f20\xe9.md"
+    with open(bad, "wb") as f:
+        f.write(b"# Latin-1 name\n\nThe name of this file is not UTF-8.\n")
+    again = ok(ingest(tmp_path, [str(docs)], prune=True))
+    assert again.errors == []
+    assert (again.sources_seen, again.sources_deleted) == (41, 0)
+    assert (again.sources_added, again.sources_unchanged) == (1, 40)
+    plan = ok(ingest(tmp_path, [str(docs)], prune=True, dry_run=True))
+    keys = {o.source for o in plan.outcomes}
+    assert "d/f20%E9.md" in keys  # text, and it maps back to the bytes
+    assert len(keys) == 41
+    from funcpipe_rag.domain import unescape_name
+
+    assert os.fsencode(unescape_name("d/f20%E9.md")) == b"d/f20\xe9.md"
+
+
+# -- finding 2: prune protects what failed to list --------------------------------------------
+
+
+@pytest.fixture
+def deny_listing(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """Folders (absolute paths) whose listing raises PermissionError (tests run as root)."""
+    denied: set[str] = set()
+    real = _walk._list_dir
+
+    def listing(path: str, skip_hidden: bool) -> list[_walk._Entry]:
+        if os.path.abspath(path) in denied:
+            raise PermissionError(13, "Permission denied", path)
+        return real(path, skip_hidden)
+
+    monkeypatch.setattr(_walk, "_list_dir", listing)
+    return denied
+
+
+def test_prune_keeps_everything_under_a_root_that_failed_to_list(
+    tmp_path: Path, deny_listing: set[str]
+) -> None:
+    docs = tmp_path / "docs"
+    pages(docs, 3)
+    ok(ingest(tmp_path, [str(docs)]))
+    deny_listing.add(str(docs))
+    for dry in (True, False):
+        got = ok(ingest(tmp_path, [str(docs)], prune=True, dry_run=dry))
+        assert [(e.source, e.code) for e in got.errors] == [("docs", "PERMISSION_DENIED")]
+        assert got.sources_deleted == 0
+
+
+def test_prune_keeps_everything_under_a_subfolder_that_failed_to_list(
+    tmp_path: Path, deny_listing: set[str]
+) -> None:
+    docs = tmp_path / "docs"
+    pages(docs, 2)
+    pages(docs / "sub", 3)
+    ok(ingest(tmp_path, [str(docs)]))
+    (docs / "f02.md").unlink()  # really gone: pruned
+    deny_listing.add(str(docs / "sub"))
+    got = ok(ingest(tmp_path, [str(docs)], prune=True))
+    assert [(e.source, e.code) for e in got.errors] == [("docs/sub", "PERMISSION_DENIED")]
+    assert got.sources_deleted == 1
+    deny_listing.clear()
+    after = ok(ingest(tmp_path, [str(docs)], prune=True))
+    assert (after.sources_unchanged, after.sources_deleted, after.errors) == (4, 0, [])
+
+
+def test_prune_keeps_everything_under_a_root_that_was_moved_away(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    pages(docs, 3)
+    ok(ingest(tmp_path, [str(docs)]))
+    docs.rename(tmp_path / "elsewhere")
+    for dry in (True, False):
+        got = ok(ingest(tmp_path, [str(docs)], prune=True, dry_run=dry))
+        assert [(e.source, e.code) for e in got.errors] == [("docs", "NOT_FOUND")]
+        assert got.sources_deleted == 0
+        assert all(o.action != "deleted" for o in got.outcomes)
