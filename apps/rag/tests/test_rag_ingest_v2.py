@@ -8,16 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
 from funcpipe.adapters.files import _walk
-from funcpipe.result import ErrInfo, Ok, Result
+from funcpipe.policies import BackpressurePolicy, ChunkPolicy, RetryPolicy
+from funcpipe.result import ErrInfo, Ok, Result, codes
+from funcpipe.specs import PipelineSpec, batch_map_op, flat_map_op, map_op, pipeline_spec
 from funcpipe_rag.adapters import EmbedderPort, HashEmbedder
 from funcpipe_rag.app import Settings, run_ingest
 from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport
+from funcpipe_rag.pipelines._ops import (
+    DESCRIBE_ENTRIES,
+    DOCS_ID,
+    EMBED_ID,
+    PLAN_ID,
+    READ_ID,
+    WRITE_ID,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -148,3 +160,90 @@ def test_prune_keeps_everything_under_a_root_that_was_moved_away(tmp_path: Path)
         assert [(e.source, e.code) for e in got.errors] == [("docs", "NOT_FOUND")]
         assert got.sources_deleted == 0
         assert all(o.action != "deleted" for o in got.outcomes)
+
+
+# -- finding 3: each embedding request is retried on its own ----------------------------------
+
+
+def request_spec(*, embed_batch: int = 4) -> PipelineSpec:
+    """The default pipeline with small requests and retries without waiting."""
+    retry = RetryPolicy(
+        max_attempts=5,
+        retriable_codes=frozenset({codes.TRANSIENT, codes.RATE_LIMIT, codes.NETWORK}),
+        backoff_base_ms=0,
+        max_backoff_ms=0,
+        jitter_factor=0.0,
+    )
+    return pipeline_spec(
+        "rag-v2-requests",
+        [
+            map_op(DESCRIBE_ENTRIES[READ_ID]),
+            flat_map_op(DESCRIBE_ENTRIES[DOCS_ID]),
+            batch_map_op(
+                DESCRIBE_ENTRIES[PLAN_ID],
+                chunk=ChunkPolicy(max_units=32, max_delay_ms=0),
+                params={"chunk_chars": 200, "chunk_overlap": 0},
+                retry=retry,
+            ),
+            batch_map_op(
+                DESCRIBE_ENTRIES[EMBED_ID],
+                params={"embed_batch": embed_batch},
+                chunk=ChunkPolicy(max_units=32, max_delay_ms=0),
+                retry=retry,
+                backpressure=BackpressurePolicy(max_concurrent=2),
+            ),
+            batch_map_op(
+                DESCRIBE_ENTRIES[WRITE_ID],
+                chunk=ChunkPolicy(max_units=64, max_delay_ms=0),
+                retry=retry,
+            ),
+        ],
+    )
+
+
+def long_pages(root: Path, n: int, paras: int) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        body = "\n\n".join(
+            f"Paragraph {j} of page {i}: " + f"word{i}x{j} " * 12 for j in range(paras)
+        )
+        (root / f"p{i}.md").write_text(f"# Page {i}\n\n{body}\n")
+
+
+def remote(tmp: Path, server: EmbeddingsServer, dim: int, collection: str = "v2") -> Settings:
+    return Settings.model_construct(
+        data_dir=tmp / "data",
+        collection=collection,
+        embed_url=server.base_url,
+        embed_model=server.model,
+        embed_dim=dim,
+    )
+
+
+def test_each_embedding_request_is_retried_alone_and_never_resent(tmp_path: Path) -> None:
+    long_pages(tmp_path / "docs", 5, 30)
+    hasher = HashEmbedder(16)
+    embedded: Counter[str] = Counter()
+    calls: list[int] = []
+
+    def embed_fn(texts: list[str]) -> list[list[float]]:
+        calls.append(len(texts))  # only requests that got no fault reach here
+        embedded.update(texts)
+        return [hasher.vector(t) or [1.0] + [0.0] * 15 for t in texts]
+
+    with EmbeddingsServer(embed_fn, model="hash-16") as server:
+        for _ in range(30):  # every 10th request answers 503
+            server.push(*[Fault.slow(0)] * 9, Fault.status_error(503))
+        settings = remote(tmp_path, server, 16)
+        spec = request_spec()
+        report = ok(
+            run(lambda: run_ingest(settings, spec, [str(tmp_path / "docs")], base=tmp_path))
+        )
+        failed = len(server.requests) - len(calls)
+    assert report.errors == []
+    assert report.sources_added == 5
+    assert report.chunks_embedded == sum(embedded.values()) >= 150
+    assert len(calls) >= 30  # many requests, so several drew a 503
+    assert failed >= 3
+    assert set(embedded.values()) == {1}  # each successful request's texts were sent once
+    assert failed <= len(server.requests) // 10 + 1  # only the failed ones were sent again

@@ -30,7 +30,7 @@ from funcpipe_rag.domain import (
 )
 
 from ._ops import ALLOW_LIST, IngestEnv, Opened, registry_for, write_group
-from ._spec import spec_chunking
+from ._spec import spec_chunking, spec_resilience
 from ._types import (
     STAGE_STORE,
     UNKNOWN_SOURCE,
@@ -142,7 +142,15 @@ def ingest(
         # and parsed; nothing is planned, embedded or written before it is open.
         loop = asyncio.get_running_loop()
         opening = loop.create_task(_open())
-        env = IngestEnv(index, embedder, spec.version, {}, request.dry_run, opening=opening)
+        env = IngestEnv(
+            index,
+            embedder,
+            spec.version,
+            {},
+            request.dry_run,
+            resilience=spec_resilience(spec, resilience),
+            opening=opening,
+        )
         described = describe_ingest(
             spec, env, request.source.sources(), resilience=resilience, sleeper=sleeper
         )
@@ -227,7 +235,7 @@ async def _prune(
         if plan.is_noop:
             continue
         if not request.dry_run:
-            done = await write_group(index, [Ready(plan, ())], 256)()
+            done = await write_group(index, [Ready(plan, ())], 256, spec_resilience(spec))()
             if isinstance(done, Err):
                 for e in errors_of(done.error):
                     report.fail(e)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from funcpipe.async_plan import AsyncPlan, async_pure
+from funcpipe.async_plan import AsyncPlan, async_pure, async_with_resilience
+from funcpipe.policies import BackpressurePolicy, ResilienceEnv, RetryPolicy, TimeoutPolicy
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import (
     Params,
@@ -24,7 +26,7 @@ from funcpipe.specs import (
     flat_map_entry,
     map_entry,
 )
-from funcpipe.streams import AsyncGen
+from funcpipe.streams import AsyncGen, async_gen_bounded_map
 
 from funcpipe_rag.domain import (
     SUPPORTED_EXTENSIONS,
@@ -58,9 +60,37 @@ ALLOW_LIST = frozenset({READ_ID, DOCS_ID, PLAN_ID, EMBED_ID, WRITE_ID})
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 
+T = TypeVar("T")
+
 
 Opened = tuple[VectorIndex, Mapping[str, CommitRecord]]
 """The store to use and its commit markers by source."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resilience:
+    """The unit of retry: each embedding request and each store write, on its own.
+
+    ``embed_retry`` / ``embed_timeout`` / ``embed_concurrency`` come from the spec's embed op
+    (its retry, timeout and backpressure), ``store_retry`` from its write op.
+    """
+
+    embed_retry: RetryPolicy | None = None
+    embed_timeout: TimeoutPolicy | None = None
+    embed_concurrency: int = 1
+    store_retry: RetryPolicy | None = None
+    env: ResilienceEnv | None = None
+
+    def embed(self, step: AsyncPlan[list[Vector]]) -> AsyncPlan[list[Vector]]:
+        if self.embed_retry is None and self.embed_timeout is None:
+            return step
+        retry = self.embed_retry or RetryPolicy(max_attempts=1)
+        return async_with_resilience(step, retry, self.embed_timeout, self.env)
+
+    def store(self, step: AsyncPlan[T]) -> AsyncPlan[T]:
+        if self.store_retry is None:
+            return step
+        return async_with_resilience(step, self.store_retry, None, self.env)
 
 
 @dataclass(slots=True)
@@ -78,6 +108,7 @@ class IngestEnv:
     commits: Mapping[str, CommitRecord]
     dry_run: bool = False
     seen: set[str] = field(default_factory=set)
+    resilience: Resilience = field(default_factory=Resilience)
     opening: asyncio.Future[Result[Opened, ErrInfo]] | None = None
 
     async def ready(self) -> Result[None, ErrInfo]:
@@ -243,39 +274,86 @@ def embed_batches(texts: Sequence[str], max_items: int, max_chars: int) -> list[
     return out
 
 
+EmbedOut = list[Result[Ready, ErrInfo]]
+"""What embedding a group gives: per source, its plan with vectors, or why it failed."""
+
+
 def embed_factory(
     env: IngestEnv,
-) -> Callable[[Params], Callable[[list[SourcePlan]], AsyncPlan[list[Ready]]]]:
-    def factory(params: Params) -> Callable[[list[SourcePlan]], AsyncPlan[list[Ready]]]:
+) -> Callable[[Params], Callable[[list[SourcePlan]], AsyncPlan[EmbedOut]]]:
+    """BatchMap: embed a group's new chunks in requests of ``embed_batch`` texts at most.
+
+    Each request is retried on its own (``env.resilience``) and the requests of a group run
+    concurrently, at most ``embed_concurrency`` at once. A request that succeeded is kept for
+    the group, so even a retry of the whole group never sends it again. After a request
+    fails for good no new one starts; the sources it (or a request not sent) covers fail, the
+    group's others go on to be written.
+    """
+
+    def factory(params: Params) -> Callable[[list[SourcePlan]], AsyncPlan[EmbedOut]]:
         batch = _int(params, "embed_batch", 64)
         max_chars = _int(params, "embed_max_chars", 64_000)
-        dim = env.embedder.identity.dim
 
-        def embed(plans: list[SourcePlan]) -> AsyncPlan[list[Ready]]:
+        def embed(plans: list[SourcePlan]) -> AsyncPlan[EmbedOut]:
             texts = [r.text for p in plans for r in p.embed]
-            sources = [p.source for p in plans]
             if env.dry_run or not texts:
-                return async_pure([Ready(p, ()) for p in plans])
+                return async_pure([Ok(Ready(p, ())) for p in plans])
+            spans = embed_batches(texts, batch, max_chars)
+            done: dict[int, list[Vector]] = {}  # span index -> vectors, across group retries
+            res = env.resilience
+            policy = BackpressurePolicy(max_concurrent=res.embed_concurrency, ordered=False)
 
-            async def _embed() -> Result[list[Ready], ErrInfo]:
-                vectors: list[Vector] = []
-                for span in embed_batches(texts, batch, max_chars):
-                    part = texts[span.start : span.stop]
-                    got = await env.embedder.embed(part)()
+            def request(i: int) -> AsyncPlan[int]:
+                part = texts[spans[i].start : spans[i].stop]
+                dim = env.embedder.identity.dim
+                step = res.embed(env.embedder.embed(part))
+
+                async def _one() -> Result[int, ErrInfo]:
+                    if i in done:
+                        return Ok(i)
+                    got = await step()
                     if isinstance(got, Err):
-                        return Err(_relabel(got.error, STAGE_EMBED, sources))
+                        return got
                     if len(got.value) != len(part):
                         msg = f"embedder returned {len(got.value)} vectors for {len(part)} texts"
-                        return _err(codes.SERVICE_SPECIFIC, msg, STAGE_EMBED, sources)
+                        return Err(ErrInfo(codes.SERVICE_SPECIFIC, msg, STAGE_EMBED))
                     if any(len(v) != dim for v in got.value):
                         msg = f"embedder returned vectors that are not {dim}-d"
-                        return _err(codes.DIMENSION_MISMATCH, msg, STAGE_EMBED, sources)
-                    vectors.extend(got.value)
-                out: list[Ready] = []
+                        return Err(ErrInfo(codes.DIMENSION_MISMATCH, msg, STAGE_EMBED))
+                    done[i] = got.value
+                    return Ok(i)
+
+                return _one
+
+            async def _indices() -> AsyncIterator[Result[int, ErrInfo]]:
+                for i in range(len(spans)):
+                    yield Ok(i)
+
+            async def _embed() -> Result[EmbedOut, ErrInfo]:
+                failed: ErrInfo | None = None
+                it = async_gen_bounded_map(_indices, request, policy)()
+                try:
+                    async for r in it:
+                        if isinstance(r, Err):
+                            failed = r.error
+                            break
+                finally:
+                    aclose = getattr(it, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+                vectors: list[Vector | None] = [None] * len(texts)
+                for i, vs in done.items():
+                    vectors[spans[i].start : spans[i].stop] = vs
+                out: EmbedOut = []
                 at = 0
                 for p in plans:
-                    out.append(Ready(p, tuple(vectors[at : at + len(p.embed)])))
+                    mine = vectors[at : at + len(p.embed)]
                     at += len(p.embed)
+                    if all(v is not None for v in mine):
+                        out.append(Ok(Ready(p, tuple(v for v in mine if v is not None))))
+                    else:
+                        assert failed is not None
+                        out.append(Err(_relabel(failed, STAGE_EMBED, [p.source])))
                 return Ok(out)
 
             return _embed
@@ -286,10 +364,18 @@ def embed_factory(
 
 
 def write_group(
-    index: VectorIndex, group: Sequence[Ready], upsert_batch: int
+    index: VectorIndex,
+    group: Sequence[Ready],
+    upsert_batch: int,
+    resilience: Resilience | None = None,
 ) -> AsyncPlan[list[Outcome]]:
-    """Write a group of sources by the protocol; ``Ok`` only when every step succeeded."""
+    """Write a group of sources by the protocol; ``Ok`` only when every step succeeded.
+
+    Each write is retried on its own by ``resilience.store_retry`` (every write is an
+    idempotent upsert or delete by stable id).
+    """
     sources = [r.plan.source for r in group]
+    retried = (resilience or Resilience()).store
 
     async def _write() -> Result[list[Outcome], ErrInfo]:
         def fail(e: ErrInfo) -> Err[ErrInfo]:
@@ -298,7 +384,7 @@ def write_group(
         rewrite = [rec for r in group for rec in r.plan.rewrite]
         stored: dict[str, Vector] = {}
         for i in range(0, len(rewrite), upsert_batch):
-            got = await index.vectors([rec.id for rec in rewrite[i : i + upsert_batch]])()
+            got = await retried(index.vectors([rec.id for rec in rewrite[i : i + upsert_batch]]))()
             if isinstance(got, Err):
                 return fail(got.error)
             stored.update(got.value)
@@ -317,22 +403,22 @@ def write_group(
         ]
         points += [EmbeddedChunk(rec, stored[rec.id]) for rec in rewrite]
         for i in range(0, len(points), upsert_batch):
-            up = await index.upsert_chunks(points[i : i + upsert_batch])()
+            up = await retried(index.upsert_chunks(points[i : i + upsert_batch]))()
             if isinstance(up, Err):
                 return fail(up.error)
         stale = [i for r in group for i in r.plan.delete]
         for i in range(0, len(stale), upsert_batch):
-            de = await index.delete(stale[i : i + upsert_batch])()
+            de = await retried(index.delete(stale[i : i + upsert_batch]))()
             if isinstance(de, Err):
                 return fail(de.error)
         commits = [r.plan.commit for r in group if r.plan.commit is not None]
         if commits:
-            cm = await index.upsert_commits(commits)()
+            cm = await retried(index.upsert_commits(commits))()
             if isinstance(cm, Err):
                 return fail(cm.error)
         gone = [r.plan.delete_commit for r in group if r.plan.delete_commit is not None]
         if gone:
-            dm = await index.delete(gone)()
+            dm = await retried(index.delete(gone))()
             if isinstance(dm, Err):
                 return fail(dm.error)
         return Ok([Outcome.of(r.plan) for r in group])
@@ -353,7 +439,9 @@ def write_factory(
             idle = [Outcome.of(r.plan) for r in group if r.plan.is_noop]
 
             async def _write() -> Result[list[Outcome], ErrInfo]:
-                res = await write_group(env.index, busy, upsert_batch)()  # index: once ready
+                res = await write_group(
+                    env.index, busy, upsert_batch, env.resilience
+                )()  # index: once ready
                 return res.map(lambda done: idle + done)
 
             return _write
