@@ -17,10 +17,10 @@ import pytest
 from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
 from funcpipe.adapters.files import _walk
 from funcpipe.policies import BackpressurePolicy, ChunkPolicy, RetryPolicy
-from funcpipe.result import ErrInfo, Ok, Result, codes
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec, batch_map_op, flat_map_op, map_op, pipeline_spec
 from funcpipe_rag.adapters import EmbedderPort, HashEmbedder
-from funcpipe_rag.app import Settings, run_ingest
+from funcpipe_rag.app import Settings, run_ingest, run_search
 from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport
 from funcpipe_rag.pipelines._ops import (
     DESCRIBE_ENTRIES,
@@ -247,3 +247,72 @@ def test_each_embedding_request_is_retried_alone_and_never_resent(tmp_path: Path
     assert failed >= 3
     assert set(embedded.values()) == {1}  # each successful request's texts were sent once
     assert failed <= len(server.requests) // 10 + 1  # only the failed ones were sent again
+
+
+# -- findings 4, 5, 7: the collection's stamp; created only once the embedder answered -------
+
+
+def hash_fn(dim: int) -> Callable[[list[str]], list[list[float]]]:
+    hasher = HashEmbedder(dim)
+    return lambda texts: [hasher.vector(t) or [1.0] + [0.0] * (dim - 1) for t in texts]
+
+
+def refused(res: Result[object, ErrInfo]) -> ErrInfo:
+    from funcpipe_rag.cli import exit_code_for
+
+    assert isinstance(res, Err), res
+    assert exit_code_for(res.error) == 2, res.error
+    assert "\n" not in res.error.msg
+    return res.error
+
+
+def test_another_embedder_of_the_same_dimension_is_refused_by_ingest_and_search(
+    tmp_path: Path,
+) -> None:
+    pages(tmp_path / "docs", 3)
+    docs = [str(tmp_path / "docs")]
+    with EmbeddingsServer(hash_fn(16)) as server:
+        first = remote(tmp_path, server, 16).model_copy(update={"embed_model": "model-a"})
+        ok(run(lambda: run_ingest(first, DEFAULT_SPEC, docs, base=tmp_path)))
+        other = first.model_copy(update={"embed_model": "model-b"})
+        for dry in (True, False):
+            e = refused(
+                run(lambda: run_ingest(other, DEFAULT_SPEC, docs, base=tmp_path, dry_run=dry))  # noqa: B023
+            )
+            assert "model-a@16" in e.msg
+            assert "model-b@16" in e.msg
+            assert "--collection" in e.msg
+        e = refused(run(lambda: run_search(other, "topic", 3)))
+        assert "model-a@16" in e.msg
+        assert "model-b@16" in e.msg
+        assert ok(run(lambda: run_search(first, "topic 2", 3)))  # the right one still works
+        # nothing was mixed in: a re-run with the first embedder has nothing to do
+        again = ok(run(lambda: run_ingest(first, DEFAULT_SPEC, docs, base=tmp_path)))
+        assert (again.sources_unchanged, again.chunks_embedded) == (3, 0)
+
+
+def test_a_dimension_mismatch_is_refused_by_the_dry_run_as_by_the_real_run(
+    tmp_path: Path,
+) -> None:
+    pages(tmp_path / "docs", 3)
+    docs = [str(tmp_path / "docs")]
+    ok(ingest(tmp_path, docs, embedder=EmbedderPort(HashEmbedder(16))))
+    for dry in (True, False):
+        e = refused(ingest(tmp_path, docs, embedder=EmbedderPort(HashEmbedder(8)), dry_run=dry))
+        assert "16" in e.msg
+        assert "8" in e.msg
+
+
+def test_a_wrong_dimension_setting_creates_no_collection_that_traps_later_runs(
+    tmp_path: Path,
+) -> None:
+    pages(tmp_path / "docs", 3)
+    docs = [str(tmp_path / "docs")]
+    with EmbeddingsServer(hash_fn(16)) as server:
+        wrong = remote(tmp_path, server, 64)  # the model cannot make 64-d vectors
+        bad = run(lambda: run_ingest(wrong, DEFAULT_SPEC, docs, base=tmp_path))
+        assert isinstance(bad, Ok)
+        assert bad.value.backend_failed or bad.value.errors
+        right = remote(tmp_path, server, 16)
+        good = ok(run(lambda: run_ingest(right, DEFAULT_SPEC, docs, base=tmp_path)))
+        assert (good.sources_added, good.errors) == (3, [])

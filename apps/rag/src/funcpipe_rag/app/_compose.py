@@ -168,7 +168,9 @@ async def run_ingest(
             return opened
         b = opened.value
         source = RootsSource(roots, base=key_base, http=b.http)
-        request = IngestRequest(source, source.root_keys(), prune=prune, dry_run=dry_run)
+        request = IngestRequest(
+            source, source.root_keys(), prune=prune, dry_run=dry_run, collection=collection
+        )
         report = await ingest(spec, b.index, b.embedder, request, observe=observe)()
         if isinstance(report, Ok) and not dry_run and report.value.chunks_upserted:
             await b.index.optimize_if_needed(OPTIMIZE_THRESHOLD)()
@@ -185,7 +187,7 @@ async def run_search(
         if isinstance(opened, Err):
             return opened
         b = opened.value
-        return await search(b.index, b.embedder, query, k)()
+        return await search(b.index, b.embedder, query, k, b.index.collection)()
 
 
 async def run_verify(

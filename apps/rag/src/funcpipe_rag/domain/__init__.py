@@ -30,6 +30,9 @@ from ._ports import DocumentSource as DocumentSource
 from ._ports import Embedder as Embedder
 from ._ports import RawSource as RawSource
 from ._ports import VectorIndex as VectorIndex
+from ._sync import STAMP_ID as STAMP_ID
+from ._sync import CollectionInfo as CollectionInfo
+from ._sync import CollectionStamp as CollectionStamp
 from ._sync import SourcePlan as SourcePlan
 from ._sync import SourceState as SourceState
 from ._sync import SyncContext as SyncContext
@@ -41,6 +44,7 @@ from ._sync import plan_document as plan_document
 from ._sync import plan_source as plan_source
 from ._sync import plan_steps as plan_steps
 from ._sync import prune_candidates as prune_candidates
+from ._sync import stamp_conflict as stamp_conflict
 from ._sync import state_of as state_of
 from ._types import KIND_CHUNK as KIND_CHUNK
 from ._types import KIND_COMMIT as KIND_COMMIT
@@ -63,6 +67,10 @@ from ._verify import VerifyReport as VerifyReport
 from ._verify import verify_records as verify_records
 
 __all__ = [
+    "STAMP_ID",
+    "CollectionInfo",
+    "CollectionStamp",
+    "stamp_conflict",
     "CORRUPT",
     "DUPLICATE",
     "HALF_WRITTEN",

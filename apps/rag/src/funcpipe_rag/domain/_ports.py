@@ -13,6 +13,7 @@ from typing import Protocol
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.streams import AsyncGen
 
+from ._sync import CollectionInfo, CollectionStamp
 from ._types import (
     ChunkRecord,
     CommitRecord,
@@ -63,6 +64,14 @@ class VectorIndex(Protocol):
         """Create the collection if missing; an existing one must have dimension ``dim``."""
         ...
 
+    def info(self) -> AsyncPlan[CollectionInfo | None]:
+        """The collection's stamp and dimension; ``None`` when it does not exist."""
+        ...
+
+    def write_stamp(self, stamp: CollectionStamp) -> AsyncPlan[None]:
+        """Record the collection's stamp (after ``ensure``)."""
+        ...
+
     def commits(self) -> AsyncPlan[list[CommitRecord]]:
         """Every commit marker."""
         ...
@@ -72,7 +81,8 @@ class VectorIndex(Protocol):
         ...
 
     def scan(self) -> AsyncPlan[tuple[list[StoredRecord], list[str]]]:
-        """Every point: the records, and the ids of points whose payload is not ours."""
+        """Every point but the stamp: the records, and the ids of points whose payload is not
+        ours."""
         ...
 
     def vectors(self, ids: Sequence[str]) -> AsyncPlan[dict[str, Vector]]:

@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
+from uuid import uuid5
 
 from ._chunk import ChunkingConfig, chunk_document
-from ._identity import chunk_set_hash, commit_id, key_is_under, point_id
+from ._identity import NAMESPACE, chunk_set_hash, commit_id, key_is_under, point_id
 from ._types import ChunkRecord, CommitRecord, Document, EmbedderId, StoredRecord
 
 Action = Literal["unchanged", "added", "updated", "deleted"]
@@ -28,6 +29,96 @@ class SyncContext:
     embedder: EmbedderId
     spec_hash: str
     chunking: ChunkingConfig
+
+
+KIND_STAMP = "stamp"
+STAMP_ID = str(uuid5(NAMESPACE, "collection-stamp"))
+"""The id of the point that records a collection's embedder and chunking."""
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionStamp:
+    """What a collection is written with: the embedder (model, dimension) and the chunking.
+
+    A run with another stamp is refused, never mixed into the collection.
+    """
+
+    embedder: EmbedderId
+    chunking: ChunkingConfig
+
+    def payload(self) -> dict[str, object]:
+        return {
+            "kind": KIND_STAMP,
+            "embedder_model": self.embedder.model,
+            "embedder_dim": self.embedder.dim,
+            "chunk_chars": self.chunking.max_chars,
+            "chunk_overlap": self.chunking.overlap,
+        }
+
+    @staticmethod
+    def from_payload(payload: Mapping[str, object]) -> CollectionStamp | None:
+        model, dim = payload.get("embedder_model"), payload.get("embedder_dim")
+        chars, overlap = payload.get("chunk_chars"), payload.get("chunk_overlap")
+        if payload.get("kind") != KIND_STAMP or not isinstance(model, str):
+            return None
+        if not (isinstance(dim, int) and isinstance(chars, int) and isinstance(overlap, int)):
+            return None
+        try:
+            return CollectionStamp(EmbedderId(model, dim), ChunkingConfig(chars, overlap))
+        except ValueError:
+            return None
+
+    def describe(self) -> str:
+        c = self.chunking
+        return f"embedder {self.embedder}, chunks {c.max_chars}/{c.overlap}"
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionInfo:
+    """An existing collection: its stamp (``None`` when written before stamps) and dimension
+    (``None`` when unknown)."""
+
+    stamp: CollectionStamp | None
+    dim: int | None
+
+
+def stamp_conflict(
+    collection: str,
+    info: CollectionInfo,
+    want: CollectionStamp,
+    commits: Iterable[CommitRecord] = (),
+    *,
+    check_chunking: bool = True,
+) -> str | None:
+    """Why a run stamped ``want`` may not use the collection (one line naming both and the
+    fix), or ``None``. Without a stamp, the commit markers' embedder is checked instead."""
+    fix = "use another --collection, or the embedder (and spec) it was written with"
+    have = info.stamp
+    if have is not None:
+        same_emb = have.embedder == want.embedder
+        if same_emb and (not check_chunking or have.chunking == want.chunking):
+            return None
+        if not check_chunking:
+            return (
+                f"collection {collection!r} holds vectors of embedder {have.embedder}, "
+                f"this run uses {want.embedder}: {fix}"
+            )
+        return (
+            f"collection {collection!r} was written with {have.describe()}, "
+            f"this run uses {want.describe()}: {fix}"
+        )
+    if info.dim is not None and info.dim != want.embedder.dim:
+        return (
+            f"collection {collection!r} has dimension {info.dim}, "
+            f"this run's embedder {want.embedder} makes {want.embedder.dim}: {fix}"
+        )
+    others = sorted({c.embedder for c in commits} - {str(want.embedder)})
+    if others:
+        return (
+            f"collection {collection!r} holds vectors of embedder {others[0]}, "
+            f"this run uses {want.embedder}: {fix}"
+        )
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ from funcpipe.streams import AsyncGen
 
 from funcpipe_rag.domain import (
     ChunkRecord,
+    CollectionInfo,
+    CollectionStamp,
     CommitRecord,
     DocumentSource,
     EmbeddedChunk,
@@ -27,6 +29,7 @@ from funcpipe_rag.domain import (
     VectorIndex,
     plan_source,
     prune_candidates,
+    stamp_conflict,
 )
 
 from ._ops import ALLOW_LIST, IngestEnv, Opened, registry_for, write_group
@@ -47,6 +50,12 @@ class EmptyIndex:
     the collection does not exist yet."""
 
     def ensure(self, dim: int) -> AsyncPlan[None]:
+        return async_pure(None)
+
+    def info(self) -> AsyncPlan[CollectionInfo | None]:
+        return async_pure(None)
+
+    def write_stamp(self, stamp: CollectionStamp) -> AsyncPlan[None]:
         return async_pure(None)
 
     def commits(self) -> AsyncPlan[list[CommitRecord]]:
@@ -82,6 +91,7 @@ class IngestRequest:
     roots: tuple[str, ...]
     prune: bool = False
     dry_run: bool = False
+    collection: str = "funcpipe"
 
 
 Observer = Callable[[Outcome | SourceError], None]
@@ -123,19 +133,25 @@ def ingest(
     """
     emit = observe or (lambda _: None)
 
+    want = CollectionStamp(embedder.identity, spec_chunking(spec))
+
     async def _open() -> Result[Opened, ErrInfo]:
-        if not request.dry_run:
-            ensured = await index.ensure(embedder.identity.dim)()
-            if isinstance(ensured, Err):
-                return _store_err(ensured.error, "cannot open the collection")
-        store: VectorIndex = index
-        listed = await store.commits()()
-        if isinstance(listed, Err) and request.dry_run and listed.error.code == codes.NOT_FOUND:
-            store = EmptyIndex()  # a dry run against a collection that does not exist yet
-            listed = Ok([])
+        # Nothing is created here: the collection is created (and stamped) by the first write,
+        # after the embedder has answered. A dry run checks exactly what the real run checks.
+        info = await index.info()()
+        if isinstance(info, Err):
+            return _store_err(info.error, "cannot open the collection")
+        if info.value is None:
+            store: VectorIndex = EmptyIndex() if request.dry_run else index
+            return Ok(Opened(store, {}, fresh=True, stamped=False))
+        listed = await index.commits()()
         if isinstance(listed, Err):
             return _store_err(listed.error, "cannot read the commit markers")
-        return Ok((store, {c.source: c for c in listed.value}))
+        conflict = stamp_conflict(request.collection, info.value, want, listed.value)
+        if conflict is not None:
+            return Err(ErrInfo(codes.INVALID_INPUT, conflict, stage="config"))
+        commits = {c.source: c for c in listed.value}
+        return Ok(Opened(index, commits, fresh=False, stamped=info.value.stamp is not None))
 
     async def _run() -> Result[IngestReport, ErrInfo]:
         # The store opens (and its commit markers are read) while the first sources are read
@@ -150,6 +166,7 @@ def ingest(
             request.dry_run,
             resilience=spec_resilience(spec, resilience),
             opening=opening,
+            stamp=want,
         )
         described = describe_ingest(
             spec, env, request.source.sources(), resilience=resilience, sleeper=sleeper
@@ -187,7 +204,9 @@ def ingest(
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
                 await aclose()
-        if request.prune:
+        if env.fatal is not None:
+            return Err(env.fatal)
+        if request.prune and not env.fresh:
             pruned = await _prune(env.index, embedder, spec, request, report, seen, emit)
             if isinstance(pruned, Err):
                 return pruned

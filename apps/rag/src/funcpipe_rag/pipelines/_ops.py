@@ -32,6 +32,7 @@ from funcpipe_rag.domain import (
     SUPPORTED_EXTENSIONS,
     ChunkingConfig,
     ChunkRecord,
+    CollectionStamp,
     CommitRecord,
     Document,
     EmbeddedChunk,
@@ -63,8 +64,15 @@ DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 T = TypeVar("T")
 
 
-Opened = tuple[VectorIndex, Mapping[str, CommitRecord]]
-"""The store to use and its commit markers by source."""
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """The store to use, its commit markers by source, whether the collection does not exist
+    yet (``fresh``: nothing to read; the first write creates it) and whether it is stamped."""
+
+    index: VectorIndex
+    commits: Mapping[str, CommitRecord]
+    fresh: bool
+    stamped: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +118,11 @@ class IngestEnv:
     seen: set[str] = field(default_factory=set)
     resilience: Resilience = field(default_factory=Resilience)
     opening: asyncio.Future[Result[Opened, ErrInfo]] | None = None
+    stamp: CollectionStamp | None = None
+    fresh: bool = False
+    stamped: bool = True
+    fatal: ErrInfo | None = None
+    _writable: asyncio.Future[Result[None, ErrInfo]] | None = None
 
     async def ready(self) -> Result[None, ErrInfo]:
         """Ok once the store is open; the opening's Err otherwise (every time)."""
@@ -120,8 +133,44 @@ class IngestEnv:
         if isinstance(got, Err):
             return got
         if self.opening is opening:
-            self.index, self.commits = got.value
+            o = got.value
+            self.index, self.commits = o.index, o.commits
+            self.fresh, self.stamped = o.fresh, o.stamped
             self.opening = None
+        return Ok(None)
+
+    async def writable(self) -> Result[None, ErrInfo]:
+        """Before the first write (once): create the collection if missing, stamp it if not
+        stamped. A failure here ends the run (``fatal``)."""
+        if self._writable is None:
+            self._writable = asyncio.ensure_future(self._make_writable())
+        return await asyncio.shield(self._writable)
+
+    async def _make_writable(self) -> Result[None, ErrInfo]:
+        dim = self.embedder.identity.dim
+        ensured = await self.resilience.store(self.index.ensure(dim))()
+        if isinstance(ensured, Err):
+            e = ensured.error
+            if e.code == codes.DIMENSION_MISMATCH:
+                msg = (
+                    f"{e.msg}; the embedder {self.embedder.identity} makes {dim}-d vectors: "
+                    "use another --collection (or the embedder it was written with)"
+                )
+                e = ErrInfo(e.code, msg, "config", e.path, e.cause, e.ctx)
+            else:
+                msg = f"cannot create the collection: {e.msg}"
+                e = ErrInfo(e.code, msg, STAGE_STORE, e.path, e.cause, e.ctx)
+            self.fatal = self.fatal or e
+            return Err(e)
+        if not self.stamped and self.stamp is not None:
+            st = await self.resilience.store(self.index.write_stamp(self.stamp))()
+            if isinstance(st, Err):
+                e = st.error
+                msg = f"cannot stamp the collection: {e.msg}"
+                self.fatal = self.fatal or ErrInfo(e.code, msg, STAGE_STORE, e.path, e.cause)
+                return st
+            self.stamped = True
+        self.fresh = False
         return Ok(None)
 
 
@@ -230,7 +279,8 @@ def plan_factory(
                     return Ok([Ok(SourcePlan(d.source, "unchanged")) for d in docs])
                 desired = {d.source: desired_records(d, ctx) for d in todo}
                 sources = sorted(desired)
-                stored = await env.index.chunks_of(sources)()
+                reads = async_pure([]) if env.fresh else env.index.chunks_of(sources)
+                stored = await reads()
                 if isinstance(stored, Err):
                     return Err(_relabel(stored.error, STAGE_STORE, sources))
                 by_source: dict[str, list[ChunkRecord]] = {s: [] for s in sources}
@@ -439,9 +489,11 @@ def write_factory(
             idle = [Outcome.of(r.plan) for r in group if r.plan.is_noop]
 
             async def _write() -> Result[list[Outcome], ErrInfo]:
-                res = await write_group(
-                    env.index, busy, upsert_batch, env.resilience
-                )()  # index: once ready
+                ready = await env.writable()
+                if isinstance(ready, Err):
+                    return Err(_relabel(ready.error, STAGE_STORE, [r.plan.source for r in busy]))
+                # env.index: the store once ready
+                res = await write_group(env.index, busy, upsert_batch, env.resilience)()
                 return res.map(lambda done: idle + done)
 
             return _write
