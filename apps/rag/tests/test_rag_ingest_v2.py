@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -316,3 +318,133 @@ def test_a_wrong_dimension_setting_creates_no_collection_that_traps_later_runs(
         right = remote(tmp_path, server, 16)
         good = ok(run(lambda: run_ingest(right, DEFAULT_SPEC, docs, base=tmp_path)))
         assert (good.sources_added, good.errors) == (3, [])
+
+
+# -- finding 6: a full disk is an error, never a crash ----------------------------------------
+
+MiB = 1024 * 1024
+
+
+def test_too_little_free_space_is_a_coded_error_and_writes_nothing(tmp_path: Path) -> None:
+    from funcpipe_rag.app import run_verify
+    from funcpipe_rag.cli import exit_code_for
+
+    pages(tmp_path / "docs", 5)
+    docs = [str(tmp_path / "docs")]
+    settings = settings_for(tmp_path)
+    asked: list[Path] = []
+
+    def small(path: Path) -> int:
+        asked.append(path)
+        return 6 * MiB
+
+    for dry in (False, True):
+        res = run(
+            lambda: run_ingest(
+                settings,
+                DEFAULT_SPEC,
+                docs,
+                base=tmp_path,
+                embedder=HASH,
+                free_bytes=small,
+                dry_run=dry,  # noqa: B023
+            )
+        )
+        if dry:  # a dry run writes nothing, so it needs no room to write
+            assert isinstance(res, Ok)
+            continue
+        assert isinstance(res, Err)
+        assert (res.error.code, exit_code_for(res.error)) == ("NO_SPACE", 3)
+        assert "\n" not in res.error.msg
+    assert asked
+    assert all(p == settings.data_dir for p in asked)
+    # nothing was created: with room, everything is added
+    full = ok(ingest(tmp_path, docs))
+    assert (full.sources_added, full.errors) == (5, [])
+    # a store on a full disk is never opened (Edge would die of SIGBUS in its memory maps)
+    for res2 in (
+        run(lambda: run_verify(settings, repair=False, embedder=HASH, free_bytes=lambda _: MiB)),
+        run(lambda: run_search(settings, "topic", 3, embedder=HASH, free_bytes=lambda _: MiB)),
+    ):
+        assert isinstance(res2, Err)
+        assert (res2.error.code, exit_code_for(res2.error)) == ("NO_SPACE", 3)
+
+
+def test_space_running_out_mid_run_stops_it_with_the_store_consistent(tmp_path: Path) -> None:
+    from funcpipe_rag.app import run_verify
+
+    pages(tmp_path / "docs", 100)
+    docs = [str(tmp_path / "docs")]
+    settings = settings_for(tmp_path)
+    calls = [0]
+
+    def shrinking(_: Path) -> int:
+        calls[0] += 1
+        return 1024 * MiB if calls[0] <= 3 else 0  # open, create, one group; then full
+
+    res = run(
+        lambda: run_ingest(
+            settings, DEFAULT_SPEC, docs, base=tmp_path, embedder=HASH, free_bytes=shrinking
+        )
+    )
+    assert isinstance(res, Err)
+    assert res.error.code == "NO_SPACE"
+    found, _ = ok(run(lambda: run_verify(settings, repair=False, embedder=HASH)))
+    assert found.ok
+    assert 0 < found.sources < 100
+    rest = ok(ingest(tmp_path, docs))
+    assert rest.sources_added == 100 - found.sources
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A real 6 MiB tmpfs (needs mount privileges; skipped without them)."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    code = "from funcpipe_rag.cli import main; main()"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUNCPIPE_")}
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_real_full_disk_gives_exit_3_and_one_line_never_a_signal(
+    tmp_path: Path, tiny_tmpfs: Path
+) -> None:
+    long_pages(tmp_path / "docs", 80, 30)  # more than 6 MiB once stored
+    data = str(tiny_tmpfs / "data")
+    got = cli("ingest", "docs", "--data-dir", data, "--json", cwd=tmp_path)
+    assert got.returncode == 3, got
+    assert len(got.stderr.strip().splitlines()) == 1
+    assert "NO_SPACE" in got.stderr
+    with open(tiny_tmpfs / "filler", "wb") as f:  # fill the disk to the last byte
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    for args in (("verify",), ("search", "topic")):
+        got = cli(*args, "--data-dir", data, cwd=tmp_path)
+        assert got.returncode == 3, got
+        assert len(got.stderr.strip().splitlines()) == 1

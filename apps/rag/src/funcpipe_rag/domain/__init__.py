@@ -29,8 +29,12 @@ from ._parse import parse_text as parse_text
 from ._ports import DocumentSource as DocumentSource
 from ._ports import Embedder as Embedder
 from ._ports import RawSource as RawSource
+from ._ports import Room as Room
 from ._ports import VectorIndex as VectorIndex
+from ._sync import NO_SPACE as NO_SPACE
+from ._sync import READ_MARGIN as READ_MARGIN
 from ._sync import STAMP_ID as STAMP_ID
+from ._sync import WRITE_MARGIN as WRITE_MARGIN
 from ._sync import CollectionInfo as CollectionInfo
 from ._sync import CollectionStamp as CollectionStamp
 from ._sync import SourcePlan as SourcePlan
@@ -44,6 +48,7 @@ from ._sync import plan_document as plan_document
 from ._sync import plan_source as plan_source
 from ._sync import plan_steps as plan_steps
 from ._sync import prune_candidates as prune_candidates
+from ._sync import space_needed as space_needed
 from ._sync import stamp_conflict as stamp_conflict
 from ._sync import state_of as state_of
 from ._types import KIND_CHUNK as KIND_CHUNK
@@ -67,6 +72,11 @@ from ._verify import VerifyReport as VerifyReport
 from ._verify import verify_records as verify_records
 
 __all__ = [
+    "Room",
+    "NO_SPACE",
+    "READ_MARGIN",
+    "WRITE_MARGIN",
+    "space_needed",
     "STAMP_ID",
     "CollectionInfo",
     "CollectionStamp",

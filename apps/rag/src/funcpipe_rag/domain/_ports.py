@@ -7,10 +7,11 @@ happens until a runtime drives it. Failures are ``Err(ErrInfo)`` values with a t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from funcpipe.async_plan import AsyncPlan
+from funcpipe.result import ErrInfo, Result
 from funcpipe.streams import AsyncGen
 
 from ._sync import CollectionInfo, CollectionStamp
@@ -23,6 +24,10 @@ from ._types import (
     StoredRecord,
     Vector,
 )
+
+Room = Callable[[int], Result[None, ErrInfo]]
+"""Whether ``n`` more bytes (plus a margin) fit under the store's data dir: ``Ok`` or
+``Err(NO_SPACE)``. A synchronous check (one ``statvfs``); ``None`` where the store is remote."""
 
 
 class RawSource(Protocol):

@@ -31,6 +31,23 @@ class SyncContext:
     chunking: ChunkingConfig
 
 
+NO_SPACE = "NO_SPACE"
+"""The error code of too little free space under the data dir (a backend problem: exit 3)."""
+
+WRITE_MARGIN = 16 * 1024 * 1024
+"""Free bytes always kept beyond the next writes' estimate (a new collection alone takes ~5
+MiB; Qdrant Edge writes through memory maps, where a full disk is a SIGBUS, not an error)."""
+
+READ_MARGIN = 2 * 1024 * 1024
+"""Free bytes a store needs just to be opened and read (its maps may touch new pages)."""
+
+
+def space_needed(points: int, dim: int, text_chars: int) -> int:
+    """Bytes the next writes of ``points`` points may take: vector and payload, twice (the
+    write-ahead log and the segment), with payload indexes."""
+    return 2 * (points * (4 * dim + 512) + 2 * text_chars)
+
+
 KIND_STAMP = "stamp"
 STAMP_ID = str(uuid5(NAMESPACE, "collection-stamp"))
 """The id of the point that records a collection's embedder and chunking."""

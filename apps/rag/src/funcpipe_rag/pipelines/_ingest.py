@@ -21,6 +21,7 @@ from funcpipe_rag.domain import (
     DocumentSource,
     EmbeddedChunk,
     Embedder,
+    Room,
     SearchHit,
     SourceState,
     StoredRecord,
@@ -125,11 +126,14 @@ def ingest(
     observe: Observer | None = None,
     resilience: ResilienceEnv | None = None,
     sleeper: Sleeper | None = None,
+    room: Room | None = None,
 ) -> AsyncPlan[IngestReport]:
     """Sync the store with the sources by the protocol; then prune if asked.
 
     ``Err`` only when the run cannot start or the store fails outside a source (stage
-    ``store``); a source that fails is listed in the report and the run goes on.
+    ``store``); a source that fails is listed in the report and the run goes on. ``room`` is
+    asked before each write whether it fits on the disk; too little ends the run
+    (``Err(NO_SPACE)``, stage ``store``) before anything is written that does not fit.
     """
     emit = observe or (lambda _: None)
 
@@ -167,6 +171,7 @@ def ingest(
             resilience=spec_resilience(spec, resilience),
             opening=opening,
             stamp=want,
+            room=room,
         )
         described = describe_ingest(
             spec, env, request.source.sources(), resilience=resilience, sleeper=sleeper

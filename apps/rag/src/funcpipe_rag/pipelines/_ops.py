@@ -29,6 +29,7 @@ from funcpipe.specs import (
 from funcpipe.streams import AsyncGen, async_gen_bounded_map
 
 from funcpipe_rag.domain import (
+    NO_SPACE,
     SUPPORTED_EXTENSIONS,
     ChunkingConfig,
     ChunkRecord,
@@ -38,6 +39,7 @@ from funcpipe_rag.domain import (
     EmbeddedChunk,
     Embedder,
     RawSource,
+    Room,
     SourcePlan,
     SourceState,
     SyncContext,
@@ -50,6 +52,7 @@ from funcpipe_rag.domain import (
     looks_like_html,
     parse_text,
     plan_source,
+    space_needed,
 )
 
 from ._types import STAGE_EMBED, STAGE_STORE, Outcome, Ready
@@ -122,6 +125,7 @@ class IngestEnv:
     fresh: bool = False
     stamped: bool = True
     fatal: ErrInfo | None = None
+    room: Room | None = None
     _writable: asyncio.Future[Result[None, ErrInfo]] | None = None
 
     async def ready(self) -> Result[None, ErrInfo]:
@@ -148,6 +152,11 @@ class IngestEnv:
 
     async def _make_writable(self) -> Result[None, ErrInfo]:
         dim = self.embedder.identity.dim
+        if self.room is not None:
+            roomy = self.room(0)
+            if isinstance(roomy, Err):
+                self.fatal = self.fatal or roomy.error
+                return roomy
         ensured = await self.resilience.store(self.index.ensure(dim))()
         if isinstance(ensured, Err):
             e = ensured.error
@@ -418,11 +427,13 @@ def write_group(
     group: Sequence[Ready],
     upsert_batch: int,
     resilience: Resilience | None = None,
+    room: Room | None = None,
 ) -> AsyncPlan[list[Outcome]]:
     """Write a group of sources by the protocol; ``Ok`` only when every step succeeded.
 
     Each write is retried on its own by ``resilience.store_retry`` (every write is an
-    idempotent upsert or delete by stable id).
+    idempotent upsert or delete by stable id). ``room`` is asked first whether the points fit
+    on the disk (``Err(NO_SPACE)``: nothing of the group is written).
     """
     sources = [r.plan.source for r in group]
     retried = (resilience or Resilience()).store
@@ -452,6 +463,11 @@ def write_group(
             for rec, v in zip(r.plan.embed, r.vectors, strict=True)
         ]
         points += [EmbeddedChunk(rec, stored[rec.id]) for rec in rewrite]
+        if room is not None and points:
+            dim = len(points[0].vector)
+            roomy = room(space_needed(len(points), dim, sum(len(p.record.text) for p in points)))
+            if isinstance(roomy, Err):
+                return fail(roomy.error)
         for i in range(0, len(points), upsert_batch):
             up = await retried(index.upsert_chunks(points[i : i + upsert_batch]))()
             if isinstance(up, Err):
@@ -493,7 +509,9 @@ def write_factory(
                 if isinstance(ready, Err):
                     return Err(_relabel(ready.error, STAGE_STORE, [r.plan.source for r in busy]))
                 # env.index: the store once ready
-                res = await write_group(env.index, busy, upsert_batch, env.resilience)()
+                res = await write_group(env.index, busy, upsert_batch, env.resilience, env.room)()
+                if isinstance(res, Err) and res.error.code == NO_SPACE:
+                    env.fatal = env.fatal or res.error  # a full disk ends the run
                 return res.map(lambda done: idle + done)
 
             return _write
