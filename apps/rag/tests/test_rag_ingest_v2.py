@@ -448,3 +448,46 @@ def test_a_real_full_disk_gives_exit_3_and_one_line_never_a_signal(
         got = cli(*args, "--data-dir", data, cwd=tmp_path)
         assert got.returncode == 3, got
         assert len(got.stderr.strip().splitlines()) == 1
+
+
+# -- finding 8: a spec whose ops do not fit is INVALID_SPEC, never a silent run or a traceback
+
+
+@pytest.mark.parametrize(
+    ("ops", "names"),
+    [
+        ([READ_ID, DOCS_ID], [DOCS_ID, "Document"]),
+        ([DOCS_ID, READ_ID], [DOCS_ID, "RawSource"]),
+        ([READ_ID, DOCS_ID, EMBED_ID, PLAN_ID, WRITE_ID], [DOCS_ID, EMBED_ID]),
+    ],
+)
+def test_a_spec_whose_ops_do_not_fit_is_invalid_at_validate_and_ingest(
+    tmp_path: Path, ops: list[str], names: list[str]
+) -> None:
+    from funcpipe.specs import serialize
+    from funcpipe_rag.cli import cli as app_cli
+    from typer.testing import CliRunner
+
+    def op(func_id: str) -> object:
+        entry = DESCRIBE_ENTRIES[func_id]
+        if entry.kind == "Map":
+            return map_op(entry)
+        if entry.kind == "FlatMap":
+            return flat_map_op(entry)
+        return batch_map_op(entry, chunk=ChunkPolicy(max_units=4, max_delay_ms=0))
+
+    spec = pipeline_spec("misfit", [op(i) for i in ops])  # type: ignore[misc]
+    path = tmp_path / "misfit.yaml"
+    path.write_text(serialize(spec, "yaml"))
+    pages(tmp_path / "docs", 2)
+    runner = CliRunner()
+    for args in (
+        ["spec", "validate", str(path)],
+        ["ingest", str(tmp_path / "docs"), "--spec", str(path), "--data-dir", str(tmp_path / "d")],
+    ):
+        got = runner.invoke(app_cli, args)
+        assert got.exit_code == 2, got.output
+        err = got.stderr if hasattr(got, "stderr") else got.output
+        assert "[INVALID_SPEC]" in err
+        assert "Traceback" not in err
+        assert all(n in err for n in names), err

@@ -33,7 +33,7 @@ from funcpipe_rag.domain import (
     stamp_conflict,
 )
 
-from ._ops import ALLOW_LIST, IngestEnv, Opened, registry_for, write_group
+from ._ops import ALLOW_LIST, IngestEnv, Opened, check_stage_types, registry_for, write_group
 from ._spec import spec_chunking, spec_resilience
 from ._types import (
     STAGE_STORE,
@@ -111,6 +111,9 @@ def describe_ingest(
     sleeper: Sleeper | None = None,
 ) -> Result[AsyncGen[object], ErrInfo]:
     """The spec rebuilt from the trusted registry, bound to ``env``, over ``sources``."""
+    typed = check_stage_types([op.func_id for op in spec.ops])
+    if isinstance(typed, Err):
+        return typed
     built = reconstruct_pipeline(
         spec, registry_for(env), allow_list=ALLOW_LIST, env=resilience, sleeper=sleeper
     )

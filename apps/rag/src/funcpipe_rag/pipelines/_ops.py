@@ -534,6 +534,38 @@ def registry_for(env: IngestEnv) -> Registry:
     )
 
 
+STAGE_TYPES: dict[str, tuple[str, str]] = {
+    READ_ID: ("RawSource", "Parsed"),
+    DOCS_ID: ("Parsed", "Document"),
+    PLAN_ID: ("Document", "SourcePlan"),
+    EMBED_ID: ("SourcePlan", "Ready"),
+    WRITE_ID: ("Ready", "Outcome"),
+}
+"""What each op takes and gives: the ingest is RawSource -> ... -> Outcome."""
+
+
+def check_stage_types(ops: Sequence[str]) -> Result[None, ErrInfo]:
+    """``Err(INVALID_SPEC)`` naming both ops when neighbours do not fit, or when the chain
+    does not turn the sources (``RawSource``) into ``Outcome`` (it would ingest nothing)."""
+    have, prev = "RawSource", "the sources"
+    for i, func_id in enumerate(ops):
+        types = STAGE_TYPES.get(func_id)
+        if types is None:
+            continue  # not ours: reconstruction refuses it (UNALLOWED_OP / UNKNOWN_OP)
+        takes, gives = types
+        if takes != have:
+            msg = f"ops.{i}: {func_id} takes {takes}, but {prev} gives {have}"
+            return Err(ErrInfo(codes.INVALID_SPEC, msg, stage="spec", path=("ops", i)))
+        have, prev = gives, func_id
+    if have != "Outcome":
+        msg = (
+            f"the last op, {prev}, gives {have}: an ingest spec must end with {WRITE_ID} "
+            f"(read -> docs -> plan -> embed -> write), or it would ingest nothing"
+        )
+        return Err(ErrInfo(codes.INVALID_SPEC, msg, stage="spec", path=("ops",)))
+    return Ok(None)
+
+
 def _unbound(_: Params) -> Callable[..., object]:
     raise RuntimeError("describing entry: bind the registry to a run with registry_for()")
 
