@@ -23,6 +23,7 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec, batch_map_op, flat_map_op, map_op, pipeline_spec
 from funcpipe_rag.adapters import EmbedderPort, HashEmbedder
 from funcpipe_rag.app import Settings, run_ingest, run_search
+from funcpipe_rag.domain import Document
 from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport
 from funcpipe_rag.pipelines._ops import (
     DESCRIBE_ENTRIES,
@@ -491,3 +492,29 @@ def test_a_spec_whose_ops_do_not_fit_is_invalid_at_validate_and_ingest(
         assert "[INVALID_SPEC]" in err
         assert "Traceback" not in err
         assert all(n in err for n in names), err
+
+
+# -- bench (b): an unchanged re-run parses nothing and loads no model -------------------------
+
+
+def test_an_unchanged_rerun_parses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from funcpipe_rag.domain import parse_text
+
+    pages(tmp_path / "docs", 4)
+    (tmp_path / "docs" / "page.html").write_text("<html><body><h1>T</h1><p>Body.</p></body></html>")
+    docs = [str(tmp_path / "docs")]
+    ok(ingest(tmp_path, docs))
+    parsed: list[str] = []
+    real = parse_text
+
+    def counting(key: str, text: str, kind: str) -> list[Result[Document, ErrInfo]]:
+        parsed.append(key)
+        return real(key, text, kind)
+
+    monkeypatch.setattr("funcpipe_rag.pipelines._ops.parse_text", counting)
+    again = ok(ingest(tmp_path, docs))
+    assert (again.sources_unchanged, again.chunks_upserted, parsed) == (5, 0, [])
+    (tmp_path / "docs" / "f02.md").write_text("# Page 2\n\nNew text.\n")
+    edited = ok(ingest(tmp_path, docs))
+    assert (edited.sources_updated, edited.sources_unchanged) == (1, 4)
+    assert parsed == ["docs/f02.md"]

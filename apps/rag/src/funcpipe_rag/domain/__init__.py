@@ -17,6 +17,7 @@ from ._identity import key_is_under as key_is_under
 from ._identity import normalise_url as normalise_url
 from ._identity import path_key as path_key
 from ._identity import point_id as point_id
+from ._identity import sha256_hex as sha256_hex
 from ._identity import unescape_name as unescape_name
 from ._parse import SUPPORTED_EXTENSIONS as SUPPORTED_EXTENSIONS
 from ._parse import decode_source as decode_source
@@ -72,6 +73,7 @@ from ._verify import VerifyReport as VerifyReport
 from ._verify import verify_records as verify_records
 
 __all__ = [
+    "sha256_hex",
     "Room",
     "NO_SPACE",
     "READ_MARGIN",

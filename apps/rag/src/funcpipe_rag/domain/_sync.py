@@ -192,7 +192,11 @@ def desired_records(doc: Document, ctx: SyncContext) -> tuple[ChunkRecord, ...]:
 
 
 def commit_for(
-    source: str, version: str, records: Sequence[ChunkRecord], ctx: SyncContext
+    source: str,
+    version: str,
+    records: Sequence[ChunkRecord],
+    ctx: SyncContext,
+    raw_hash: str = "",
 ) -> CommitRecord:
     """The commit marker that records ``source`` complete at ``version``."""
     ids = [r.id for r in records]
@@ -204,6 +208,7 @@ def commit_for(
         ctx.spec_hash,
         len(ids),
         chunk_set_hash(ids),
+        raw_hash,
     )
 
 
@@ -227,6 +232,7 @@ def plan_source(
     version: str,
     state: SourceState,
     ctx: SyncContext,
+    raw_hash: str = "",
 ) -> SourcePlan:
     """Plan one source: ``desired`` is its new chunk points, or ``None`` to delete it."""
     if desired is None:
@@ -243,7 +249,7 @@ def plan_source(
     embed = tuple(r for r in desired if r.id not in existing)
     rewrite = tuple(r for r in desired if r.id in existing and existing[r.id] != r)
     delete = tuple(sorted(i for i in existing if i not in wanted))
-    marker = commit_for(source, version, desired, ctx)
+    marker = commit_for(source, version, desired, ctx, raw_hash)
     commit = None if state.commit == marker else marker
     plan = SourcePlan(source, "updated", embed, rewrite, delete, commit)
     if state.commit is None:
@@ -253,7 +259,7 @@ def plan_source(
 
 def plan_document(doc: Document, state: SourceState, ctx: SyncContext) -> SourcePlan:
     """Plan one parsed document against everything the store holds for it."""
-    return plan_source(doc.source, desired_records(doc, ctx), doc.version, state, ctx)
+    return plan_source(doc.source, desired_records(doc, ctx), doc.version, state, ctx, doc.raw_hash)
 
 
 def prune_candidates(

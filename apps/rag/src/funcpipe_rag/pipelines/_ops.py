@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from funcpipe.async_plan import AsyncPlan, async_pure, async_with_resilience
@@ -52,6 +52,7 @@ from funcpipe_rag.domain import (
     looks_like_html,
     parse_text,
     plan_source,
+    sha256_hex,
     space_needed,
 )
 
@@ -241,7 +242,28 @@ def read_factory(env: IngestEnv) -> Callable[[Params], Callable[[RawSource], Asy
                     return [Err(ErrInfo(codes.UNSUPPORTED, msg, "parse", (raw.key,)))]
                 if kind == "txt" and is_url(raw.key) and looks_like_html(got.value):
                     kind = "html"
-                return parse_text(raw.key, got.value, kind)
+                raw_hash = sha256_hex(got.value)
+                known = await _current_commit(raw.key, raw_hash)
+                if known is not None:  # the same raw text as committed: no need to parse it
+                    return [Ok(Document(raw.key, "", known.doc_version, kind, "", raw_hash))]
+                docs = parse_text(raw.key, got.value, kind)
+                if len(docs) == 1 and isinstance(docs[0], Ok) and docs[0].value.source == raw.key:
+                    return [Ok(replace(docs[0].value, raw_hash=raw_hash))]
+                return docs
+
+            async def _current_commit(key: str, raw_hash: str) -> CommitRecord | None:
+                """The source's commit marker when it was written from this very raw text by
+                this embedder and spec (so the plan says unchanged without the text)."""
+                if (await env.ready()).is_err():
+                    return None
+                c = env.commits.get(key)
+                current = (
+                    c is not None
+                    and c.raw_hash == raw_hash
+                    and c.embedder == str(env.embedder.identity)
+                    and c.spec_hash == env.spec_hash
+                )
+                return c if current else None
 
             return _docs
 
@@ -304,7 +326,10 @@ def plan_factory(
                         env.commits.get(d.source),
                         tuple(sorted(by_source[d.source], key=lambda r: r.id)),
                     )
-                    out.append(Ok(plan_source(d.source, desired[d.source], d.version, state, ctx)))
+                    planned = plan_source(
+                        d.source, desired[d.source], d.version, state, ctx, d.raw_hash
+                    )
+                    out.append(Ok(planned))
                 return Ok(out)
 
             return _plan
