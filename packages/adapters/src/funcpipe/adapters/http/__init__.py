@@ -8,6 +8,12 @@
 The shell owns the ``httpx.AsyncClient`` (``async with httpx.AsyncClient() as c: ...``).
 """
 
+# The guard runs before the imports below, so a missing extra names the install to run.
+# ruff: noqa: E402
+from funcpipe.adapters._extras import require_extra
+
+require_extra("http", "httpx")
+
 from ._client import HttpClient as HttpClient
 from ._errors import code_for_status as code_for_status
 from ._errors import error_for_exception as error_for_exception
