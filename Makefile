@@ -35,6 +35,7 @@ check: sync
 	$(RUN) ruff format --check .
 	$(RUN) mypy packages/*/src apps/*/src $(TEST_ROOTS) bench docs/examples
 	$(RUN) lint-imports --config importlinter.ini
+	$(RUN) scripts/verifytypes
 
 # Every supported CPython found (3.11 always; 3.12, 3.13 where found), each in its own venv.
 # TEST_PYTHONS="3.11" narrows it.

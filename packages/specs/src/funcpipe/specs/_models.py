@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeAlias
+from typing import Annotated, ClassVar, Literal, TypeAlias
 
 from pydantic import (
     AfterValidator,
@@ -55,7 +55,7 @@ DataObject = Annotated[JsonObject, AfterValidator(_plain_data)]
 
 
 class _SpecModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config: ClassVar[ConfigDict] = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     def __hash__(self) -> int:
         return hash(canonical_json(self.model_dump(mode="json")))

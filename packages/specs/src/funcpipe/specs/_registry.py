@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TypeAlias, TypeVar
+from typing import Any, TypeAlias
 
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.streams import AsyncGen
@@ -14,8 +14,8 @@ from ._ids import is_id
 from ._models import OpKind
 from ._sizes import BUILTIN_SIZES, NamedSize
 
-T = TypeVar("T")
-U = TypeVar("U")
+# A registry holds factories of any item type (a spec names them as data, so their types are
+# erased there): the item and output types are Any, so a lambda factory needs no annotation.
 
 Params: TypeAlias = Mapping[str, object]
 """An op's params as a deep read-only mapping (dicts are read-only, lists are tuples)."""
@@ -51,28 +51,28 @@ class RegistryEntry:
 
 
 def map_entry(
-    id: str, version: str, factory: Callable[[Params], Callable[[T], AsyncPlan[U]]]
+    id: str, version: str, factory: Callable[[Params], Callable[[Any], AsyncPlan[Any]]]
 ) -> RegistryEntry:
     """A Map entry: ``factory(params)`` returns ``item -> AsyncPlan[out]``."""
     return RegistryEntry(id, "Map", version, factory)
 
 
 def flat_map_entry(
-    id: str, version: str, factory: Callable[[Params], Callable[[T], AsyncGen[U]]]
+    id: str, version: str, factory: Callable[[Params], Callable[[Any], AsyncGen[Any]]]
 ) -> RegistryEntry:
     """A FlatMap entry: ``factory(params)`` returns ``item -> AsyncGen[out]``."""
     return RegistryEntry(id, "FlatMap", version, factory)
 
 
 def batch_map_entry(
-    id: str, version: str, factory: Callable[[Params], Callable[[list[T]], AsyncPlan[list[U]]]]
+    id: str, version: str, factory: Callable[[Params], Callable[[list[Any]], AsyncPlan[list[Any]]]]
 ) -> RegistryEntry:
     """A BatchMap entry: ``factory(params)`` returns ``list[item] -> AsyncPlan[list[out]]``."""
     return RegistryEntry(id, "BatchMap", version, factory)
 
 
 def sink_entry(
-    id: str, version: str, factory: Callable[[Params], Callable[[T], AsyncPlan[U]]]
+    id: str, version: str, factory: Callable[[Params], Callable[[Any], AsyncPlan[Any]]]
 ) -> RegistryEntry:
     """A Sink entry: ``factory(params)`` returns an idempotent write ``item -> AsyncPlan[out]``."""
     return RegistryEntry(id, "Sink", version, factory)

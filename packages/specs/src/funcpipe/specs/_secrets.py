@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -40,7 +40,7 @@ class SecretRef(BaseModel):
     receiving process, from the environment it passes to ``resolve``.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config: ClassVar[ConfigDict] = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     env: EnvName
 

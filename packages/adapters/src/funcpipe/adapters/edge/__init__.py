@@ -10,6 +10,12 @@
     await perform_async(store.close())
 """
 
+# The guard runs before the imports below, so a missing extra names the install to run.
+# ruff: noqa: E402
+from funcpipe.adapters._extras import require_extra
+
+require_extra("edge", "qdrant_edge")
+
 from ._store import EdgeStore as EdgeStore
 from ._store import edge_error as edge_error
 from ._store import to_edge_filter as to_edge_filter

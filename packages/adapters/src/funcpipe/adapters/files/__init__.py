@@ -8,6 +8,12 @@
 - ``read_lines(path, *, max_line_bytes=1 MiB)`` -> ``AsyncGen[str]``
 """
 
+# The guard runs before the imports below, so a missing extra names the install to run.
+# ruff: noqa: E402
+from funcpipe.adapters._extras import require_extra
+
+require_extra("files", "aiofiles")
+
 from ._errors import os_error_info as os_error_info
 from ._read import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES
 from ._read import DEFAULT_MAX_LINE_BYTES as DEFAULT_MAX_LINE_BYTES

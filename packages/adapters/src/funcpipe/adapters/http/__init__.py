@@ -9,6 +9,12 @@
 The shell owns the ``httpx.AsyncClient`` (``async with httpx.AsyncClient() as c: ...``).
 """
 
+# The guard runs before the imports below, so a missing extra names the install to run.
+# ruff: noqa: E402
+from funcpipe.adapters._extras import require_extra
+
+require_extra("http", "httpx")
+
 from ._client import HttpClient as HttpClient
 from ._errors import check_url as check_url
 from ._errors import code_for_status as code_for_status
