@@ -46,13 +46,14 @@ EXTRA_MODULES: dict[str, dict[str, str]] = {
         "funcpipe/adapters/files/": "files",
         "funcpipe/adapters/http/": "http",
         "funcpipe/adapters/qdrant/": "qdrant",
+        "funcpipe/adapters/dask/": "dask",
     },
     "funcpipe-testing": {"funcpipe/testing/pytest_plugin.py": "pytest"},
 }
 # Extras that only gather other extras of the same distribution.
 AGGREGATE_EXTRAS = {("funcpipe-adapters", "all")}
 # Adapters subpackages named as their extra: importing funcpipe.adapters.<sub> needs [<sub>].
-ADAPTER_SUBPACKAGES = {"edge", "embed", "files", "http", "qdrant"}
+ADAPTER_SUBPACKAGES = {"dask", "edge", "embed", "files", "http", "qdrant"}
 
 
 def normalize(name: str) -> str:
@@ -332,6 +333,7 @@ EXTRA_IMPORTS = [
     ("embed", "numpy"),
     ("embed", "tokenizers"),
     ("embed", "safetensors"),
+    ("dask", "distributed"),
 ]
 
 

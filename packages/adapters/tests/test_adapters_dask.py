@@ -276,17 +276,3 @@ def test_a_task_that_keeps_killing_workers_is_an_err_with_its_key(
 def test_backpressure_window_is_validated() -> None:
     with pytest.raises(ValueError, match="max_in_flight"):
         DaskRunner(object(), allowed_registries=ALLOWED, max_in_flight=0)  # type: ignore[arg-type]
-
-
-def test_without_the_extra_the_import_names_the_pip_install() -> None:
-    import subprocess
-
-    code = (
-        "import sys; sys.modules['distributed'] = None\n"
-        "try:\n"
-        "    import funcpipe.adapters.dask\n"
-        "except ImportError as e:\n"
-        "    print(e)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert 'pip install "funcpipe-adapters[dask]"' in out.stdout

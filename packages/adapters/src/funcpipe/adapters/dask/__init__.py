@@ -14,12 +14,11 @@ a failed task is an ``Err`` with the partition's key. Typical flow::
             ...
 """
 
-try:
-    import distributed as _distributed  # noqa: F401
-except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
-    raise ImportError(
-        'funcpipe.adapters.dask needs the "dask" extra: pip install "funcpipe-adapters[dask]"'
-    ) from _exc
+# The guard runs before the imports below, so a missing extra names the install to run.
+# ruff: noqa: E402
+from funcpipe.adapters._extras import require_extra
+
+require_extra("dask", "distributed", "funcpipe.specs")
 
 from ._runner import DaskRunner as DaskRunner
 from ._runner import PartitionResult as PartitionResult
