@@ -102,6 +102,8 @@ def _hint(e: ErrInfo, settings: Settings | None) -> str:
     if e.stage == "spec" or e.code in _SPEC_CODES:
         return "fix the spec file (check it with: funcpipe-rag spec validate FILE)"
     if e.stage == "store":
+        if e.code == "NO_SPACE":
+            return f"free some space under {data_dir}, or pass another --data-dir"
         if e.code == codes.NOT_FOUND:
             return "nothing ingested into this collection yet: run funcpipe-rag ingest PATH first"
         if e.code == codes.DIMENSION_MISMATCH:

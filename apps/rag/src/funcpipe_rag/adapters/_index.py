@@ -11,13 +11,16 @@ from typing import TypeVar
 
 from funcpipe.adapters.vectors import Filter, Point, Record, VectorStore
 from funcpipe.async_plan import AsyncPlan, async_pure
-from funcpipe.result import Err, ErrInfo, Ok, Result
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
 
 from funcpipe_rag.domain import (
     KIND_CHUNK,
     KIND_COMMIT,
+    STAMP_ID,
     ChunkRecord,
+    CollectionInfo,
+    CollectionStamp,
     CommitRecord,
     EmbeddedChunk,
     SearchHit,
@@ -76,6 +79,27 @@ class StoreIndex:
 
         return _run
 
+    def info(self) -> AsyncPlan[CollectionInfo | None]:
+        inner = self._store.retrieve(self._collection, [STAMP_ID])
+
+        async def _run() -> Result[CollectionInfo | None, ErrInfo]:
+            got = await inner()
+            if isinstance(got, Err):
+                return Ok(None) if got.error.code == codes.NOT_FOUND else got
+            for r in got.value:
+                stamp = CollectionStamp.from_payload(r.payload)
+                dim = len(r.vector) if r.vector is not None else None
+                if stamp is not None:
+                    self._dim = self._dim or stamp.embedder.dim
+                return Ok(CollectionInfo(stamp, dim))
+            return Ok(CollectionInfo(None, None))
+
+        return _run
+
+    def write_stamp(self, stamp: CollectionStamp) -> AsyncPlan[None]:
+        unit = [1.0] + [0.0] * (stamp.embedder.dim - 1)
+        return self._upsert([Point(STAMP_ID, unit, stamp.payload())])
+
     def _records(self, flt: Filter | None) -> AsyncPlan[tuple[list[StoredRecord], list[str]]]:
         async def _run() -> Result[tuple[list[StoredRecord], list[str]], ErrInfo]:
             got = await _collect(self._store.scroll(self._collection, flt, page_size=1024))
@@ -84,6 +108,8 @@ class StoreIndex:
             recs: list[StoredRecord] = []
             bad: list[str] = []
             for r in got.value:
+                if r.id == STAMP_ID:
+                    continue
                 rec = record_from_payload(r.id, r.payload)
                 if rec is None:
                     bad.append(r.id)

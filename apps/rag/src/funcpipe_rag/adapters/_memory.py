@@ -10,6 +10,8 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 from funcpipe_rag.domain import (
     ChunkRecord,
+    CollectionInfo,
+    CollectionStamp,
     CommitRecord,
     EmbeddedChunk,
     SearchHit,
@@ -25,7 +27,23 @@ class MemoryIndex:
     def __init__(self) -> None:
         self.points: dict[str, tuple[tuple[float, ...], dict[str, object]]] = {}
         self.dim: int | None = None
+        self.stamp: CollectionStamp | None = None
         self.writes = 0
+
+    def info(self) -> AsyncPlan[CollectionInfo | None]:
+        async def _run() -> Result[CollectionInfo | None, ErrInfo]:
+            if self.dim is None and not self.points:
+                return Ok(None)
+            return Ok(CollectionInfo(self.stamp, self.dim))
+
+        return _run
+
+    def write_stamp(self, stamp: CollectionStamp) -> AsyncPlan[None]:
+        async def _run() -> Result[None, ErrInfo]:
+            self.stamp = stamp
+            return Ok(None)
+
+        return _run
 
     def ensure(self, dim: int) -> AsyncPlan[None]:
         async def _run() -> Result[None, ErrInfo]:

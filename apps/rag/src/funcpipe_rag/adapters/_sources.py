@@ -13,12 +13,13 @@ from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
 
-from funcpipe_rag.domain import RawSource, is_url, normalise_url, path_key
+from funcpipe_rag.domain import RawSource, escape_name, is_url, normalise_url, path_key
 
 
 def source_key(path: str | os.PathLike[str], base: Path) -> str:
-    """The source key of a local path: relative to ``base``, forward slashes."""
-    return path_key(os.path.relpath(os.path.abspath(path), base))
+    """The source key of a local path: relative to ``base``, forward slashes; a name that is
+    not UTF-8 is percent-escaped (``escape_name``), so every key is valid text and reversible."""
+    return path_key(escape_name(os.path.relpath(os.path.abspath(path), base)))
 
 
 def root_key(root: str, base: Path) -> str:
@@ -83,7 +84,8 @@ class RootsSource:
             # == source_key(ref.path, base), without a relpath per file
             if ref.path == root_abs:
                 return prefix
-            return path_key(f"{prefix}/{ref.key}") if prefix else ref.key
+            key = escape_name(ref.key)
+            return f"{prefix}/{key}" if prefix else key
 
         async def _gen() -> AsyncIterator[Result[RawSource, ErrInfo]]:
             it = walked()

@@ -7,7 +7,8 @@ OpenAI-compatible embeddings endpoint.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import shutil
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,15 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec
 
 from funcpipe_rag.adapters import EmbedderPort, RootsSource, StoreIndex
-from funcpipe_rag.domain import SearchHit, VerifyReport, is_url
+from funcpipe_rag.domain import (
+    NO_SPACE,
+    READ_MARGIN,
+    WRITE_MARGIN,
+    Room,
+    SearchHit,
+    VerifyReport,
+    is_url,
+)
 from funcpipe_rag.pipelines import (
     DEFAULT_COLLECTION,
     DEFAULT_SPEC,
@@ -70,6 +79,42 @@ def collection_for(settings: Settings, spec: PipelineSpec | None = None) -> str:
     return settings.collection or (spec_collection(spec) if spec else None) or DEFAULT_COLLECTION
 
 
+FreeBytes = Callable[[Path], int]
+"""Free bytes on the file system holding a path (the seam tests use for a full disk)."""
+
+
+def disk_free(path: Path) -> int:
+    """``shutil.disk_usage(path).free`` of ``path`` or its nearest existing ancestor."""
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return shutil.disk_usage(p).free
+
+
+def room_under(
+    data_dir: Path, free_bytes: FreeBytes = disk_free, margin: int = WRITE_MARGIN
+) -> Room:
+    """The ``Room`` check of a local store under ``data_dir``: ``n`` bytes plus ``margin``."""
+
+    def room(n: int) -> Result[None, ErrInfo]:
+        free = free_bytes(data_dir)
+        if free >= n + margin:
+            return Ok(None)
+        mib = 1024 * 1024
+        msg = (
+            f"not enough free space under {data_dir}: {free // mib} MiB free, "
+            f"the next writes need about {(n + margin + mib - 1) // mib} MiB; "
+            "free some space or use another --data-dir"
+        )
+        return Err(ErrInfo(NO_SPACE, msg, stage="store", ctx={"free": free, "needed": n}))
+
+    return room
+
+
+def _local(settings: Settings) -> bool:
+    return not settings.qdrant_url
+
+
 @dataclass(frozen=True, slots=True)
 class Backends:
     index: StoreIndex
@@ -88,11 +133,13 @@ async def open_backends(
     *,
     embedder: EmbedderPort | None = None,
     need_http: bool = False,
+    free_bytes: FreeBytes = disk_free,
 ) -> AsyncIterator[Result[Backends, ErrInfo]]:
     """Open the store, the embedder and (when needed) the HTTP client; close all on exit.
 
     ``embedder`` overrides the configured one (tests, benchmarks). The HTTP client exists
-    when ``need_http`` (URL sources) or a remote embedder is configured.
+    when ``need_http`` (URL sources) or a remote embedder is configured. A local store is
+    opened only with ``READ_MARGIN`` free bytes under its directory (``Err(NO_SPACE)``).
     """
     async with AsyncExitStack() as stack:
         http: HttpClient | None = None
@@ -134,6 +181,12 @@ async def open_backends(
         else:
             embedder = static_embedder(settings.embed_dim or 256)
         assert embedder is not None
+        if _local(settings):
+            where = settings.qdrant_path or settings.data_dir
+            roomy = room_under(where, free_bytes, READ_MARGIN)(0)
+            if isinstance(roomy, Err):
+                yield roomy
+                return
         opened = await open_store(settings)
         if isinstance(opened, Err):
             yield opened
@@ -158,42 +211,60 @@ async def run_ingest(
     base: Path | None = None,
     observe: Observer | None = None,
     embedder: EmbedderPort | None = None,
+    free_bytes: FreeBytes = disk_free,
 ) -> Result[IngestReport, ErrInfo]:
-    """Ingest ``roots`` (paths or URLs) by ``spec``; source keys are relative to ``base``."""
+    """Ingest ``roots`` (paths or URLs) by ``spec``; source keys are relative to ``base``.
+
+    A local store's free space is checked before each write (``free_bytes``)."""
     key_base = (base or Path.cwd()).absolute()
     urls = any(is_url(r) for r in roots)
     collection = collection_for(settings, spec)
-    async with open_backends(settings, collection, embedder=embedder, need_http=urls) as opened:
+    async with open_backends(
+        settings, collection, embedder=embedder, need_http=urls, free_bytes=free_bytes
+    ) as opened:
         if isinstance(opened, Err):
             return opened
         b = opened.value
         source = RootsSource(roots, base=key_base, http=b.http)
-        request = IngestRequest(source, source.root_keys(), prune=prune, dry_run=dry_run)
-        report = await ingest(spec, b.index, b.embedder, request, observe=observe)()
+        request = IngestRequest(
+            source, source.root_keys(), prune=prune, dry_run=dry_run, collection=collection
+        )
+        where = settings.qdrant_path or settings.data_dir
+        room = room_under(where, free_bytes) if _local(settings) else None
+        report = await ingest(spec, b.index, b.embedder, request, observe=observe, room=room)()
         if isinstance(report, Ok) and not dry_run and report.value.chunks_upserted:
             await b.index.optimize_if_needed(OPTIMIZE_THRESHOLD)()
         return report
 
 
 async def run_search(
-    settings: Settings, query: str, k: int, *, embedder: EmbedderPort | None = None
+    settings: Settings,
+    query: str,
+    k: int,
+    *,
+    embedder: EmbedderPort | None = None,
+    free_bytes: FreeBytes = disk_free,
 ) -> Result[list[SearchHit], ErrInfo]:
     """The ``k`` chunks nearest to ``query``."""
     async with open_backends(
-        settings, collection_for(settings, DEFAULT_SPEC), embedder=embedder
+        settings, collection_for(settings, DEFAULT_SPEC), embedder=embedder, free_bytes=free_bytes
     ) as opened:
         if isinstance(opened, Err):
             return opened
         b = opened.value
-        return await search(b.index, b.embedder, query, k)()
+        return await search(b.index, b.embedder, query, k, b.index.collection)()
 
 
 async def run_verify(
-    settings: Settings, *, repair: bool, embedder: EmbedderPort | None = None
+    settings: Settings,
+    *,
+    repair: bool,
+    embedder: EmbedderPort | None = None,
+    free_bytes: FreeBytes = disk_free,
 ) -> Result[tuple[VerifyReport, VerifyReport | None], ErrInfo]:
     """Check (and with ``repair`` restore) the store's invariants."""
     async with open_backends(
-        settings, collection_for(settings, DEFAULT_SPEC), embedder=embedder
+        settings, collection_for(settings, DEFAULT_SPEC), embedder=embedder, free_bytes=free_bytes
     ) as opened:
         if isinstance(opened, Err):
             return opened

@@ -11,7 +11,13 @@ from funcpipe.specs import DEFAULT_MAX_BYTES, Format, PipelineSpec, parse, recon
 
 from funcpipe_rag.adapters import MemoryIndex
 from funcpipe_rag.domain import EmbedderId, Vector
-from funcpipe_rag.pipelines import ALLOW_LIST, DEFAULT_SPEC, IngestEnv, registry_for
+from funcpipe_rag.pipelines import (
+    ALLOW_LIST,
+    DEFAULT_SPEC,
+    IngestEnv,
+    check_stage_types,
+    registry_for,
+)
 
 
 def spec_format(path: Path) -> Format:
@@ -58,7 +64,10 @@ def check_spec(spec: PipelineSpec) -> Result[PipelineSpec, ErrInfo]:
     """The spec if this app can run it: allowed ops, known ids and versions, valid params."""
     env = IngestEnv(MemoryIndex(), _NoEmbedder(), spec.version, {})
     built = reconstruct_pipeline(spec, registry_for(env), allow_list=ALLOW_LIST)
-    if isinstance(built, Err):
-        e = built.error
+    checked: Result[object, ErrInfo] = built
+    if isinstance(built, Ok):
+        checked = check_stage_types([op.func_id for op in spec.ops])
+    if isinstance(checked, Err):
+        e = checked.error
         return Err(ErrInfo(e.code, f"spec {spec.name!r}: {e.msg}", "spec", e.path, e.cause, e.ctx))
     return Ok(spec)

@@ -11,11 +11,14 @@ from ._identity import chunk_hash as chunk_hash
 from ._identity import chunk_set_hash as chunk_set_hash
 from ._identity import commit_id as commit_id
 from ._identity import doc_version as doc_version
+from ._identity import escape_name as escape_name
 from ._identity import is_url as is_url
 from ._identity import key_is_under as key_is_under
 from ._identity import normalise_url as normalise_url
 from ._identity import path_key as path_key
 from ._identity import point_id as point_id
+from ._identity import sha256_hex as sha256_hex
+from ._identity import unescape_name as unescape_name
 from ._parse import SUPPORTED_EXTENSIONS as SUPPORTED_EXTENSIONS
 from ._parse import decode_source as decode_source
 from ._parse import html_to_text as html_to_text
@@ -27,7 +30,14 @@ from ._parse import parse_text as parse_text
 from ._ports import DocumentSource as DocumentSource
 from ._ports import Embedder as Embedder
 from ._ports import RawSource as RawSource
+from ._ports import Room as Room
 from ._ports import VectorIndex as VectorIndex
+from ._sync import NO_SPACE as NO_SPACE
+from ._sync import READ_MARGIN as READ_MARGIN
+from ._sync import STAMP_ID as STAMP_ID
+from ._sync import WRITE_MARGIN as WRITE_MARGIN
+from ._sync import CollectionInfo as CollectionInfo
+from ._sync import CollectionStamp as CollectionStamp
 from ._sync import SourcePlan as SourcePlan
 from ._sync import SourceState as SourceState
 from ._sync import SyncContext as SyncContext
@@ -39,6 +49,8 @@ from ._sync import plan_document as plan_document
 from ._sync import plan_source as plan_source
 from ._sync import plan_steps as plan_steps
 from ._sync import prune_candidates as prune_candidates
+from ._sync import space_needed as space_needed
+from ._sync import stamp_conflict as stamp_conflict
 from ._sync import state_of as state_of
 from ._types import KIND_CHUNK as KIND_CHUNK
 from ._types import KIND_COMMIT as KIND_COMMIT
@@ -61,6 +73,16 @@ from ._verify import VerifyReport as VerifyReport
 from ._verify import verify_records as verify_records
 
 __all__ = [
+    "sha256_hex",
+    "Room",
+    "NO_SPACE",
+    "READ_MARGIN",
+    "WRITE_MARGIN",
+    "space_needed",
+    "STAMP_ID",
+    "CollectionInfo",
+    "CollectionStamp",
+    "stamp_conflict",
     "CORRUPT",
     "DUPLICATE",
     "HALF_WRITTEN",
@@ -109,6 +131,8 @@ __all__ = [
     "parse_source",
     "parse_text",
     "path_key",
+    "escape_name",
+    "unescape_name",
     "plan_document",
     "plan_source",
     "plan_steps",

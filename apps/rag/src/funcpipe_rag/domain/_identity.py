@@ -55,6 +55,46 @@ def path_key(relative_path: str) -> str:
     return "" if norm == "." else norm
 
 
+def escape_name(name: str) -> str:
+    """A lossless, valid-UTF-8 key text for an OS name: ``%`` and each byte that was not
+    UTF-8 (a surrogateescape surrogate, or any other lone surrogate's bytes) become ``%XX``.
+
+    Law: ``unescape_name(escape_name(s)) == s`` for every name the OS gives (surrogateescape);
+    a name without ``%`` and surrogates is kept as it is.
+    """
+    if "%" not in name and name.isascii():
+        return name
+    out: list[str] = []
+    for ch in name:
+        o = ord(ch)
+        if ch == "%":
+            out.append("%25")
+        elif 0xDC80 <= o <= 0xDCFF:
+            out.append(f"%{o - 0xDC00:02X}")
+        elif 0xD800 <= o <= 0xDFFF:
+            out.extend(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def unescape_name(key: str) -> str:
+    """The OS name (surrogateescape-decoded) of a key made by ``escape_name``."""
+    if "%" not in key:
+        return key
+    raw = key.encode("utf-8", "surrogatepass")
+    data = bytearray()
+    i = 0
+    while i < len(raw):
+        if raw[i] == 0x25 and i + 3 <= len(raw):
+            data.append(int(raw[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            data.append(raw[i])
+            i += 1
+    return bytes(data).decode("utf-8", "surrogateescape")
+
+
 def key_is_under(key: str, root_key: str) -> bool:
     """True when source ``key`` lies under ``root_key`` (a directory key, a file key or URL)."""
     if root_key in ("", "."):

@@ -7,12 +7,14 @@ happens until a runtime drives it. Failures are ``Err(ErrInfo)`` values with a t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from funcpipe.async_plan import AsyncPlan
+from funcpipe.result import ErrInfo, Result
 from funcpipe.streams import AsyncGen
 
+from ._sync import CollectionInfo, CollectionStamp
 from ._types import (
     ChunkRecord,
     CommitRecord,
@@ -22,6 +24,10 @@ from ._types import (
     StoredRecord,
     Vector,
 )
+
+Room = Callable[[int], Result[None, ErrInfo]]
+"""Whether ``n`` more bytes (plus a margin) fit under the store's data dir: ``Ok`` or
+``Err(NO_SPACE)``. A synchronous check (one ``statvfs``); ``None`` where the store is remote."""
 
 
 class RawSource(Protocol):
@@ -63,6 +69,14 @@ class VectorIndex(Protocol):
         """Create the collection if missing; an existing one must have dimension ``dim``."""
         ...
 
+    def info(self) -> AsyncPlan[CollectionInfo | None]:
+        """The collection's stamp and dimension; ``None`` when it does not exist."""
+        ...
+
+    def write_stamp(self, stamp: CollectionStamp) -> AsyncPlan[None]:
+        """Record the collection's stamp (after ``ensure``)."""
+        ...
+
     def commits(self) -> AsyncPlan[list[CommitRecord]]:
         """Every commit marker."""
         ...
@@ -72,7 +86,8 @@ class VectorIndex(Protocol):
         ...
 
     def scan(self) -> AsyncPlan[tuple[list[StoredRecord], list[str]]]:
-        """Every point: the records, and the ids of points whose payload is not ours."""
+        """Every point but the stamp: the records, and the ids of points whose payload is not
+        ours."""
         ...
 
     def vectors(self, ids: Sequence[str]) -> AsyncPlan[dict[str, Vector]]:

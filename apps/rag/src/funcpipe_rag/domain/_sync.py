@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
+from uuid import uuid5
 
 from ._chunk import ChunkingConfig, chunk_document
-from ._identity import chunk_set_hash, commit_id, key_is_under, point_id
+from ._identity import NAMESPACE, chunk_set_hash, commit_id, key_is_under, point_id
 from ._types import ChunkRecord, CommitRecord, Document, EmbedderId, StoredRecord
 
 Action = Literal["unchanged", "added", "updated", "deleted"]
@@ -28,6 +29,113 @@ class SyncContext:
     embedder: EmbedderId
     spec_hash: str
     chunking: ChunkingConfig
+
+
+NO_SPACE = "NO_SPACE"
+"""The error code of too little free space under the data dir (a backend problem: exit 3)."""
+
+WRITE_MARGIN = 16 * 1024 * 1024
+"""Free bytes always kept beyond the next writes' estimate (a new collection alone takes ~5
+MiB; Qdrant Edge writes through memory maps, where a full disk is a SIGBUS, not an error)."""
+
+READ_MARGIN = 2 * 1024 * 1024
+"""Free bytes a store needs just to be opened and read (its maps may touch new pages)."""
+
+
+def space_needed(points: int, dim: int, text_chars: int) -> int:
+    """Bytes the next writes of ``points`` points may take: vector and payload, twice (the
+    write-ahead log and the segment), with payload indexes."""
+    return 2 * (points * (4 * dim + 512) + 2 * text_chars)
+
+
+KIND_STAMP = "stamp"
+STAMP_ID = str(uuid5(NAMESPACE, "collection-stamp"))
+"""The id of the point that records a collection's embedder and chunking."""
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionStamp:
+    """What a collection is written with: the embedder (model, dimension) and the chunking.
+
+    A run with another stamp is refused, never mixed into the collection.
+    """
+
+    embedder: EmbedderId
+    chunking: ChunkingConfig
+
+    def payload(self) -> dict[str, object]:
+        return {
+            "kind": KIND_STAMP,
+            "embedder_model": self.embedder.model,
+            "embedder_dim": self.embedder.dim,
+            "chunk_chars": self.chunking.max_chars,
+            "chunk_overlap": self.chunking.overlap,
+        }
+
+    @staticmethod
+    def from_payload(payload: Mapping[str, object]) -> CollectionStamp | None:
+        model, dim = payload.get("embedder_model"), payload.get("embedder_dim")
+        chars, overlap = payload.get("chunk_chars"), payload.get("chunk_overlap")
+        if payload.get("kind") != KIND_STAMP or not isinstance(model, str):
+            return None
+        if not (isinstance(dim, int) and isinstance(chars, int) and isinstance(overlap, int)):
+            return None
+        try:
+            return CollectionStamp(EmbedderId(model, dim), ChunkingConfig(chars, overlap))
+        except ValueError:
+            return None
+
+    def describe(self) -> str:
+        c = self.chunking
+        return f"embedder {self.embedder}, chunks {c.max_chars}/{c.overlap}"
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionInfo:
+    """An existing collection: its stamp (``None`` when written before stamps) and dimension
+    (``None`` when unknown)."""
+
+    stamp: CollectionStamp | None
+    dim: int | None
+
+
+def stamp_conflict(
+    collection: str,
+    info: CollectionInfo,
+    want: CollectionStamp,
+    commits: Iterable[CommitRecord] = (),
+    *,
+    check_chunking: bool = True,
+) -> str | None:
+    """Why a run stamped ``want`` may not use the collection (one line naming both and the
+    fix), or ``None``. Without a stamp, the commit markers' embedder is checked instead."""
+    fix = "use another --collection, or the embedder (and spec) it was written with"
+    have = info.stamp
+    if have is not None:
+        same_emb = have.embedder == want.embedder
+        if same_emb and (not check_chunking or have.chunking == want.chunking):
+            return None
+        if not check_chunking:
+            return (
+                f"collection {collection!r} holds vectors of embedder {have.embedder}, "
+                f"this run uses {want.embedder}: {fix}"
+            )
+        return (
+            f"collection {collection!r} was written with {have.describe()}, "
+            f"this run uses {want.describe()}: {fix}"
+        )
+    if info.dim is not None and info.dim != want.embedder.dim:
+        return (
+            f"collection {collection!r} has dimension {info.dim}, "
+            f"this run's embedder {want.embedder} makes {want.embedder.dim}: {fix}"
+        )
+    others = sorted({c.embedder for c in commits} - {str(want.embedder)})
+    if others:
+        return (
+            f"collection {collection!r} holds vectors of embedder {others[0]}, "
+            f"this run uses {want.embedder}: {fix}"
+        )
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +192,11 @@ def desired_records(doc: Document, ctx: SyncContext) -> tuple[ChunkRecord, ...]:
 
 
 def commit_for(
-    source: str, version: str, records: Sequence[ChunkRecord], ctx: SyncContext
+    source: str,
+    version: str,
+    records: Sequence[ChunkRecord],
+    ctx: SyncContext,
+    raw_hash: str = "",
 ) -> CommitRecord:
     """The commit marker that records ``source`` complete at ``version``."""
     ids = [r.id for r in records]
@@ -96,6 +208,7 @@ def commit_for(
         ctx.spec_hash,
         len(ids),
         chunk_set_hash(ids),
+        raw_hash,
     )
 
 
@@ -119,6 +232,7 @@ def plan_source(
     version: str,
     state: SourceState,
     ctx: SyncContext,
+    raw_hash: str = "",
 ) -> SourcePlan:
     """Plan one source: ``desired`` is its new chunk points, or ``None`` to delete it."""
     if desired is None:
@@ -135,7 +249,7 @@ def plan_source(
     embed = tuple(r for r in desired if r.id not in existing)
     rewrite = tuple(r for r in desired if r.id in existing and existing[r.id] != r)
     delete = tuple(sorted(i for i in existing if i not in wanted))
-    marker = commit_for(source, version, desired, ctx)
+    marker = commit_for(source, version, desired, ctx, raw_hash)
     commit = None if state.commit == marker else marker
     plan = SourcePlan(source, "updated", embed, rewrite, delete, commit)
     if state.commit is None:
@@ -145,7 +259,7 @@ def plan_source(
 
 def plan_document(doc: Document, state: SourceState, ctx: SyncContext) -> SourcePlan:
     """Plan one parsed document against everything the store holds for it."""
-    return plan_source(doc.source, desired_records(doc, ctx), doc.version, state, ctx)
+    return plan_source(doc.source, desired_records(doc, ctx), doc.version, state, ctx, doc.raw_hash)
 
 
 def prune_candidates(
@@ -156,13 +270,15 @@ def prune_candidates(
 ) -> list[str]:
     """Stored sources under ``roots`` that were not seen and are not protected (sorted).
 
-    A source is protected when it, or the file it comes from (the part before ``#``), failed
-    in this run: a failed read never deletes data.
+    ``protected`` holds the keys of everything that failed in this run: a source, a file, a
+    folder or a root that failed to list or is missing. Everything under a protected key is
+    kept (``key_is_under``): only a file known to be gone is pruned, never one that could not
+    be looked at.
     """
     seen_set, prot = set(seen), set(protected)
 
     def is_protected(s: str) -> bool:
-        return s in prot or s.split("#", 1)[0] in prot
+        return s in prot or any(key_is_under(s, p) for p in prot)
 
     return sorted(
         s

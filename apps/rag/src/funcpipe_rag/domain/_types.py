@@ -33,6 +33,7 @@ class Document:
     version: str
     kind: str
     title: str = ""
+    raw_hash: str = ""  # sha256 of the source's raw text, when it is the only document
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,8 @@ class CommitRecord:
     """The per-source commit marker: the source is complete at ``doc_version``.
 
     ``chunk_set_hash`` is the sha256 of the sorted chunk ids; ``chunk_count`` their number.
+    ``raw_hash`` (when the source is one document) is the sha256 of its raw text: a re-run
+    that reads the same raw text skips parsing it.
     """
 
     id: str
@@ -96,9 +99,12 @@ class CommitRecord:
     spec_hash: str
     chunk_count: int
     chunk_set_hash: str
+    raw_hash: str = ""
 
     def payload(self) -> dict[str, object]:
+        extra: dict[str, object] = {"raw_hash": self.raw_hash} if self.raw_hash else {}
         return {
+            **extra,
             "kind": KIND_COMMIT,
             "source": self.source,
             "doc_version": self.doc_version,
@@ -171,5 +177,9 @@ def record_from_payload(point_id: str, payload: Mapping[str, object]) -> StoredR
         count, set_hash = _int(payload.get("chunk_count")), payload.get("chunk_set_hash")
         if count is None or not isinstance(set_hash, str):
             return None
-        return CommitRecord(point_id, source, version, embedder, spec_hash, count, set_hash)
+        raw = payload.get("raw_hash")
+        raw_hash = raw if isinstance(raw, str) else ""
+        return CommitRecord(
+            point_id, source, version, embedder, spec_hash, count, set_hash, raw_hash
+        )
     return None

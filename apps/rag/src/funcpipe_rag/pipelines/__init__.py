@@ -11,6 +11,7 @@ from ._ingest import ingest as ingest
 from ._ingest import plan_lines as plan_lines
 from ._ops import ALLOW_LIST as ALLOW_LIST
 from ._ops import IngestEnv as IngestEnv
+from ._ops import check_stage_types as check_stage_types
 from ._ops import registry_for as registry_for
 from ._query import search as search
 from ._query import verify as verify
@@ -36,6 +37,7 @@ __all__ = [
     "Ready",
     "SourceError",
     "build_default_spec",
+    "check_stage_types",
     "describe_ingest",
     "ingest",
     "plan_lines",

@@ -15,10 +15,13 @@ from funcpipe.streams import AsyncGen
 
 from funcpipe_rag.domain import (
     ChunkRecord,
+    CollectionInfo,
+    CollectionStamp,
     CommitRecord,
     DocumentSource,
     EmbeddedChunk,
     Embedder,
+    Room,
     SearchHit,
     SourceState,
     StoredRecord,
@@ -27,11 +30,20 @@ from funcpipe_rag.domain import (
     VectorIndex,
     plan_source,
     prune_candidates,
+    stamp_conflict,
 )
 
-from ._ops import ALLOW_LIST, IngestEnv, Opened, registry_for, write_group
-from ._spec import spec_chunking
-from ._types import STAGE_STORE, IngestReport, Outcome, Ready, SourceError, errors_of
+from ._ops import ALLOW_LIST, IngestEnv, Opened, check_stage_types, registry_for, write_group
+from ._spec import spec_chunking, spec_resilience
+from ._types import (
+    STAGE_STORE,
+    UNKNOWN_SOURCE,
+    IngestReport,
+    Outcome,
+    Ready,
+    SourceError,
+    errors_of,
+)
 
 
 class EmptyIndex:
@@ -39,6 +51,12 @@ class EmptyIndex:
     the collection does not exist yet."""
 
     def ensure(self, dim: int) -> AsyncPlan[None]:
+        return async_pure(None)
+
+    def info(self) -> AsyncPlan[CollectionInfo | None]:
+        return async_pure(None)
+
+    def write_stamp(self, stamp: CollectionStamp) -> AsyncPlan[None]:
         return async_pure(None)
 
     def commits(self) -> AsyncPlan[list[CommitRecord]]:
@@ -74,6 +92,7 @@ class IngestRequest:
     roots: tuple[str, ...]
     prune: bool = False
     dry_run: bool = False
+    collection: str = "funcpipe"
 
 
 Observer = Callable[[Outcome | SourceError], None]
@@ -92,6 +111,9 @@ def describe_ingest(
     sleeper: Sleeper | None = None,
 ) -> Result[AsyncGen[object], ErrInfo]:
     """The spec rebuilt from the trusted registry, bound to ``env``, over ``sources``."""
+    typed = check_stage_types([op.func_id for op in spec.ops])
+    if isinstance(typed, Err):
+        return typed
     built = reconstruct_pipeline(
         spec, registry_for(env), allow_list=ALLOW_LIST, env=resilience, sleeper=sleeper
     )
@@ -107,34 +129,53 @@ def ingest(
     observe: Observer | None = None,
     resilience: ResilienceEnv | None = None,
     sleeper: Sleeper | None = None,
+    room: Room | None = None,
 ) -> AsyncPlan[IngestReport]:
     """Sync the store with the sources by the protocol; then prune if asked.
 
     ``Err`` only when the run cannot start or the store fails outside a source (stage
-    ``store``); a source that fails is listed in the report and the run goes on.
+    ``store``); a source that fails is listed in the report and the run goes on. ``room`` is
+    asked before each write whether it fits on the disk; too little ends the run
+    (``Err(NO_SPACE)``, stage ``store``) before anything is written that does not fit.
     """
     emit = observe or (lambda _: None)
 
+    want = CollectionStamp(embedder.identity, spec_chunking(spec))
+
     async def _open() -> Result[Opened, ErrInfo]:
-        if not request.dry_run:
-            ensured = await index.ensure(embedder.identity.dim)()
-            if isinstance(ensured, Err):
-                return _store_err(ensured.error, "cannot open the collection")
-        store: VectorIndex = index
-        listed = await store.commits()()
-        if isinstance(listed, Err) and request.dry_run and listed.error.code == codes.NOT_FOUND:
-            store = EmptyIndex()  # a dry run against a collection that does not exist yet
-            listed = Ok([])
+        # Nothing is created here: the collection is created (and stamped) by the first write,
+        # after the embedder has answered. A dry run checks exactly what the real run checks.
+        info = await index.info()()
+        if isinstance(info, Err):
+            return _store_err(info.error, "cannot open the collection")
+        if info.value is None:
+            store: VectorIndex = EmptyIndex() if request.dry_run else index
+            return Ok(Opened(store, {}, fresh=True, stamped=False))
+        listed = await index.commits()()
         if isinstance(listed, Err):
             return _store_err(listed.error, "cannot read the commit markers")
-        return Ok((store, {c.source: c for c in listed.value}))
+        conflict = stamp_conflict(request.collection, info.value, want, listed.value)
+        if conflict is not None:
+            return Err(ErrInfo(codes.INVALID_INPUT, conflict, stage="config"))
+        commits = {c.source: c for c in listed.value}
+        return Ok(Opened(index, commits, fresh=False, stamped=info.value.stamp is not None))
 
     async def _run() -> Result[IngestReport, ErrInfo]:
         # The store opens (and its commit markers are read) while the first sources are read
         # and parsed; nothing is planned, embedded or written before it is open.
         loop = asyncio.get_running_loop()
         opening = loop.create_task(_open())
-        env = IngestEnv(index, embedder, spec.version, {}, request.dry_run, opening=opening)
+        env = IngestEnv(
+            index,
+            embedder,
+            spec.version,
+            {},
+            request.dry_run,
+            resilience=spec_resilience(spec, resilience),
+            opening=opening,
+            stamp=want,
+            room=room,
+        )
         described = describe_ingest(
             spec, env, request.source.sources(), resilience=resilience, sleeper=sleeper
         )
@@ -171,7 +212,9 @@ def ingest(
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
                 await aclose()
-        if request.prune:
+        if env.fatal is not None:
+            return Err(env.fatal)
+        if request.prune and not env.fresh:
             pruned = await _prune(env.index, embedder, spec, request, report, seen, emit)
             if isinstance(pruned, Err):
                 return pruned
@@ -205,9 +248,9 @@ async def _prune(
     if isinstance(scanned, Err):
         return _store_err(scanned.error, "cannot scan the collection for pruning")
     records, _ = scanned.value
-    protected = {e.source.split("#", 1)[0] for e in report.errors} | {
-        e.source for e in report.errors
-    }
+    protected = {e.source.split("#", 1)[0] for e in report.errors}
+    if UNKNOWN_SOURCE in protected:  # a failure we cannot place protects every root
+        protected |= set(request.roots)
     stored = {r.source for r in records}
     ctx = SyncContext(embedder.identity, spec.version, spec_chunking(spec))
     for source in prune_candidates(stored, seen, request.roots, protected):
@@ -219,7 +262,7 @@ async def _prune(
         if plan.is_noop:
             continue
         if not request.dry_run:
-            done = await write_group(index, [Ready(plan, ())], 256)()
+            done = await write_group(index, [Ready(plan, ())], 256, spec_resilience(spec))()
             if isinstance(done, Err):
                 for e in errors_of(done.error):
                     report.fail(e)

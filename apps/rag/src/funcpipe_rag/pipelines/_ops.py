@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
-from funcpipe.async_plan import AsyncPlan, async_pure
+from funcpipe.async_plan import AsyncPlan, async_pure, async_with_resilience
+from funcpipe.policies import BackpressurePolicy, ResilienceEnv, RetryPolicy, TimeoutPolicy
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import (
     Params,
@@ -24,17 +26,20 @@ from funcpipe.specs import (
     flat_map_entry,
     map_entry,
 )
-from funcpipe.streams import AsyncGen
+from funcpipe.streams import AsyncGen, async_gen_bounded_map
 
 from funcpipe_rag.domain import (
+    NO_SPACE,
     SUPPORTED_EXTENSIONS,
     ChunkingConfig,
     ChunkRecord,
+    CollectionStamp,
     CommitRecord,
     Document,
     EmbeddedChunk,
     Embedder,
     RawSource,
+    Room,
     SourcePlan,
     SourceState,
     SyncContext,
@@ -47,6 +52,8 @@ from funcpipe_rag.domain import (
     looks_like_html,
     parse_text,
     plan_source,
+    sha256_hex,
+    space_needed,
 )
 
 from ._types import STAGE_EMBED, STAGE_STORE, Outcome, Ready
@@ -58,9 +65,44 @@ ALLOW_LIST = frozenset({READ_ID, DOCS_ID, PLAN_ID, EMBED_ID, WRITE_ID})
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 
+T = TypeVar("T")
 
-Opened = tuple[VectorIndex, Mapping[str, CommitRecord]]
-"""The store to use and its commit markers by source."""
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """The store to use, its commit markers by source, whether the collection does not exist
+    yet (``fresh``: nothing to read; the first write creates it) and whether it is stamped."""
+
+    index: VectorIndex
+    commits: Mapping[str, CommitRecord]
+    fresh: bool
+    stamped: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Resilience:
+    """The unit of retry: each embedding request and each store write, on its own.
+
+    ``embed_retry`` / ``embed_timeout`` / ``embed_concurrency`` come from the spec's embed op
+    (its retry, timeout and backpressure), ``store_retry`` from its write op.
+    """
+
+    embed_retry: RetryPolicy | None = None
+    embed_timeout: TimeoutPolicy | None = None
+    embed_concurrency: int = 1
+    store_retry: RetryPolicy | None = None
+    env: ResilienceEnv | None = None
+
+    def embed(self, step: AsyncPlan[list[Vector]]) -> AsyncPlan[list[Vector]]:
+        if self.embed_retry is None and self.embed_timeout is None:
+            return step
+        retry = self.embed_retry or RetryPolicy(max_attempts=1)
+        return async_with_resilience(step, retry, self.embed_timeout, self.env)
+
+    def store(self, step: AsyncPlan[T]) -> AsyncPlan[T]:
+        if self.store_retry is None:
+            return step
+        return async_with_resilience(step, self.store_retry, None, self.env)
 
 
 @dataclass(slots=True)
@@ -78,7 +120,14 @@ class IngestEnv:
     commits: Mapping[str, CommitRecord]
     dry_run: bool = False
     seen: set[str] = field(default_factory=set)
+    resilience: Resilience = field(default_factory=Resilience)
     opening: asyncio.Future[Result[Opened, ErrInfo]] | None = None
+    stamp: CollectionStamp | None = None
+    fresh: bool = False
+    stamped: bool = True
+    fatal: ErrInfo | None = None
+    room: Room | None = None
+    _writable: asyncio.Future[Result[None, ErrInfo]] | None = None
 
     async def ready(self) -> Result[None, ErrInfo]:
         """Ok once the store is open; the opening's Err otherwise (every time)."""
@@ -89,8 +138,49 @@ class IngestEnv:
         if isinstance(got, Err):
             return got
         if self.opening is opening:
-            self.index, self.commits = got.value
+            o = got.value
+            self.index, self.commits = o.index, o.commits
+            self.fresh, self.stamped = o.fresh, o.stamped
             self.opening = None
+        return Ok(None)
+
+    async def writable(self) -> Result[None, ErrInfo]:
+        """Before the first write (once): create the collection if missing, stamp it if not
+        stamped. A failure here ends the run (``fatal``)."""
+        if self._writable is None:
+            self._writable = asyncio.ensure_future(self._make_writable())
+        return await asyncio.shield(self._writable)
+
+    async def _make_writable(self) -> Result[None, ErrInfo]:
+        dim = self.embedder.identity.dim
+        if self.room is not None:
+            roomy = self.room(0)
+            if isinstance(roomy, Err):
+                self.fatal = self.fatal or roomy.error
+                return roomy
+        ensured = await self.resilience.store(self.index.ensure(dim))()
+        if isinstance(ensured, Err):
+            e = ensured.error
+            if e.code == codes.DIMENSION_MISMATCH:
+                msg = (
+                    f"{e.msg}; the embedder {self.embedder.identity} makes {dim}-d vectors: "
+                    "use another --collection (or the embedder it was written with)"
+                )
+                e = ErrInfo(e.code, msg, "config", e.path, e.cause, e.ctx)
+            else:
+                msg = f"cannot create the collection: {e.msg}"
+                e = ErrInfo(e.code, msg, STAGE_STORE, e.path, e.cause, e.ctx)
+            self.fatal = self.fatal or e
+            return Err(e)
+        if not self.stamped and self.stamp is not None:
+            st = await self.resilience.store(self.index.write_stamp(self.stamp))()
+            if isinstance(st, Err):
+                e = st.error
+                msg = f"cannot stamp the collection: {e.msg}"
+                self.fatal = self.fatal or ErrInfo(e.code, msg, STAGE_STORE, e.path, e.cause)
+                return st
+            self.stamped = True
+        self.fresh = False
         return Ok(None)
 
 
@@ -152,7 +242,28 @@ def read_factory(env: IngestEnv) -> Callable[[Params], Callable[[RawSource], Asy
                     return [Err(ErrInfo(codes.UNSUPPORTED, msg, "parse", (raw.key,)))]
                 if kind == "txt" and is_url(raw.key) and looks_like_html(got.value):
                     kind = "html"
-                return parse_text(raw.key, got.value, kind)
+                raw_hash = sha256_hex(got.value)
+                known = await _current_commit(raw.key, raw_hash)
+                if known is not None:  # the same raw text as committed: no need to parse it
+                    return [Ok(Document(raw.key, "", known.doc_version, kind, "", raw_hash))]
+                docs = parse_text(raw.key, got.value, kind)
+                if len(docs) == 1 and isinstance(docs[0], Ok) and docs[0].value.source == raw.key:
+                    return [Ok(replace(docs[0].value, raw_hash=raw_hash))]
+                return docs
+
+            async def _current_commit(key: str, raw_hash: str) -> CommitRecord | None:
+                """The source's commit marker when it was written from this very raw text by
+                this embedder and spec (so the plan says unchanged without the text)."""
+                if (await env.ready()).is_err():
+                    return None
+                c = env.commits.get(key)
+                current = (
+                    c is not None
+                    and c.raw_hash == raw_hash
+                    and c.embedder == str(env.embedder.identity)
+                    and c.spec_hash == env.spec_hash
+                )
+                return c if current else None
 
             return _docs
 
@@ -199,7 +310,8 @@ def plan_factory(
                     return Ok([Ok(SourcePlan(d.source, "unchanged")) for d in docs])
                 desired = {d.source: desired_records(d, ctx) for d in todo}
                 sources = sorted(desired)
-                stored = await env.index.chunks_of(sources)()
+                reads = async_pure([]) if env.fresh else env.index.chunks_of(sources)
+                stored = await reads()
                 if isinstance(stored, Err):
                     return Err(_relabel(stored.error, STAGE_STORE, sources))
                 by_source: dict[str, list[ChunkRecord]] = {s: [] for s in sources}
@@ -214,7 +326,10 @@ def plan_factory(
                         env.commits.get(d.source),
                         tuple(sorted(by_source[d.source], key=lambda r: r.id)),
                     )
-                    out.append(Ok(plan_source(d.source, desired[d.source], d.version, state, ctx)))
+                    planned = plan_source(
+                        d.source, desired[d.source], d.version, state, ctx, d.raw_hash
+                    )
+                    out.append(Ok(planned))
                 return Ok(out)
 
             return _plan
@@ -243,39 +358,86 @@ def embed_batches(texts: Sequence[str], max_items: int, max_chars: int) -> list[
     return out
 
 
+EmbedOut = list[Result[Ready, ErrInfo]]
+"""What embedding a group gives: per source, its plan with vectors, or why it failed."""
+
+
 def embed_factory(
     env: IngestEnv,
-) -> Callable[[Params], Callable[[list[SourcePlan]], AsyncPlan[list[Ready]]]]:
-    def factory(params: Params) -> Callable[[list[SourcePlan]], AsyncPlan[list[Ready]]]:
+) -> Callable[[Params], Callable[[list[SourcePlan]], AsyncPlan[EmbedOut]]]:
+    """BatchMap: embed a group's new chunks in requests of ``embed_batch`` texts at most.
+
+    Each request is retried on its own (``env.resilience``) and the requests of a group run
+    concurrently, at most ``embed_concurrency`` at once. A request that succeeded is kept for
+    the group, so even a retry of the whole group never sends it again. After a request
+    fails for good no new one starts; the sources it (or a request not sent) covers fail, the
+    group's others go on to be written.
+    """
+
+    def factory(params: Params) -> Callable[[list[SourcePlan]], AsyncPlan[EmbedOut]]:
         batch = _int(params, "embed_batch", 64)
         max_chars = _int(params, "embed_max_chars", 64_000)
-        dim = env.embedder.identity.dim
 
-        def embed(plans: list[SourcePlan]) -> AsyncPlan[list[Ready]]:
+        def embed(plans: list[SourcePlan]) -> AsyncPlan[EmbedOut]:
             texts = [r.text for p in plans for r in p.embed]
-            sources = [p.source for p in plans]
             if env.dry_run or not texts:
-                return async_pure([Ready(p, ()) for p in plans])
+                return async_pure([Ok(Ready(p, ())) for p in plans])
+            spans = embed_batches(texts, batch, max_chars)
+            done: dict[int, list[Vector]] = {}  # span index -> vectors, across group retries
+            res = env.resilience
+            policy = BackpressurePolicy(max_concurrent=res.embed_concurrency, ordered=False)
 
-            async def _embed() -> Result[list[Ready], ErrInfo]:
-                vectors: list[Vector] = []
-                for span in embed_batches(texts, batch, max_chars):
-                    part = texts[span.start : span.stop]
-                    got = await env.embedder.embed(part)()
+            def request(i: int) -> AsyncPlan[int]:
+                part = texts[spans[i].start : spans[i].stop]
+                dim = env.embedder.identity.dim
+                step = res.embed(env.embedder.embed(part))
+
+                async def _one() -> Result[int, ErrInfo]:
+                    if i in done:
+                        return Ok(i)
+                    got = await step()
                     if isinstance(got, Err):
-                        return Err(_relabel(got.error, STAGE_EMBED, sources))
+                        return got
                     if len(got.value) != len(part):
                         msg = f"embedder returned {len(got.value)} vectors for {len(part)} texts"
-                        return _err(codes.SERVICE_SPECIFIC, msg, STAGE_EMBED, sources)
+                        return Err(ErrInfo(codes.SERVICE_SPECIFIC, msg, STAGE_EMBED))
                     if any(len(v) != dim for v in got.value):
                         msg = f"embedder returned vectors that are not {dim}-d"
-                        return _err(codes.DIMENSION_MISMATCH, msg, STAGE_EMBED, sources)
-                    vectors.extend(got.value)
-                out: list[Ready] = []
+                        return Err(ErrInfo(codes.DIMENSION_MISMATCH, msg, STAGE_EMBED))
+                    done[i] = got.value
+                    return Ok(i)
+
+                return _one
+
+            async def _indices() -> AsyncIterator[Result[int, ErrInfo]]:
+                for i in range(len(spans)):
+                    yield Ok(i)
+
+            async def _embed() -> Result[EmbedOut, ErrInfo]:
+                failed: ErrInfo | None = None
+                it = async_gen_bounded_map(_indices, request, policy)()
+                try:
+                    async for r in it:
+                        if isinstance(r, Err):
+                            failed = r.error
+                            break
+                finally:
+                    aclose = getattr(it, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+                vectors: list[Vector | None] = [None] * len(texts)
+                for i, vs in done.items():
+                    vectors[spans[i].start : spans[i].stop] = vs
+                out: EmbedOut = []
                 at = 0
                 for p in plans:
-                    out.append(Ready(p, tuple(vectors[at : at + len(p.embed)])))
+                    mine = vectors[at : at + len(p.embed)]
                     at += len(p.embed)
+                    if all(v is not None for v in mine):
+                        out.append(Ok(Ready(p, tuple(v for v in mine if v is not None))))
+                    else:
+                        assert failed is not None
+                        out.append(Err(_relabel(failed, STAGE_EMBED, [p.source])))
                 return Ok(out)
 
             return _embed
@@ -286,10 +448,20 @@ def embed_factory(
 
 
 def write_group(
-    index: VectorIndex, group: Sequence[Ready], upsert_batch: int
+    index: VectorIndex,
+    group: Sequence[Ready],
+    upsert_batch: int,
+    resilience: Resilience | None = None,
+    room: Room | None = None,
 ) -> AsyncPlan[list[Outcome]]:
-    """Write a group of sources by the protocol; ``Ok`` only when every step succeeded."""
+    """Write a group of sources by the protocol; ``Ok`` only when every step succeeded.
+
+    Each write is retried on its own by ``resilience.store_retry`` (every write is an
+    idempotent upsert or delete by stable id). ``room`` is asked first whether the points fit
+    on the disk (``Err(NO_SPACE)``: nothing of the group is written).
+    """
     sources = [r.plan.source for r in group]
+    retried = (resilience or Resilience()).store
 
     async def _write() -> Result[list[Outcome], ErrInfo]:
         def fail(e: ErrInfo) -> Err[ErrInfo]:
@@ -298,7 +470,7 @@ def write_group(
         rewrite = [rec for r in group for rec in r.plan.rewrite]
         stored: dict[str, Vector] = {}
         for i in range(0, len(rewrite), upsert_batch):
-            got = await index.vectors([rec.id for rec in rewrite[i : i + upsert_batch]])()
+            got = await retried(index.vectors([rec.id for rec in rewrite[i : i + upsert_batch]]))()
             if isinstance(got, Err):
                 return fail(got.error)
             stored.update(got.value)
@@ -316,23 +488,28 @@ def write_group(
             for rec, v in zip(r.plan.embed, r.vectors, strict=True)
         ]
         points += [EmbeddedChunk(rec, stored[rec.id]) for rec in rewrite]
+        if room is not None and points:
+            dim = len(points[0].vector)
+            roomy = room(space_needed(len(points), dim, sum(len(p.record.text) for p in points)))
+            if isinstance(roomy, Err):
+                return fail(roomy.error)
         for i in range(0, len(points), upsert_batch):
-            up = await index.upsert_chunks(points[i : i + upsert_batch])()
+            up = await retried(index.upsert_chunks(points[i : i + upsert_batch]))()
             if isinstance(up, Err):
                 return fail(up.error)
         stale = [i for r in group for i in r.plan.delete]
         for i in range(0, len(stale), upsert_batch):
-            de = await index.delete(stale[i : i + upsert_batch])()
+            de = await retried(index.delete(stale[i : i + upsert_batch]))()
             if isinstance(de, Err):
                 return fail(de.error)
         commits = [r.plan.commit for r in group if r.plan.commit is not None]
         if commits:
-            cm = await index.upsert_commits(commits)()
+            cm = await retried(index.upsert_commits(commits))()
             if isinstance(cm, Err):
                 return fail(cm.error)
         gone = [r.plan.delete_commit for r in group if r.plan.delete_commit is not None]
         if gone:
-            dm = await index.delete(gone)()
+            dm = await retried(index.delete(gone))()
             if isinstance(dm, Err):
                 return fail(dm.error)
         return Ok([Outcome.of(r.plan) for r in group])
@@ -353,7 +530,13 @@ def write_factory(
             idle = [Outcome.of(r.plan) for r in group if r.plan.is_noop]
 
             async def _write() -> Result[list[Outcome], ErrInfo]:
-                res = await write_group(env.index, busy, upsert_batch)()  # index: once ready
+                ready = await env.writable()
+                if isinstance(ready, Err):
+                    return Err(_relabel(ready.error, STAGE_STORE, [r.plan.source for r in busy]))
+                # env.index: the store once ready
+                res = await write_group(env.index, busy, upsert_batch, env.resilience, env.room)()
+                if isinstance(res, Err) and res.error.code == NO_SPACE:
+                    env.fatal = env.fatal or res.error  # a full disk ends the run
                 return res.map(lambda done: idle + done)
 
             return _write
@@ -374,6 +557,38 @@ def registry_for(env: IngestEnv) -> Registry:
             batch_map_entry(WRITE_ID, OPS_VERSION, write_factory(env)),
         ]
     )
+
+
+STAGE_TYPES: dict[str, tuple[str, str]] = {
+    READ_ID: ("RawSource", "Parsed"),
+    DOCS_ID: ("Parsed", "Document"),
+    PLAN_ID: ("Document", "SourcePlan"),
+    EMBED_ID: ("SourcePlan", "Ready"),
+    WRITE_ID: ("Ready", "Outcome"),
+}
+"""What each op takes and gives: the ingest is RawSource -> ... -> Outcome."""
+
+
+def check_stage_types(ops: Sequence[str]) -> Result[None, ErrInfo]:
+    """``Err(INVALID_SPEC)`` naming both ops when neighbours do not fit, or when the chain
+    does not turn the sources (``RawSource``) into ``Outcome`` (it would ingest nothing)."""
+    have, prev = "RawSource", "the sources"
+    for i, func_id in enumerate(ops):
+        types = STAGE_TYPES.get(func_id)
+        if types is None:
+            continue  # not ours: reconstruction refuses it (UNALLOWED_OP / UNKNOWN_OP)
+        takes, gives = types
+        if takes != have:
+            msg = f"ops.{i}: {func_id} takes {takes}, but {prev} gives {have}"
+            return Err(ErrInfo(codes.INVALID_SPEC, msg, stage="spec", path=("ops", i)))
+        have, prev = gives, func_id
+    if have != "Outcome":
+        msg = (
+            f"the last op, {prev}, gives {have}: an ingest spec must end with {WRITE_ID} "
+            f"(read -> docs -> plan -> embed -> write), or it would ingest nothing"
+        )
+        return Err(ErrInfo(codes.INVALID_SPEC, msg, stage="spec", path=("ops",)))
+    return Ok(None)
 
 
 def _unbound(_: Params) -> Callable[..., object]:

@@ -5,19 +5,40 @@ from __future__ import annotations
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
-from funcpipe_rag.domain import Embedder, SearchHit, VectorIndex, VerifyReport, verify_records
+from funcpipe_rag.domain import (
+    ChunkingConfig,
+    CollectionStamp,
+    Embedder,
+    SearchHit,
+    VectorIndex,
+    VerifyReport,
+    stamp_conflict,
+    verify_records,
+)
 
 from ._types import STAGE_EMBED, STAGE_STORE
 
 
 def search(
-    index: VectorIndex, embedder: Embedder, query: str, k: int
+    index: VectorIndex, embedder: Embedder, query: str, k: int, collection: str = "funcpipe"
 ) -> AsyncPlan[list[SearchHit]]:
-    """Embed ``query`` and return the ``k`` nearest chunks, best first."""
+    """Embed ``query`` and return the ``k`` nearest chunks, best first.
+
+    A collection stamped by another embedder is refused (stage ``config``), never searched.
+    """
 
     async def _search() -> Result[list[SearchHit], ErrInfo]:
         if not query.strip():
             return Err(ErrInfo(codes.INVALID_INPUT, "the query is empty", stage="query"))
+        info = await index.info()()
+        if isinstance(info, Err):
+            e = info.error
+            return Err(ErrInfo(e.code, e.msg, STAGE_STORE, e.path, e.cause, e.ctx))
+        if info.value is not None:
+            want = CollectionStamp(embedder.identity, ChunkingConfig())
+            conflict = stamp_conflict(collection, info.value, want, check_chunking=False)
+            if conflict is not None:
+                return Err(ErrInfo(codes.INVALID_INPUT, conflict, stage="config"))
         got = await embedder.embed([query])()
         if isinstance(got, Err):
             e = got.error

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from funcpipe.policies import BackpressurePolicy, ChunkPolicy, RetryPolicy, TimeoutPolicy
+from collections.abc import Mapping
+
+from funcpipe.policies import (
+    BackpressurePolicy,
+    ChunkPolicy,
+    ResilienceEnv,
+    RetryPolicy,
+    TimeoutPolicy,
+)
 from funcpipe.result import codes
 from funcpipe.specs import (
     PipelineSpec,
@@ -22,6 +30,7 @@ from ._ops import (
     PLAN_ID,
     READ_ID,
     WRITE_ID,
+    Resilience,
     chunking_of,
 )
 
@@ -92,3 +101,31 @@ def spec_collection(spec: PipelineSpec) -> str | None:
     """The collection a spec names in its resources, if any."""
     value = spec.resources.get("collection")
     return value if isinstance(value, str) and value else None
+
+
+def _policy_data(spec: PipelineSpec, func_id: str, kind: str) -> Mapping[str, object] | None:
+    for op in spec.ops:
+        if op.func_id != func_id:
+            continue
+        slot = getattr(op.policies, kind)
+        if isinstance(slot, str):
+            named = spec.policies.get(slot)
+            return named.config if named is not None else None
+        return slot if isinstance(slot, Mapping) else None
+    return None
+
+
+def spec_resilience(spec: PipelineSpec, env: ResilienceEnv | None = None) -> Resilience:
+    """The per-request policies of a spec: its embed op's retry, timeout and backpressure
+    (for each embedding request) and its write op's retry (for each store write)."""
+    retry = _policy_data(spec, EMBED_ID, "retry")
+    timeout = _policy_data(spec, EMBED_ID, "timeout")
+    bp = _policy_data(spec, EMBED_ID, "backpressure")
+    store = _policy_data(spec, WRITE_ID, "retry")
+    return Resilience(
+        embed_retry=RetryPolicy.from_dict(retry) if retry is not None else None,
+        embed_timeout=TimeoutPolicy.from_dict(timeout) if timeout is not None else None,
+        embed_concurrency=BackpressurePolicy.from_dict(bp).max_concurrent if bp else 1,
+        store_retry=RetryPolicy.from_dict(store) if store is not None else None,
+        env=env,
+    )

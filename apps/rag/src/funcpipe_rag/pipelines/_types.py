@@ -38,6 +38,9 @@ class Outcome:
         )
 
 
+UNKNOWN_SOURCE = "?"
+"""The source of an error that names none (it protects every root from ``--prune``)."""
+
 STAGE_EMBED = "embed"
 STAGE_STORE = "store"
 BACKEND_STAGES = frozenset({STAGE_EMBED, STAGE_STORE})
@@ -122,5 +125,5 @@ def errors_of(err: ErrInfo) -> list[SourceError]:
     )
     sources = [str(s) for s in raw] if isinstance(raw, list | tuple) else []
     if not sources:
-        sources = [str(err.path[0]) if err.path else "?"]
+        sources = [str(err.path[0]) if err.path else UNKNOWN_SOURCE]
     return [SourceError(s, info.code, info.msg, backend) for s in sources]
