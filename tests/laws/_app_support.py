@@ -116,7 +116,11 @@ def _tune_policies(doc: dict[str, Any]) -> None:
         r["max_attempts"] = min(int(r.get("max_attempts", 4)), 4)
 
     for pol in doc.get("policies", {}).values():
-        if isinstance(pol, dict) and pol.get("kind") == "retry" and isinstance(pol.get("config"), dict):
+        if (
+            isinstance(pol, dict)
+            and pol.get("kind") == "retry"
+            and isinstance(pol.get("config"), dict)
+        ):
             retry(pol["config"])
     for op in doc.get("ops", []):
         pols = op.get("policies") or {}
