@@ -15,6 +15,14 @@ Behaviour: ``POST /v1/embeddings`` with ``{"model", "input": str | [str], "encod
 "embedding", "index", "embedding"}], "model", "usage"}``. Invalid requests get OpenAI-style
 400s (empty string, wrong types, unknown format); with ``api_key`` set, a missing or wrong
 bearer token gets 401. Each request first takes the next fault from the queue (FIFO), if any.
+
+Per-request schedules (optional, additive): ``fault_for(texts, attempt)`` picks the fault of a
+request that the queue left without one, from its input texts and ``attempt`` (how many earlier
+requests carried exactly the same texts), so a schedule does not depend on the order in which
+concurrent requests arrive. ``exchanges`` records each request's texts, fault and answer
+(``ok`` when it was answered 200 with one correct vector per text). ``Fault.hang()`` holds a
+request unanswered until the client gives up (its timeout) or the server closes;
+``honour_dimensions=False`` ignores the ``dimensions`` field, like a model without it.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ import base64
 import email.utils
 import json
 import math
+import select
+import socket
 import struct
 import threading
 import time
@@ -33,13 +43,30 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Literal
 
-__all__ = ["EmbedFn", "EmbeddingsServer", "ErrorShape", "Fault", "FaultKind", "error_body"]
+__all__ = [
+    "EmbedFn",
+    "EmbeddingsServer",
+    "ErrorShape",
+    "Exchange",
+    "Fault",
+    "FaultFn",
+    "FaultKind",
+    "error_body",
+]
 
 EmbedFn = Callable[[list[str]], Sequence[Sequence[float]]]
 """Texts -> one vector per text (e.g. ``StaticEmbedder().embed_sync``)."""
 
 FaultKind = Literal[
-    "reply", "slow", "drop", "malformed_json", "wrong_count", "wrong_dim", "shuffle", "bad_vector"
+    "reply",
+    "slow",
+    "drop",
+    "malformed_json",
+    "wrong_count",
+    "wrong_dim",
+    "shuffle",
+    "bad_vector",
+    "hang",
 ]
 ErrorShape = Literal["openai", "string", "detail", "message", "text"]
 
@@ -109,6 +136,12 @@ class Fault:
         return cls("slow", delay_s=delay_s)
 
     @classmethod
+    def hang(cls) -> Fault:
+        """Never answer: hold the request until the client closes the connection (its timeout)
+        or the server closes."""
+        return cls("hang")
+
+    @classmethod
     def drop(cls) -> Fault:
         """Read the request, then close the connection without answering."""
         return cls("drop")
@@ -139,9 +172,36 @@ class Fault:
         return cls("bad_vector")
 
 
+FaultFn = Callable[[Sequence[str], int], "Fault | None"]
+"""``(texts, attempt) -> fault or None``: a per-request schedule (see the module docstring)."""
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request as the server saw it: its input texts (empty when the body had none), the
+    fault it got (``None``: none), the status answered (``None``: dropped or hung) and ``ok``:
+    answered 200 with one correct vector per text."""
+
+    texts: tuple[str, ...]
+    fault: FaultKind | None
+    status: int | None
+    ok: bool
+
+
+def _texts_of(req: object) -> tuple[str, ...]:
+    texts = req.get("input") if isinstance(req, dict) else None
+    if isinstance(texts, str):
+        return (texts,)
+    if isinstance(texts, list) and all(isinstance(t, str) for t in texts):
+        return tuple(texts)
+    return ()
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    _texts: tuple[str, ...] = ()
+    _fault: Fault | None = None
 
     def log_message(self, format: str, *args: object) -> None:
         return
@@ -166,8 +226,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _bad(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
         self._send(status, error_body("openai", message, kind))
+        self._log(status)
+
+    def _log(self, status: int | None, ok: bool = False) -> None:
+        srv = self.server.owner
+        kind = self._fault.kind if self._fault is not None else None
+        srv._exchange(Exchange(self._texts, kind, status, ok))
+
+    def _hang(self) -> None:
+        """Wait until the client closes the connection (EOF or error) or the server closes."""
+        conn = self.connection
+        while not self.server.owner._closing.is_set():
+            readable, _, _ = select.select([conn], [], [], 0.02)
+            if readable:
+                try:
+                    if not conn.recv(1, socket.MSG_PEEK):
+                        return
+                except OSError:
+                    return
 
     def do_GET(self) -> None:
+        self._texts, self._fault = (), None
         self._bad(405, "use POST /v1/embeddings")
 
     def do_POST(self) -> None:
@@ -179,9 +258,19 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             req = None
         srv._record(req)
+        self._texts = _texts_of(req)
         fault = srv._next_fault()
+        if fault is None and srv.fault_for is not None:
+            fault = srv._scheduled_fault(self._texts)
+        self._fault = fault
         if fault is not None and fault.kind == "drop":
             self.close_connection = True
+            self._log(None)
+            return
+        if fault is not None and fault.kind == "hang":
+            self._hang()
+            self.close_connection = True
+            self._log(None)
             return
         if fault is not None and fault.kind == "reply":
             headers = dict(fault.headers)
@@ -190,12 +279,15 @@ class _Handler(BaseHTTPRequestHandler):
                 when = now + fault.retry_after_date_s
                 headers["Retry-After"] = email.utils.formatdate(when, usegmt=True)
             self._send(fault.status, fault.body, headers, now=now)
+            self._log(fault.status)
             return
         if fault is not None and fault.kind == "malformed_json":
             self._send(200, fault.body)
+            self._log(200)
             return
         if fault is not None and fault.kind == "slow" and srv._closing.wait(fault.delay_s):
             self.close_connection = True
+            self._log(None)
             return
         if self.path.rstrip("/") != "/v1/embeddings":
             self._bad(404, f"unknown path {self.path}", "not_found")
@@ -225,7 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:
             self._bad(500, f"embedding failed: {exc}", "server_error")
             return
-        dims = req.get("dimensions")
+        dims = req.get("dimensions") if srv.honour_dimensions else None
         if dims is not None:
             if not isinstance(dims, int) or not 1 <= dims <= min(len(v) for v in vectors):
                 self._bad(400, f"unsupported dimensions {dims!r}")
@@ -251,6 +343,7 @@ class _Handler(BaseHTTPRequestHandler):
             "usage": {"prompt_tokens": 0, "total_tokens": 0},
         }
         self._send(200, json.dumps(doc).encode())
+        self._log(200, ok=fault is None or fault.kind in ("slow", "shuffle"))
 
 
 def _renorm(v: list[float]) -> list[float]:
@@ -286,11 +379,17 @@ class EmbeddingsServer:
         api_key: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        fault_for: FaultFn | None = None,
+        honour_dimensions: bool = True,
     ) -> None:
         self.embed_fn = embed_fn
         self.model = model
         self.api_key = api_key
+        self.fault_for = fault_for
+        self.honour_dimensions = honour_dimensions
         self.requests: list[object] = []
+        self.exchanges: list[Exchange] = []
+        self._attempts: dict[tuple[str, ...], int] = {}
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -324,6 +423,26 @@ class EmbeddingsServer:
     def _record(self, req: object) -> None:
         with self._lock:
             self.requests.append(req)
+
+    def _scheduled_fault(self, texts: tuple[str, ...]) -> Fault | None:
+        with self._lock:
+            attempt = self._attempts.get(texts, 0)
+            self._attempts[texts] = attempt + 1
+            fault_for = self.fault_for
+        return fault_for(texts, attempt) if fault_for is not None else None
+
+    def _exchange(self, ex: Exchange) -> None:
+        with self._lock:
+            self.exchanges.append(ex)
+
+    def reset(self) -> None:
+        """Forget the recorded requests, exchanges, attempt counts and queued faults (reuse one
+        server across test cases)."""
+        with self._lock:
+            self.requests.clear()
+            self.exchanges.clear()
+            self._attempts.clear()
+            self._faults.clear()
 
     def close(self) -> None:
         """Stop serving and release the port."""
