@@ -11,6 +11,7 @@ from ._ingest import ingest as ingest
 from ._ingest import plan_lines as plan_lines
 from ._ops import ALLOW_LIST as ALLOW_LIST
 from ._ops import IngestEnv as IngestEnv
+from ._ops import check_ingest_spec as check_ingest_spec
 from ._ops import check_stage_types as check_stage_types
 from ._ops import registry_for as registry_for
 from ._query import search as search
@@ -37,6 +38,7 @@ __all__ = [
     "Ready",
     "SourceError",
     "build_default_spec",
+    "check_ingest_spec",
     "check_stage_types",
     "describe_ingest",
     "ingest",

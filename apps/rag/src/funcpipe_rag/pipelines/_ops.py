@@ -19,7 +19,10 @@ from funcpipe.async_plan import AsyncPlan, async_pure, async_with_resilience
 from funcpipe.policies import BackpressurePolicy, ResilienceEnv, RetryPolicy, TimeoutPolicy
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import (
+    BUILTIN_SIZES,
+    SIZE_COUNT,
     Params,
+    PipelineSpec,
     Registry,
     RegistryEntry,
     batch_map_entry,
@@ -589,6 +592,52 @@ def check_stage_types(ops: Sequence[str]) -> Result[None, ErrInfo]:
         )
         return Err(ErrInfo(codes.INVALID_SPEC, msg, stage="spec", path=("ops",)))
     return Ok(None)
+
+
+PARAMS: dict[str, Callable[[Params], object]] = {
+    READ_ID: lambda p: _int(p, "max_bytes", DEFAULT_MAX_BYTES),
+    DOCS_ID: lambda p: None,
+    PLAN_ID: chunking_of,
+    EMBED_ID: lambda p: (_int(p, "embed_batch", 64), _int(p, "embed_max_chars", 64_000)),
+    WRITE_ID: lambda p: _int(p, "upsert_batch", 256),
+}
+"""Each op's params reader (``ValueError`` for a bad value): what its factory reads."""
+
+
+def check_ingest_spec(spec: PipelineSpec) -> Result[None, ErrInfo]:
+    """Whether this app can run ``spec``, checked without building it (no store, no embedder):
+    every op allowed (UNALLOWED_OP), of its registered kind (INVALID_SPEC) and version
+    (VERSION_MISMATCH), chunk sizes built in (UNKNOWN_OP), params valid (RECONSTRUCT_FAIL),
+    and the stage types chain RawSource -> ... -> Outcome (INVALID_SPEC). The run's one
+    reconstruction refuses the same specs."""
+    for i, op in enumerate(spec.ops):
+        entry = DESCRIBE_ENTRIES.get(op.func_id)
+        path: tuple[str | int, ...] = ("ops", i)
+        if entry is None:
+            msg = f"ops.{i}.func_id: {op.func_id!r} is not in the allow-list"
+            return Err(ErrInfo(codes.UNALLOWED_OP, msg, stage="specs", path=(*path, "func_id")))
+        if entry.kind != op.kind:
+            msg = f"ops.{i}.kind: {op.func_id!r} is a {entry.kind}, the spec says {op.kind}"
+            return Err(ErrInfo(codes.INVALID_SPEC, msg, stage="specs", path=(*path, "kind")))
+        if entry.version != op.func_version:
+            msg = (
+                f"ops.{i}.func_version: spec built against {op.func_id}@{op.func_version}, "
+                f"registry has {op.func_id}@{entry.version}"
+            )
+            return Err(ErrInfo(codes.VERSION_MISMATCH, msg, stage="specs", path=path))
+        for kind, slot in op.policies.items():
+            data = spec.policies[slot].config if isinstance(slot, str) else slot
+            named = data.get("size", SIZE_COUNT) if kind == "chunk" and data else SIZE_COUNT
+            size = getattr(named, "id", named)  # an id, or a NamedSize
+            if size not in BUILTIN_SIZES:
+                msg = f"ops.{i}: chunk size {size!r} is not one this app knows"
+                return Err(ErrInfo(codes.UNKNOWN_OP, msg, stage="specs", path=path))
+        try:
+            PARAMS[op.func_id](op.params)
+        except ValueError as exc:
+            msg = f"ops.{i}: factory {op.func_id!r} failed: ValueError: {exc}"
+            return Err(ErrInfo(codes.RECONSTRUCT_FAIL, msg, stage="specs", path=path))
+    return check_stage_types([op.func_id for op in spec.ops])
 
 
 def _unbound(_: Params) -> Callable[..., object]:
