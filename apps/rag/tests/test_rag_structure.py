@@ -18,8 +18,9 @@ from typing import TypeVar
 import pytest
 from funcpipe.adapters.runtime import perform_async
 from funcpipe.async_plan import AsyncPlan
-from funcpipe.result import Err, Ok
+from funcpipe.result import Err, ErrInfo, Ok, Result
 from funcpipe.specs import serialize
+from funcpipe.streams import AsyncGen
 from funcpipe_rag.adapters import EmbedderPort, StoreIndex
 from funcpipe_rag.domain import (
     ChunkingConfig,
@@ -32,7 +33,14 @@ from funcpipe_rag.domain import (
     desired_records,
     plan_source,
 )
-from funcpipe_rag.pipelines import DEFAULT_SPEC
+from funcpipe_rag.pipelines import (
+    DEFAULT_SPEC,
+    IngestEvent,
+    IngestReport,
+    Phase,
+    SourceError,
+    fold_report,
+)
 from rag_doubles import HashEmbedder, MemoryIndex
 
 T = TypeVar("T")
@@ -209,3 +217,94 @@ def test_checking_a_spec_refuses_what_the_run_refuses(tmp_path: Path) -> None:
         assert got.error.code == code, got
         assert got.error.stage == "spec"
     assert check_spec(DEFAULT_SPEC) == Ok(DEFAULT_SPEC)
+
+
+# -- the ingest is a stream of events; the report is its fold -----------------------------------
+
+
+def collect(gen: AsyncGen[IngestEvent]) -> list[Result[IngestEvent, ErrInfo]]:
+    async def _all() -> list[Result[IngestEvent, ErrInfo]]:
+        return [item async for item in gen()]
+
+    return asyncio.run(_all())
+
+
+def test_the_report_is_the_fold_of_the_event_stream(tmp_path: Path) -> None:
+    from funcpipe_rag.app import Settings, ingest_events, run_ingest
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in TEXTS.items():
+        (docs / name).write_text(text)
+    (docs / "c.bin").write_text("not a document type")
+    settings = Settings.model_construct(data_dir=tmp_path / "data", collection="fold")
+    emb = EmbedderPort(HashEmbedder(8))
+
+    def both(prune: bool = False, dry_run: bool = False) -> tuple[list[IngestEvent], IngestReport]:
+        roots = [str(docs)]
+        items = collect(
+            ingest_events(
+                settings,
+                DEFAULT_SPEC,
+                roots,
+                base=tmp_path,
+                embedder=emb,
+                prune=prune,
+                dry_run=dry_run,
+            )
+        )
+        assert all(isinstance(i, Ok) for i in items), items
+        events = [i.value for i in items if isinstance(i, Ok)]
+        rep = asyncio.run(
+            run_ingest(
+                settings,
+                DEFAULT_SPEC,
+                roots,
+                base=tmp_path,
+                embedder=emb,
+                prune=prune,
+                dry_run=dry_run,
+            )
+        )
+        assert isinstance(rep, Ok), rep
+        return events, rep.value
+
+    events, report = both(dry_run=True)
+    assert events[0] == Phase("sync")
+    assert report == fold_report(events, keep_outcomes=True)
+    assert report.sources_added == 2
+    errors = [e for e in events if isinstance(e, SourceError)]
+    assert [(e.source, e.code) for e in errors] == [("docs/c.bin", "UNSUPPORTED")]
+
+    ok = asyncio.run(run_ingest(settings, DEFAULT_SPEC, [str(docs)], base=tmp_path, embedder=emb))
+    assert isinstance(ok, Ok)
+    (docs / "b.md").unlink()
+    events, report = both(prune=True, dry_run=True)  # both runs see the same store
+    assert [e for e in events if isinstance(e, Phase)] == [Phase("sync"), Phase("prune")]
+    assert report == fold_report(events, keep_outcomes=True)
+    assert report.sources_unchanged == 1
+    assert report.sources_deleted == 1  # the pruned b.md ...
+    assert report.to_json()["errors"] == [e.to_json() for e in errors]  # ... c.bin still fails
+
+
+def test_a_run_that_cannot_start_ends_its_stream_in_one_err(tmp_path: Path) -> None:
+    from funcpipe_rag.app import Settings, ingest_events
+
+    settings = Settings.model_construct(data_dir=tmp_path / "data", collection="err")
+    emb = EmbedderPort(HashEmbedder(8))
+    spec = DEFAULT_SPEC.model_copy(update={"ops": DEFAULT_SPEC.ops[:2]})
+    items = collect(ingest_events(settings, spec, [str(tmp_path)], base=tmp_path, embedder=emb))
+    assert len(items) == 1
+    assert isinstance(items[0], Err)
+
+
+def test_no_progress_callback_is_threaded_through_app_and_pipelines() -> None:
+    import inspect
+
+    from funcpipe_rag import pipelines
+    from funcpipe_rag.app import run_ingest
+
+    for fn in (run_ingest, pipelines.ingest, pipelines.ingest_events):
+        params = inspect.signature(fn).parameters
+        assert not {"observe", "on_progress", "progress", "callback"} & set(params), fn
+    assert not hasattr(pipelines, "Observer")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from funcpipe.result import ErrInfo
@@ -57,6 +58,18 @@ class SourceError:
         return {"source": self.source, "code": self.code, "msg": self.msg}
 
 
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """The run enters a phase: ``sync`` (the sources through the spec), then ``prune`` (only
+    with ``--prune``)."""
+
+    name: str
+
+
+IngestEvent = Outcome | SourceError | Phase
+"""What an ingest run emits, in order: phase changes, one outcome or error per source."""
+
+
 @dataclass(slots=True)
 class IngestReport:
     """The summary ``ingest --json`` prints (rag-app.md)."""
@@ -94,6 +107,13 @@ class IngestReport:
         self.sources_seen += 1
         self.errors.append(e)
 
+    def apply(self, event: IngestEvent) -> None:
+        """One step of the fold (``fold_report``)."""
+        if isinstance(event, Outcome):
+            self.add(event)
+        elif isinstance(event, SourceError):
+            self.fail(event)
+
     @property
     def backend_failed(self) -> bool:
         return any(e.backend for e in self.errors)
@@ -110,6 +130,14 @@ class IngestReport:
             "chunks_deleted": self.chunks_deleted,
             "errors": [e.to_json() for e in self.errors],
         }
+
+
+def fold_report(events: Iterable[IngestEvent], *, keep_outcomes: bool = False) -> IngestReport:
+    """The report of a run: a left fold of its events (what ``ingest`` returns)."""
+    report = IngestReport(keep_outcomes=keep_outcomes)
+    for event in events:
+        report.apply(event)
+    return report
 
 
 def errors_of(err: ErrInfo) -> list[SourceError]:
