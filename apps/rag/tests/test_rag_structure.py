@@ -308,3 +308,34 @@ def test_no_progress_callback_is_threaded_through_app_and_pipelines() -> None:
         params = inspect.signature(fn).parameters
         assert not {"observe", "on_progress", "progress", "callback"} & set(params), fn
     assert not hasattr(pipelines, "Observer")
+
+
+# -- no god object: each stage takes what it needs ----------------------------------------------
+
+
+def test_each_stage_is_a_top_level_function_taking_only_what_it_needs() -> None:
+    import dataclasses
+    import inspect
+
+    from funcpipe_rag import pipelines
+    from funcpipe_rag.pipelines import _ops
+
+    assert not hasattr(pipelines, "IngestEnv")
+    assert not hasattr(_ops, "IngestEnv")
+    stages: dict[Callable[..., object], set[str]] = {
+        _ops.read_source: {"raw", "max_bytes", "seen", "store", "cfg"},
+        _ops.to_documents: {"parsed"},
+        _ops.plan_group: {"docs", "ctx", "store"},
+        _ops.embed_group: {"plans", "cfg", "batch", "max_chars"},
+        _ops.write_sources: {"group", "store", "cfg", "upsert_batch"},
+    }
+    for fn, wanted in stages.items():
+        assert fn.__qualname__ == fn.__name__  # top level, not a closure
+        assert set(inspect.signature(fn).parameters) == wanted, fn
+    # the seen set goes to the read stage only; the store session never to embed
+    assert [f for f, w in stages.items() if "seen" in w] == [_ops.read_source]
+    assert _ops.embed_group not in [f for f, w in stages.items() if "store" in w]
+    # the context every stage may read is immutable
+    cfg = _ops.RunConfig(EmbedderPort(HashEmbedder(8)), "hash")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.dry_run = True  # type: ignore[misc]

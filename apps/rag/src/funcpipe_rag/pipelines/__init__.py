@@ -11,7 +11,8 @@ from ._ingest import ingest as ingest
 from ._ingest import ingest_events as ingest_events
 from ._ingest import plan_lines as plan_lines
 from ._ops import ALLOW_LIST as ALLOW_LIST
-from ._ops import IngestEnv as IngestEnv
+from ._ops import RunConfig as RunConfig
+from ._ops import StoreSession as StoreSession
 from ._ops import check_ingest_spec as check_ingest_spec
 from ._ops import check_stage_types as check_stage_types
 from ._ops import registry_for as registry_for
@@ -34,14 +35,15 @@ __all__ = [
     "ALLOW_LIST",
     "DEFAULT_COLLECTION",
     "DEFAULT_SPEC",
-    "IngestEnv",
     "IngestEvent",
     "IngestReport",
     "IngestRequest",
     "Outcome",
     "Phase",
     "Ready",
+    "RunConfig",
     "SourceError",
+    "StoreSession",
     "build_default_spec",
     "check_ingest_spec",
     "check_stage_types",

@@ -11,7 +11,7 @@ from typing import TypeVar
 from funcpipe.async_plan import AsyncPlan, async_pure
 from funcpipe.policies import ResilienceEnv, Sleeper
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
-from funcpipe.specs import PipelineSpec, reconstruct_pipeline
+from funcpipe.specs import PipelineSpec, Registry, reconstruct_pipeline
 from funcpipe.streams import AsyncGen
 
 from funcpipe_rag.domain import (
@@ -34,7 +34,15 @@ from funcpipe_rag.domain import (
     stamp_conflict,
 )
 
-from ._ops import ALLOW_LIST, IngestEnv, Opened, check_stage_types, registry_for, write_group
+from ._ops import (
+    ALLOW_LIST,
+    Opened,
+    RunConfig,
+    StoreSession,
+    check_stage_types,
+    registry_for,
+    write_group,
+)
 from ._spec import spec_chunking, spec_resilience
 from ._types import (
     STAGE_STORE,
@@ -104,18 +112,18 @@ def _store_err(err: ErrInfo, what: str) -> Err[ErrInfo]:
 
 def describe_ingest(
     spec: PipelineSpec,
-    env: IngestEnv,
+    registry: Registry,
     sources: AsyncGen[object],
     *,
     resilience: ResilienceEnv | None = None,
     sleeper: Sleeper | None = None,
 ) -> Result[AsyncGen[object], ErrInfo]:
-    """The spec rebuilt from the trusted registry, bound to ``env``, over ``sources``."""
+    """The spec rebuilt from the trusted registry (bound to one run), over ``sources``."""
     typed = check_stage_types([op.func_id for op in spec.ops])
     if isinstance(typed, Err):
         return typed
     built = reconstruct_pipeline(
-        spec, registry_for(env), allow_list=ALLOW_LIST, env=resilience, sleeper=sleeper
+        spec, registry, allow_list=ALLOW_LIST, env=resilience, sleeper=sleeper
     )
     return built.map(lambda p: p.describe(sources))
 
@@ -164,19 +172,19 @@ def ingest_events(
         # and parsed; nothing is planned, embedded or written before it is open.
         loop = asyncio.get_running_loop()
         opening = loop.create_task(_open())
-        env = IngestEnv(
-            index,
+        cfg = RunConfig(
             embedder,
             spec.version,
-            {},
             request.dry_run,
             resilience=spec_resilience(spec, resilience),
-            opening=opening,
             stamp=want,
             room=room,
         )
+        store = StoreSession(index, opening)
+        seen: set[str] = set()  # the read stage's: a source found twice is read once
+        registry = registry_for(cfg, store, seen)
         described = describe_ingest(
-            spec, env, request.source.sources(), resilience=resilience, sleeper=sleeper
+            spec, registry, request.source.sources(), resilience=resilience, sleeper=sleeper
         )
         if isinstance(described, Err):
             opening.cancel()
@@ -212,12 +220,12 @@ def ingest_events(
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
                 await aclose()
-        if env.fatal is not None:
-            yield Err(env.fatal)
+        if store.fatal is not None:
+            yield Err(store.fatal)
             return
-        if request.prune and not env.fresh:
+        if request.prune and not store.fresh:
             yield Ok(Phase("prune"))
-            async for event in _prune(env.index, embedder, spec, request, run)():
+            async for event in _prune(store.index, embedder, spec, request, run)():
                 yield event
 
     return _gen
