@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import ast
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 from funcpipe.adapters.runtime import perform_async
 from funcpipe.async_plan import AsyncPlan
-from funcpipe.result import Err, ErrInfo, Ok, Result
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import serialize
 from funcpipe.streams import AsyncGen
 from funcpipe_rag.adapters import EmbedderPort, StoreIndex
@@ -325,7 +325,7 @@ def test_each_stage_is_a_top_level_function_taking_only_what_it_needs() -> None:
     stages: dict[Callable[..., object], set[str]] = {
         _ops.read_source: {"raw", "max_bytes", "seen", "store", "cfg"},
         _ops.to_documents: {"parsed"},
-        _ops.plan_group: {"docs", "ctx", "store"},
+        _ops.plan_group: {"docs", "ctx", "store", "resilience"},
         _ops.embed_group: {"plans", "cfg", "batch", "max_chars"},
         _ops.write_sources: {"group", "store", "cfg", "upsert_batch"},
     }
@@ -339,3 +339,59 @@ def test_each_stage_is_a_top_level_function_taking_only_what_it_needs() -> None:
     cfg = _ops.RunConfig(EmbedderPort(HashEmbedder(8)), "hash")
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.dry_run = True  # type: ignore[misc]
+
+
+# -- errors are typed values with the source key ------------------------------------------------
+
+
+class BrokenWrites(MemoryIndex):
+    """Every chunk upsert fails for good (DB_ERROR is not retried)."""
+
+    def upsert_chunks(self, points: Sequence[EmbeddedChunk]) -> AsyncPlan[None]:
+        async def _run() -> Result[None, ErrInfo]:
+            return Err(ErrInfo(codes.DB_ERROR, "disk on fire"))
+
+        return _run
+
+
+def test_a_failed_group_write_is_one_typed_error_per_source_with_its_key(tmp_path: Path) -> None:
+    from funcpipe_rag.adapters import RootsSource
+    from funcpipe_rag.pipelines import IngestRequest, ingest_events
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    names = [f"p{i}.md" for i in range(5)]
+    for i, name in enumerate(names):
+        (docs / name).write_text(f"# Page {i}\n\nWords about topic number {i} and more.\n")
+    source = RootsSource([str(docs)], base=tmp_path, http=None)
+    request = IngestRequest(source, source.root_keys())
+    emb = EmbedderPort(HashEmbedder(8))
+    items = collect(ingest_events(DEFAULT_SPEC, BrokenWrites(), emb, request))
+    assert all(isinstance(i, Ok) for i in items), items  # the run goes on past each source
+    errors = [i.value for i in items if isinstance(i, Ok) and isinstance(i.value, SourceError)]
+    assert sorted(e.source for e in errors) == [f"docs/{n}" for n in names]
+    assert {(e.code, e.backend) for e in errors} == {(codes.DB_ERROR, True)}
+    assert all("disk on fire" in e.msg for e in errors)
+
+
+def test_the_write_stage_fails_each_source_not_the_group() -> None:
+    from funcpipe_rag.pipelines import Ready, _ops, source_error
+
+    emb = EmbedderPort(HashEmbedder(8))
+    ctx = SyncContext(emb.identity, "h", ChunkingConfig(200, 20))
+    group = []
+    for key, text in TEXTS.items():
+        doc = Document(key, text, f"v-{key}", "md")
+        plan = plan_source(key, desired_records(doc, ctx), doc.version, SourceState(), ctx)
+        group.append(Ready(plan, tuple(run(emb.embed([r.text for r in plan.embed])))))
+    store = _ops.StoreSession(BrokenWrites())
+    cfg = _ops.RunConfig(emb, "h")
+    out = run(_ops.write_sources(group, store=store, cfg=cfg, upsert_batch=8))
+    assert [type(r) for r in out] == [Err, Err]
+    errs = [r.error for r in out if isinstance(r, Err)]
+    assert [e.path for e in errs] == [(k,) for k in TEXTS]
+    assert all("sources" not in e.ctx for e in errs)
+    assert [source_error(e).source for e in errs] == list(TEXTS)
+    # the source is the key in path[0]; nothing is unpacked from ctx
+    packed = ErrInfo(codes.DB_ERROR, "x", "store", ctx={"sources": ["a.md", "b.md"]})
+    assert source_error(packed).source == "?"

@@ -30,6 +30,7 @@ from ._types import Phase as Phase
 from ._types import Ready as Ready
 from ._types import SourceError as SourceError
 from ._types import fold_report as fold_report
+from ._types import source_error as source_error
 
 __all__ = [
     "ALLOW_LIST",
@@ -55,6 +56,7 @@ __all__ = [
     "plan_lines",
     "registry_for",
     "search",
+    "source_error",
     "spec_chunking",
     "spec_collection",
     "verify",

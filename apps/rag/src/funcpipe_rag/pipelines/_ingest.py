@@ -39,6 +39,7 @@ from ._ops import (
     Opened,
     RunConfig,
     StoreSession,
+    at_source,
     check_stage_types,
     registry_for,
     write_group,
@@ -53,7 +54,7 @@ from ._types import (
     Phase,
     Ready,
     SourceError,
-    errors_of,
+    source_error,
 )
 
 
@@ -209,9 +210,9 @@ def ingest_events(
                             run.seen.add(item.value.source)
                         yield Ok(item.value)
                 else:
-                    for e in errors_of(item.error):
-                        run.failed(e)
-                        yield Ok(e)
+                    e = source_error(item.error)
+                    run.failed(e)
+                    yield Ok(e)
                 item = await _next(it)
         finally:
             for task in (first, opening):
@@ -318,8 +319,7 @@ def _prune(
             if not request.dry_run:
                 done = await write_group(index, [Ready(plan, ())], 256, spec_resilience(spec))()
                 if isinstance(done, Err):
-                    for e in errors_of(done.error):
-                        yield Ok(e)
+                    yield Ok(source_error(at_source(done.error, STAGE_STORE, source).error))
                     continue
             yield Ok(Outcome.of(plan))
 

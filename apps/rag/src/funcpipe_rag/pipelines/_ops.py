@@ -6,9 +6,9 @@ source keys (read only). ``registry_for`` binds them for one run.
 
 Writes follow the protocol of rag-app.md per group of sources: upsert the new points (embedded
 ones and payload rewrites with their stored vectors), delete stale points, then write the
-commit markers (and drop markers of deleted sources last). A failed group is an ``Err`` naming
-every source in ``ctx["sources"]``; the spec's retry policy retries it (every write is an
-idempotent upsert or delete by stable id).
+commit markers (and drop markers of deleted sources last). Each store call is retried on its
+own (every write is an idempotent upsert or delete by stable id). A stage never fails a whole
+group: it gives one ``Err`` per failed source, with the source key as ``path[0]``.
 """
 
 from __future__ import annotations
@@ -221,19 +221,14 @@ def chunking_of(params: Params) -> ChunkingConfig:
     )
 
 
-def _err(code: str, msg: str, stage: str, sources: Sequence[str]) -> Err[ErrInfo]:
-    return Err(ErrInfo(code, msg, stage=stage, path=(sources[0],), ctx={"sources": list(sources)}))
+def at_source(err: ErrInfo, stage: str, source: str) -> Err[ErrInfo]:
+    """``err`` as the failure of one source: its stage, and the source key as ``path[0]``."""
+    return Err(ErrInfo(err.code, err.msg, stage, (source,), err.cause, err.ctx))
 
 
-def _relabel(err: ErrInfo, stage: str, sources: Sequence[str]) -> ErrInfo:
-    return ErrInfo(
-        err.code,
-        err.msg,
-        stage,
-        (sources[0],),
-        err.cause,
-        {**err.ctx, "sources": list(sources)},
-    )
+def _each(err: ErrInfo, stage: str, sources: Sequence[str]) -> list[Result[T, ErrInfo]]:
+    """One failure per source a group-level ``err`` stands for."""
+    return [at_source(err, stage, s) for s in sources]
 
 
 Parsed = list[Result[Document, ErrInfo]]
@@ -307,29 +302,30 @@ Planned = list[Result[SourcePlan, ErrInfo]]
 
 
 def plan_group(
-    docs: list[Document], *, ctx: SyncContext, store: StoreSession
+    docs: list[Document], *, ctx: SyncContext, store: StoreSession, resilience: Resilience
 ) -> AsyncPlan[Planned]:
     """BatchMap stage: plan a group of documents with one store query for all the changed
     ones.
 
     A document whose commit marker is current needs nothing (no chunking, no query). The
     others are chunked and compared with every chunk point their source has in the store
-    (also leftovers of a crashed run). A failed query is an Err naming every source.
+    (also leftovers of a crashed run), read in one query retried by ``resilience.store``; a
+    query that fails for good fails each source of the group (an ``Err`` at its key).
     """
 
     async def _plan() -> Result[Planned, ErrInfo]:
         opened = await store.ready()
         if isinstance(opened, Err):
-            return Err(_relabel(opened.error, STAGE_STORE, [d.source for d in docs]))
+            return Ok(_each(opened.error, STAGE_STORE, [d.source for d in docs]))
         todo = [d for d in docs if not is_current(d, store.commits.get(d.source), ctx)]
         if not todo:
             return Ok([Ok(SourcePlan(d.source, "unchanged")) for d in docs])
         desired = {d.source: desired_records(d, ctx) for d in todo}
         sources = sorted(desired)
-        reads = async_pure([]) if store.fresh else store.index.chunks_of(sources)
+        reads = async_pure([]) if store.fresh else resilience.store(store.index.chunks_of(sources))
         stored = await reads()
         if isinstance(stored, Err):
-            return Err(_relabel(stored.error, STAGE_STORE, sources))
+            return Ok(_each(stored.error, STAGE_STORE, [d.source for d in docs]))
         by_source: dict[str, list[ChunkRecord]] = {s: [] for s in sources}
         for rec in stored.value:
             by_source.setdefault(rec.source, []).append(rec)
@@ -442,7 +438,7 @@ def embed_group(
                 out.append(Ok(Ready(p, tuple(v for v in mine if v is not None))))
             else:
                 assert failed is not None
-                out.append(Err(_relabel(failed, STAGE_EMBED, [p.source])))
+                out.append(at_source(failed, STAGE_EMBED, p.source))
         return Ok(out)
 
     return _embed
@@ -455,18 +451,18 @@ def write_group(
     resilience: Resilience | None = None,
     room: Room | None = None,
 ) -> AsyncPlan[list[Outcome]]:
-    """Write a group of sources by the protocol; ``Ok`` only when every step succeeded.
+    """Write a group of sources by the protocol; ``Ok`` only when every step succeeded, else
+    the failed step's ``Err`` (stage ``store``; the caller knows which sources it wrote).
 
     Each write is retried on its own by ``resilience.store_retry`` (every write is an
     idempotent upsert or delete by stable id). ``room`` is asked first whether the points fit
     on the disk (``Err(NO_SPACE)``: nothing of the group is written).
     """
-    sources = [r.plan.source for r in group]
     retried = (resilience or Resilience()).store
 
     async def _write() -> Result[list[Outcome], ErrInfo]:
         def fail(e: ErrInfo) -> Err[ErrInfo]:
-            return Err(_relabel(e, STAGE_STORE, sources))
+            return Err(ErrInfo(e.code, e.msg, STAGE_STORE, e.path, e.cause, e.ctx))
 
         rewrite = [rec for r in group for rec in r.plan.rewrite]
         stored: dict[str, Vector] = {}
@@ -477,12 +473,8 @@ def write_group(
             stored.update(got.value)
         missing = [rec.id for rec in rewrite if rec.id not in stored]
         if missing:
-            return _err(
-                codes.DB_ERROR,
-                f"{len(missing)} stored point(s) vanished during the run; run ingest again",
-                STAGE_STORE,
-                sources,
-            )
+            msg = f"{len(missing)} stored point(s) vanished during the run; run ingest again"
+            return Err(ErrInfo(codes.DB_ERROR, msg, STAGE_STORE))
         points = [
             EmbeddedChunk(rec, v)
             for r in group
@@ -518,24 +510,33 @@ def write_group(
     return _write
 
 
+Written = list[Result[Outcome, ErrInfo]]
+"""What writing a group gives: per source, its outcome or why it failed."""
+
+
 def write_sources(
     group: list[Ready], *, store: StoreSession, cfg: RunConfig, upsert_batch: int
-) -> AsyncPlan[list[Outcome]]:
+) -> AsyncPlan[Written]:
     """BatchMap stage: write a group's changed sources by the protocol (``write_group``),
-    after making the store writable; a full disk ends the run (``store.fatal``)."""
+    after making the store writable; a failed group fails each of its changed sources (an
+    ``Err`` at its key); a full disk ends the run (``store.fatal``)."""
     busy = [r for r in group if not r.plan.is_noop]
     if cfg.dry_run or not busy:
-        return async_pure([Outcome.of(r.plan) for r in group])
-    idle = [Outcome.of(r.plan) for r in group if r.plan.is_noop]
+        return async_pure([Ok(Outcome.of(r.plan)) for r in group])
+    idle: Written = [Ok(Outcome.of(r.plan)) for r in group if r.plan.is_noop]
+    sources = [r.plan.source for r in busy]
 
-    async def _write() -> Result[list[Outcome], ErrInfo]:
+    async def _write() -> Result[Written, ErrInfo]:
         ready = await store.writable(cfg)
         if isinstance(ready, Err):
-            return Err(_relabel(ready.error, STAGE_STORE, [r.plan.source for r in busy]))
+            return Ok(idle + _each(ready.error, STAGE_STORE, sources))
         res = await write_group(store.index, busy, upsert_batch, cfg.resilience, cfg.room)()
-        if isinstance(res, Err) and res.error.code == NO_SPACE:
-            store.fail(res.error)  # a full disk ends the run
-        return res.map(lambda done: idle + done)
+        if isinstance(res, Err):
+            if res.error.code == NO_SPACE:
+                store.fail(res.error)  # a full disk ends the run
+            return Ok(idle + _each(res.error, STAGE_STORE, sources))
+        done: Written = [Ok(o) for o in res.value]
+        return Ok(idle + done)
 
     return _write
 
@@ -553,14 +554,14 @@ def registry_for(cfg: RunConfig, store: StoreSession, seen: set[str]) -> Registr
 
     def plan(params: Params) -> Callable[[list[Document]], AsyncPlan[Planned]]:
         ctx = SyncContext(cfg.embedder.identity, cfg.spec_hash, chunking_of(params))
-        return partial(plan_group, ctx=ctx, store=store)
+        return partial(plan_group, ctx=ctx, store=store, resilience=cfg.resilience)
 
     def embed(params: Params) -> Callable[[list[SourcePlan]], AsyncPlan[EmbedOut]]:
         batch = _int(params, "embed_batch", 64)
         max_chars = _int(params, "embed_max_chars", 64_000)
         return partial(embed_group, cfg=cfg, batch=batch, max_chars=max_chars)
 
-    def write(params: Params) -> Callable[[list[Ready]], AsyncPlan[list[Outcome]]]:
+    def write(params: Params) -> Callable[[list[Ready]], AsyncPlan[Written]]:
         upsert_batch = _int(params, "upsert_batch", 256)
         return partial(write_sources, store=store, cfg=cfg, upsert_batch=upsert_batch)
 

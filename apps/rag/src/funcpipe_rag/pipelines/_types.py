@@ -140,18 +140,8 @@ def fold_report(events: Iterable[IngestEvent], *, keep_outcomes: bool = False) -
     return report
 
 
-def errors_of(err: ErrInfo) -> list[SourceError]:
-    """One ``SourceError`` per source an Err stands for (a failed batch names all of them)."""
-    info = err
-    raw = err.ctx.get("sources")
-    last = err.ctx.get("last_error")
-    if raw is None and isinstance(last, ErrInfo):
-        raw = last.ctx.get("sources")
-        info = last if err.code != "MAX_RETRIES" else err
-    backend = err.stage in BACKEND_STAGES or (
-        isinstance(last, ErrInfo) and last.stage in BACKEND_STAGES
-    )
-    sources = [str(s) for s in raw] if isinstance(raw, list | tuple) else []
-    if not sources:
-        sources = [str(err.path[0]) if err.path else UNKNOWN_SOURCE]
-    return [SourceError(s, info.code, info.msg, backend) for s in sources]
+def source_error(err: ErrInfo) -> SourceError:
+    """The ``SourceError`` of a stream's ``Err`` item: every stage fails one source at a time,
+    its key in ``path[0]`` (none: ``UNKNOWN_SOURCE``, which protects every root from prune)."""
+    source = str(err.path[0]) if err.path else UNKNOWN_SOURCE
+    return SourceError(source, err.code, err.msg, err.stage in BACKEND_STAGES)
