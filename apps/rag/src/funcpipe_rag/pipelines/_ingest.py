@@ -226,7 +226,7 @@ def ingest_events(
             return
         if request.prune and not store.fresh:
             yield Ok(Phase("prune"))
-            async for event in _prune(store.index, embedder, spec, request, run)():
+            async for event in _prune(store.index, cfg, want, request, run)():
                 yield event
 
     return _gen
@@ -292,11 +292,14 @@ async def _next(it: AsyncIterator[T]) -> T | object:
 
 def _prune(
     index: VectorIndex,
-    embedder: Embedder,
-    spec: PipelineSpec,
+    cfg: RunConfig,
+    stamp: CollectionStamp,
     request: IngestRequest,
     run: _RunLog,
 ) -> AsyncGen[IngestEvent]:
+    """The prune phase: delete stored sources under the roots the run did not see (and no
+    failure protects), with the run's own context (the spec is not read again)."""
+
     async def _gen() -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
         scanned = await index.scan()()
         if isinstance(scanned, Err):
@@ -307,7 +310,7 @@ def _prune(
         if UNKNOWN_SOURCE in protected:  # a failure we cannot place protects every root
             protected |= set(request.roots)
         stored = {r.source for r in records}
-        ctx = SyncContext(embedder.identity, spec.version, spec_chunking(spec))
+        ctx = SyncContext(stamp.embedder, cfg.spec_hash, stamp.chunking)
         for source in prune_candidates(stored, run.seen, request.roots, protected):
             commit = next(
                 (r for r in records if isinstance(r, CommitRecord) and r.source == source), None
@@ -317,7 +320,7 @@ def _prune(
             if plan.is_noop:
                 continue
             if not request.dry_run:
-                done = await write_group(index, [Ready(plan, ())], 256, spec_resilience(spec))()
+                done = await write_group(index, [Ready(plan, ())], 256, cfg.resilience)()
                 if isinstance(done, Err):
                     yield Ok(source_error(at_source(done.error, STAGE_STORE, source).error))
                     continue
