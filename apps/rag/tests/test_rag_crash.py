@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from funcpipe.policies import ChunkPolicy, RetryPolicy
 from funcpipe.result import Err, ErrInfo, Ok, Result
 from funcpipe.specs import PipelineSpec, batch_map_op, flat_map_op, map_op, pipeline_spec, serialize
-from funcpipe_rag.adapters import EmbedderPort, HashEmbedder
+from funcpipe_rag.adapters import EmbedderPort
 from funcpipe_rag.app import Settings, open_backends, run_ingest
 from funcpipe_rag.domain import verify_records
 from funcpipe_rag.pipelines._ops import (
@@ -32,8 +32,11 @@ from funcpipe_rag.pipelines._ops import (
     READ_ID,
     WRITE_ID,
 )
+from rag_doubles import HashEmbedder
 
 T = TypeVar("T")
+
+SUPPORT = str(Path(__file__).parent / "support")
 
 WRAPPER = textwrap.dedent(
     """
@@ -42,8 +45,10 @@ WRAPPER = textwrap.dedent(
 
     from funcpipe.adapters.edge import EdgeStore
     from funcpipe.adapters.runtime import run_main
-    from funcpipe_rag.adapters import EmbedderPort, HashEmbedder
+    sys.path.insert(0, sys.argv[5])
+    from funcpipe_rag.adapters import EmbedderPort
     from funcpipe_rag.app import Settings, read_spec, run_ingest
+    from rag_doubles import HashEmbedder
 
     kill_at, data, base, spec_file = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     writes = [0]
@@ -182,7 +187,7 @@ def run_killed(
     script = base / "wrapper.py"
     script.write_text(WRAPPER)
     return subprocess.run(
-        [sys.executable, str(script), str(kill_at), str(data), str(base), str(spec_file)],
+        [sys.executable, str(script), str(kill_at), str(data), str(base), str(spec_file), SUPPORT],
         capture_output=True,
         text=True,
         timeout=300,

@@ -18,7 +18,7 @@ from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
 from funcpipe.policies import BackpressurePolicy, ChunkPolicy, RetryPolicy
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec, batch_map_op, flat_map_op, map_op, pipeline_spec, serialize
-from funcpipe_rag.adapters import EmbedderPort, HashEmbedder
+from funcpipe_rag.adapters import EmbedderPort
 from funcpipe_rag.app import Settings, read_spec, run_ingest, run_search, run_verify
 from funcpipe_rag.cli import cli
 from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport
@@ -30,6 +30,7 @@ from funcpipe_rag.pipelines._ops import (
     READ_ID,
     WRITE_ID,
 )
+from rag_doubles import HashEmbedder
 from typer.testing import CliRunner
 
 T = TypeVar("T")

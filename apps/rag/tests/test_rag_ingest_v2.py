@@ -21,7 +21,7 @@ from funcpipe.adapters.files import _walk
 from funcpipe.policies import BackpressurePolicy, ChunkPolicy, RetryPolicy
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec, batch_map_op, flat_map_op, map_op, pipeline_spec
-from funcpipe_rag.adapters import EmbedderPort, HashEmbedder
+from funcpipe_rag.adapters import EmbedderPort
 from funcpipe_rag.app import Settings, run_ingest, run_search
 from funcpipe_rag.domain import Document
 from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport
@@ -35,6 +35,7 @@ from funcpipe_rag.pipelines._ops import (
 )
 from hypothesis import given
 from hypothesis import strategies as st
+from rag_doubles import HashEmbedder
 
 T = TypeVar("T")
 

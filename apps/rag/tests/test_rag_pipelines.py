@@ -20,7 +20,7 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec, batch_map_op, flat_map_op, map_op, pipeline_spec
 from funcpipe.streams import AsyncGen
 from funcpipe.testing import make_test_resilience_env
-from funcpipe_rag.adapters import EmbedderPort, HashEmbedder, MemoryIndex, RootsSource
+from funcpipe_rag.adapters import EmbedderPort, RootsSource
 from funcpipe_rag.domain import CommitRecord, EmbeddedChunk, RawSource, Vector
 from funcpipe_rag.pipelines import (
     DEFAULT_SPEC,
@@ -40,6 +40,7 @@ from funcpipe_rag.pipelines._ops import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rag_doubles import HashEmbedder, MemoryIndex
 
 
 def small_spec(*, group: int = 2, upsert_batch: int = 3, chunk_chars: int = 120) -> PipelineSpec:

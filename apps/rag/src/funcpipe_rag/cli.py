@@ -17,23 +17,24 @@ from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from funcpipe.adapters.runtime import run_main
-from funcpipe.result import Err, ErrInfo, Result, codes
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from funcpipe_rag.app import (
+    IngestEvent,
     IngestReport,
-    Outcome,
+    Phase,
     SearchHit,
     Settings,
     SourceError,
+    ingest_events,
     load_settings,
     plan_lines,
     read_spec,
     run_demo,
-    run_ingest,
     run_search,
     run_verify,
     spec_format,
@@ -220,7 +221,9 @@ class _Progress:
         if self._progress is not None:
             self._progress.__exit__(None, None, None)
 
-    def __call__(self, item: Outcome | SourceError) -> None:
+    def __call__(self, item: IngestEvent) -> None:
+        if isinstance(item, Phase):
+            return
         if isinstance(item, SourceError):
             self.failed += 1
         else:
@@ -304,13 +307,20 @@ def ingest(
     loaded = read_spec(spec)
     if isinstance(loaded, Err):
         fail(loaded.error, settings)
+    events = ingest_events(settings, loaded.value, paths, prune=prune, dry_run=dry_run)
+
+    async def _consume(progress: _Progress) -> Result[IngestReport, ErrInfo]:
+        """The stream's two consumers: the progress line and the report (its fold)."""
+        report = IngestReport(keep_outcomes=dry_run)
+        async for item in events():
+            if isinstance(item, Err):
+                return item
+            progress(item.value)
+            report.apply(item.value)
+        return Ok(report)
+
     with _Progress(enabled=err_console.is_terminal and not json_out) as progress:
-        report = drive(
-            lambda: run_ingest(
-                settings, loaded.value, paths, prune=prune, dry_run=dry_run, observe=progress
-            ),
-            settings,
-        )
+        report = drive(lambda: _consume(progress), settings)
     if json_out:
         print(json.dumps(report.to_json()))
     else:

@@ -1,16 +1,13 @@
 """funcpipe_rag.adapters: the library's clients bound to the app's ports."""
 
 from ._embedder import EmbedderPort as EmbedderPort
-from ._hash_embedder import HashEmbedder as HashEmbedder
 from ._index import StoreIndex as StoreIndex
-from ._memory import MemoryIndex as MemoryIndex
 from ._sources import RootsSource as RootsSource
 from ._sources import root_key as root_key
 from ._sources import source_key as source_key
 
 __all__ = [
     "EmbedderPort",
-    "MemoryIndex",
     "RootsSource",
     "StoreIndex",
     "root_key",

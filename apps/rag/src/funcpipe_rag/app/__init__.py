@@ -4,13 +4,17 @@ from funcpipe.specs import PipelineSpec, serialize
 
 from funcpipe_rag.domain import SearchHit as SearchHit
 from funcpipe_rag.domain import VerifyReport as VerifyReport
+from funcpipe_rag.pipelines import IngestEvent as IngestEvent
 from funcpipe_rag.pipelines import IngestReport as IngestReport
 from funcpipe_rag.pipelines import Outcome as Outcome
+from funcpipe_rag.pipelines import Phase as Phase
 from funcpipe_rag.pipelines import SourceError as SourceError
+from funcpipe_rag.pipelines import fold_report as fold_report
 from funcpipe_rag.pipelines import plan_lines as plan_lines
 
 from ._compose import Backends as Backends
 from ._compose import collection_for as collection_for
+from ._compose import ingest_events as ingest_events
 from ._compose import open_backends as open_backends
 from ._compose import run_ingest as run_ingest
 from ._compose import run_search as run_search
@@ -38,14 +42,18 @@ def spec_hash_of(spec: PipelineSpec) -> str:
 __all__ = [
     "QUERIES",
     "Backends",
+    "IngestEvent",
     "IngestReport",
     "Outcome",
+    "Phase",
     "SearchHit",
     "Settings",
     "SourceError",
     "VerifyReport",
     "check_spec",
     "collection_for",
+    "fold_report",
+    "ingest_events",
     "load_settings",
     "open_backends",
     "plan_lines",

@@ -20,6 +20,7 @@ from funcpipe.async_plan import async_with_retry
 from funcpipe.policies import RetryPolicy
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec
+from funcpipe.streams import AsyncGen
 
 from funcpipe_rag.adapters import EmbedderPort, RootsSource, StoreIndex
 from funcpipe_rag.domain import (
@@ -34,14 +35,16 @@ from funcpipe_rag.domain import (
 from funcpipe_rag.pipelines import (
     DEFAULT_COLLECTION,
     DEFAULT_SPEC,
+    IngestEvent,
     IngestReport,
     IngestRequest,
-    Observer,
-    ingest,
+    Outcome,
+    fold_events,
     search,
     spec_collection,
     verify,
 )
+from funcpipe_rag.pipelines import ingest_events as pipeline_events
 
 from ._settings import Settings
 from ._stores import open_store
@@ -201,6 +204,53 @@ async def _close(store: VectorStore) -> None:
     await store.close()()
 
 
+def ingest_events(
+    settings: Settings,
+    spec: PipelineSpec,
+    roots: Sequence[str],
+    *,
+    prune: bool = False,
+    dry_run: bool = False,
+    base: Path | None = None,
+    embedder: EmbedderPort | None = None,
+    free_bytes: FreeBytes = disk_free,
+) -> AsyncGen[IngestEvent]:
+    """The ingest of ``roots`` (paths or URLs) by ``spec`` as a stream of events (phases, per
+    source an outcome or an error); a final ``Err`` when the run cannot start or fails.
+
+    Source keys are relative to ``base``. The backends are open while the stream is drained. A
+    local store's free space is checked before each write (``free_bytes``)."""
+
+    async def _gen() -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
+        key_base = (base or Path.cwd()).absolute()
+        urls = any(is_url(r) for r in roots)
+        collection = collection_for(settings, spec)
+        async with open_backends(
+            settings, collection, embedder=embedder, need_http=urls, free_bytes=free_bytes
+        ) as opened:
+            if isinstance(opened, Err):
+                yield opened
+                return
+            b = opened.value
+            source = RootsSource(roots, base=key_base, http=b.http)
+            request = IngestRequest(
+                source, source.root_keys(), prune=prune, dry_run=dry_run, collection=collection
+            )
+            where = settings.qdrant_path or settings.data_dir
+            room = room_under(where, free_bytes) if _local(settings) else None
+            upserted = 0
+            async for item in pipeline_events(spec, b.index, b.embedder, request, room=room)():
+                if isinstance(item, Ok) and isinstance(item.value, Outcome):
+                    upserted += item.value.upserted
+                yield item
+                if isinstance(item, Err):
+                    return
+            if not dry_run and upserted:
+                await b.index.optimize_if_needed(OPTIMIZE_THRESHOLD)()
+
+    return _gen
+
+
 async def run_ingest(
     settings: Settings,
     spec: PipelineSpec,
@@ -209,32 +259,24 @@ async def run_ingest(
     prune: bool = False,
     dry_run: bool = False,
     base: Path | None = None,
-    observe: Observer | None = None,
     embedder: EmbedderPort | None = None,
     free_bytes: FreeBytes = disk_free,
 ) -> Result[IngestReport, ErrInfo]:
-    """Ingest ``roots`` (paths or URLs) by ``spec``; source keys are relative to ``base``.
+    """Ingest ``roots`` (paths or URLs) by ``spec``: the fold of ``ingest_events``.
 
-    A local store's free space is checked before each write (``free_bytes``)."""
-    key_base = (base or Path.cwd()).absolute()
-    urls = any(is_url(r) for r in roots)
-    collection = collection_for(settings, spec)
-    async with open_backends(
-        settings, collection, embedder=embedder, need_http=urls, free_bytes=free_bytes
-    ) as opened:
-        if isinstance(opened, Err):
-            return opened
-        b = opened.value
-        source = RootsSource(roots, base=key_base, http=b.http)
-        request = IngestRequest(
-            source, source.root_keys(), prune=prune, dry_run=dry_run, collection=collection
-        )
-        where = settings.qdrant_path or settings.data_dir
-        room = room_under(where, free_bytes) if _local(settings) else None
-        report = await ingest(spec, b.index, b.embedder, request, observe=observe, room=room)()
-        if isinstance(report, Ok) and not dry_run and report.value.chunks_upserted:
-            await b.index.optimize_if_needed(OPTIMIZE_THRESHOLD)()
-        return report
+    Source keys are relative to ``base``. A local store's free space is checked before each
+    write (``free_bytes``)."""
+    events = ingest_events(
+        settings,
+        spec,
+        roots,
+        prune=prune,
+        dry_run=dry_run,
+        base=base,
+        embedder=embedder,
+        free_bytes=free_bytes,
+    )
+    return await fold_events(events, keep_outcomes=dry_run)()
 
 
 async def run_search(

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-from funcpipe.async_plan import AsyncPlan, async_pure
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
-from funcpipe.specs import DEFAULT_MAX_BYTES, Format, PipelineSpec, parse, reconstruct_pipeline
+from funcpipe.specs import DEFAULT_MAX_BYTES, Format, PipelineSpec, parse
 
-from funcpipe_rag.adapters import MemoryIndex
-from funcpipe_rag.domain import EmbedderId, Vector
-from funcpipe_rag.pipelines import (
-    ALLOW_LIST,
-    DEFAULT_SPEC,
-    IngestEnv,
-    check_stage_types,
-    registry_for,
-)
+from funcpipe_rag.pipelines import DEFAULT_SPEC, check_ingest_spec
 
 
 def spec_format(path: Path) -> Format:
@@ -49,24 +39,10 @@ def read_spec(path: Path | None, *, reseal: bool = False) -> Result[PipelineSpec
     return check_spec(parsed.value)
 
 
-class _NoEmbedder:
-    """Stands in for the embedder while a spec is only checked (nothing is embedded)."""
-
-    @property
-    def identity(self) -> EmbedderId:
-        return EmbedderId("check", 1)
-
-    def embed(self, texts: Sequence[str]) -> AsyncPlan[list[Vector]]:
-        return async_pure([])
-
-
 def check_spec(spec: PipelineSpec) -> Result[PipelineSpec, ErrInfo]:
-    """The spec if this app can run it: allowed ops, known ids and versions, valid params."""
-    env = IngestEnv(MemoryIndex(), _NoEmbedder(), spec.version, {})
-    built = reconstruct_pipeline(spec, registry_for(env), allow_list=ALLOW_LIST)
-    checked: Result[object, ErrInfo] = built
-    if isinstance(built, Ok):
-        checked = check_stage_types([op.func_id for op in spec.ops])
+    """The spec if this app can run it: allowed ops, known ids and versions, valid params,
+    fitting stage types. Nothing is built (the run reconstructs the spec once)."""
+    checked = check_ingest_spec(spec)
     if isinstance(checked, Err):
         e = checked.error
         return Err(ErrInfo(e.code, f"spec {spec.name!r}: {e.msg}", "spec", e.path, e.cause, e.ctx))

@@ -5,12 +5,15 @@ shell drives through ``funcpipe.adapters.runtime``.
 """
 
 from ._ingest import IngestRequest as IngestRequest
-from ._ingest import Observer as Observer
 from ._ingest import describe_ingest as describe_ingest
+from ._ingest import fold_events as fold_events
 from ._ingest import ingest as ingest
+from ._ingest import ingest_events as ingest_events
 from ._ingest import plan_lines as plan_lines
 from ._ops import ALLOW_LIST as ALLOW_LIST
-from ._ops import IngestEnv as IngestEnv
+from ._ops import RunConfig as RunConfig
+from ._ops import StoreSession as StoreSession
+from ._ops import check_ingest_spec as check_ingest_spec
 from ._ops import check_stage_types as check_stage_types
 from ._ops import registry_for as registry_for
 from ._query import search as search
@@ -20,29 +23,40 @@ from ._spec import DEFAULT_SPEC as DEFAULT_SPEC
 from ._spec import build_default_spec as build_default_spec
 from ._spec import spec_chunking as spec_chunking
 from ._spec import spec_collection as spec_collection
+from ._types import IngestEvent as IngestEvent
 from ._types import IngestReport as IngestReport
 from ._types import Outcome as Outcome
+from ._types import Phase as Phase
 from ._types import Ready as Ready
 from ._types import SourceError as SourceError
+from ._types import fold_report as fold_report
+from ._types import source_error as source_error
 
 __all__ = [
     "ALLOW_LIST",
     "DEFAULT_COLLECTION",
     "DEFAULT_SPEC",
-    "IngestEnv",
+    "IngestEvent",
     "IngestReport",
     "IngestRequest",
-    "Observer",
     "Outcome",
+    "Phase",
     "Ready",
+    "RunConfig",
     "SourceError",
+    "StoreSession",
     "build_default_spec",
+    "check_ingest_spec",
     "check_stage_types",
     "describe_ingest",
+    "fold_events",
+    "fold_report",
     "ingest",
+    "ingest_events",
     "plan_lines",
     "registry_for",
     "search",
+    "source_error",
     "spec_chunking",
     "spec_collection",
     "verify",

@@ -1,16 +1,17 @@
-"""The ingest description: the spec's pipeline over the sources, then pruning; one report."""
+"""The ingest description: the spec's pipeline over the sources, then pruning, as a stream of
+events; the report is a fold of the stream."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from funcpipe.async_plan import AsyncPlan, async_pure
 from funcpipe.policies import ResilienceEnv, Sleeper
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
-from funcpipe.specs import PipelineSpec, reconstruct_pipeline
+from funcpipe.specs import PipelineSpec, Registry, reconstruct_pipeline
 from funcpipe.streams import AsyncGen
 
 from funcpipe_rag.domain import (
@@ -33,16 +34,27 @@ from funcpipe_rag.domain import (
     stamp_conflict,
 )
 
-from ._ops import ALLOW_LIST, IngestEnv, Opened, check_stage_types, registry_for, write_group
+from ._ops import (
+    ALLOW_LIST,
+    Opened,
+    RunConfig,
+    StoreSession,
+    at_source,
+    check_stage_types,
+    registry_for,
+    write_group,
+)
 from ._spec import spec_chunking, spec_resilience
 from ._types import (
     STAGE_STORE,
     UNKNOWN_SOURCE,
+    IngestEvent,
     IngestReport,
     Outcome,
+    Phase,
     Ready,
     SourceError,
-    errors_of,
+    source_error,
 )
 
 
@@ -95,51 +107,47 @@ class IngestRequest:
     collection: str = "funcpipe"
 
 
-Observer = Callable[[Outcome | SourceError], None]
-
-
 def _store_err(err: ErrInfo, what: str) -> Err[ErrInfo]:
     return Err(ErrInfo(err.code, f"{what}: {err.msg}", STAGE_STORE, err.path, err.cause, err.ctx))
 
 
 def describe_ingest(
     spec: PipelineSpec,
-    env: IngestEnv,
+    registry: Registry,
     sources: AsyncGen[object],
     *,
     resilience: ResilienceEnv | None = None,
     sleeper: Sleeper | None = None,
 ) -> Result[AsyncGen[object], ErrInfo]:
-    """The spec rebuilt from the trusted registry, bound to ``env``, over ``sources``."""
+    """The spec rebuilt from the trusted registry (bound to one run), over ``sources``."""
     typed = check_stage_types([op.func_id for op in spec.ops])
     if isinstance(typed, Err):
         return typed
     built = reconstruct_pipeline(
-        spec, registry_for(env), allow_list=ALLOW_LIST, env=resilience, sleeper=sleeper
+        spec, registry, allow_list=ALLOW_LIST, env=resilience, sleeper=sleeper
     )
     return built.map(lambda p: p.describe(sources))
 
 
-def ingest(
+def ingest_events(
     spec: PipelineSpec,
     index: VectorIndex,
     embedder: Embedder,
     request: IngestRequest,
     *,
-    observe: Observer | None = None,
     resilience: ResilienceEnv | None = None,
     sleeper: Sleeper | None = None,
     room: Room | None = None,
-) -> AsyncPlan[IngestReport]:
-    """Sync the store with the sources by the protocol; then prune if asked.
+) -> AsyncGen[IngestEvent]:
+    """Sync the store with the sources by the protocol, then prune if asked: as a stream of
+    events (``Phase``, then per source an ``Outcome`` or a ``SourceError``).
 
-    ``Err`` only when the run cannot start or the store fails outside a source (stage
-    ``store``); a source that fails is listed in the report and the run goes on. ``room`` is
-    asked before each write whether it fits on the disk; too little ends the run
-    (``Err(NO_SPACE)``, stage ``store``) before anything is written that does not fit.
+    A final ``Err`` item (and nothing after it) when the run cannot start or the store fails
+    outside a source (stage ``store``); a source that fails is a ``SourceError`` event and the
+    run goes on. ``room`` is asked before each write whether it fits on the disk; too little
+    ends the run (``Err(NO_SPACE)``, stage ``store``) before anything is written that does
+    not fit. The spec is reconstructed once, here.
     """
-    emit = observe or (lambda _: None)
-
     want = CollectionStamp(embedder.identity, spec_chunking(spec))
 
     async def _open() -> Result[Opened, ErrInfo]:
@@ -160,50 +168,51 @@ def ingest(
         commits = {c.source: c for c in listed.value}
         return Ok(Opened(index, commits, fresh=False, stamped=info.value.stamp is not None))
 
-    async def _run() -> Result[IngestReport, ErrInfo]:
+    async def _gen() -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
         # The store opens (and its commit markers are read) while the first sources are read
         # and parsed; nothing is planned, embedded or written before it is open.
         loop = asyncio.get_running_loop()
         opening = loop.create_task(_open())
-        env = IngestEnv(
-            index,
+        cfg = RunConfig(
             embedder,
             spec.version,
-            {},
             request.dry_run,
             resilience=spec_resilience(spec, resilience),
-            opening=opening,
             stamp=want,
             room=room,
         )
+        store = StoreSession(index, opening)
+        seen: set[str] = set()  # the read stage's: a source found twice is read once
+        registry = registry_for(cfg, store, seen)
         described = describe_ingest(
-            spec, env, request.source.sources(), resilience=resilience, sleeper=sleeper
+            spec, registry, request.source.sources(), resilience=resilience, sleeper=sleeper
         )
         if isinstance(described, Err):
             opening.cancel()
             await asyncio.gather(opening, return_exceptions=True)
-            return described
-        report = IngestReport(keep_outcomes=request.dry_run)
-        seen: set[str] = set()  # only kept for --prune (it is O(sources))
+            yield described
+            return
+        run = _RunLog()  # the run's own state: what prune needs to know
         it = described.value()
         first = loop.create_task(_next(it))  # starts the pipeline
         try:
             opened = await opening
             if isinstance(opened, Err):
-                return opened
+                yield opened
+                return
+            yield Ok(Phase("sync"))
             item = await first
             while item is not _END:
                 assert isinstance(item, Ok | Err)
                 if isinstance(item, Ok):
                     if isinstance(item.value, Outcome):
                         if request.prune:
-                            seen.add(item.value.source)
-                        report.add(item.value)
-                        emit(item.value)
+                            run.seen.add(item.value.source)
+                        yield Ok(item.value)
                 else:
-                    for e in errors_of(item.error):
-                        report.fail(e)
-                        emit(e)
+                    e = source_error(item.error)
+                    run.failed(e)
+                    yield Ok(e)
                 item = await _next(it)
         finally:
             for task in (first, opening):
@@ -212,15 +221,61 @@ def ingest(
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
                 await aclose()
-        if env.fatal is not None:
-            return Err(env.fatal)
-        if request.prune and not env.fresh:
-            pruned = await _prune(env.index, embedder, spec, request, report, seen, emit)
-            if isinstance(pruned, Err):
-                return pruned
+        if store.fatal is not None:
+            yield Err(store.fatal)
+            return
+        if request.prune and not store.fresh:
+            yield Ok(Phase("prune"))
+            async for event in _prune(store.index, cfg, want, request, run)():
+                yield event
+
+    return _gen
+
+
+def ingest(
+    spec: PipelineSpec,
+    index: VectorIndex,
+    embedder: Embedder,
+    request: IngestRequest,
+    *,
+    resilience: ResilienceEnv | None = None,
+    sleeper: Sleeper | None = None,
+    room: Room | None = None,
+) -> AsyncPlan[IngestReport]:
+    """The run's report: ``fold_report`` of ``ingest_events``; its ``Err`` if it ends in one."""
+    events = ingest_events(
+        spec, index, embedder, request, resilience=resilience, sleeper=sleeper, room=room
+    )
+    return fold_events(events, keep_outcomes=request.dry_run)
+
+
+def fold_events(
+    events: AsyncGen[IngestEvent], *, keep_outcomes: bool = False
+) -> AsyncPlan[IngestReport]:
+    """Drain an event stream into its report (a left fold by ``IngestReport.apply``, as
+    ``fold_report``); the stream's ``Err`` ends it."""
+
+    async def _run() -> Result[IngestReport, ErrInfo]:
+        report = IngestReport(keep_outcomes=keep_outcomes)
+        async for item in events():
+            if isinstance(item, Err):
+                return item
+            report.apply(item.value)
         return Ok(report)
 
     return _run
+
+
+@dataclass(slots=True)
+class _RunLog:
+    """What one run remembers for pruning: the sources it saw (only with ``--prune``, it is
+    O(sources)) and the ones a failure protects."""
+
+    seen: set[str] = field(default_factory=set)
+    protected: set[str] = field(default_factory=set)
+
+    def failed(self, e: SourceError) -> None:
+        self.protected.add(e.source.split("#", 1)[0])
 
 
 T = TypeVar("T")
@@ -235,43 +290,43 @@ async def _next(it: AsyncIterator[T]) -> T | object:
         return _END
 
 
-async def _prune(
+def _prune(
     index: VectorIndex,
-    embedder: Embedder,
-    spec: PipelineSpec,
+    cfg: RunConfig,
+    stamp: CollectionStamp,
     request: IngestRequest,
-    report: IngestReport,
-    seen: set[str],
-    emit: Observer,
-) -> Result[None, ErrInfo]:
-    scanned = await index.scan()()
-    if isinstance(scanned, Err):
-        return _store_err(scanned.error, "cannot scan the collection for pruning")
-    records, _ = scanned.value
-    protected = {e.source.split("#", 1)[0] for e in report.errors}
-    if UNKNOWN_SOURCE in protected:  # a failure we cannot place protects every root
-        protected |= set(request.roots)
-    stored = {r.source for r in records}
-    ctx = SyncContext(embedder.identity, spec.version, spec_chunking(spec))
-    for source in prune_candidates(stored, seen, request.roots, protected):
-        commit = next(
-            (r for r in records if isinstance(r, CommitRecord) and r.source == source), None
-        )
-        chunks = tuple(r for r in records if isinstance(r, ChunkRecord) and r.source == source)
-        plan = plan_source(source, None, "", SourceState(commit, chunks), ctx)
-        if plan.is_noop:
-            continue
-        if not request.dry_run:
-            done = await write_group(index, [Ready(plan, ())], 256, spec_resilience(spec))()
-            if isinstance(done, Err):
-                for e in errors_of(done.error):
-                    report.fail(e)
-                    emit(e)
+    run: _RunLog,
+) -> AsyncGen[IngestEvent]:
+    """The prune phase: delete stored sources under the roots the run did not see (and no
+    failure protects), with the run's own context (the spec is not read again)."""
+
+    async def _gen() -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
+        scanned = await index.scan()()
+        if isinstance(scanned, Err):
+            yield _store_err(scanned.error, "cannot scan the collection for pruning")
+            return
+        records, _ = scanned.value
+        protected = set(run.protected)
+        if UNKNOWN_SOURCE in protected:  # a failure we cannot place protects every root
+            protected |= set(request.roots)
+        stored = {r.source for r in records}
+        ctx = SyncContext(stamp.embedder, cfg.spec_hash, stamp.chunking)
+        for source in prune_candidates(stored, run.seen, request.roots, protected):
+            commit = next(
+                (r for r in records if isinstance(r, CommitRecord) and r.source == source), None
+            )
+            chunks = tuple(r for r in records if isinstance(r, ChunkRecord) and r.source == source)
+            plan = plan_source(source, None, "", SourceState(commit, chunks), ctx)
+            if plan.is_noop:
                 continue
-        outcome = Outcome.of(plan)
-        report.add(outcome)
-        emit(outcome)
-    return Ok(None)
+            if not request.dry_run:
+                done = await write_group(index, [Ready(plan, ())], 256, cfg.resilience)()
+                if isinstance(done, Err):
+                    yield Ok(source_error(at_source(done.error, STAGE_STORE, source).error))
+                    continue
+            yield Ok(Outcome.of(plan))
+
+    return _gen
 
 
 def plan_lines(report: IngestReport) -> Sequence[str]:

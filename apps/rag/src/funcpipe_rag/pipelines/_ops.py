@@ -1,11 +1,14 @@
 """The ingest ops as registry entries: read, plan, embed, write.
 
-Each factory takes the op's params from the spec and returns the op's function; the functions
-close over the run's ports (``IngestEnv``). Writes follow the protocol of rag-app.md per group
-of sources: upsert the new points (embedded ones and payload rewrites with their stored
-vectors), delete stale points, then write the commit markers (and drop markers of deleted
-sources last). A failed group is an ``Err`` naming every source in ``ctx["sources"]``; the
-spec's retry policy retries it (every write is an idempotent upsert or delete by stable id).
+Each stage is a top-level function taking what it needs as arguments: the run's immutable
+``RunConfig``, the ``StoreSession`` (read, plan and write only) and the run's set of seen
+source keys (read only). ``registry_for`` binds them for one run.
+
+Writes follow the protocol of rag-app.md per group of sources: upsert the new points (embedded
+ones and payload rewrites with their stored vectors), delete stale points, then write the
+commit markers (and drop markers of deleted sources last). Each store call is retried on its
+own (every write is an idempotent upsert or delete by stable id). A stage never fails a whole
+group: it gives one ``Err`` per failed source, with the source key as ``path[0]``.
 """
 
 from __future__ import annotations
@@ -13,13 +16,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TypeVar
 
 from funcpipe.async_plan import AsyncPlan, async_pure, async_with_resilience
 from funcpipe.policies import BackpressurePolicy, ResilienceEnv, RetryPolicy, TimeoutPolicy
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import (
+    BUILTIN_SIZES,
+    SIZE_COUNT,
     Params,
+    PipelineSpec,
     Registry,
     RegistryEntry,
     batch_map_entry,
@@ -105,79 +112,95 @@ class Resilience:
         return async_with_resilience(step, self.store_retry, None, self.env)
 
 
-@dataclass(slots=True)
-class IngestEnv:
-    """The run's ports and state the ops close over.
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """The run's immutable context, read by the stages: the embedder, the spec's hash, the
+    dry-run flag, the per-request policies, the stamp a new collection gets, the disk check."""
+
+    embedder: Embedder
+    spec_hash: str
+    dry_run: bool = False
+    resilience: Resilience = field(default_factory=Resilience)
+    stamp: CollectionStamp | None = None
+    room: Room | None = None
+
+
+class StoreSession:
+    """The run's one stateful handle on the store (owned by the run, given only to the stages
+    that touch the store: read, plan, write).
 
     ``opening``: when set, the store is still being opened (and its commit markers read)
     while the sources are read; ``ready()`` waits for it and installs ``index`` and
-    ``commits``. Every op that touches the store awaits ``ready()`` first.
+    ``commits``. ``writable()`` creates and stamps the collection once, before the first
+    write. ``fatal``: a store failure that ends the run.
     """
 
-    index: VectorIndex
-    embedder: Embedder
-    spec_hash: str
-    commits: Mapping[str, CommitRecord]
-    dry_run: bool = False
-    seen: set[str] = field(default_factory=set)
-    resilience: Resilience = field(default_factory=Resilience)
-    opening: asyncio.Future[Result[Opened, ErrInfo]] | None = None
-    stamp: CollectionStamp | None = None
-    fresh: bool = False
-    stamped: bool = True
-    fatal: ErrInfo | None = None
-    room: Room | None = None
-    _writable: asyncio.Future[Result[None, ErrInfo]] | None = None
+    def __init__(
+        self,
+        index: VectorIndex,
+        opening: asyncio.Future[Result[Opened, ErrInfo]] | None = None,
+    ) -> None:
+        self.index = index
+        self.commits: Mapping[str, CommitRecord] = {}
+        self.fresh = False
+        self.stamped = True
+        self.fatal: ErrInfo | None = None
+        self._opening = opening
+        self._writable: asyncio.Future[Result[None, ErrInfo]] | None = None
+
+    def fail(self, e: ErrInfo) -> None:
+        """Record the first failure that ends the run."""
+        self.fatal = self.fatal or e
 
     async def ready(self) -> Result[None, ErrInfo]:
         """Ok once the store is open; the opening's Err otherwise (every time)."""
-        opening = self.opening
+        opening = self._opening
         if opening is None:
             return Ok(None)
         got = await asyncio.shield(opening)  # a cancelled waiter never cancels the opening
         if isinstance(got, Err):
             return got
-        if self.opening is opening:
+        if self._opening is opening:
             o = got.value
             self.index, self.commits = o.index, o.commits
             self.fresh, self.stamped = o.fresh, o.stamped
-            self.opening = None
+            self._opening = None
         return Ok(None)
 
-    async def writable(self) -> Result[None, ErrInfo]:
+    async def writable(self, cfg: RunConfig) -> Result[None, ErrInfo]:
         """Before the first write (once): create the collection if missing, stamp it if not
         stamped. A failure here ends the run (``fatal``)."""
         if self._writable is None:
-            self._writable = asyncio.ensure_future(self._make_writable())
+            self._writable = asyncio.ensure_future(self._make_writable(cfg))
         return await asyncio.shield(self._writable)
 
-    async def _make_writable(self) -> Result[None, ErrInfo]:
-        dim = self.embedder.identity.dim
-        if self.room is not None:
-            roomy = self.room(0)
+    async def _make_writable(self, cfg: RunConfig) -> Result[None, ErrInfo]:
+        dim = cfg.embedder.identity.dim
+        if cfg.room is not None:
+            roomy = cfg.room(0)
             if isinstance(roomy, Err):
-                self.fatal = self.fatal or roomy.error
+                self.fail(roomy.error)
                 return roomy
-        ensured = await self.resilience.store(self.index.ensure(dim))()
+        ensured = await cfg.resilience.store(self.index.ensure(dim))()
         if isinstance(ensured, Err):
             e = ensured.error
             if e.code == codes.DIMENSION_MISMATCH:
                 msg = (
-                    f"{e.msg}; the embedder {self.embedder.identity} makes {dim}-d vectors: "
+                    f"{e.msg}; the embedder {cfg.embedder.identity} makes {dim}-d vectors: "
                     "use another --collection (or the embedder it was written with)"
                 )
                 e = ErrInfo(e.code, msg, "config", e.path, e.cause, e.ctx)
             else:
                 msg = f"cannot create the collection: {e.msg}"
                 e = ErrInfo(e.code, msg, STAGE_STORE, e.path, e.cause, e.ctx)
-            self.fatal = self.fatal or e
+            self.fail(e)
             return Err(e)
-        if not self.stamped and self.stamp is not None:
-            st = await self.resilience.store(self.index.write_stamp(self.stamp))()
+        if not self.stamped and cfg.stamp is not None:
+            st = await cfg.resilience.store(self.index.write_stamp(cfg.stamp))()
             if isinstance(st, Err):
                 e = st.error
                 msg = f"cannot stamp the collection: {e.msg}"
-                self.fatal = self.fatal or ErrInfo(e.code, msg, STAGE_STORE, e.path, e.cause)
+                self.fail(ErrInfo(e.code, msg, STAGE_STORE, e.path, e.cause))
                 return st
             self.stamped = True
         self.fresh = False
@@ -198,145 +221,128 @@ def chunking_of(params: Params) -> ChunkingConfig:
     )
 
 
-def _err(code: str, msg: str, stage: str, sources: Sequence[str]) -> Err[ErrInfo]:
-    return Err(ErrInfo(code, msg, stage=stage, path=(sources[0],), ctx={"sources": list(sources)}))
+def at_source(err: ErrInfo, stage: str, source: str) -> Err[ErrInfo]:
+    """``err`` as the failure of one source: its stage, and the source key as ``path[0]``."""
+    return Err(ErrInfo(err.code, err.msg, stage, (source,), err.cause, err.ctx))
 
 
-def _relabel(err: ErrInfo, stage: str, sources: Sequence[str]) -> ErrInfo:
-    return ErrInfo(
-        err.code,
-        err.msg,
-        stage,
-        (sources[0],),
-        err.cause,
-        {**err.ctx, "sources": list(sources)},
-    )
+def _each(err: ErrInfo, stage: str, sources: Sequence[str]) -> list[Result[T, ErrInfo]]:
+    """One failure per source a group-level ``err`` stands for."""
+    return [at_source(err, stage, s) for s in sources]
 
 
 Parsed = list[Result[Document, ErrInfo]]
 """What reading one source gives: its documents, or per-document errors."""
 
 
-def read_factory(env: IngestEnv) -> Callable[[Params], Callable[[RawSource], AsyncPlan[Parsed]]]:
-    """Map: read and parse one source (run with bounded concurrency by the spec)."""
+def read_source(
+    raw: RawSource, *, max_bytes: int, seen: set[str], store: StoreSession, cfg: RunConfig
+) -> AsyncPlan[Parsed]:
+    """Map stage: read and parse one source (run with bounded concurrency by the spec).
 
-    def factory(params: Params) -> Callable[[RawSource], AsyncPlan[Parsed]]:
-        max_bytes = _int(params, "max_bytes", DEFAULT_MAX_BYTES)
+    ``seen`` (the run's set of source keys read so far) drops a source found twice; a source
+    whose raw text is the one its current commit marker names is not parsed."""
 
-        def read(raw: RawSource) -> AsyncPlan[Parsed]:
-            async def _docs() -> Result[Parsed, ErrInfo]:
-                return Ok(await _parsed())
+    async def _docs() -> Result[Parsed, ErrInfo]:
+        return Ok(await _parsed())
 
-            async def _parsed() -> Parsed:
-                if raw.key in env.seen:
-                    return []
-                env.seen.add(raw.key)
-                got = await raw.read(max_bytes)()
-                if isinstance(got, Err):
-                    e = got.error
-                    return [Err(ErrInfo(e.code, e.msg, "read", (raw.key,), e.cause, e.ctx))]
-                kind = kind_of(raw.key)
-                if kind is None:
-                    exts = " ".join(sorted(SUPPORTED_EXTENSIONS))
-                    msg = f"unsupported file type; supported: {exts}"
-                    return [Err(ErrInfo(codes.UNSUPPORTED, msg, "parse", (raw.key,)))]
-                if kind == "txt" and is_url(raw.key) and looks_like_html(got.value):
-                    kind = "html"
-                raw_hash = sha256_hex(got.value)
-                known = await _current_commit(raw.key, raw_hash)
-                if known is not None:  # the same raw text as committed: no need to parse it
-                    return [Ok(Document(raw.key, "", known.doc_version, kind, "", raw_hash))]
-                docs = parse_text(raw.key, got.value, kind)
-                if len(docs) == 1 and isinstance(docs[0], Ok) and docs[0].value.source == raw.key:
-                    return [Ok(replace(docs[0].value, raw_hash=raw_hash))]
-                return docs
+    async def _parsed() -> Parsed:
+        if raw.key in seen:
+            return []
+        seen.add(raw.key)
+        got = await raw.read(max_bytes)()
+        if isinstance(got, Err):
+            e = got.error
+            return [Err(ErrInfo(e.code, e.msg, "read", (raw.key,), e.cause, e.ctx))]
+        kind = kind_of(raw.key)
+        if kind is None:
+            exts = " ".join(sorted(SUPPORTED_EXTENSIONS))
+            msg = f"unsupported file type; supported: {exts}"
+            return [Err(ErrInfo(codes.UNSUPPORTED, msg, "parse", (raw.key,)))]
+        if kind == "txt" and is_url(raw.key) and looks_like_html(got.value):
+            kind = "html"
+        raw_hash = sha256_hex(got.value)
+        known = await _current_commit(raw.key, raw_hash)
+        if known is not None:  # the same raw text as committed: no need to parse it
+            return [Ok(Document(raw.key, "", known.doc_version, kind, "", raw_hash))]
+        docs = parse_text(raw.key, got.value, kind)
+        if len(docs) == 1 and isinstance(docs[0], Ok) and docs[0].value.source == raw.key:
+            return [Ok(replace(docs[0].value, raw_hash=raw_hash))]
+        return docs
 
-            async def _current_commit(key: str, raw_hash: str) -> CommitRecord | None:
-                """The source's commit marker when it was written from this very raw text by
-                this embedder and spec (so the plan says unchanged without the text)."""
-                if (await env.ready()).is_err():
-                    return None
-                c = env.commits.get(key)
-                current = (
-                    c is not None
-                    and c.raw_hash == raw_hash
-                    and c.embedder == str(env.embedder.identity)
-                    and c.spec_hash == env.spec_hash
-                )
-                return c if current else None
+    async def _current_commit(key: str, raw_hash: str) -> CommitRecord | None:
+        """The source's commit marker when it was written from this very raw text by this
+        embedder and spec (so the plan says unchanged without the text)."""
+        if (await store.ready()).is_err():
+            return None
+        c = store.commits.get(key)
+        current = (
+            c is not None
+            and c.raw_hash == raw_hash
+            and c.embedder == str(cfg.embedder.identity)
+            and c.spec_hash == cfg.spec_hash
+        )
+        return c if current else None
 
-            return _docs
-
-        return read
-
-    return factory
+    return _docs
 
 
-def docs_factory(_: Params) -> Callable[[Parsed], AsyncGen[Document]]:
-    """FlatMap: one source's parse results become stream items, in order."""
+def to_documents(parsed: Parsed) -> AsyncGen[Document]:
+    """FlatMap stage: one source's parse results become stream items, in order."""
 
-    def docs(parsed: Parsed) -> AsyncGen[Document]:
-        async def _gen() -> AsyncIterator[Result[Document, ErrInfo]]:
-            for r in parsed:
-                yield r
+    async def _gen() -> AsyncIterator[Result[Document, ErrInfo]]:
+        for r in parsed:
+            yield r
 
-        return _gen
-
-    return docs
+    return _gen
 
 
-def plan_factory(
-    env: IngestEnv,
-) -> Callable[[Params], Callable[[list[Document]], AsyncPlan[list[Result[SourcePlan, ErrInfo]]]]]:
-    """BatchMap: plan a group of documents with one store query for all the changed ones.
+Planned = list[Result[SourcePlan, ErrInfo]]
+"""What planning a group gives: per document, its plan or why it failed."""
+
+
+def plan_group(
+    docs: list[Document], *, ctx: SyncContext, store: StoreSession, resilience: Resilience
+) -> AsyncPlan[Planned]:
+    """BatchMap stage: plan a group of documents with one store query for all the changed
+    ones.
 
     A document whose commit marker is current needs nothing (no chunking, no query). The
     others are chunked and compared with every chunk point their source has in the store
-    (also leftovers of a crashed run). A failed query is an Err naming every source.
+    (also leftovers of a crashed run), read in one query retried by ``resilience.store``; a
+    query that fails for good fails each source of the group (an ``Err`` at its key).
     """
 
-    def factory(
-        params: Params,
-    ) -> Callable[[list[Document]], AsyncPlan[list[Result[SourcePlan, ErrInfo]]]]:
-        ctx = SyncContext(env.embedder.identity, env.spec_hash, chunking_of(params))
+    async def _plan() -> Result[Planned, ErrInfo]:
+        opened = await store.ready()
+        if isinstance(opened, Err):
+            return Ok(_each(opened.error, STAGE_STORE, [d.source for d in docs]))
+        todo = [d for d in docs if not is_current(d, store.commits.get(d.source), ctx)]
+        if not todo:
+            return Ok([Ok(SourcePlan(d.source, "unchanged")) for d in docs])
+        desired = {d.source: desired_records(d, ctx) for d in todo}
+        sources = sorted(desired)
+        reads = async_pure([]) if store.fresh else resilience.store(store.index.chunks_of(sources))
+        stored = await reads()
+        if isinstance(stored, Err):
+            return Ok(_each(stored.error, STAGE_STORE, [d.source for d in docs]))
+        by_source: dict[str, list[ChunkRecord]] = {s: [] for s in sources}
+        for rec in stored.value:
+            by_source.setdefault(rec.source, []).append(rec)
+        out: Planned = []
+        for d in docs:
+            if d.source not in desired:
+                out.append(Ok(SourcePlan(d.source, "unchanged")))
+                continue
+            state = SourceState(
+                store.commits.get(d.source),
+                tuple(sorted(by_source[d.source], key=lambda r: r.id)),
+            )
+            planned = plan_source(d.source, desired[d.source], d.version, state, ctx, d.raw_hash)
+            out.append(Ok(planned))
+        return Ok(out)
 
-        def plan(docs: list[Document]) -> AsyncPlan[list[Result[SourcePlan, ErrInfo]]]:
-            async def _plan() -> Result[list[Result[SourcePlan, ErrInfo]], ErrInfo]:
-                opened = await env.ready()
-                if isinstance(opened, Err):
-                    return Err(_relabel(opened.error, STAGE_STORE, [d.source for d in docs]))
-                todo = [d for d in docs if not is_current(d, env.commits.get(d.source), ctx)]
-                if not todo:
-                    return Ok([Ok(SourcePlan(d.source, "unchanged")) for d in docs])
-                desired = {d.source: desired_records(d, ctx) for d in todo}
-                sources = sorted(desired)
-                reads = async_pure([]) if env.fresh else env.index.chunks_of(sources)
-                stored = await reads()
-                if isinstance(stored, Err):
-                    return Err(_relabel(stored.error, STAGE_STORE, sources))
-                by_source: dict[str, list[ChunkRecord]] = {s: [] for s in sources}
-                for rec in stored.value:
-                    by_source.setdefault(rec.source, []).append(rec)
-                out: list[Result[SourcePlan, ErrInfo]] = []
-                for d in docs:
-                    if d.source not in desired:
-                        out.append(Ok(SourcePlan(d.source, "unchanged")))
-                        continue
-                    state = SourceState(
-                        env.commits.get(d.source),
-                        tuple(sorted(by_source[d.source], key=lambda r: r.id)),
-                    )
-                    planned = plan_source(
-                        d.source, desired[d.source], d.version, state, ctx, d.raw_hash
-                    )
-                    out.append(Ok(planned))
-                return Ok(out)
-
-            return _plan
-
-        return plan
-
-    return factory
+    return _plan
 
 
 def embed_batches(texts: Sequence[str], max_items: int, max_chars: int) -> list[range]:
@@ -362,89 +368,80 @@ EmbedOut = list[Result[Ready, ErrInfo]]
 """What embedding a group gives: per source, its plan with vectors, or why it failed."""
 
 
-def embed_factory(
-    env: IngestEnv,
-) -> Callable[[Params], Callable[[list[SourcePlan]], AsyncPlan[EmbedOut]]]:
-    """BatchMap: embed a group's new chunks in requests of ``embed_batch`` texts at most.
+def embed_group(
+    plans: list[SourcePlan], *, cfg: RunConfig, batch: int, max_chars: int
+) -> AsyncPlan[EmbedOut]:
+    """BatchMap stage: embed a group's new chunks in requests of ``batch`` texts (and
+    ``max_chars`` characters) at most.
 
-    Each request is retried on its own (``env.resilience``) and the requests of a group run
+    Each request is retried on its own (``cfg.resilience``) and the requests of a group run
     concurrently, at most ``embed_concurrency`` at once. A request that succeeded is kept for
     the group, so even a retry of the whole group never sends it again. After a request
     fails for good no new one starts; the sources it (or a request not sent) covers fail, the
     group's others go on to be written.
     """
+    texts = [r.text for p in plans for r in p.embed]
+    if cfg.dry_run or not texts:
+        return async_pure([Ok(Ready(p, ())) for p in plans])
+    spans = embed_batches(texts, batch, max_chars)
+    done: dict[int, list[Vector]] = {}  # span index -> vectors, across group retries
+    res = cfg.resilience
+    policy = BackpressurePolicy(max_concurrent=res.embed_concurrency, ordered=False)
 
-    def factory(params: Params) -> Callable[[list[SourcePlan]], AsyncPlan[EmbedOut]]:
-        batch = _int(params, "embed_batch", 64)
-        max_chars = _int(params, "embed_max_chars", 64_000)
+    def request(i: int) -> AsyncPlan[int]:
+        part = texts[spans[i].start : spans[i].stop]
+        dim = cfg.embedder.identity.dim
+        step = res.embed(cfg.embedder.embed(part))
 
-        def embed(plans: list[SourcePlan]) -> AsyncPlan[EmbedOut]:
-            texts = [r.text for p in plans for r in p.embed]
-            if env.dry_run or not texts:
-                return async_pure([Ok(Ready(p, ())) for p in plans])
-            spans = embed_batches(texts, batch, max_chars)
-            done: dict[int, list[Vector]] = {}  # span index -> vectors, across group retries
-            res = env.resilience
-            policy = BackpressurePolicy(max_concurrent=res.embed_concurrency, ordered=False)
+        async def _one() -> Result[int, ErrInfo]:
+            if i in done:
+                return Ok(i)
+            got = await step()
+            if isinstance(got, Err):
+                return got
+            if len(got.value) != len(part):
+                msg = f"embedder returned {len(got.value)} vectors for {len(part)} texts"
+                return Err(ErrInfo(codes.SERVICE_SPECIFIC, msg, STAGE_EMBED))
+            if any(len(v) != dim for v in got.value):
+                msg = f"embedder returned vectors that are not {dim}-d"
+                return Err(ErrInfo(codes.DIMENSION_MISMATCH, msg, STAGE_EMBED))
+            done[i] = got.value
+            return Ok(i)
 
-            def request(i: int) -> AsyncPlan[int]:
-                part = texts[spans[i].start : spans[i].stop]
-                dim = env.embedder.identity.dim
-                step = res.embed(env.embedder.embed(part))
+        return _one
 
-                async def _one() -> Result[int, ErrInfo]:
-                    if i in done:
-                        return Ok(i)
-                    got = await step()
-                    if isinstance(got, Err):
-                        return got
-                    if len(got.value) != len(part):
-                        msg = f"embedder returned {len(got.value)} vectors for {len(part)} texts"
-                        return Err(ErrInfo(codes.SERVICE_SPECIFIC, msg, STAGE_EMBED))
-                    if any(len(v) != dim for v in got.value):
-                        msg = f"embedder returned vectors that are not {dim}-d"
-                        return Err(ErrInfo(codes.DIMENSION_MISMATCH, msg, STAGE_EMBED))
-                    done[i] = got.value
-                    return Ok(i)
+    async def _indices() -> AsyncIterator[Result[int, ErrInfo]]:
+        for i in range(len(spans)):
+            yield Ok(i)
 
-                return _one
+    async def _embed() -> Result[EmbedOut, ErrInfo]:
+        failed: ErrInfo | None = None
+        it = async_gen_bounded_map(_indices, request, policy)()
+        try:
+            async for r in it:
+                if isinstance(r, Err):
+                    failed = r.error
+                    break
+        finally:
+            aclose = getattr(it, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        vectors: list[Vector | None] = [None] * len(texts)
+        for i, vs in done.items():
+            vectors[spans[i].start : spans[i].stop] = vs
+        out: EmbedOut = []
+        at = 0
+        for p in plans:
+            mine = vectors[at : at + len(p.embed)]
+            at += len(p.embed)
+            if all(v is not None for v in mine):
+                out.append(Ok(Ready(p, tuple(v for v in mine if v is not None))))
+            else:
+                assert failed is not None
+                out.append(at_source(failed, STAGE_EMBED, p.source))
+        return Ok(out)
 
-            async def _indices() -> AsyncIterator[Result[int, ErrInfo]]:
-                for i in range(len(spans)):
-                    yield Ok(i)
-
-            async def _embed() -> Result[EmbedOut, ErrInfo]:
-                failed: ErrInfo | None = None
-                it = async_gen_bounded_map(_indices, request, policy)()
-                try:
-                    async for r in it:
-                        if isinstance(r, Err):
-                            failed = r.error
-                            break
-                finally:
-                    aclose = getattr(it, "aclose", None)
-                    if aclose is not None:
-                        await aclose()
-                vectors: list[Vector | None] = [None] * len(texts)
-                for i, vs in done.items():
-                    vectors[spans[i].start : spans[i].stop] = vs
-                out: EmbedOut = []
-                at = 0
-                for p in plans:
-                    mine = vectors[at : at + len(p.embed)]
-                    at += len(p.embed)
-                    if all(v is not None for v in mine):
-                        out.append(Ok(Ready(p, tuple(v for v in mine if v is not None))))
-                    else:
-                        assert failed is not None
-                        out.append(Err(_relabel(failed, STAGE_EMBED, [p.source])))
-                return Ok(out)
-
-            return _embed
-
-        return embed
-
-    return factory
+    return _embed
 
 
 def write_group(
@@ -454,18 +451,18 @@ def write_group(
     resilience: Resilience | None = None,
     room: Room | None = None,
 ) -> AsyncPlan[list[Outcome]]:
-    """Write a group of sources by the protocol; ``Ok`` only when every step succeeded.
+    """Write a group of sources by the protocol; ``Ok`` only when every step succeeded, else
+    the failed step's ``Err`` (stage ``store``; the caller knows which sources it wrote).
 
     Each write is retried on its own by ``resilience.store_retry`` (every write is an
     idempotent upsert or delete by stable id). ``room`` is asked first whether the points fit
     on the disk (``Err(NO_SPACE)``: nothing of the group is written).
     """
-    sources = [r.plan.source for r in group]
     retried = (resilience or Resilience()).store
 
     async def _write() -> Result[list[Outcome], ErrInfo]:
         def fail(e: ErrInfo) -> Err[ErrInfo]:
-            return Err(_relabel(e, STAGE_STORE, sources))
+            return Err(ErrInfo(e.code, e.msg, STAGE_STORE, e.path, e.cause, e.ctx))
 
         rewrite = [rec for r in group for rec in r.plan.rewrite]
         stored: dict[str, Vector] = {}
@@ -476,12 +473,8 @@ def write_group(
             stored.update(got.value)
         missing = [rec.id for rec in rewrite if rec.id not in stored]
         if missing:
-            return _err(
-                codes.DB_ERROR,
-                f"{len(missing)} stored point(s) vanished during the run; run ingest again",
-                STAGE_STORE,
-                sources,
-            )
+            msg = f"{len(missing)} stored point(s) vanished during the run; run ingest again"
+            return Err(ErrInfo(codes.DB_ERROR, msg, STAGE_STORE))
         points = [
             EmbeddedChunk(rec, v)
             for r in group
@@ -517,44 +510,68 @@ def write_group(
     return _write
 
 
-def write_factory(
-    env: IngestEnv,
-) -> Callable[[Params], Callable[[list[Ready]], AsyncPlan[list[Outcome]]]]:
-    def factory(params: Params) -> Callable[[list[Ready]], AsyncPlan[list[Outcome]]]:
+Written = list[Result[Outcome, ErrInfo]]
+"""What writing a group gives: per source, its outcome or why it failed."""
+
+
+def write_sources(
+    group: list[Ready], *, store: StoreSession, cfg: RunConfig, upsert_batch: int
+) -> AsyncPlan[Written]:
+    """BatchMap stage: write a group's changed sources by the protocol (``write_group``),
+    after making the store writable; a failed group fails each of its changed sources (an
+    ``Err`` at its key); a full disk ends the run (``store.fatal``)."""
+    busy = [r for r in group if not r.plan.is_noop]
+    if cfg.dry_run or not busy:
+        return async_pure([Ok(Outcome.of(r.plan)) for r in group])
+    idle: Written = [Ok(Outcome.of(r.plan)) for r in group if r.plan.is_noop]
+    sources = [r.plan.source for r in busy]
+
+    async def _write() -> Result[Written, ErrInfo]:
+        ready = await store.writable(cfg)
+        if isinstance(ready, Err):
+            return Ok(idle + _each(ready.error, STAGE_STORE, sources))
+        res = await write_group(store.index, busy, upsert_batch, cfg.resilience, cfg.room)()
+        if isinstance(res, Err):
+            if res.error.code == NO_SPACE:
+                store.fail(res.error)  # a full disk ends the run
+            return Ok(idle + _each(res.error, STAGE_STORE, sources))
+        done: Written = [Ok(o) for o in res.value]
+        return Ok(idle + done)
+
+    return _write
+
+
+def registry_for(cfg: RunConfig, store: StoreSession, seen: set[str]) -> Registry:
+    """The trusted registry of the ingest ops, each factory reading its op's params and
+    binding its stage to what that stage needs of one run (and nothing more)."""
+
+    def read(params: Params) -> Callable[[RawSource], AsyncPlan[Parsed]]:
+        max_bytes = _int(params, "max_bytes", DEFAULT_MAX_BYTES)
+        return partial(read_source, max_bytes=max_bytes, seen=seen, store=store, cfg=cfg)
+
+    def docs(_: Params) -> Callable[[Parsed], AsyncGen[Document]]:
+        return to_documents
+
+    def plan(params: Params) -> Callable[[list[Document]], AsyncPlan[Planned]]:
+        ctx = SyncContext(cfg.embedder.identity, cfg.spec_hash, chunking_of(params))
+        return partial(plan_group, ctx=ctx, store=store, resilience=cfg.resilience)
+
+    def embed(params: Params) -> Callable[[list[SourcePlan]], AsyncPlan[EmbedOut]]:
+        batch = _int(params, "embed_batch", 64)
+        max_chars = _int(params, "embed_max_chars", 64_000)
+        return partial(embed_group, cfg=cfg, batch=batch, max_chars=max_chars)
+
+    def write(params: Params) -> Callable[[list[Ready]], AsyncPlan[Written]]:
         upsert_batch = _int(params, "upsert_batch", 256)
+        return partial(write_sources, store=store, cfg=cfg, upsert_batch=upsert_batch)
 
-        def write(group: list[Ready]) -> AsyncPlan[list[Outcome]]:
-            busy = [r for r in group if not r.plan.is_noop]
-            if env.dry_run or not busy:
-                return async_pure([Outcome.of(r.plan) for r in group])
-            idle = [Outcome.of(r.plan) for r in group if r.plan.is_noop]
-
-            async def _write() -> Result[list[Outcome], ErrInfo]:
-                ready = await env.writable()
-                if isinstance(ready, Err):
-                    return Err(_relabel(ready.error, STAGE_STORE, [r.plan.source for r in busy]))
-                # env.index: the store once ready
-                res = await write_group(env.index, busy, upsert_batch, env.resilience, env.room)()
-                if isinstance(res, Err) and res.error.code == NO_SPACE:
-                    env.fatal = env.fatal or res.error  # a full disk ends the run
-                return res.map(lambda done: idle + done)
-
-            return _write
-
-        return write
-
-    return factory
-
-
-def registry_for(env: IngestEnv) -> Registry:
-    """The trusted registry of the ingest ops, bound to one run's ports."""
     return Registry(
         [
-            map_entry(READ_ID, OPS_VERSION, read_factory(env)),
-            flat_map_entry(DOCS_ID, OPS_VERSION, docs_factory),
-            batch_map_entry(PLAN_ID, OPS_VERSION, plan_factory(env)),
-            batch_map_entry(EMBED_ID, OPS_VERSION, embed_factory(env)),
-            batch_map_entry(WRITE_ID, OPS_VERSION, write_factory(env)),
+            map_entry(READ_ID, OPS_VERSION, read),
+            flat_map_entry(DOCS_ID, OPS_VERSION, docs),
+            batch_map_entry(PLAN_ID, OPS_VERSION, plan),
+            batch_map_entry(EMBED_ID, OPS_VERSION, embed),
+            batch_map_entry(WRITE_ID, OPS_VERSION, write),
         ]
     )
 
@@ -589,6 +606,52 @@ def check_stage_types(ops: Sequence[str]) -> Result[None, ErrInfo]:
         )
         return Err(ErrInfo(codes.INVALID_SPEC, msg, stage="spec", path=("ops",)))
     return Ok(None)
+
+
+PARAMS: dict[str, Callable[[Params], object]] = {
+    READ_ID: lambda p: _int(p, "max_bytes", DEFAULT_MAX_BYTES),
+    DOCS_ID: lambda p: None,
+    PLAN_ID: chunking_of,
+    EMBED_ID: lambda p: (_int(p, "embed_batch", 64), _int(p, "embed_max_chars", 64_000)),
+    WRITE_ID: lambda p: _int(p, "upsert_batch", 256),
+}
+"""Each op's params reader (``ValueError`` for a bad value): what its factory reads."""
+
+
+def check_ingest_spec(spec: PipelineSpec) -> Result[None, ErrInfo]:
+    """Whether this app can run ``spec``, checked without building it (no store, no embedder):
+    every op allowed (UNALLOWED_OP), of its registered kind (INVALID_SPEC) and version
+    (VERSION_MISMATCH), chunk sizes built in (UNKNOWN_OP), params valid (RECONSTRUCT_FAIL),
+    and the stage types chain RawSource -> ... -> Outcome (INVALID_SPEC). The run's one
+    reconstruction refuses the same specs."""
+    for i, op in enumerate(spec.ops):
+        entry = DESCRIBE_ENTRIES.get(op.func_id)
+        path: tuple[str | int, ...] = ("ops", i)
+        if entry is None:
+            msg = f"ops.{i}.func_id: {op.func_id!r} is not in the allow-list"
+            return Err(ErrInfo(codes.UNALLOWED_OP, msg, stage="specs", path=(*path, "func_id")))
+        if entry.kind != op.kind:
+            msg = f"ops.{i}.kind: {op.func_id!r} is a {entry.kind}, the spec says {op.kind}"
+            return Err(ErrInfo(codes.INVALID_SPEC, msg, stage="specs", path=(*path, "kind")))
+        if entry.version != op.func_version:
+            msg = (
+                f"ops.{i}.func_version: spec built against {op.func_id}@{op.func_version}, "
+                f"registry has {op.func_id}@{entry.version}"
+            )
+            return Err(ErrInfo(codes.VERSION_MISMATCH, msg, stage="specs", path=path))
+        for kind, slot in op.policies.items():
+            data = spec.policies[slot].config if isinstance(slot, str) else slot
+            named = data.get("size", SIZE_COUNT) if kind == "chunk" and data else SIZE_COUNT
+            size = getattr(named, "id", named)  # an id, or a NamedSize
+            if size not in BUILTIN_SIZES:
+                msg = f"ops.{i}: chunk size {size!r} is not one this app knows"
+                return Err(ErrInfo(codes.UNKNOWN_OP, msg, stage="specs", path=path))
+        try:
+            PARAMS[op.func_id](op.params)
+        except ValueError as exc:
+            msg = f"ops.{i}: factory {op.func_id!r} failed: ValueError: {exc}"
+            return Err(ErrInfo(codes.RECONSTRUCT_FAIL, msg, stage="specs", path=path))
+    return check_stage_types([op.func_id for op in spec.ops])
 
 
 def _unbound(_: Params) -> Callable[..., object]:

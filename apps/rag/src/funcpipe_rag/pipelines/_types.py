@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from funcpipe.result import ErrInfo
@@ -57,6 +58,18 @@ class SourceError:
         return {"source": self.source, "code": self.code, "msg": self.msg}
 
 
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """The run enters a phase: ``sync`` (the sources through the spec), then ``prune`` (only
+    with ``--prune``)."""
+
+    name: str
+
+
+IngestEvent = Outcome | SourceError | Phase
+"""What an ingest run emits, in order: phase changes, one outcome or error per source."""
+
+
 @dataclass(slots=True)
 class IngestReport:
     """The summary ``ingest --json`` prints (rag-app.md)."""
@@ -94,6 +107,13 @@ class IngestReport:
         self.sources_seen += 1
         self.errors.append(e)
 
+    def apply(self, event: IngestEvent) -> None:
+        """One step of the fold (``fold_report``)."""
+        if isinstance(event, Outcome):
+            self.add(event)
+        elif isinstance(event, SourceError):
+            self.fail(event)
+
     @property
     def backend_failed(self) -> bool:
         return any(e.backend for e in self.errors)
@@ -112,18 +132,16 @@ class IngestReport:
         }
 
 
-def errors_of(err: ErrInfo) -> list[SourceError]:
-    """One ``SourceError`` per source an Err stands for (a failed batch names all of them)."""
-    info = err
-    raw = err.ctx.get("sources")
-    last = err.ctx.get("last_error")
-    if raw is None and isinstance(last, ErrInfo):
-        raw = last.ctx.get("sources")
-        info = last if err.code != "MAX_RETRIES" else err
-    backend = err.stage in BACKEND_STAGES or (
-        isinstance(last, ErrInfo) and last.stage in BACKEND_STAGES
-    )
-    sources = [str(s) for s in raw] if isinstance(raw, list | tuple) else []
-    if not sources:
-        sources = [str(err.path[0]) if err.path else UNKNOWN_SOURCE]
-    return [SourceError(s, info.code, info.msg, backend) for s in sources]
+def fold_report(events: Iterable[IngestEvent], *, keep_outcomes: bool = False) -> IngestReport:
+    """The report of a run: a left fold of its events (what ``ingest`` returns)."""
+    report = IngestReport(keep_outcomes=keep_outcomes)
+    for event in events:
+        report.apply(event)
+    return report
+
+
+def source_error(err: ErrInfo) -> SourceError:
+    """The ``SourceError`` of a stream's ``Err`` item: every stage fails one source at a time,
+    its key in ``path[0]`` (none: ``UNKNOWN_SOURCE``, which protects every root from prune)."""
+    source = str(err.path[0]) if err.path else UNKNOWN_SOURCE
+    return SourceError(source, err.code, err.msg, err.stage in BACKEND_STAGES)

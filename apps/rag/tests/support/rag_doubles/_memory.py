@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
-
 from funcpipe_rag.domain import (
     ChunkRecord,
     CollectionInfo,

@@ -1,0 +1,397 @@
+"""Structural claims about the app (issue 11, finding 8), each a test that could fail.
+
+- Test doubles never ship: no module under ``apps/rag/src`` defines ``MemoryIndex`` or
+  ``HashEmbedder``; they live in ``apps/rag/tests/support/rag_doubles``.
+- One contract: the same checks run over the doubles and the real adapters (Qdrant Edge
+  store, static embedder).
+- The spec is reconstructed once per run: checking it (``read_spec``) builds nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from funcpipe.adapters.runtime import perform_async
+from funcpipe.async_plan import AsyncPlan
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.specs import serialize
+from funcpipe.streams import AsyncGen
+from funcpipe_rag.adapters import EmbedderPort, StoreIndex
+from funcpipe_rag.domain import (
+    ChunkingConfig,
+    Document,
+    EmbeddedChunk,
+    Embedder,
+    SourceState,
+    SyncContext,
+    VectorIndex,
+    desired_records,
+    plan_source,
+)
+from funcpipe_rag.pipelines import (
+    DEFAULT_SPEC,
+    IngestEvent,
+    IngestReport,
+    Phase,
+    SourceError,
+    fold_report,
+)
+from rag_doubles import HashEmbedder, MemoryIndex
+
+T = TypeVar("T")
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+DOUBLES = frozenset({"MemoryIndex", "HashEmbedder"})
+
+
+def test_no_test_double_is_defined_or_exported_under_src() -> None:
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef | ast.FunctionDef) and node.name in DOUBLES:
+                found.append(f"{path.relative_to(SRC)}: {node.name}")
+            if isinstance(node, ast.alias) and node.name in DOUBLES:
+                found.append(f"{path.relative_to(SRC)}: imports {node.name}")
+    assert found == []
+    import funcpipe_rag.adapters as adapters
+
+    assert not DOUBLES & set(dir(adapters))
+
+
+# -- one contract over the doubles and the real adapters ---------------------------------------
+
+
+def run(plan: AsyncPlan[T]) -> T:
+    res = asyncio.run(perform_async(plan))
+    assert isinstance(res, Ok), res
+    return res.value
+
+
+def memory_index(_: Path) -> VectorIndex:
+    return MemoryIndex()
+
+
+def edge_index(tmp: Path) -> VectorIndex:
+    from funcpipe.adapters.edge import EdgeStore
+
+    return StoreIndex(EdgeStore(tmp / "edge"), "contract")
+
+
+def hash_embedder() -> Embedder:
+    return EmbedderPort(HashEmbedder(16))
+
+
+def static_embedder() -> Embedder:
+    from funcpipe_rag.app import static_embedder
+
+    return static_embedder(64)
+
+
+TEXTS = {
+    "a.md": "# Alpha\n\nQdrant stores vectors and payloads.\n",
+    "b.md": "# Beta\n\nRetry policies back off between attempts.\n",
+}
+
+
+@pytest.mark.parametrize("make_embedder", [hash_embedder, static_embedder])
+def test_embedder_contract(make_embedder: Callable[[], Embedder]) -> None:
+    emb = make_embedder()
+    texts = ["one text", "another text", "one text"]
+    got = run(emb.embed(texts))
+    assert len(got) == len(texts)
+    assert all(len(v) == emb.identity.dim for v in got)
+    assert got[0] == got[2]  # deterministic
+    assert run(emb.embed(["one text"]))[0] == got[0]  # independent of the batch
+
+
+@pytest.mark.parametrize("make_index", [memory_index, edge_index])
+def test_vector_index_contract(make_index: Callable[[Path], VectorIndex], tmp_path: Path) -> None:
+    emb = EmbedderPort(HashEmbedder(16))
+    index = make_index(tmp_path)
+    assert run(index.info()) is None
+    run(index.ensure(16))
+    info = run(index.info())
+    assert info is not None
+    assert info.dim in (None, 16)
+    ctx = SyncContext(emb.identity, DEFAULT_SPEC.version, ChunkingConfig(200, 20))
+    plans = []
+    for key, text in TEXTS.items():
+        doc = Document(key, text, f"v-{key}", "md")
+        desired = desired_records(doc, ctx)
+        plans.append(plan_source(key, desired, doc.version, SourceState(), ctx))
+    chunks = [r for p in plans for r in p.embed]
+    vectors = run(emb.embed([r.text for r in chunks]))
+    run(index.upsert_chunks([EmbeddedChunk(r, v) for r, v in zip(chunks, vectors, strict=True)]))
+    commits = [p.commit for p in plans if p.commit is not None]
+    run(index.upsert_commits(commits))
+
+    assert sorted(c.source for c in run(index.commits())) == sorted(TEXTS)
+    got = run(index.chunks_of(["a.md"]))
+    assert sorted(r.id for r in got) == sorted(r.id for r in chunks if r.source == "a.md")
+    missing = "00000000-0000-0000-0000-000000000000"
+    stored = run(index.vectors([chunks[0].id, missing]))
+    assert list(stored) == [chunks[0].id]
+    assert stored[chunks[0].id] == pytest.approx(vectors[0], abs=1e-5)
+    records, foreign = run(index.scan())
+    assert foreign == []
+    assert {r.id for r in records} == {r.id for r in chunks} | {c.id for c in commits}
+    hits = run(index.search(vectors[0], 10))
+    assert hits
+    assert hits[0].chunk_id == chunks[0].id
+    assert {h.chunk_id for h in hits} <= {r.id for r in chunks}  # never a marker
+
+    run(index.delete([r.id for r in chunks if r.source == "a.md"]))
+    assert run(index.chunks_of(["a.md"])) == []
+    assert run(index.chunks_of(["b.md"]))
+
+
+# -- the spec is reconstructed once per run ----------------------------------------------------
+
+
+def test_a_cli_run_reconstructs_the_spec_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ingest --spec FILE`` = ``read_spec`` (checks) then ``run_ingest`` (builds): one
+    reconstruction in all, counted at the library's one entry to it."""
+    import funcpipe.specs._pipeline as pipeline
+    from funcpipe_rag.app import Settings, read_spec, run_ingest
+
+    real = pipeline._reconstruct
+    calls: list[str] = []
+
+    def counting(*args: object, **kw: object) -> object:
+        calls.append("reconstruct")
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "_reconstruct", counting)
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(serialize(DEFAULT_SPEC, "yaml"))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in TEXTS.items():
+        (docs / name).write_text(text)
+
+    spec = read_spec(spec_file)
+    assert isinstance(spec, Ok)
+    assert calls == []  # checking builds nothing
+    settings = Settings.model_construct(data_dir=tmp_path / "data", collection="once")
+    res = asyncio.run(
+        run_ingest(
+            settings, spec.value, [str(docs)], base=tmp_path, embedder=EmbedderPort(HashEmbedder(8))
+        )
+    )
+    assert isinstance(res, Ok), res
+    assert res.value.sources_added == 2
+    assert calls == ["reconstruct"]
+
+
+def test_checking_a_spec_refuses_what_the_run_refuses(tmp_path: Path) -> None:
+    """``check_spec`` builds nothing, yet refuses a bad param, an unknown op and a version
+    mismatch as reconstruction does."""
+    import json
+
+    from funcpipe_rag.app import check_spec, read_spec
+
+    data = json.loads(serialize(DEFAULT_SPEC))
+    cases = []
+    bad_param = json.loads(json.dumps(data))
+    bad_param["ops"][2]["params"]["chunk_chars"] = 1
+    cases.append(("RECONSTRUCT_FAIL", bad_param))
+    unknown = json.loads(json.dumps(data))
+    unknown["ops"][0]["func_id"] = "evil.op"
+    cases.append(("UNALLOWED_OP", unknown))
+    version = json.loads(json.dumps(data))
+    version["ops"][1]["func_version"] = "99"
+    cases.append(("VERSION_MISMATCH", version))
+    for code, case in cases:
+        path = tmp_path / f"{code}.json"
+        path.write_text(json.dumps(case))
+        got = read_spec(path, reseal=True)
+        assert isinstance(got, Err), code
+        assert got.error.code == code, got
+        assert got.error.stage == "spec"
+    assert check_spec(DEFAULT_SPEC) == Ok(DEFAULT_SPEC)
+
+
+# -- the ingest is a stream of events; the report is its fold -----------------------------------
+
+
+def collect(gen: AsyncGen[IngestEvent]) -> list[Result[IngestEvent, ErrInfo]]:
+    async def _all() -> list[Result[IngestEvent, ErrInfo]]:
+        return [item async for item in gen()]
+
+    return asyncio.run(_all())
+
+
+def test_the_report_is_the_fold_of_the_event_stream(tmp_path: Path) -> None:
+    from funcpipe_rag.app import Settings, ingest_events, run_ingest
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in TEXTS.items():
+        (docs / name).write_text(text)
+    (docs / "c.bin").write_text("not a document type")
+    settings = Settings.model_construct(data_dir=tmp_path / "data", collection="fold")
+    emb = EmbedderPort(HashEmbedder(8))
+
+    def both(prune: bool = False, dry_run: bool = False) -> tuple[list[IngestEvent], IngestReport]:
+        roots = [str(docs)]
+        items = collect(
+            ingest_events(
+                settings,
+                DEFAULT_SPEC,
+                roots,
+                base=tmp_path,
+                embedder=emb,
+                prune=prune,
+                dry_run=dry_run,
+            )
+        )
+        assert all(isinstance(i, Ok) for i in items), items
+        events = [i.value for i in items if isinstance(i, Ok)]
+        rep = asyncio.run(
+            run_ingest(
+                settings,
+                DEFAULT_SPEC,
+                roots,
+                base=tmp_path,
+                embedder=emb,
+                prune=prune,
+                dry_run=dry_run,
+            )
+        )
+        assert isinstance(rep, Ok), rep
+        return events, rep.value
+
+    events, report = both(dry_run=True)
+    assert events[0] == Phase("sync")
+    assert report == fold_report(events, keep_outcomes=True)
+    assert report.sources_added == 2
+    errors = [e for e in events if isinstance(e, SourceError)]
+    assert [(e.source, e.code) for e in errors] == [("docs/c.bin", "UNSUPPORTED")]
+
+    ok = asyncio.run(run_ingest(settings, DEFAULT_SPEC, [str(docs)], base=tmp_path, embedder=emb))
+    assert isinstance(ok, Ok)
+    (docs / "b.md").unlink()
+    events, report = both(prune=True, dry_run=True)  # both runs see the same store
+    assert [e for e in events if isinstance(e, Phase)] == [Phase("sync"), Phase("prune")]
+    assert report == fold_report(events, keep_outcomes=True)
+    assert report.sources_unchanged == 1
+    assert report.sources_deleted == 1  # the pruned b.md ...
+    assert report.to_json()["errors"] == [e.to_json() for e in errors]  # ... c.bin still fails
+
+
+def test_a_run_that_cannot_start_ends_its_stream_in_one_err(tmp_path: Path) -> None:
+    from funcpipe_rag.app import Settings, ingest_events
+
+    settings = Settings.model_construct(data_dir=tmp_path / "data", collection="err")
+    emb = EmbedderPort(HashEmbedder(8))
+    spec = DEFAULT_SPEC.model_copy(update={"ops": DEFAULT_SPEC.ops[:2]})
+    items = collect(ingest_events(settings, spec, [str(tmp_path)], base=tmp_path, embedder=emb))
+    assert len(items) == 1
+    assert isinstance(items[0], Err)
+
+
+def test_no_progress_callback_is_threaded_through_app_and_pipelines() -> None:
+    import inspect
+
+    from funcpipe_rag import pipelines
+    from funcpipe_rag.app import run_ingest
+
+    for fn in (run_ingest, pipelines.ingest, pipelines.ingest_events):
+        params = inspect.signature(fn).parameters
+        assert not {"observe", "on_progress", "progress", "callback"} & set(params), fn
+    assert not hasattr(pipelines, "Observer")
+
+
+# -- no god object: each stage takes what it needs ----------------------------------------------
+
+
+def test_each_stage_is_a_top_level_function_taking_only_what_it_needs() -> None:
+    import dataclasses
+    import inspect
+
+    from funcpipe_rag import pipelines
+    from funcpipe_rag.pipelines import _ops
+
+    assert not hasattr(pipelines, "IngestEnv")
+    assert not hasattr(_ops, "IngestEnv")
+    stages: dict[Callable[..., object], set[str]] = {
+        _ops.read_source: {"raw", "max_bytes", "seen", "store", "cfg"},
+        _ops.to_documents: {"parsed"},
+        _ops.plan_group: {"docs", "ctx", "store", "resilience"},
+        _ops.embed_group: {"plans", "cfg", "batch", "max_chars"},
+        _ops.write_sources: {"group", "store", "cfg", "upsert_batch"},
+    }
+    for fn, wanted in stages.items():
+        assert fn.__qualname__ == fn.__name__  # top level, not a closure
+        assert set(inspect.signature(fn).parameters) == wanted, fn
+    # the seen set goes to the read stage only; the store session never to embed
+    assert [f for f, w in stages.items() if "seen" in w] == [_ops.read_source]
+    assert _ops.embed_group not in [f for f, w in stages.items() if "store" in w]
+    # the context every stage may read is immutable
+    cfg = _ops.RunConfig(EmbedderPort(HashEmbedder(8)), "hash")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.dry_run = True  # type: ignore[misc]
+
+
+# -- errors are typed values with the source key ------------------------------------------------
+
+
+class BrokenWrites(MemoryIndex):
+    """Every chunk upsert fails for good (DB_ERROR is not retried)."""
+
+    def upsert_chunks(self, points: Sequence[EmbeddedChunk]) -> AsyncPlan[None]:
+        async def _run() -> Result[None, ErrInfo]:
+            return Err(ErrInfo(codes.DB_ERROR, "disk on fire"))
+
+        return _run
+
+
+def test_a_failed_group_write_is_one_typed_error_per_source_with_its_key(tmp_path: Path) -> None:
+    from funcpipe_rag.adapters import RootsSource
+    from funcpipe_rag.pipelines import IngestRequest, ingest_events
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    names = [f"p{i}.md" for i in range(5)]
+    for i, name in enumerate(names):
+        (docs / name).write_text(f"# Page {i}\n\nWords about topic number {i} and more.\n")
+    source = RootsSource([str(docs)], base=tmp_path, http=None)
+    request = IngestRequest(source, source.root_keys())
+    emb = EmbedderPort(HashEmbedder(8))
+    items = collect(ingest_events(DEFAULT_SPEC, BrokenWrites(), emb, request))
+    assert all(isinstance(i, Ok) for i in items), items  # the run goes on past each source
+    errors = [i.value for i in items if isinstance(i, Ok) and isinstance(i.value, SourceError)]
+    assert sorted(e.source for e in errors) == [f"docs/{n}" for n in names]
+    assert {(e.code, e.backend) for e in errors} == {(codes.DB_ERROR, True)}
+    assert all("disk on fire" in e.msg for e in errors)
+
+
+def test_the_write_stage_fails_each_source_not_the_group() -> None:
+    from funcpipe_rag.pipelines import Ready, _ops, source_error
+
+    emb = EmbedderPort(HashEmbedder(8))
+    ctx = SyncContext(emb.identity, "h", ChunkingConfig(200, 20))
+    group = []
+    for key, text in TEXTS.items():
+        doc = Document(key, text, f"v-{key}", "md")
+        plan = plan_source(key, desired_records(doc, ctx), doc.version, SourceState(), ctx)
+        group.append(Ready(plan, tuple(run(emb.embed([r.text for r in plan.embed])))))
+    store = _ops.StoreSession(BrokenWrites())
+    cfg = _ops.RunConfig(emb, "h")
+    out = run(_ops.write_sources(group, store=store, cfg=cfg, upsert_batch=8))
+    assert [type(r) for r in out] == [Err, Err]
+    errs = [r.error for r in out if isinstance(r, Err)]
+    assert [e.path for e in errs] == [(k,) for k in TEXTS]
+    assert all("sources" not in e.ctx for e in errs)
+    assert [source_error(e).source for e in errs] == list(TEXTS)
+    # the source is the key in path[0]; nothing is unpacked from ctx
+    packed = ErrInfo(codes.DB_ERROR, "x", "store", ctx={"sources": ["a.md", "b.md"]})
+    assert source_error(packed).source == "?"
