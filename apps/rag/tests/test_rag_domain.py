@@ -16,6 +16,7 @@ from funcpipe_rag.domain import (
     clean_text,
     desired_records,
     is_current,
+    kind_of,
     make_document,
     normalise_url,
     parse_source,
@@ -286,3 +287,16 @@ def test_one_enormous_line_is_chunked_exactly() -> None:
     chunks = chunk_document(doc, ChunkingConfig(100, 10))
     assert len(chunks) > 1000
     assert all(doc.text[c.start : c.end] == c.text for c in chunks)
+
+
+def test_a_hash_or_question_mark_in_a_file_name_is_part_of_the_name() -> None:
+    """``x#y.md`` and ``q?.md`` are Markdown files (they were UNSUPPORTED: the fragment and
+    query rule of URLs was applied to file names); a URL's fragment and query still go."""
+    assert kind_of("docs/x#y.md") == "md"
+    assert kind_of("docs/q?.md") == "md"
+    assert kind_of("r0/d/hash#1.rst") == "rst"
+    assert kind_of("docs/x.md#y") is None  # a file named "x.md#y" has no known extension
+    assert kind_of("https://example.org/a.md#part") == "md"
+    assert kind_of("https://example.org/a.rst?x=1") == "rst"
+    docs = parse_source("docs/x#y.md", b"# Title\n\nSome text.\n", max_bytes=1000)
+    assert [d.is_ok() for d in docs] == [True]

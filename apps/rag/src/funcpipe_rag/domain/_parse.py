@@ -37,8 +37,13 @@ def _err(code: str, key: str, msg: str) -> Err[ErrInfo]:
 
 
 def kind_of(key: str, content_type: str = "") -> str | None:
-    """The document kind of a source key (by extension; URLs also by content type)."""
-    ext = posixpath.splitext(key.split("?", 1)[0].split("#", 1)[0])[1].lower()
+    """The document kind of a source key (by extension; URLs also by content type).
+
+    Only a URL has a query or fragment to ignore: in a file's key, ``#`` and ``?`` are
+    characters of its name (``x#y.md`` is Markdown).
+    """
+    path = key.split("?", 1)[0].split("#", 1)[0] if is_url(key) else key
+    ext = posixpath.splitext(path)[1].lower()
     if ext in KINDS:
         return KINDS[ext]
     if is_url(key):
