@@ -8,6 +8,7 @@ from ._embedder import check_texts as check_texts
 from ._http import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES
 from ._http import DEFAULT_MAX_LINE_BYTES as DEFAULT_MAX_LINE_BYTES
 from ._http import HttpPort as HttpPort
+from ._http import code_for_status as code_for_status
 from ._sources import DocumentSource as DocumentSource
 from ._vectors import Distance as Distance
 from ._vectors import Filter as Filter
@@ -20,6 +21,7 @@ from ._vectors import ScoredPoint as ScoredPoint
 from ._vectors import VectorStore as VectorStore
 
 __all__ = [
+    "code_for_status",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_LINE_BYTES",
     "Distance",

@@ -4,6 +4,8 @@ Fake time, a virtual-time event loop with seeded interleavings, fault schedules 
 ports that obey them, Hypothesis strategies, and one assertion helper per pipeline law.
 """
 
+from funcpipe.ports import code_for_status as code_for_status
+
 from ._fake_time import FakeClock as FakeClock
 from ._fake_time import FakeSleeper as FakeSleeper
 from ._fake_time import FakeTimeout as FakeTimeout
@@ -24,7 +26,6 @@ from ._faults import FaultSchedule as FaultSchedule
 from ._faults import InjectedFault as InjectedFault
 from ._faults import Outcome as Outcome
 from ._http import FakeHttpClient as FakeHttpClient
-from ._http import code_for_status as code_for_status
 from ._laws import LawRun as LawRun
 from ._laws import LawViolation as LawViolation
 from ._laws import assert_at_most_once_success as assert_at_most_once_success

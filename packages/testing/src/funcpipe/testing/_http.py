@@ -8,31 +8,12 @@ from types import MappingProxyType
 
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.policies import Sleep
-from funcpipe.ports import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINE_BYTES
+from funcpipe.ports import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINE_BYTES, code_for_status
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
 
 from ._faults import FaultSchedule, InjectedFault
 from ._ports import FaultPort
-
-
-def code_for_status(status: int) -> str:
-    """The taxonomy code of an HTTP status, as the real client maps it: 429 -> RATE_LIMIT,
-    401/403 -> AUTH, 404 -> NOT_FOUND, 408 -> TIMEOUT, 400/413/422 -> INVALID_INPUT,
-    5xx -> TRANSIENT, anything else -> SERVICE_SPECIFIC."""
-    if status == 429:
-        return codes.RATE_LIMIT
-    if status in (401, 403):
-        return codes.AUTH
-    if status == 404:
-        return codes.NOT_FOUND
-    if status == 408:
-        return codes.TIMEOUT
-    if status in (400, 413, 422):
-        return codes.INVALID_INPUT
-    if 500 <= status <= 599:
-        return codes.TRANSIENT
-    return codes.SERVICE_SPECIFIC
 
 
 class FakeHttpClient(FaultPort):

@@ -15,9 +15,10 @@ from funcpipe.adapters._extras import require_extra
 
 require_extra("http", "httpx")
 
+from funcpipe.ports import code_for_status as code_for_status
+
 from ._client import HttpClient as HttpClient
 from ._errors import check_url as check_url
-from ._errors import code_for_status as code_for_status
 from ._errors import error_for_exception as error_for_exception
 from ._errors import error_for_response as error_for_response
 from ._errors import parse_retry_after as parse_retry_after

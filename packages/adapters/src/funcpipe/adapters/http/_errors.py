@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
+from funcpipe.ports import code_for_status
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 _SECRET_HINTS = ("key", "token", "secret", "password", "sig")
@@ -117,25 +118,6 @@ def server_error(body: bytes) -> tuple[str, str | None]:
                 val = doc[key]
                 return (val if isinstance(val, str) else json.dumps(val))[:_MAX_MSG], None
     return text[:_MAX_MSG], None
-
-
-def code_for_status(status: int, error_kind: str | None = None) -> str:
-    """429 -> RATE_LIMIT (QUOTA_EXHAUSTED for ``insufficient_quota``), 401/403 -> AUTH,
-    404 -> NOT_FOUND, 408 -> TIMEOUT, 400/413/422 -> INVALID_INPUT, 5xx -> TRANSIENT,
-    anything else -> SERVICE_SPECIFIC."""
-    if status == 429:
-        return codes.QUOTA_EXHAUSTED if error_kind == "insufficient_quota" else codes.RATE_LIMIT
-    if status in (401, 403):
-        return codes.AUTH
-    if status == 404:
-        return codes.NOT_FOUND
-    if status == 408:
-        return codes.TIMEOUT
-    if status in (400, 413, 422):
-        return codes.INVALID_INPUT
-    if 500 <= status <= 599:
-        return codes.TRANSIENT
-    return codes.SERVICE_SPECIFIC
 
 
 def error_for_response(
