@@ -15,22 +15,13 @@ from typing import TypeVar
 
 import pytest
 from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
-from funcpipe.policies import BackpressurePolicy, ChunkPolicy, RetryPolicy
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
-from funcpipe.specs import PipelineSpec, batch_map_op, flat_map_op, map_op, pipeline_spec, serialize
+from funcpipe.specs import PipelineSpec, serialize
 from funcpipe_rag.adapters import EmbedderPort
 from funcpipe_rag.app import Settings, read_spec, run_ingest, run_search, run_verify
 from funcpipe_rag.cli import cli
 from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport
-from funcpipe_rag.pipelines._ops import (
-    DESCRIBE_ENTRIES,
-    DOCS_ID,
-    EMBED_ID,
-    PLAN_ID,
-    READ_ID,
-    WRITE_ID,
-)
-from rag_doubles import HashEmbedder
+from rag_doubles import HashEmbedder, fast_retry_spec
 from typer.testing import CliRunner
 
 T = TypeVar("T")
@@ -142,38 +133,9 @@ def test_embedded_backends_end_to_end(tmp_path: Path, backend: str) -> None:
     assert stored(settings) == stored(fresh)
 
 
-def fast_retry_spec() -> PipelineSpec:
-    retry = RetryPolicy(
-        max_attempts=6,
-        retriable_codes=frozenset({codes.TRANSIENT, codes.RATE_LIMIT, codes.NETWORK}),
-        backoff_base_ms=0,
-        max_backoff_ms=0,
-        jitter_factor=0.0,
-    )
-    return pipeline_spec(
-        "rag-e2e-http",
-        [
-            map_op(DESCRIBE_ENTRIES[READ_ID]),
-            flat_map_op(DESCRIBE_ENTRIES[DOCS_ID]),
-            batch_map_op(
-                DESCRIBE_ENTRIES[PLAN_ID],
-                chunk=ChunkPolicy(max_units=2, max_delay_ms=0),
-                params={"chunk_chars": 200, "chunk_overlap": 0},
-                retry=retry,
-            ),
-            batch_map_op(
-                DESCRIBE_ENTRIES[EMBED_ID],
-                params={"embed_batch": 2},
-                chunk=ChunkPolicy(max_units=2, max_delay_ms=0),
-                retry=retry,
-                backpressure=BackpressurePolicy(max_concurrent=1),
-            ),
-            batch_map_op(
-                DESCRIBE_ENTRIES[WRITE_ID],
-                chunk=ChunkPolicy(max_units=4, max_delay_ms=0),
-                retry=retry,
-            ),
-        ],
+def e2e_spec() -> PipelineSpec:
+    return fast_retry_spec(
+        "rag-e2e-http", attempts=6, group=2, embed_batch=2, concurrency=1, write_group=4
     )
 
 
@@ -185,7 +147,7 @@ def test_http_embedder_with_faults_through_a_spec_file(tmp_path: Path) -> None:
         return [hasher.vector(t) or [1.0] + [0.0] * 31 for t in texts]
 
     spec_file = tmp_path / "spec.yaml"
-    spec_file.write_text(serialize(fast_retry_spec(), "yaml"))
+    spec_file.write_text(serialize(e2e_spec(), "yaml"))
     spec = read_spec(spec_file)
     assert isinstance(spec, Ok)
     with EmbeddingsServer(embed_fn, model="hash-32") as server:

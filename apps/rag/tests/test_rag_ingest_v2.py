@@ -18,8 +18,8 @@ from typing import TypeVar
 import pytest
 from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
 from funcpipe.adapters.files import _walk
-from funcpipe.policies import BackpressurePolicy, ChunkPolicy, RetryPolicy
-from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.policies import ChunkPolicy
+from funcpipe.result import Err, ErrInfo, Ok, Result
 from funcpipe.specs import PipelineSpec, batch_map_op, flat_map_op, map_op, pipeline_spec
 from funcpipe_rag.adapters import EmbedderPort
 from funcpipe_rag.app import Settings, run_ingest, run_search
@@ -35,7 +35,7 @@ from funcpipe_rag.pipelines._ops import (
 )
 from hypothesis import given
 from hypothesis import strategies as st
-from rag_doubles import HashEmbedder
+from rag_doubles import HashEmbedder, fast_retry_spec
 
 T = TypeVar("T")
 
@@ -171,37 +171,13 @@ def test_prune_keeps_everything_under_a_root_that_was_moved_away(tmp_path: Path)
 
 def request_spec(*, embed_batch: int = 4) -> PipelineSpec:
     """The default pipeline with small requests and retries without waiting."""
-    retry = RetryPolicy(
-        max_attempts=5,
-        retriable_codes=frozenset({codes.TRANSIENT, codes.RATE_LIMIT, codes.NETWORK}),
-        backoff_base_ms=0,
-        max_backoff_ms=0,
-        jitter_factor=0.0,
-    )
-    return pipeline_spec(
+    return fast_retry_spec(
         "rag-v2-requests",
-        [
-            map_op(DESCRIBE_ENTRIES[READ_ID]),
-            flat_map_op(DESCRIBE_ENTRIES[DOCS_ID]),
-            batch_map_op(
-                DESCRIBE_ENTRIES[PLAN_ID],
-                chunk=ChunkPolicy(max_units=32, max_delay_ms=0),
-                params={"chunk_chars": 200, "chunk_overlap": 0},
-                retry=retry,
-            ),
-            batch_map_op(
-                DESCRIBE_ENTRIES[EMBED_ID],
-                params={"embed_batch": embed_batch},
-                chunk=ChunkPolicy(max_units=32, max_delay_ms=0),
-                retry=retry,
-                backpressure=BackpressurePolicy(max_concurrent=2),
-            ),
-            batch_map_op(
-                DESCRIBE_ENTRIES[WRITE_ID],
-                chunk=ChunkPolicy(max_units=64, max_delay_ms=0),
-                retry=retry,
-            ),
-        ],
+        attempts=5,
+        group=32,
+        embed_batch=embed_batch,
+        concurrency=2,
+        write_group=64,
     )
 
 
