@@ -36,7 +36,9 @@ def _deny(msg: str, code: str = codes.PERMISSION_DENIED) -> Err[ErrInfo]:
     return Err(ErrInfo(code, msg, stage="usage"))
 
 
-def check_url(url: str, *, allow_private: bool, resolver: Resolver = resolve) -> Result[str, ErrInfo]:
+def check_url(
+    url: str, *, allow_private: bool, resolver: Resolver = resolve
+) -> Result[str, ErrInfo]:
     """``Ok(url)`` when it is http(s) and (unless ``allow_private``) every address of its host
     is global; a name that resolves to loopback is refused like ``127.0.0.1``."""
     parts = urlsplit(url)

@@ -21,7 +21,14 @@ from funcpipe.adapters.runtime import aclose_quietly, run_blocking, run_main
 from funcpipe.result import Err, ErrInfo, Ok, Result
 from funcpipe.streams import AsyncGen
 
-from funcpipe_rag.pipelines import IngestEvent, IngestReport, Outcome, Phase, SourceError, plan_lines
+from funcpipe_rag.pipelines import (
+    IngestEvent,
+    IngestReport,
+    Outcome,
+    Phase,
+    SourceError,
+    plan_lines,
+)
 
 INGEST_RUNNING = "INGEST_RUNNING"
 """Code of a second ``start`` while a job runs (HTTP 409)."""
@@ -187,7 +194,11 @@ class JobBoard:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-        job.cancel = lambda: loop.call_soon_threadsafe(task.cancel)
+
+        def _cancel() -> None:
+            loop.call_soon_threadsafe(task.cancel)
+
+        job.cancel = _cancel
         with job.lock:
             job.status = "running"
         try:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -22,12 +22,21 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec
 
 from funcpipe_rag.adapters import EmbedderPort
-from funcpipe_rag.domain import SearchHit
-from funcpipe_rag.pipelines import DEFAULT_SPEC, search
+from funcpipe_rag.domain import SearchHit, VerifyReport
+from funcpipe_rag.pipelines import DEFAULT_SPEC, search, verify
 
 from ._compose import Backends, FreeBytes, collection_for, disk_free, events_on, open_backends
 from ._guard import Guard
-from ._jobs import Job, JobBoard, JobRequest, fold_into, request_roots
+from ._jobs import INGEST_RUNNING, Job, JobBoard, JobRequest, fold_into, request_roots
+from ._manage import (
+    CollectionStats,
+    DeleteReport,
+    SourceEntry,
+    collection_stats,
+    list_sources,
+    remove_sources,
+    store_dir,
+)
 from ._settings import Settings
 
 OWNER_FILE = "serve.json"
@@ -49,7 +58,7 @@ def owner_of(data_dir: Path) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class ServiceOptions:
-    guard: Guard = Guard()
+    guard: Guard = field(default_factory=Guard)
     base: Path | None = None
     """Source keys are relative to this (default: the working directory at start)."""
     url: str | None = None
@@ -97,6 +106,39 @@ class Service:
         if isinstance(checked, Err):
             return checked
         return self.jobs.start(request)
+
+    async def sources(self) -> Result[list[SourceEntry], ErrInfo]:
+        """The committed sources (``list_sources``)."""
+        return await list_sources(self.backends.index)
+
+    async def stats(self) -> Result[CollectionStats, ErrInfo]:
+        """The collection's figures (``collection_stats``)."""
+        return await collection_stats(
+            self.backends.index, store_dir(self.settings, self.collection)
+        )
+
+    async def delete(self, key: str) -> Result[DeleteReport, ErrInfo]:
+        """Delete one source (a key or a glob over keys) by the protocol; refused with
+        ``INGEST_RUNNING`` while a job runs (both would write the same sources)."""
+        running = self.jobs.current
+        if running is not None:
+            msg = f"an ingest is running (job {running.id}); delete after it ends"
+            return Err(ErrInfo(INGEST_RUNNING, msg, stage="usage", ctx={"job": running.id}))
+        return await remove_sources(self.backends.index, [key])
+
+    async def verify(self, *, repair: bool) -> Result[VerifyReport, ErrInfo]:
+        """The store's invariants (``verify``); with ``repair`` what it removed is gone after.
+        Both refused with ``INGEST_RUNNING`` while a job runs (a half-written source would be
+        reported, or repaired under the writer)."""
+        running = self.jobs.current
+        if running is not None:
+            msg = f"an ingest is running (job {running.id}); verify after it ends"
+            return Err(ErrInfo(INGEST_RUNNING, msg, stage="usage", ctx={"job": running.id}))
+        got = await verify(self.backends.index, repair=repair)()
+        if isinstance(got, Err):
+            return got
+        found, after = got.value
+        return Ok(after if after is not None else found)
 
     async def _run_job(self, job: Job) -> None:
         urls = bool(job.request.urls)
@@ -171,9 +213,3 @@ def _claim(settings: Settings, url: str | None) -> Path | None:
     except OSError:
         return None
     return path
-
-
-def job_request(
-    paths: Sequence[str] = (), urls: Sequence[str] = (), *, prune: bool = False, dry_run: bool = False
-) -> JobRequest:
-    return JobRequest(tuple(paths), tuple(urls), prune=prune, dry_run=dry_run)
