@@ -22,7 +22,7 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec
 
 from funcpipe_rag.adapters import EmbedderPort
-from funcpipe_rag.domain import SearchHit, VerifyReport
+from funcpipe_rag.domain import SearchHit, VerifyReport, is_url
 from funcpipe_rag.pipelines import DEFAULT_SPEC, search, verify
 
 from ._compose import Backends, FreeBytes, collection_for, disk_free, events_on, open_backends
@@ -102,6 +102,10 @@ class Service:
         roots = request_roots(request)
         if not roots:
             return Err(ErrInfo(codes.INVALID_INPUT, "give paths or urls", stage="usage"))
+        for url in request.urls:
+            if not is_url(url):
+                msg = f"not an http(s) URL: {url}"
+                return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="usage"))
         checked = self.options.guard.check(roots)
         if isinstance(checked, Err):
             return checked
@@ -209,6 +213,7 @@ def _claim(settings: Settings, url: str | None) -> Path | None:
     where = settings.qdrant_path or settings.data_dir
     path = where / OWNER_FILE
     try:
+        where.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"url": url, "pid": os.getpid()}), "utf-8")
     except OSError:
         return None

@@ -64,25 +64,35 @@ class Guardrails:
         status = [500]
         started = [False]
 
+        over = [False]  # the body went past the limit while the app read it
+        replaced = [False]
+
+        async def reply(code: int, err: str, msg: str, extra: list[tuple[bytes, bytes]]) -> None:
+            data = json.dumps(body(err, msg)).encode()
+            headers = [(b"content-type", b"application/json"), rid_header, *extra]
+            started[0], status[0] = True, code
+            await send({"type": "http.response.start", "status": code, "headers": headers})
+            await send({"type": "http.response.body", "body": data})
+
         async def send_with_id(message: Message) -> None:
+            if replaced[0]:
+                return
             if message["type"] == "http.response.start":
+                if over[0]:  # the app's answer to a body it could not read: 413 instead
+                    replaced[0] = True
+                    await reply(413, "TOO_LARGE", self._too_large(), [])
+                    return
                 started[0] = True
                 status[0] = int(message["status"])
                 message = {**message, "headers": [*message.get("headers", []), rid_header]}
             await send(message)
-
-        async def reply(code: int, err: str, msg: str, extra: list[tuple[bytes, bytes]]) -> None:
-            data = json.dumps(body(err, msg)).encode()
-            headers = [(b"content-type", b"application/json"), *extra]
-            await send_with_id({"type": "http.response.start", "status": code, "headers": headers})
-            await send_with_id({"type": "http.response.body", "body": data})
 
         try:
             refusal = self._refusal(scope)
             if refusal is not None:
                 await reply(*refusal)
             else:
-                await self.app(scope, self._limited(scope, receive), send_with_id)
+                await self.app(scope, self._limited(receive, over), send_with_id)
         except BodyTooLarge:
             if not started[0]:
                 await reply(413, "TOO_LARGE", self._too_large(), [])
@@ -122,7 +132,7 @@ class Guardrails:
                 return 413, "TOO_LARGE", self._too_large(), []
         return None
 
-    def _limited(self, scope: Scope, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, over: list[bool]) -> Receive:
         seen = [0]
         limit = self.limits.max_body
 
@@ -131,6 +141,7 @@ class Guardrails:
             if message["type"] == "http.request":
                 seen[0] += len(message.get("body", b""))
                 if seen[0] > limit:
+                    over[0] = True
                     raise BodyTooLarge
             return message
 
