@@ -152,7 +152,7 @@ class JobBoard:
 
     def __init__(self, run: JobRun, *, threaded: bool) -> None:
         self._run = run
-        self._threaded = threaded
+        self.threaded = threaded
         self._jobs: dict[str, Job] = {}
         self._current: Job | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -177,7 +177,7 @@ class JobBoard:
         while len(self._jobs) > KEEP_JOBS:
             del self._jobs[next(iter(self._jobs))]
         self._current = job
-        if self._threaded:
+        if self.threaded:
             thread = threading.Thread(
                 target=lambda: run_main(lambda: self._drive(job)),
                 name=f"funcpipe-job-{job.id[:8]}",

@@ -9,9 +9,13 @@ exit after stopping a running job (``drain_s`` bounds the wait).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
+import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +85,7 @@ class Service:
         self.spec = spec
         self.options = options
         self.base = (options.base or Path.cwd()).absolute()
+        self.ingest_embedder = backends.embedder
         local_embedder = not settings.embed_url
         # a thread of its own when the work is CPU-bound here and nothing is loop-bound
         self.jobs = JobBoard(self._run_job, threaded=local_embedder and not settings.qdrant_url)
@@ -156,7 +161,9 @@ class Service:
                     )
                 )
                 http = HttpClient(client)
-            b = Backends(self.backends.index, self.backends.embedder, http)
+            if self.jobs.threaded:
+                lower_priority()
+            b = Backends(self.backends.index, self.ingest_embedder, http)
             events = events_on(
                 b,
                 self.settings,
@@ -173,6 +180,34 @@ class Service:
 async def _warm(b: Backends) -> Result[None, ErrInfo]:
     got = await b.embedder.embed(["warm up"])()
     return Err(got.error) if isinstance(got, Err) else Ok(None)
+
+
+BACKGROUND_NICE = 10
+"""How much lower an ingest's threads run than the server's (Linux: per-thread nice)."""
+
+
+def lower_priority() -> None:
+    """Lower the calling thread's CPU priority (Linux only; a no-op elsewhere or if refused):
+    searches then win the CPU over a running ingest's parsing and embedding."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError):
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE)
+
+
+async def _ingest_static(shared: EmbedderPort) -> EmbedderPort:
+    """A second copy of the static model for ingest jobs, on a lower-priority thread of its
+    own: a query never queues behind an ingest's batches. Same identity as ``shared``."""
+    from funcpipe.adapters.embed import StaticEmbedder
+    from funcpipe.adapters.runtime import run_blocking
+
+    pool = ThreadPoolExecutor(1, "funcpipe-ingest-embed", initializer=lower_priority)
+    own = StaticEmbedder(dim=shared.identity.dim, executor=pool)
+    await run_blocking(own.load)
+    port = EmbedderPort(own)
+    assert port.identity == shared.identity
+    return port
 
 
 @asynccontextmanager
@@ -198,6 +233,8 @@ async def open_service(
             yield warm
             return
         service = Service(settings, opened.value, spec, options)
+        if embedder is None and not settings.embed_url:
+            service.ingest_embedder = await _ingest_static(opened.value.embedder)
         owner = _claim(settings, options.url)
         try:
             yield Ok(service)
