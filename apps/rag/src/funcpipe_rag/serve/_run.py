@@ -19,6 +19,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httptools  # noqa: F401  (uvicorn's http='httptools' parser: fails here if missing)
 import uvicorn
 from funcpipe.adapters.runtime import run_main
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
@@ -118,6 +119,7 @@ async def serve_async(
             config = uvicorn.Config(
                 app,
                 lifespan="off",
+                http="httptools",
                 log_level="warning",
                 access_log=False,
                 timeout_graceful_shutdown=max(1, int(opts.drain_s)),
