@@ -38,6 +38,18 @@ class Load:
         self.latencies_ms: list[float] = []
         self.errors = 0
         self.seconds = seconds
+        self.timeline: list[tuple[float, float]] = []
+
+    def worst_by_second(self) -> list[int]:
+        """The slowest query of each second of the run, ms (where the tail comes from)."""
+        if not self.timeline:
+            return []
+        t0 = min(t for t, _ in self.timeline)
+        worst: dict[int, float] = {}
+        for t, dt in self.timeline:
+            sec = int(t - t0)
+            worst[sec] = max(worst.get(sec, 0.0), dt)
+        return [round(worst[k]) for k in sorted(worst)]
 
     @property
     def qps(self) -> float:
@@ -103,6 +115,7 @@ async def _paced(
             dt = (time.perf_counter() - due) * 1000
             if status == 200 and body.startswith(b"["):
                 out.latencies_ms.append(dt)
+                out.timeline.append((due, dt))
             else:
                 out.errors += 1
             due += every
@@ -188,7 +201,10 @@ def bench_load(tmp: Path, seconds: float) -> list[Row]:
         busy = asyncio.run(_load(port, seconds, RATE))
         status = _http(port, "GET", f"/v1/jobs/{job['job']}", None)
         assert isinstance(status, dict)
-        job_note = f"ingest {status['status']} at the end: {status['progress']}"
+        job_note = (
+            f"ingest {status['status']} at the end: {status['progress']}; "
+            f"slowest query per second, ms: {busy.worst_by_second()}"
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=120)

@@ -555,6 +555,15 @@ def serve(
         list[str] | None,
         typer.Option("--cors-origin", help="Allow browser calls from this origin (repeatable)."),
     ] = None,
+    ingest_share: Annotated[
+        float,
+        typer.Option(
+            "--ingest-cpu-share",
+            min=0.01,
+            max=1.0,
+            help="Share of a core an ingest job's embedding may use (searches get the rest).",
+        ),
+    ] = 0.25,
     collection: CollectionOpt = None,
     data_dir: DataDirOpt = None,
     qdrant_url: QdrantOpt = None,
@@ -580,6 +589,7 @@ def serve(
         allow_roots=roots_of(allow_root or []),
         allow_private_urls=allow_private_urls,
         cors_origins=tuple(cors_origin or ()),
+        ingest_share=ingest_share,
     )
     done = run_server(settings, opts)
     if isinstance(done, Err):

@@ -9,19 +9,23 @@ exit after stopping a running job (``drain_s`` bounds the wait).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from funcpipe.adapters.embedders import Embedder as LibEmbedder
 from funcpipe.adapters.http import HttpClient
+from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec
 
@@ -68,6 +72,9 @@ class ServiceOptions:
     url: str | None = None
     """Where the server listens (written to the owner file of a local store)."""
     free_bytes: FreeBytes = disk_free
+    ingest_share: float = 1.0
+    """At most this share of its thread a job's embedding uses (0 < share <= 1; the static
+    model only): less leaves more CPU to searches, at the cost of a slower ingest."""
 
 
 class Service:
@@ -196,7 +203,35 @@ def lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE)
 
 
-async def _ingest_static(shared: EmbedderPort) -> EmbedderPort:
+class _Paced:
+    """An embedder that rests after each call in proportion to its time, so it uses at most
+    ``share`` of its thread (the rest of the CPU is left to searches). Same identity."""
+
+    def __init__(self, inner: LibEmbedder, share: float) -> None:
+        self._inner = inner
+        self._rest = 1.0 / share - 1.0
+
+    @property
+    def model_id(self) -> str:
+        return self._inner.model_id
+
+    @property
+    def dimension(self) -> int:
+        return self._inner.dimension
+
+    def embed(self, texts: Sequence[str]) -> AsyncPlan[list[list[float]]]:
+        plan = self._inner.embed(texts)
+
+        async def _run() -> Result[list[list[float]], ErrInfo]:
+            t0 = time.perf_counter()
+            got = await plan()
+            await asyncio.sleep((time.perf_counter() - t0) * self._rest)
+            return got
+
+        return _run
+
+
+async def _ingest_static(shared: EmbedderPort, share: float) -> EmbedderPort:
     """A second copy of the static model for ingest jobs, on a lower-priority thread of its
     own: a query never queues behind an ingest's batches. Same identity as ``shared``."""
     from funcpipe.adapters.embed import StaticEmbedder
@@ -205,7 +240,7 @@ async def _ingest_static(shared: EmbedderPort) -> EmbedderPort:
     pool = ThreadPoolExecutor(1, "funcpipe-ingest-embed", initializer=lower_priority)
     own = StaticEmbedder(dim=shared.identity.dim, executor=pool)
     await run_blocking(own.load)
-    port = EmbedderPort(own)
+    port = EmbedderPort(_Paced(own, share) if share < 1 else own)
     assert port.identity == shared.identity
     return port
 
@@ -234,7 +269,9 @@ async def open_service(
             return
         service = Service(settings, opened.value, spec, options)
         if embedder is None and not settings.embed_url:
-            service.ingest_embedder = await _ingest_static(opened.value.embedder)
+            service.ingest_embedder = await _ingest_static(
+                opened.value.embedder, options.ingest_share
+            )
         owner = _claim(settings, options.url)
         try:
             yield Ok(service)

@@ -40,6 +40,7 @@ class ServeOptions:
     cors_origins: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     drain_s: float = 10.0
+    ingest_share: float = 0.25
 
 
 def is_loopback(host: str) -> bool:
@@ -105,7 +106,9 @@ async def serve_async(
     guard = Guard(roots=opts.allow_roots, allow_private_urls=opts.allow_private_urls)
     with sock:
         async with open_service(
-            settings, ServiceOptions(guard=guard, url=url), drain_s=opts.drain_s
+            settings,
+            ServiceOptions(guard=guard, url=url, ingest_share=opts.ingest_share),
+            drain_s=opts.drain_s,
         ) as opened:
             if isinstance(opened, Err):
                 return opened
