@@ -114,6 +114,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, P
 def test_health_ready_and_request_ids(served: tuple[Server, Path]) -> None:
     server, _ = served
     with server.client(key=None) as c:
+        cors = c.get("/healthz", headers={"origin": "http://ui.test"})
+        assert "access-control-allow-origin" not in cors.headers  # CORS off by default
         assert c.get("/healthz").json() == {"status": "ok"}
         ready = c.get("/readyz")
         assert ready.status_code == 200
@@ -318,9 +320,17 @@ def test_private_urls_fetched_only_when_allowed(tmp_path: Path) -> None:
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{httpd.server_address[1]}/page.md"
-    server = start(tmp_path, tmp_path / "store", "--allow-private-urls", key=None)
+    cors = ("--cors-origin", "http://ui.test")
+    server = start(tmp_path, tmp_path / "store", "--allow-private-urls", *cors, key=None)
     try:
         with server.client(key=None) as c:
+            pre = c.options(
+                "/v1/search",
+                headers={"origin": "http://ui.test", "access-control-request-method": "POST"},
+            )
+            assert pre.headers["access-control-allow-origin"] == "http://ui.test"
+            other = c.get("/healthz", headers={"origin": "http://evil.test"})
+            assert "access-control-allow-origin" not in other.headers
             job = c.post("/v1/ingest", json={"urls": [url]}).json()["job"]
             report = wait_job(c, job)["report"]
             assert isinstance(report, dict)
