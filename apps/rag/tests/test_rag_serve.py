@@ -376,24 +376,35 @@ def test_cli_through_server_and_owner_message(tmp_path: Path) -> None:
 
 
 def test_sigterm_during_a_job_then_rerun_converges(tmp_path: Path) -> None:
+    seed = corpus(tmp_path / "seed", n=2)
     docs = corpus(tmp_path, n=300)
-    server = start(tmp_path, tmp_path / "store", "--allow-root", str(docs))
+    slow = ("--ingest-cpu-share", "0.02")  # the job's embedding rests 49x its work: long
+    server = start(tmp_path, tmp_path / "store", "--allow-root", str(tmp_path), *slow)
     with server.client() as c:
+        first = c.post("/v1/ingest", json={"paths": [str(seed)]}).json()["job"]
+        assert wait_job(c, first)["status"] == "done"
         job = c.post("/v1/ingest", json={"paths": [str(docs)]}).json()["job"]
-        for _ in range(400):  # until the job is writing
+        answered_while_running = 0
+        for _ in range(400):  # searches are answered while the job runs
+            hit = c.post("/v1/search", json={"query": "note", "k": 1})
+            assert hit.status_code == 200
             doc = c.get(f"/v1/jobs/{job}").json()
-            if doc["progress"]["sources_done"] > 0 or doc["status"] != "running":
+            if doc["status"] != "running":
                 break
-            time.sleep(0.01)
-        assert c.post("/v1/search", json={"query": "note", "k": 1}).status_code in (200, 404)
+            answered_while_running += 1
+            if answered_while_running >= 5:
+                break
+        assert answered_while_running >= 5
+        assert c.get(f"/v1/jobs/{job}").json()["status"] == "running"  # SIGTERM mid-job
     assert server.stop() == 0
     assert not (tmp_path / "store" / "serve.json").exists()
     again = cli(tmp_path, "ingest", str(docs), "--data-dir", str(tmp_path / "store"), "--json")
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
     assert report["sources_seen"] == 300
+    assert report["sources_unchanged"] < 300  # the stopped job had not finished
     ok = cli(tmp_path, "verify", "--data-dir", str(tmp_path / "store"), "--json")
-    assert json.loads(ok.stdout) == {**json.loads(ok.stdout), "ok": True, "sources": 300}
+    assert json.loads(ok.stdout) == {**json.loads(ok.stdout), "ok": True, "sources": 302}
 
 
 def test_schemathesis_fuzz_finds_no_5xx(tmp_path: Path) -> None:
