@@ -50,11 +50,18 @@ def _env(key: str | None) -> dict[str, str]:
     return env
 
 
-def start(cwd: Path, data: Path, *args: str, key: str | None = KEY) -> Server:
+def start(
+    cwd: Path, data: Path, *args: str, key: str | None = KEY, env: dict[str, str] | None = None
+) -> Server:
     cmd = [sys.executable, "-m", "funcpipe_rag.cli", "serve", "--port", "0"]
     cmd += ["--data-dir", str(data), *args]
     proc = subprocess.Popen(
-        cmd, cwd=cwd, env=_env(key), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        cmd,
+        cwd=cwd,
+        env={**_env(key), **(env or {})},
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
     )
     assert proc.stderr is not None
     lines: list[str] = []
@@ -340,6 +347,34 @@ def test_private_urls_fetched_only_when_allowed(tmp_path: Path) -> None:
             assert paths.status_code == 403  # no --allow-root: no paths at all
     finally:
         httpd.shutdown()
+        assert server.stop() == 0
+
+
+def test_backend_down_is_503(tmp_path: Path) -> None:
+    down = ("--qdrant-url", "http://127.0.0.1:1")  # a closed loopback port
+    server = start(tmp_path, tmp_path / "store", *down, key=None)
+    try:
+        with server.client(key=None) as c:
+            r = c.post("/v1/search", json={"query": "anything"})
+            assert r.status_code == 503
+            assert set(r.json()) == {"code", "msg"}
+            assert "Traceback" not in r.text
+            assert c.get("/v1/stats").status_code == 503
+    finally:
+        assert server.stop() == 0
+
+
+def test_identity_mismatch_is_409(tmp_path: Path) -> None:
+    docs = corpus(tmp_path, n=2)
+    store = tmp_path / "store"
+    assert cli(tmp_path, "ingest", str(docs), "--data-dir", str(store)).returncode == 0
+    server = start(tmp_path, store, key=None, env={"FUNCPIPE_EMBED_DIM": "128"})
+    try:
+        with server.client(key=None) as c:
+            r = c.post("/v1/search", json={"query": "topic"})
+            assert r.status_code == 409, r.text
+            assert r.json()["code"] == "INVALID_INPUT"
+    finally:
         assert server.stop() == 0
 
 
