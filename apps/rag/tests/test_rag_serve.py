@@ -37,9 +37,9 @@ class Server:
         headers = {"authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
-    def stop(self) -> int:
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
         return self.proc.wait(timeout=60)
 
 
@@ -361,7 +361,7 @@ def test_backend_down_is_503(tmp_path: Path) -> None:
             assert "Traceback" not in r.text
             assert c.get("/v1/stats").status_code == 503
     finally:
-        assert server.stop() == 0
+        assert server.stop(signal.SIGINT) == 0  # Ctrl-C drains like SIGTERM
 
 
 def test_identity_mismatch_is_409(tmp_path: Path) -> None:
