@@ -234,22 +234,52 @@ def ingest_events(
             if isinstance(opened, Err):
                 yield opened
                 return
-            b = opened.value
-            source = RootsSource(roots, base=key_base, http=b.http)
-            request = IngestRequest(
-                source, source.root_keys(), prune=prune, dry_run=dry_run, collection=collection
+            events = events_on(
+                opened.value,
+                settings,
+                spec,
+                roots,
+                prune=prune,
+                dry_run=dry_run,
+                base=key_base,
+                free_bytes=free_bytes,
             )
-            where = settings.qdrant_path or settings.data_dir
-            room = room_under(where, free_bytes) if _local(settings) else None
-            upserted = 0
-            async for item in pipeline_events(spec, b.index, b.embedder, request, room=room)():
-                if isinstance(item, Ok) and isinstance(item.value, Outcome):
-                    upserted += item.value.upserted
+            async for item in events():
                 yield item
-                if isinstance(item, Err):
-                    return
-            if not dry_run and upserted:
-                await b.index.optimize_if_needed(OPTIMIZE_THRESHOLD)()
+
+    return _gen
+
+
+def events_on(
+    b: Backends,
+    settings: Settings,
+    spec: PipelineSpec,
+    roots: Sequence[str],
+    *,
+    prune: bool = False,
+    dry_run: bool = False,
+    base: Path,
+    free_bytes: FreeBytes = disk_free,
+) -> AsyncGen[IngestEvent]:
+    """``ingest_events`` on backends already open (a long-lived process's); keys relative to
+    ``base``. Ends after the first ``Err`` item. Builds the ANN index when points were written."""
+
+    async def _gen() -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
+        source = RootsSource(roots, base=base, http=b.http)
+        request = IngestRequest(
+            source, source.root_keys(), prune=prune, dry_run=dry_run, collection=b.index.collection
+        )
+        where = settings.qdrant_path or settings.data_dir
+        room = room_under(where, free_bytes) if _local(settings) else None
+        upserted = 0
+        async for item in pipeline_events(spec, b.index, b.embedder, request, room=room)():
+            if isinstance(item, Ok) and isinstance(item.value, Outcome):
+                upserted += item.value.upserted
+            yield item
+            if isinstance(item, Err):
+                return
+        if not dry_run and upserted:
+            await b.index.optimize_if_needed(OPTIMIZE_THRESHOLD)()
 
     return _gen
 

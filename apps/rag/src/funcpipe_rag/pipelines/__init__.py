@@ -10,6 +10,11 @@ from ._ingest import fold_events as fold_events
 from ._ingest import ingest as ingest
 from ._ingest import ingest_events as ingest_events
 from ._ingest import plan_lines as plan_lines
+from ._manage import Deleted as Deleted
+from ._manage import delete_sources as delete_sources
+from ._manage import group_by_source as group_by_source
+from ._manage import match_sources as match_sources
+from ._manage import not_found as not_found
 from ._ops import ALLOW_LIST as ALLOW_LIST
 from ._ops import RunConfig as RunConfig
 from ._ops import StoreSession as StoreSession
@@ -23,6 +28,7 @@ from ._spec import DEFAULT_SPEC as DEFAULT_SPEC
 from ._spec import build_default_spec as build_default_spec
 from ._spec import spec_chunking as spec_chunking
 from ._spec import spec_collection as spec_collection
+from ._spec import spec_resilience as spec_resilience
 from ._types import IngestEvent as IngestEvent
 from ._types import IngestReport as IngestReport
 from ._types import Outcome as Outcome
@@ -36,6 +42,7 @@ __all__ = [
     "ALLOW_LIST",
     "DEFAULT_COLLECTION",
     "DEFAULT_SPEC",
+    "Deleted",
     "IngestEvent",
     "IngestReport",
     "IngestRequest",
@@ -48,16 +55,21 @@ __all__ = [
     "build_default_spec",
     "check_ingest_spec",
     "check_stage_types",
+    "delete_sources",
     "describe_ingest",
     "fold_events",
     "fold_report",
+    "group_by_source",
     "ingest",
     "ingest_events",
+    "match_sources",
+    "not_found",
     "plan_lines",
     "registry_for",
     "search",
     "source_error",
     "spec_chunking",
     "spec_collection",
+    "spec_resilience",
     "verify",
 ]
