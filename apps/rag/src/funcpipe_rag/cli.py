@@ -24,12 +24,14 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from funcpipe_rag.app import (
+    Cluster,
     IngestEvent,
     IngestReport,
     Phase,
     SearchHit,
     Settings,
     SourceError,
+    dask_missing,
     ingest_events,
     load_settings,
     plan_lines,
@@ -259,6 +261,19 @@ def _print_report(report: IngestReport, dry_run: bool) -> None:
         )
 
 
+def _cluster(workers: int | None, dask: str | None) -> Cluster | None:
+    """``--workers N`` / ``--dask ADDRESS`` (``FUNCPIPE_DASK``); both given is a usage error,
+    and either without the [dask] extra says which extra to install (exit 2)."""
+    if workers is None and not dask:
+        return None
+    if workers is not None and dask:
+        fail(ErrInfo(codes.INVALID_INPUT, "give --workers or --dask, not both", stage="usage"))
+    missing = dask_missing()
+    if missing is not None:
+        fail(missing)
+    return Cluster(workers=workers) if workers is not None else Cluster(address=dask)
+
+
 def report_exit(report: IngestReport) -> int:
     if report.backend_failed:
         return EXIT_BACKEND
@@ -297,6 +312,23 @@ def ingest(
         ),
     ] = False,
     json_out: JsonOpt = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Run on a local Dask cluster of N processes (extra funcpipe-rag[dask]).",
+        ),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            envvar="FUNCPIPE_DASK",
+            help="Run on the Dask scheduler at ADDRESS, e.g. tcp://127.0.0.1:8786 (env FUNCPIPE_DASK).",
+            metavar="ADDRESS",
+        ),
+    ] = None,
 ) -> None:
     """Sync the collection with .md .txt .rst .html .jsonl files and URLs.
 
@@ -307,7 +339,10 @@ def ingest(
     loaded = read_spec(spec)
     if isinstance(loaded, Err):
         fail(loaded.error, settings)
-    events = ingest_events(settings, loaded.value, paths, prune=prune, dry_run=dry_run)
+    cluster = _cluster(workers, dask)
+    events = ingest_events(
+        settings, loaded.value, paths, prune=prune, dry_run=dry_run, cluster=cluster
+    )
 
     async def _consume(progress: _Progress) -> Result[IngestReport, ErrInfo]:
         """The stream's two consumers: the progress line and the report (its fold)."""

@@ -12,6 +12,8 @@ from funcpipe_rag.pipelines import SourceError as SourceError
 from funcpipe_rag.pipelines import fold_report as fold_report
 from funcpipe_rag.pipelines import plan_lines as plan_lines
 
+from ._cluster import Cluster as Cluster
+from ._cluster import dask_missing as dask_missing
 from ._compose import Backends as Backends
 from ._compose import collection_for as collection_for
 from ._compose import ingest_events as ingest_events
@@ -42,6 +44,7 @@ def spec_hash_of(spec: PipelineSpec) -> str:
 __all__ = [
     "QUERIES",
     "Backends",
+    "Cluster",
     "IngestEvent",
     "IngestReport",
     "Outcome",
@@ -52,6 +55,7 @@ __all__ = [
     "VerifyReport",
     "check_spec",
     "collection_for",
+    "dask_missing",
     "fold_report",
     "ingest_events",
     "load_settings",

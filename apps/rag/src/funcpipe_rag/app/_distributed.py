@@ -1,0 +1,356 @@
+"""The ingest on a Dask cluster (extra ``funcpipe-rag[dask]``): the worker registry, the worker
+specs, and the ports of the ingest (``ShardRunner``, ``Embedder``) over ``DaskRunner``.
+
+Two worker ops, each shipped as its own sealed spec (canonical JSON; each worker verifies its
+hashes and rebuilds it from ``WORKER_REGISTRY``, the only registry the command allows):
+``rag.shard`` reads, parses and chunks a shard of sources; ``rag.embed_texts`` embeds one
+request's texts. Workers use the embedder their own ``FUNCPIPE_EMBED_*`` environment names
+(the bundled static model by default); one whose model or dimension differs from the
+command's refuses every task (INVALID_INPUT, stage ``config``: the run ends, exit 2). Tasks
+are at-least-once: both ops are pure functions of their input, so a re-run task is harmless.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from funcpipe.adapters.dask import DaskJob, DaskRunner, Partition, Plain, dask_client
+from funcpipe.adapters.files import FileReader
+from funcpipe.adapters.http import HttpClient, OpenAIEmbeddings
+from funcpipe.async_plan import AsyncPlan
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.specs import Params, PipelineSpec, Registry, map_entry, map_op, pipeline_spec
+from funcpipe.specs import serialize as spec_serialize
+from funcpipe.streams import AsyncGen
+
+from funcpipe_rag.adapters import EmbedderPort, FileRaw, UrlRaw
+from funcpipe_rag.domain import EmbedderId, RawSource, SyncContext, Vector, is_url
+from funcpipe_rag.pipelines import (
+    PreparedList,
+    Remote,
+    Shard,
+    ShardDone,
+    ShardItem,
+    prepare_source,
+    prepared_of,
+    prepared_to_plain,
+    spec_chunking,
+)
+from funcpipe_rag.pipelines._ops import DEFAULT_MAX_BYTES, READ_ID, chunking_of
+
+from ._cluster import Cluster
+from ._settings import load_settings
+
+WORKER_REGISTRY = "funcpipe_rag.app._distributed:worker_registry"
+"""The import name every worker rebuilds the shipped specs from (the package installed)."""
+
+SHARD_ID, EMBED_TEXTS_ID = "rag.shard", "rag.embed_texts"
+WORKER_OPS_VERSION = "1"
+WORKER_ALLOW_LIST = (SHARD_ID, EMBED_TEXTS_ID)
+STAGE = "cluster"
+
+
+def _int(params: Params, key: str) -> int:
+    v = params.get(key)
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise ValueError(f"param {key!r} must be an int >= 0, got {v!r}")
+    return v
+
+
+def _str(params: Params, key: str) -> str:
+    v = params.get(key)
+    if not isinstance(v, str):
+        raise ValueError(f"param {key!r} must be a string, got {v!r}")
+    return v
+
+
+def _identity_of(params: Params) -> EmbedderId:
+    return EmbedderId(_str(params, "model"), _int(params, "dim"))
+
+
+@dataclass(frozen=True, slots=True)
+class _WorkerEmbedder:
+    """What a worker embeds with: its environment's remote endpoint, or the static model."""
+
+    url: str | None
+    model: str | None
+    api_key: str | None
+    dim: int | None
+
+    @staticmethod
+    def from_env() -> _WorkerEmbedder:
+        got = load_settings()
+        if isinstance(got, Err):
+            return _WorkerEmbedder(None, None, None, None)
+        s = got.value
+        key = s.embed_api_key.get_secret_value() if s.embed_api_key else None
+        return _WorkerEmbedder(s.embed_url, s.embed_model, key, s.embed_dim)
+
+    def mismatch(self, want: EmbedderId) -> Err[ErrInfo] | None:
+        """Why this worker may not embed for a run of ``want`` (one line), or ``None``."""
+        if self.url:
+            model, dim = self.model or "", self.dim
+        else:
+            from ._compose import static_embedder
+
+            ident = static_embedder(self.dim or want.dim).identity
+            model, dim = ident.model, ident.dim
+        if model == want.model and (dim is None or dim == want.dim):
+            return None
+        have = f"{model}@{dim}" if dim else model
+        msg = (
+            f"a Dask worker embeds with {have}, the command with {want}: "
+            "set the same FUNCPIPE_EMBED_* on every worker"
+        )
+        return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="config"))
+
+    async def embed(self, texts: list[str], want: EmbedderId) -> Result[list[Vector], ErrInfo]:
+        if not self.url:
+            from ._compose import static_embedder
+
+            return await static_embedder(want.dim).embed(texts)()
+        async with httpx.AsyncClient(follow_redirects=True) as client:
+            remote = OpenAIEmbeddings(
+                client,
+                base_url=self.url,
+                model=self.model or want.model,
+                api_key=self.api_key,
+                dimensions=self.dim,
+            )
+            return await EmbedderPort(remote, dim=want.dim).embed(texts)()
+
+
+def _shard_op(params: Params) -> Callable[[object], AsyncPlan[Plain]]:
+    """``rag.shard``: one encoded ``ShardItem`` -> its encoded ``PreparedList``."""
+    want = _identity_of(params)
+    ctx = SyncContext(want, _str(params, "spec_hash"), chunking_of(params))
+    max_bytes = _int(params, "max_bytes")
+    worker = _WorkerEmbedder.from_env()
+
+    def run(item: object) -> AsyncPlan[Plain]:
+        async def _run() -> Result[Plain, ErrInfo]:
+            refused = worker.mismatch(want)
+            if refused is not None:
+                return refused
+            try:
+                si = ShardItem.from_plain(item)
+            except ValueError as exc:
+                return Err(ErrInfo(codes.INVALID_INPUT, f"a malformed shard item: {exc}", STAGE))
+            if not is_url(si.location):
+                raw: RawSource = FileRaw(si.key, Path(si.location), FileReader())
+                got = await prepare_source(raw, si.known, max_bytes=max_bytes, ctx=ctx)()
+                return got.map(prepared_to_plain)
+            async with httpx.AsyncClient(follow_redirects=True) as client:
+                raw = UrlRaw(si.key, si.location, HttpClient(client))
+                got = await prepare_source(raw, si.known, max_bytes=max_bytes, ctx=ctx)()
+                return got.map(prepared_to_plain)
+
+        return _run
+
+    return run
+
+
+def _embed_op(params: Params) -> Callable[[object], AsyncPlan[Plain]]:
+    """``rag.embed_texts``: a list of texts -> one vector (list of floats) per text."""
+    want = _identity_of(params)
+    worker = _WorkerEmbedder.from_env()
+
+    def run(item: object) -> AsyncPlan[Plain]:
+        async def _run() -> Result[Plain, ErrInfo]:
+            refused = worker.mismatch(want)
+            if refused is not None:
+                return refused
+            if not isinstance(item, list) or not all(isinstance(t, str) for t in item):
+                return Err(ErrInfo(codes.INVALID_INPUT, "texts must be a list of strings", STAGE))
+            got = await worker.embed([str(t) for t in item], want)
+            return got.map(_plain_vectors)
+
+        return _run
+
+    return run
+
+
+def _plain_vectors(vectors: list[Vector]) -> Plain:
+    return [[float(x) for x in v] for v in vectors]
+
+
+def worker_registry() -> Registry:
+    """The registry a worker rebuilds the shipped specs from (``WORKER_REGISTRY``)."""
+    return Registry(
+        [
+            map_entry(SHARD_ID, WORKER_OPS_VERSION, _shard_op),
+            map_entry(EMBED_TEXTS_ID, WORKER_OPS_VERSION, _embed_op),
+        ]
+    )
+
+
+def _read_params(spec: PipelineSpec) -> int:
+    for op in spec.ops:
+        if op.func_id == READ_ID:
+            v = op.params.get("max_bytes", DEFAULT_MAX_BYTES)
+            return v if isinstance(v, int) and not isinstance(v, bool) else DEFAULT_MAX_BYTES
+    return DEFAULT_MAX_BYTES
+
+
+def worker_jobs(spec: PipelineSpec, identity: EmbedderId) -> tuple[DaskJob, DaskJob]:
+    """The two jobs of a run of ``spec`` (shard, embed), each a sealed one-op spec whose
+    params carry what the worker needs: the embedder's identity, the ingest spec's hash and
+    chunking, the read limit."""
+    reg = worker_registry()
+    chunking = spec_chunking(spec)
+    who: Mapping[str, object] = {"model": identity.model, "dim": identity.dim}
+    shard = pipeline_spec(
+        "funcpipe-rag-shard",
+        [
+            map_op(
+                reg[SHARD_ID],
+                params={
+                    **who,
+                    "spec_hash": spec.version,
+                    "chunk_chars": chunking.max_chars,
+                    "chunk_overlap": chunking.overlap,
+                    "max_bytes": _read_params(spec),
+                },
+            )
+        ],
+    )
+    embed = pipeline_spec("funcpipe-rag-embed", [map_op(reg[EMBED_TEXTS_ID], params=who)])
+    return (
+        DaskJob(spec_serialize(shard, "json"), WORKER_REGISTRY, WORKER_ALLOW_LIST),
+        DaskJob(spec_serialize(embed, "json"), WORKER_REGISTRY, WORKER_ALLOW_LIST),
+    )
+
+
+class DaskShards:
+    """``ShardRunner`` over a ``DaskRunner``: each shard one task of the shard job."""
+
+    def __init__(self, runner: DaskRunner, job: DaskJob, ctx: SyncContext) -> None:
+        self._runner, self._job, self._ctx = runner, job, ctx
+
+    def locate(self, raw: RawSource) -> str | None:
+        if isinstance(raw, FileRaw):
+            return str(raw.path.absolute())
+        if isinstance(raw, UrlRaw):
+            return raw.url
+        return None
+
+    def run(self, shards: Iterable[Shard]) -> AsyncGen[ShardDone]:
+        by_key: dict[str, Shard] = {}
+
+        def parts() -> Iterable[Partition]:
+            for s in shards:
+                by_key[s.key] = s
+                yield Partition(s.key, tuple(i.to_plain() for i in s.items))
+
+        results = self._runner.run(self._job, parts())
+        ctx = self._ctx
+
+        async def _gen() -> AsyncIterator[Result[ShardDone, ErrInfo]]:
+            it = results()
+            try:
+                async for r in it:
+                    if isinstance(r, Err):
+                        yield r
+                        continue
+                    done = r.value
+                    shard = by_key[done.key]
+                    if len(done.results) != len(shard.items):  # the whole task was refused
+                        first = next((x for x in done.results if isinstance(x, Err)), None)
+                        e = first.error if first is not None else _malformed()
+                        yield Err(ErrInfo(e.code, e.msg, e.stage or STAGE, (done.key,)))
+                        continue
+                    prepared: tuple[PreparedList, ...] = tuple(
+                        prepared_of(x.value, ctx, item.key) if isinstance(x, Ok) else [x]
+                        for x, item in zip(done.results, shard.items, strict=True)
+                    )
+                    yield Ok(ShardDone(done.key, prepared))
+            finally:
+                aclose = getattr(it, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+
+        return _gen
+
+
+def _malformed() -> ErrInfo:
+    return ErrInfo(codes.UNEXPECTED, "a malformed task result", STAGE)
+
+
+class DaskEmbedder:
+    """The ``Embedder`` port over the cluster: each request is one task of the embed job
+    (embedding is pure, so a task run twice is harmless); retries and batching stay the
+    ingest's (``embed_group``)."""
+
+    def __init__(self, runner: DaskRunner, job: DaskJob, identity: EmbedderId) -> None:
+        self._runner, self._job, self._identity = runner, job, identity
+
+    @property
+    def identity(self) -> EmbedderId:
+        return self._identity
+
+    def embed(self, texts: Iterable[str]) -> AsyncPlan[list[Vector]]:
+        frozen: list[Plain] = list(texts)
+
+        async def _embed() -> Result[list[Vector], ErrInfo]:
+            rid = uuid.uuid4().hex[:16]
+            part = Partition(f"embed-{rid}", (frozen,))
+            it = self._runner.run(self._job, [part], run_id=rid)()
+            async for r in it:
+                if isinstance(r, Err):
+                    return Err(ErrInfo(r.error.code, r.error.msg, "embed", ()))
+                got = r.value.results
+                if len(got) != 1:
+                    return Err(_malformed())
+                one = got[0]
+                if isinstance(one, Err):
+                    e = one.error
+                    return Err(ErrInfo(e.code, e.msg, e.stage, (), e.cause, e.ctx))
+                return _vectors_of(one.value)
+            return Err(_malformed())
+
+        return _embed
+
+
+def _vectors_of(data: Plain) -> Result[list[Vector], ErrInfo]:
+    if not isinstance(data, list):
+        return Err(_malformed())
+    out: list[Vector] = []
+    for v in data:
+        if not isinstance(v, list) or not all(isinstance(x, int | float) for x in v):
+            return Err(_malformed())
+        out.append([float(x) for x in v if isinstance(x, int | float)])
+    return Ok(out)
+
+
+@asynccontextmanager
+async def open_remote(
+    cluster: Cluster, spec: PipelineSpec, identity: EmbedderId
+) -> AsyncIterator[Result[Remote, ErrInfo]]:
+    """The ``Remote`` of a run on ``cluster``; the client (and a local cluster) closed on
+    exit. A scheduler that cannot be reached is ``Err(NETWORK)`` (stage ``cluster``)."""
+    n = cluster.workers or 1
+    async with dask_client(cluster.address, n_workers=n) as opened:
+        if isinstance(opened, Err):
+            e = opened.error
+            yield Err(ErrInfo(e.code, e.msg, STAGE, e.path, e.cause))
+            return
+        client = opened.value
+        if cluster.address is not None:
+            info = client.scheduler_info()
+            n = max(1, len(info.get("workers", {})))
+        runner = DaskRunner(client, allowed_registries={WORKER_REGISTRY}, max_in_flight=2 * n)
+        shard_job, embed_job = worker_jobs(spec, identity)
+        ctx = SyncContext(identity, spec.version, spec_chunking(spec))
+        yield Ok(
+            Remote(
+                DaskShards(runner, shard_job, ctx),
+                DaskEmbedder(runner, embed_job, identity),
+                shard_size=8,
+                embed_concurrency=2 * n,
+            )
+        )
