@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -41,13 +41,26 @@ from funcpipe_rag.pipelines import (
     ingest,
     spec_chunking,
 )
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rag_doubles import HashEmbedder, ReplayingShards, TwiceEmbedder
 from typer.testing import CliRunner
 
 T = TypeVar("T")
 
-WORDS = "retry backoff vector store chunk embed search stream policy spec commit".split()
+WORDS = [
+    "retry",
+    "backoff",
+    "vector",
+    "store",
+    "chunk",
+    "embed",
+    "search",
+    "stream",
+    "policy",
+    "spec",
+    "commit",
+]
 
 
 def drive(main: Callable[[], Coroutine[object, object, Result[T, ErrInfo]]]) -> T:
@@ -79,7 +92,9 @@ def stored(s: Settings) -> dict[str, object]:
             if isinstance(b, Err):
                 return b
             got = await b.value.index.scan()()
-            return got.map(lambda sc: {r.id: r for r in sc[0]})
+            if isinstance(got, Err):
+                return got
+            return Ok({r.id: r for r in got.value[0]})
 
     return drive(_scan)
 
@@ -97,7 +112,7 @@ def single(root: Path, data: Path, **kw: object) -> IngestReport:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
     """One LocalCluster of two worker processes (with nannies) on loopback for the module."""
-    with LocalCluster(
+    with LocalCluster(  # type: ignore[no-untyped-call]
         n_workers=2,
         threads_per_worker=1,
         processes=True,
@@ -122,7 +137,8 @@ def test_store_after_a_distributed_run_equals_a_single_process_one(
     cluster: str, clean: tuple[Path, IngestReport, dict[str, object]], tmp_path: Path
 ) -> None:
     root, want_report, want = clean
-    assert want_report.chunks_embedded > 50 and want_report.errors  # the cases occur
+    assert want_report.chunks_embedded > 50
+    assert want_report.errors
     s = Settings.model_construct(data_dir=tmp_path / "d")
     got = single(root, tmp_path / "d", cluster=Cluster(address=cluster))
     assert got.to_json() == want_report.to_json()
@@ -147,7 +163,8 @@ def test_an_edit_and_a_prune_on_the_cluster_match_the_single_process_run(
     ra = single(root, a, prune=True)
     rb = single(root, b, prune=True, cluster=Cluster(address=cluster))
     assert ra.to_json() == rb.to_json()
-    assert rb.sources_updated == 1 and rb.sources_deleted == 1
+    assert rb.sources_updated == 1
+    assert rb.sources_deleted == 1
     assert 0 < rb.chunks_embedded < 4  # only the edited chunks are embedded again
     sa, sb = Settings.model_construct(data_dir=a), Settings.model_construct(data_dir=b)
     assert stored(sa) == stored(sb)
@@ -211,7 +228,8 @@ def test_a_tampered_spec_is_refused_on_the_worker_and_nothing_is_written(
             return await b.value.index.scan()()
 
     scanned = asyncio.run(_scan())
-    assert isinstance(scanned, Err) and scanned.error.code == codes.NOT_FOUND  # no collection
+    assert isinstance(scanned, Err)
+    assert scanned.error.code == codes.NOT_FOUND
 
 
 @settings(
@@ -248,14 +266,12 @@ def test_tasks_run_twice_and_results_out_of_order_leave_the_clean_store(
     assert wrapped[0].duplicates == len(twice)  # every drawn shard really ran twice
 
 
-def test_a_worker_killed_mid_run_leaves_the_same_store(
-    cluster: str, tmp_path: Path
-) -> None:
+def test_a_worker_killed_mid_run_leaves_the_same_store(cluster: str, tmp_path: Path) -> None:
     root = tmp_path / "t"
     write_tree(root, 90)
     want_report = single(root, tmp_path / "single")
     want = stored(Settings.model_construct(data_dir=tmp_path / "single"))
-    with Client(cluster) as client:
+    with Client(cluster) as client:  # type: ignore[no-untyped-call]
         pids = sorted(client.run(os.getpid).values())
     s = Settings.model_construct(data_dir=tmp_path / "d")
     killed: list[int] = []
@@ -281,7 +297,7 @@ def test_a_worker_killed_mid_run_leaves_the_same_store(
     assert got.to_json() == want_report.to_json()
     assert stored(s) == want
     assert verified(s)
-    with Client(cluster) as client:
+    with Client(cluster) as client:  # type: ignore[no-untyped-call]
         client.wait_for_workers(2, timeout=60)
         assert pids[0] not in client.run(os.getpid).values()  # the nanny started a new one
 
@@ -310,4 +326,61 @@ def test_the_flags_without_the_extra_name_it_and_exit_2(
         assert res.exit_code == 2
         assert 'pip install "funcpipe-rag[dask]"' in res.output
     res = CliRunner().invoke(cli, ["ingest", str(tmp_path), "--workers", "2", "--dask", "x"])
-    assert res.exit_code == 2 and "not both" in res.output
+    assert res.exit_code == 2
+    assert "not both" in res.output
+
+
+def _vectors(texts: list[str]) -> list[list[float]]:
+    h = HashEmbedder(8)
+    return [h.vector(t) or [1.0] + [0.0] * 7 for t in texts]
+
+
+def test_the_command_sigkilled_mid_run_then_run_again_converges(tmp_path: Path) -> None:
+    import psutil  # type: ignore[import-untyped]
+
+    root = tmp_path / "t"
+    write_tree(root, 120)
+    slow = Fault.slow(0.2)
+    with EmbeddingsServer(_vectors, fault_for=lambda texts, attempt: slow) as server:
+        env = {
+            **os.environ,
+            "FUNCPIPE_EMBED_URL": server.base_url,
+            "FUNCPIPE_EMBED_MODEL": "test-embedding-model",
+            "FUNCPIPE_EMBED_DIM": "8",
+        }
+        cmd = [sys.executable, "-m", "funcpipe_rag.cli", "ingest", "docs", "--json"]
+
+        def run(data: str, *flags: str) -> subprocess.Popen[str]:
+            return subprocess.Popen(
+                [*cmd, "--data-dir", data, *flags],
+                cwd=root,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+
+        victim = run("d", "--workers", "2")
+        while len(server.requests) < 6 and victim.poll() is None:
+            time.sleep(0.05)  # the crash point: a few embedding requests answered
+        kids = psutil.Process(victim.pid).children(recursive=True)
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate()
+        assert victim.returncode == -signal.SIGKILL  # it was killed mid-run, not finished
+        _, gone_late = psutil.wait_procs(kids, timeout=60)
+        assert not gone_late  # the LocalCluster's processes do not outlive the command
+        again = run("d", "--workers", "2")
+        out, err = again.communicate()
+        assert again.returncode == 4, err
+        clean = run("c")
+        clean_out, _ = clean.communicate()
+    got, want = json.loads(out), json.loads(clean_out)
+    assert got["errors"] == want["errors"]
+    assert got["sources_seen"] == want["sources_seen"]
+    assert got["chunks_embedded"] < want["chunks_embedded"]  # the first run had written some
+    s, c = (
+        Settings.model_construct(data_dir=root / "d"),
+        Settings.model_construct(data_dir=root / "c"),
+    )
+    assert stored(s) == stored(c)
+    assert verified(s)

@@ -325,7 +325,10 @@ def ingest(
         typer.Option(
             "--dask",
             envvar="FUNCPIPE_DASK",
-            help="Run on the Dask scheduler at ADDRESS, e.g. tcp://127.0.0.1:8786 (env FUNCPIPE_DASK).",
+            help=(
+                "Run on the Dask scheduler at ADDRESS, e.g. tcp://127.0.0.1:8786 "
+                "(env FUNCPIPE_DASK)."
+            ),
             metavar="ADDRESS",
         ),
     ] = None,
