@@ -12,7 +12,9 @@ are at-least-once: both ops are pure functions of their input, so a re-run task 
 
 from __future__ import annotations
 
+import base64
 import uuid
+from array import array
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,8 +25,18 @@ from funcpipe.adapters.dask import DaskJob, DaskRunner, Partition, Plain, dask_c
 from funcpipe.adapters.files import FileReader
 from funcpipe.adapters.http import HttpClient, OpenAIEmbeddings
 from funcpipe.async_plan import AsyncPlan
+from funcpipe.policies import ChunkPolicy
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
-from funcpipe.specs import Params, PipelineSpec, Registry, map_entry, map_op, pipeline_spec
+from funcpipe.specs import (
+    Params,
+    PipelineSpec,
+    Registry,
+    batch_map_entry,
+    batch_map_op,
+    map_entry,
+    map_op,
+    pipeline_spec,
+)
 from funcpipe.specs import serialize as spec_serialize
 from funcpipe.streams import AsyncGen
 
@@ -41,7 +53,7 @@ from funcpipe_rag.pipelines import (
     prepared_to_plain,
     spec_chunking,
 )
-from funcpipe_rag.pipelines._ops import DEFAULT_MAX_BYTES, READ_ID, chunking_of
+from funcpipe_rag.pipelines._ops import DEFAULT_MAX_BYTES, EMBED_ID, READ_ID, chunking_of
 
 from ._cluster import Cluster
 from ._settings import load_settings
@@ -53,6 +65,8 @@ SHARD_ID, EMBED_TEXTS_ID = "rag.shard", "rag.embed_texts"
 WORKER_OPS_VERSION = "1"
 WORKER_ALLOW_LIST = (SHARD_ID, EMBED_TEXTS_ID)
 STAGE = "cluster"
+MAX_SHARD = 1024
+"""Sources per shard at most (the shard op takes a whole shard as one batch)."""
 
 
 def _int(params: Params, key: str) -> int:
@@ -125,34 +139,77 @@ class _WorkerEmbedder:
             return await EmbedderPort(remote, dim=want.dim).embed(texts)()
 
 
-def _shard_op(params: Params) -> Callable[[object], AsyncPlan[Plain]]:
-    """``rag.shard``: one encoded ``ShardItem`` -> its encoded ``PreparedList``."""
+def _shard_op(params: Params) -> Callable[[list[object]], AsyncPlan[list[Plain]]]:
+    """``rag.shard`` (BatchMap over a whole shard): encoded ``ShardItem``s -> per item
+    ``{"prepared": PreparedList, "vectors": ...}``; the chunks of the shard's fresh sources
+    are embedded together, in requests of ``embed_batch`` texts."""
     want = _identity_of(params)
     ctx = SyncContext(want, _str(params, "spec_hash"), chunking_of(params))
     max_bytes = _int(params, "max_bytes")
+    batch = max(1, _int(params, "embed_batch"))
     worker = _WorkerEmbedder.from_env()
 
-    def run(item: object) -> AsyncPlan[Plain]:
-        async def _run() -> Result[Plain, ErrInfo]:
-            refused = worker.mismatch(want)
-            if refused is not None:
-                return refused
-            try:
-                si = ShardItem.from_plain(item)
-            except ValueError as exc:
-                return Err(ErrInfo(codes.INVALID_INPUT, f"a malformed shard item: {exc}", STAGE))
-            if not is_url(si.location):
-                raw: RawSource = FileRaw(si.key, Path(si.location), FileReader())
-                got = await prepare_source(raw, si.known, max_bytes=max_bytes, ctx=ctx)()
-                return got.map(prepared_to_plain)
+    async def prepare(item: object) -> tuple[PreparedList, bool]:
+        try:
+            si = ShardItem.from_plain(item)
+        except ValueError as exc:
+            msg = f"a malformed shard item: {exc}"
+            return [Err(ErrInfo(codes.INVALID_INPUT, msg, STAGE, ("?",)))], False
+        if not is_url(si.location):
+            raw: RawSource = FileRaw(si.key, Path(si.location), FileReader())
+            got = await prepare_source(raw, si.known, max_bytes=max_bytes, ctx=ctx)()
+        else:
             async with httpx.AsyncClient(follow_redirects=True) as client:
                 raw = UrlRaw(si.key, si.location, HttpClient(client))
                 got = await prepare_source(raw, si.known, max_bytes=max_bytes, ctx=ctx)()
-                return got.map(prepared_to_plain)
+        if isinstance(got, Err):
+            e = got.error
+            return [Err(ErrInfo(e.code, e.msg, e.stage, (si.key,), e.cause, e.ctx))], False
+        return got.value, si.fresh
+
+    def run(items: list[object]) -> AsyncPlan[list[Plain]]:
+        async def _run() -> Result[list[Plain], ErrInfo]:
+            refused = worker.mismatch(want)
+            if refused is not None:
+                return refused
+            done = [await prepare(item) for item in items]
+            counts = [len(_texts(p)) if fresh else 0 for p, fresh in done]
+            texts = [t for (p, fresh) in done if fresh for t in _texts(p)]
+            vectors = await _embed_all(texts, worker, want, batch)
+            out: list[Plain] = []
+            at = 0
+            for (prepared, _), n in zip(done, counts, strict=True):
+                mine = vectors[at : at + n] if vectors is not None and n else None
+                at += n
+                plain = _plain_vectors(mine) if mine else None
+                out.append({"prepared": prepared_to_plain(prepared), "vectors": plain})
+            return Ok(out)
 
         return _run
 
     return run
+
+
+def _texts(items: PreparedList) -> list[str]:
+    return [r.text for p in items if isinstance(p, Ok) for r in p.value.records]
+
+
+async def _embed_all(
+    texts: list[str], worker: _WorkerEmbedder, want: EmbedderId, batch: int
+) -> list[Vector] | None:
+    """The vectors of the fresh sources' chunks (in order), or ``None`` when a request
+    fails: the command then embeds them through ``rag.embed_texts``, with the spec's
+    retries."""
+    if not texts:
+        return None
+    out: list[Vector] = []
+    for i in range(0, len(texts), batch):
+        part = texts[i : i + batch]
+        got = await worker.embed(part, want)
+        if isinstance(got, Err) or len(got.value) != len(part):
+            return None
+        out.extend(got.value)
+    return out
 
 
 def _embed_op(params: Params) -> Callable[[object], AsyncPlan[Plain]]:
@@ -176,14 +233,22 @@ def _embed_op(params: Params) -> Callable[[object], AsyncPlan[Plain]]:
 
 
 def _plain_vectors(vectors: list[Vector]) -> Plain:
-    return [[float(x) for x in v] for v in vectors]
+    """Vectors as one base64 string of float64s (exact; a list of floats costs the wire's
+    plain-data check per float), with their dimension."""
+    dim = len(vectors[0]) if vectors else 0
+    flat = array("d")
+    for v in vectors:
+        if len(v) != dim:
+            return {"dim": -1, "n": len(vectors), "b64": ""}
+        flat.extend(v)
+    return {"dim": dim, "n": len(vectors), "b64": base64.b64encode(flat.tobytes()).decode()}
 
 
 def worker_registry() -> Registry:
     """The registry a worker rebuilds the shipped specs from (``WORKER_REGISTRY``)."""
     return Registry(
         [
-            map_entry(SHARD_ID, WORKER_OPS_VERSION, _shard_op),
+            batch_map_entry(SHARD_ID, WORKER_OPS_VERSION, _shard_op),
             map_entry(EMBED_TEXTS_ID, WORKER_OPS_VERSION, _embed_op),
         ]
     )
@@ -197,6 +262,14 @@ def _read_params(spec: PipelineSpec) -> int:
     return DEFAULT_MAX_BYTES
 
 
+def _embed_batch(spec: PipelineSpec) -> int:
+    for op in spec.ops:
+        if op.func_id == EMBED_ID:
+            v = op.params.get("embed_batch", 64)
+            return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 64
+    return 64
+
+
 def worker_jobs(spec: PipelineSpec, identity: EmbedderId) -> tuple[DaskJob, DaskJob]:
     """The two jobs of a run of ``spec`` (shard, embed), each a sealed one-op spec whose
     params carry what the worker needs: the embedder's identity, the ingest spec's hash and
@@ -207,14 +280,16 @@ def worker_jobs(spec: PipelineSpec, identity: EmbedderId) -> tuple[DaskJob, Dask
     shard = pipeline_spec(
         "funcpipe-rag-shard",
         [
-            map_op(
+            batch_map_op(
                 reg[SHARD_ID],
+                chunk=ChunkPolicy(max_units=MAX_SHARD, max_delay_ms=0),  # a whole shard at once
                 params={
                     **who,
                     "spec_hash": spec.version,
                     "chunk_chars": chunking.max_chars,
                     "chunk_overlap": chunking.overlap,
                     "max_bytes": _read_params(spec),
+                    "embed_batch": _embed_batch(spec),
                 },
             )
         ],
@@ -229,8 +304,29 @@ def worker_jobs(spec: PipelineSpec, identity: EmbedderId) -> tuple[DaskJob, Dask
 class DaskShards:
     """``ShardRunner`` over a ``DaskRunner``: each shard one task of the shard job."""
 
-    def __init__(self, runner: DaskRunner, job: DaskJob, ctx: SyncContext) -> None:
+    def __init__(
+        self,
+        runner: DaskRunner,
+        job: DaskJob,
+        ctx: SyncContext,
+        vectors: dict[str, Vector] | None = None,
+    ) -> None:
         self._runner, self._job, self._ctx = runner, job, ctx
+        self._vectors = vectors if vectors is not None else {}
+
+    def _decode(self, data: Plain, key: str) -> PreparedList:
+        """A worker's result: its prepared documents; the vectors it made for a fresh
+        source's chunks go to the run's cache (text -> vector) that ``DaskEmbedder`` reads."""
+        if not isinstance(data, dict):
+            return prepared_of(None, self._ctx, key)
+        prepared = prepared_of(data.get("prepared"), self._ctx, key)
+        raw = data.get("vectors")
+        if raw is not None:
+            got = _vectors_of(raw)
+            texts = [r.text for p in prepared if isinstance(p, Ok) for r in p.value.records]
+            if isinstance(got, Ok) and len(got.value) == len(texts):
+                self._vectors.update(zip(texts, got.value, strict=True))
+        return prepared
 
     def locate(self, raw: RawSource) -> str | None:
         if isinstance(raw, FileRaw):
@@ -248,7 +344,6 @@ class DaskShards:
                 yield Partition(s.key, tuple(i.to_plain() for i in s.items))
 
         results = self._runner.run(self._job, parts())
-        ctx = self._ctx
 
         async def _gen() -> AsyncIterator[Result[ShardDone, ErrInfo]]:
             it = results()
@@ -265,7 +360,7 @@ class DaskShards:
                         yield Err(ErrInfo(e.code, e.msg, e.stage or STAGE, (done.key,)))
                         continue
                     prepared: tuple[PreparedList, ...] = tuple(
-                        prepared_of(x.value, ctx, item.key) if isinstance(x, Ok) else [x]
+                        self._decode(x.value, item.key) if isinstance(x, Ok) else [x]
                         for x, item in zip(done.results, shard.items, strict=True)
                     )
                     yield Ok(ShardDone(done.key, prepared))
@@ -286,45 +381,86 @@ class DaskEmbedder:
     (embedding is pure, so a task run twice is harmless); retries and batching stay the
     ingest's (``embed_group``)."""
 
-    def __init__(self, runner: DaskRunner, job: DaskJob, identity: EmbedderId) -> None:
+    def __init__(
+        self,
+        runner: DaskRunner,
+        job: DaskJob,
+        identity: EmbedderId,
+        vectors: dict[str, Vector] | None = None,
+    ) -> None:
         self._runner, self._job, self._identity = runner, job, identity
+        self._vectors = vectors if vectors is not None else {}
+        self.sent = 0  # texts sent to the cluster (not already embedded by a shard task)
 
     @property
     def identity(self) -> EmbedderId:
         return self._identity
 
     def embed(self, texts: Iterable[str]) -> AsyncPlan[list[Vector]]:
-        frozen: list[Plain] = list(texts)
+        """The vectors of ``texts``: those a shard task already made (taken from the run's
+        cache), the others from one task of the embed job."""
+        asked = list(texts)
 
         async def _embed() -> Result[list[Vector], ErrInfo]:
-            rid = uuid.uuid4().hex[:16]
-            part = Partition(f"embed-{rid}", (frozen,))
-            it = self._runner.run(self._job, [part], run_id=rid)()
-            async for r in it:
-                if isinstance(r, Err):
-                    return Err(ErrInfo(r.error.code, r.error.msg, "embed", ()))
-                got = r.value.results
-                if len(got) != 1:
-                    return Err(_malformed())
-                one = got[0]
-                if isinstance(one, Err):
-                    e = one.error
-                    return Err(ErrInfo(e.code, e.msg, e.stage, (), e.cause, e.ctx))
-                return _vectors_of(one.value)
-            return Err(_malformed())
+            have = {t: self._vectors[t] for t in asked if t in self._vectors}
+            missing = [t for t in dict.fromkeys(asked) if t not in have]
+            if missing:
+                got = await self._remote(missing)
+                if isinstance(got, Err):
+                    return got
+                have.update(zip(missing, got.value, strict=False))
+            for t in have:
+                self._vectors.pop(t, None)
+            return Ok([have[t] for t in asked])
 
         return _embed
 
+    async def _remote(self, texts: list[str]) -> Result[list[Vector], ErrInfo]:
+        frozen: list[Plain] = list(texts)
+        self.sent += len(texts)
+        rid = uuid.uuid4().hex[:16]
+        it = self._runner.run(self._job, [Partition(f"embed-{rid}", (frozen,))], run_id=rid)()
+        try:
+            r = await anext(it, None)
+        finally:
+            await it.aclose()  # type: ignore[attr-defined]
+        if r is None:
+            return Err(_malformed())
+        if isinstance(r, Err):
+            return Err(ErrInfo(r.error.code, r.error.msg, "embed", ()))
+        got = r.value.results
+        if len(got) != 1:
+            return Err(_malformed())
+        one = got[0]
+        if isinstance(one, Err):
+            e = one.error
+            return Err(ErrInfo(e.code, e.msg, e.stage, (), e.cause, e.ctx))
+        vectors = _vectors_of(one.value)
+        if isinstance(vectors, Ok) and len(vectors.value) != len(texts):
+            return Err(_malformed())
+        return vectors
+
 
 def _vectors_of(data: Plain) -> Result[list[Vector], ErrInfo]:
-    if not isinstance(data, list):
+    """The inverse of ``_plain_vectors``; vectors of different lengths are
+    DIMENSION_MISMATCH, anything malformed UNEXPECTED."""
+    if not isinstance(data, dict):
         return Err(_malformed())
-    out: list[Vector] = []
-    for v in data:
-        if not isinstance(v, list) or not all(isinstance(x, int | float) for x in v):
-            return Err(_malformed())
-        out.append([float(x) for x in v if isinstance(x, int | float)])
-    return Ok(out)
+    dim, n, b64 = data.get("dim"), data.get("n"), data.get("b64")
+    if not isinstance(dim, int) or not isinstance(n, int) or not isinstance(b64, str):
+        return Err(_malformed())
+    if dim < 0:
+        msg = "the embedder returned vectors of different lengths"
+        return Err(ErrInfo(codes.DIMENSION_MISMATCH, msg, "embed"))
+    flat = array("d")
+    try:
+        flat.frombytes(base64.b64decode(b64, validate=True))
+    except ValueError:
+        return Err(_malformed())
+    if len(flat) != dim * n:
+        return Err(_malformed())
+    values = flat.tolist()
+    return Ok([values[i * dim : (i + 1) * dim] for i in range(n)])
 
 
 @asynccontextmanager
@@ -346,10 +482,11 @@ async def open_remote(
         runner = DaskRunner(client, allowed_registries={WORKER_REGISTRY}, max_in_flight=2 * n)
         shard_job, embed_job = worker_jobs(spec, identity)
         ctx = SyncContext(identity, spec.version, spec_chunking(spec))
+        made: dict[str, Vector] = {}  # vectors shard tasks made, until the run asks for them
         yield Ok(
             Remote(
-                DaskShards(runner, shard_job, ctx),
-                DaskEmbedder(runner, embed_job, identity),
+                DaskShards(runner, shard_job, ctx, made),
+                DaskEmbedder(runner, embed_job, identity, made),
                 shard_size=8,
                 embed_concurrency=2 * n,
             )

@@ -205,6 +205,7 @@ def ingest_events(
                 ctx=ctx,
                 seen=seen,
                 shard_size=remote.shard_size,
+                embed_fresh=not request.dry_run,
             )
         described = describe_ingest(spec, registry, sources, resilience=resilience, sleeper=sleeper)
         if isinstance(described, Err):

@@ -68,15 +68,17 @@ class Known:
 @dataclass(frozen=True, slots=True)
 class ShardItem:
     """One source to prepare: its key, where a worker reads it (an absolute path or a URL),
-    and its current commit marker's ``Known`` when there is one."""
+    its current commit marker's ``Known`` when there is one, and whether it is ``fresh`` (no
+    marker at all: every chunk is new, so a worker may embed them all at once)."""
 
     key: str
     location: str
     known: Known | None = None
+    fresh: bool = False
 
     def to_plain(self) -> Plain:
         known: Plain = [self.known.raw_hash, self.known.doc_version] if self.known else None
-        return {"key": self.key, "loc": self.location, "known": known}
+        return {"key": self.key, "loc": self.location, "known": known, "fresh": self.fresh}
 
     @staticmethod
     def from_plain(data: object) -> ShardItem:
@@ -84,17 +86,18 @@ class ShardItem:
         if not isinstance(data, dict):
             raise ValueError("a shard item is not a mapping")
         key, loc, known = data.get("key"), data.get("loc"), data.get("known")
+        fresh = data.get("fresh") is True
         if not isinstance(key, str) or not isinstance(loc, str):
             raise ValueError("a shard item without key or location")
         if known is None:
-            return ShardItem(key, loc)
+            return ShardItem(key, loc, None, fresh)
         if (
             not isinstance(known, list)
             or len(known) != 2
             or not all(isinstance(k, str) for k in known)
         ):
             raise ValueError("a shard item's known marker is malformed")
-        return ShardItem(key, loc, Known(str(known[0]), str(known[1])))
+        return ShardItem(key, loc, Known(str(known[0]), str(known[1])), fresh)
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,16 +296,19 @@ def remote_sources(
     ctx: SyncContext,
     seen: set[str],
     shard_size: int,
+    embed_fresh: bool = True,
 ) -> AsyncGen[PreparedList]:
     """The command's front: every source prepared on the cluster, in walk order.
 
     Waits for the store to be open (nothing is shipped before the commit markers are known),
     walks the sources (a walk error passes through as it comes), drops a source found twice
-    (``seen``), ships the rest in shards of ``shard_size`` and yields one ``PreparedList`` per
-    source in walk order (a shard finished early waits for the ones before it). A shard whose
-    task failed fails each of its sources (stage ``cluster``, a backend failure); a failure
-    with a spec code (``FATAL_CODES``: e.g. HASH_MISMATCH on a tampered spec) ends the stream
-    through ``store.fail`` before anything more is yielded. Closing the stream early cancels
+    (``seen``), ships the rest in shards of ``shard_size`` (a source without a commit marker
+    is ``fresh`` when ``embed_fresh``: workers embed its chunks too) and yields one
+    ``PreparedList`` per source in walk order (a shard finished early waits for the ones
+    before it). A shard whose task failed fails each of its sources (stage ``cluster``, a
+    backend failure); a failure with a spec code (``FATAL_CODES``: e.g. HASH_MISMATCH on a
+    tampered spec) ends the stream through ``store.fail`` before anything more is yielded.
+    Closing the stream early cancels
     the tasks in flight (the runner's stream is closed).
     """
 
@@ -325,7 +331,8 @@ def remote_sources(
                 yield Ok([Err(ErrInfo(codes.UNSUPPORTED, msg, "read", (raw.key,)))])
                 continue
             marker = commits.get(raw.key)
-            items.append(ShardItem(raw.key, where, known_of(marker, ctx)))
+            fresh = embed_fresh and marker is None
+            items.append(ShardItem(raw.key, where, known_of(marker, ctx), fresh))
         shards = shards_of(items, shard_size)
         index = {s.key: n for n, s in enumerate(shards)}
         pending: dict[int, Sequence[PreparedList]] = {}
