@@ -65,6 +65,8 @@ SHARD_ID, EMBED_TEXTS_ID = "rag.shard", "rag.embed_texts"
 WORKER_OPS_VERSION = "1"
 WORKER_ALLOW_LIST = (SHARD_ID, EMBED_TEXTS_ID)
 STAGE = "cluster"
+SHARD_SIZE = 8
+"""Sources per shard (a task); small enough that the window keeps every worker busy."""
 MAX_SHARD = 1024
 """Sources per shard at most (the shard op takes a whole shard as one batch)."""
 
@@ -477,8 +479,9 @@ async def open_remote(
             return
         client = opened.value
         if cluster.address is not None:
-            info = client.scheduler_info()
-            n = max(1, len(info.get("workers", {})))
+            # the scheduler's worker threads now (the window: two tasks per thread)
+            threads = await client.nthreads()  # type: ignore[no-untyped-call]
+            n = max(1, sum(threads.values()))
         runner = DaskRunner(client, allowed_registries={WORKER_REGISTRY}, max_in_flight=2 * n)
         shard_job, embed_job = worker_jobs(spec, identity)
         ctx = SyncContext(identity, spec.version, spec_chunking(spec))
@@ -487,7 +490,7 @@ async def open_remote(
             Remote(
                 DaskShards(runner, shard_job, ctx, made),
                 DaskEmbedder(runner, embed_job, identity, made),
-                shard_size=8,
+                shard_size=SHARD_SIZE,
                 embed_concurrency=2 * n,
             )
         )
