@@ -259,7 +259,7 @@ def test_declared_dependencies_are_exactly_the_imports(wheels: dict[str, Wheel],
     # needed[extra or None] = distributions imported by modules that extra (or the base) serves
     needed: dict[str | None, set[str]] = {None: set()}
     adapter_extras_needed: set[str] = set()
-    extra_adapters_needed: dict[str, set[str]] = {}
+    extra_adapters_needed: dict[str | None, set[str]] = {}
     for path, data in wheel.files.items():
         if not path.endswith(".py"):
             continue
@@ -280,7 +280,7 @@ def test_declared_dependencies_are_exactly_the_imports(wheels: dict[str, Wheel],
 
     declared: dict[str | None, set[str]] = {None: set()}
     requires_adapters_extras: set[str] = set()
-    extra_adapters: dict[str, set[str]] = {}
+    extra_adapters: dict[str | None, set[str]] = {}
     for req in wheel.requirements:
         if req.name == own_dist:  # an aggregate extra naming the distribution's own extras
             continue
