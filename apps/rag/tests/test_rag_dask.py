@@ -160,6 +160,10 @@ def test_an_edit_and_a_prune_on_the_cluster_match_the_single_process_run(
     page = docs / "sub" / "p001.md"
     page.write_text(page.read_text().replace("Page 1", "Page one, edited") + "\nA new line.\n")
     (docs / "sub" / "p002.md").unlink()
+    da = single(root, a, prune=True, dry_run=True)
+    db = single(root, b, prune=True, dry_run=True, cluster=Cluster(address=cluster))
+    assert da.outcomes == db.outcomes  # the same plan, and nothing written (next lines)
+    assert db.chunks_embedded > 0
     ra = single(root, a, prune=True)
     rb = single(root, b, prune=True, cluster=Cluster(address=cluster))
     assert ra.to_json() == rb.to_json()
