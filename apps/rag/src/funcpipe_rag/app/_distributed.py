@@ -125,11 +125,15 @@ class _WorkerEmbedder:
         )
         return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="config"))
 
-    async def embed(self, texts: list[str], want: EmbedderId) -> Result[list[Vector], ErrInfo]:
+    @asynccontextmanager
+    async def session(self, want: EmbedderId) -> AsyncIterator[EmbedderPort]:
+        """The embedder for one task: the static model, or the endpoint over one HTTP client
+        (opened here, closed on exit; a task runs on an event loop of its own)."""
         if not self.url:
             from ._compose import static_embedder
 
-            return await static_embedder(want.dim).embed(texts)()
+            yield static_embedder(want.dim)
+            return
         async with httpx.AsyncClient(follow_redirects=True) as client:
             remote = OpenAIEmbeddings(
                 client,
@@ -138,7 +142,7 @@ class _WorkerEmbedder:
                 api_key=self.api_key,
                 dimensions=self.dim,
             )
-            return await EmbedderPort(remote, dim=want.dim).embed(texts)()
+            yield EmbedderPort(remote, dim=want.dim)
 
 
 def _shard_op(params: Params) -> Callable[[list[object]], AsyncPlan[list[Plain]]]:
@@ -205,12 +209,13 @@ async def _embed_all(
     if not texts:
         return None
     out: list[Vector] = []
-    for i in range(0, len(texts), batch):
-        part = texts[i : i + batch]
-        got = await worker.embed(part, want)
-        if isinstance(got, Err) or len(got.value) != len(part):
-            return None
-        out.extend(got.value)
+    async with worker.session(want) as embedder:
+        for i in range(0, len(texts), batch):
+            part = texts[i : i + batch]
+            got = await embedder.embed(part)()
+            if isinstance(got, Err) or len(got.value) != len(part):
+                return None
+            out.extend(got.value)
     return out
 
 
@@ -226,7 +231,8 @@ def _embed_op(params: Params) -> Callable[[object], AsyncPlan[Plain]]:
                 return refused
             if not isinstance(item, list) or not all(isinstance(t, str) for t in item):
                 return Err(ErrInfo(codes.INVALID_INPUT, "texts must be a list of strings", STAGE))
-            got = await worker.embed([str(t) for t in item], want)
+            async with worker.session(want) as embedder:
+                got = await embedder.embed([str(t) for t in item])()
             return got.map(_plain_vectors)
 
         return _run
