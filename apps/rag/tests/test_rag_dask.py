@@ -388,3 +388,15 @@ def test_the_command_sigkilled_mid_run_then_run_again_converges(tmp_path: Path) 
     )
     assert stored(s) == stored(c)
     assert verified(s)
+
+
+def test_an_unreachable_scheduler_is_a_backend_error_naming_it(tmp_path: Path) -> None:
+    from funcpipe_rag.cli import exit_code_for
+
+    s = Settings.model_construct(data_dir=tmp_path / "d")
+    where = Cluster(address="tcp://127.0.0.1:9", timeout_s=1.0)
+    got = asyncio.run(run_ingest(s, DEFAULT_SPEC, [str(tmp_path)], base=tmp_path, cluster=where))
+    assert isinstance(got, Err)
+    assert got.error.code == codes.NETWORK
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in got.error.msg
+    assert exit_code_for(got.error) == 3

@@ -100,6 +100,8 @@ def _hint(e: ErrInfo, settings: Settings | None) -> str:
         return "run the same command again; re-runs are safe"
     if e.stage == "config":
         return "fix the flag or the FUNCPIPE_* environment variable"
+    if e.stage == "cluster" and e.code == codes.NETWORK:
+        return "check --dask / FUNCPIPE_DASK: is a dask scheduler running at that address?"
     if e.code == codes.HASH_MISMATCH:
         return "if you edited the spec on purpose, re-seal it: funcpipe-rag spec seal FILE"
     if e.stage == "spec" or e.code in _SPEC_CODES:

@@ -26,12 +26,16 @@ class Cluster:
 
     workers: int | None = None
     address: str | None = None
+    timeout_s: float = 10.0
+    """How long to wait for the scheduler (or a local cluster) to answer."""
 
     def __post_init__(self) -> None:
         if (self.workers is None) == (self.address is None):
             raise ValueError("Cluster: give exactly one of workers, address")
         if self.workers is not None and self.workers < 1:
             raise ValueError(f"Cluster: workers must be >= 1, got {self.workers}")
+        if self.timeout_s <= 0:
+            raise ValueError(f"Cluster: timeout_s must be > 0, got {self.timeout_s}")
 
 
 def dask_missing() -> ErrInfo | None:

@@ -478,7 +478,7 @@ async def open_remote(
     """The ``Remote`` of a run on ``cluster``; the client (and a local cluster) closed on
     exit. A scheduler that cannot be reached is ``Err(NETWORK)`` (stage ``cluster``)."""
     n = cluster.workers or 1
-    async with dask_client(cluster.address, n_workers=n) as opened:
+    async with dask_client(cluster.address, n_workers=n, timeout_s=cluster.timeout_s) as opened:
         if isinstance(opened, Err):
             e = opened.error
             yield Err(ErrInfo(e.code, e.msg, STAGE, e.path, e.cause))
