@@ -13,11 +13,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-from funcpipe.adapters.http import HttpClient, OpenAIEmbeddings
 from funcpipe.adapters.vectors import VectorStore
 from funcpipe.async_plan import async_with_retry
 from funcpipe.policies import RetryPolicy
+from funcpipe.ports import HttpPort
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec
 from funcpipe.streams import AsyncGen
@@ -123,7 +122,7 @@ def _local(settings: Settings) -> bool:
 class Backends:
     index: StoreIndex
     embedder: EmbedderPort
-    http: HttpClient | None
+    http: HttpPort | None
 
 
 def _config_err(msg: str) -> Err[ErrInfo]:
@@ -146,8 +145,12 @@ async def open_backends(
     opened only with ``READ_MARGIN`` free bytes under its directory (``Err(NO_SPACE)``).
     """
     async with AsyncExitStack() as stack:
-        http: HttpClient | None = None
+        http: HttpPort | None = None
         if need_http or (settings.embed_url and embedder is None):
+            # httpx (and the CLI tools it pulls in) load only when HTTP is used.
+            import httpx
+            from funcpipe.adapters.http import HttpClient, OpenAIEmbeddings
+
             client = await stack.enter_async_context(httpx.AsyncClient(follow_redirects=True))
             http = HttpClient(client)
         if embedder is not None:
