@@ -26,12 +26,14 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 
 from funcpipe_rag import _remote as _client
 from funcpipe_rag.app import (
+    Cluster,
     IngestEvent,
     IngestReport,
     Phase,
     SearchHit,
     Settings,
     SourceError,
+    dask_missing,
     ingest_events,
     load_settings,
     owner_of,
@@ -101,6 +103,8 @@ def _hint(e: ErrInfo, settings: Settings | None) -> str:
         return "run the same command again; re-runs are safe"
     if e.stage == "config":
         return "fix the flag or the FUNCPIPE_* environment variable"
+    if e.stage == "cluster" and e.code == codes.NETWORK:
+        return "check --dask / FUNCPIPE_DASK: is a dask scheduler running at that address?"
     if e.code == codes.HASH_MISMATCH:
         return "if you edited the spec on purpose, re-seal it: funcpipe-rag spec seal FILE"
     if e.stage == "spec" or e.code in _SPEC_CODES:
@@ -282,6 +286,19 @@ def _print_report(report: IngestReport, dry_run: bool) -> None:
         )
 
 
+def _cluster(workers: int | None, dask: str | None) -> Cluster | None:
+    """``--workers N`` / ``--dask ADDRESS`` (``FUNCPIPE_DASK``); both given is a usage error,
+    and either without the [dask] extra says which extra to install (exit 2)."""
+    if workers is None and not dask:
+        return None
+    if workers is not None and dask:
+        fail(ErrInfo(codes.INVALID_INPUT, "give --workers or --dask, not both", stage="usage"))
+    missing = dask_missing()
+    if missing is not None:
+        fail(missing)
+    return Cluster(workers=workers) if workers is not None else Cluster(address=dask)
+
+
 def report_exit(report: IngestReport) -> int:
     if report.backend_failed:
         return EXIT_BACKEND
@@ -321,6 +338,26 @@ def ingest(
     ] = False,
     server: ServerOpt = None,
     json_out: JsonOpt = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Run on a local Dask cluster of N processes (extra funcpipe-rag[dask]).",
+        ),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            envvar="FUNCPIPE_DASK",
+            help=(
+                "Run on the Dask scheduler at ADDRESS, e.g. tcp://127.0.0.1:8786 "
+                "(env FUNCPIPE_DASK)."
+            ),
+            metavar="ADDRESS",
+        ),
+    ] = None,
 ) -> None:
     """Sync the collection with .md .txt .rst .html .jsonl files and URLs.
 
@@ -334,7 +371,10 @@ def ingest(
     loaded = read_spec(spec)
     if isinstance(loaded, Err):
         fail(loaded.error, settings)
-    events = ingest_events(settings, loaded.value, paths, prune=prune, dry_run=dry_run)
+    cluster = _cluster(workers, dask)
+    events = ingest_events(
+        settings, loaded.value, paths, prune=prune, dry_run=dry_run, cluster=cluster
+    )
 
     async def _consume(progress: _Progress) -> Result[IngestReport, ErrInfo]:
         """The stream's two consumers: the progress line and the report (its fold)."""

@@ -12,6 +12,8 @@ from funcpipe_rag.pipelines import SourceError as SourceError
 from funcpipe_rag.pipelines import fold_report as fold_report
 from funcpipe_rag.pipelines import plan_lines as plan_lines
 
+from ._cluster import Cluster as Cluster
+from ._cluster import dask_missing as dask_missing
 from ._compose import Backends as Backends
 from ._compose import collection_for as collection_for
 from ._compose import ingest_events as ingest_events
@@ -77,6 +79,7 @@ __all__ = [
     "open_service",
     "owner_of",
     "Backends",
+    "Cluster",
     "CollectionEntry",
     "CollectionStats",
     "DeleteReport",
@@ -93,6 +96,7 @@ __all__ = [
     "check_spec",
     "collection_for",
     "collection_stats",
+    "dask_missing",
     "drop_collection",
     "fold_report",
     "ingest_events",

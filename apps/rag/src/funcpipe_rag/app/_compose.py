@@ -45,6 +45,7 @@ from funcpipe_rag.pipelines import (
 )
 from funcpipe_rag.pipelines import ingest_events as pipeline_events
 
+from ._cluster import Cluster, remote_for
 from ._settings import Settings
 from ._stores import open_store
 
@@ -217,12 +218,14 @@ def ingest_events(
     base: Path | None = None,
     embedder: EmbedderPort | None = None,
     free_bytes: FreeBytes = disk_free,
+    cluster: Cluster | None = None,
 ) -> AsyncGen[IngestEvent]:
     """The ingest of ``roots`` (paths or URLs) by ``spec`` as a stream of events (phases, per
     source an outcome or an error); a final ``Err`` when the run cannot start or fails.
 
     Source keys are relative to ``base``. The backends are open while the stream is drained. A
-    local store's free space is checked before each write (``free_bytes``)."""
+    local store's free space is checked before each write (``free_bytes``). ``cluster``: run
+    on Dask (``open_remote``); without the ``[dask]`` extra that is ``Err(MISSING_EXTRA)``."""
 
     async def _gen() -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
         key_base = (base or Path.cwd()).absolute()
@@ -243,6 +246,7 @@ def ingest_events(
                 dry_run=dry_run,
                 base=key_base,
                 free_bytes=free_bytes,
+                cluster=cluster,
             )
             async for item in events():
                 yield item
@@ -260,9 +264,11 @@ def events_on(
     dry_run: bool = False,
     base: Path,
     free_bytes: FreeBytes = disk_free,
+    cluster: Cluster | None = None,
 ) -> AsyncGen[IngestEvent]:
     """``ingest_events`` on backends already open (a long-lived process's); keys relative to
-    ``base``. Ends after the first ``Err`` item. Builds the ANN index when points were written."""
+    ``base``. Ends after the first ``Err`` item. Builds the ANN index when points were written.
+    ``cluster``: run on Dask (the command stays the store's one writer)."""
 
     async def _gen() -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
         source = RootsSource(roots, base=base, http=b.http)
@@ -272,12 +278,23 @@ def events_on(
         where = settings.qdrant_path or settings.data_dir
         room = room_under(where, free_bytes) if _local(settings) else None
         upserted = 0
-        async for item in pipeline_events(spec, b.index, b.embedder, request, room=room)():
-            if isinstance(item, Ok) and isinstance(item.value, Outcome):
-                upserted += item.value.upserted
-            yield item
-            if isinstance(item, Err):
-                return
+        async with AsyncExitStack() as stack:
+            remote = None
+            if cluster is not None:
+                opened_remote = await stack.enter_async_context(
+                    remote_for(cluster, spec, b.embedder.identity)
+                )
+                if isinstance(opened_remote, Err):
+                    yield opened_remote
+                    return
+                remote = opened_remote.value
+            events = pipeline_events(spec, b.index, b.embedder, request, room=room, remote=remote)
+            async for item in events():
+                if isinstance(item, Ok) and isinstance(item.value, Outcome):
+                    upserted += item.value.upserted
+                yield item
+                if isinstance(item, Err):
+                    return
         if not dry_run and upserted:
             await b.index.optimize_if_needed(OPTIMIZE_THRESHOLD)()
 
@@ -294,6 +311,7 @@ async def run_ingest(
     base: Path | None = None,
     embedder: EmbedderPort | None = None,
     free_bytes: FreeBytes = disk_free,
+    cluster: Cluster | None = None,
 ) -> Result[IngestReport, ErrInfo]:
     """Ingest ``roots`` (paths or URLs) by ``spec``: the fold of ``ingest_events``.
 
@@ -308,6 +326,7 @@ async def run_ingest(
         base=base,
         embedder=embedder,
         free_bytes=free_bytes,
+        cluster=cluster,
     )
     return await fold_events(events, keep_outcomes=dry_run)()
 
