@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import time
 
-import httpx
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 POLL_S = 0.2
@@ -22,6 +21,8 @@ def _headers() -> dict[str, str]:
 
 
 def _call(method: str, server: str, path: str, **kw: object) -> Result[object, ErrInfo]:
+    import httpx  # loaded only when a server is used (start-up time)
+
     url = server.rstrip("/") + path
     try:
         r = httpx.request(method, url, headers=_headers(), timeout=60, **kw)  # type: ignore[arg-type]

@@ -14,13 +14,16 @@ import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
 from funcpipe.adapters.runtime import run_blocking
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 from funcpipe_rag.domain import is_url
+
+if TYPE_CHECKING:
+    import httpx
 
 Resolver = Callable[[str], list[str]]
 """Host name -> its addresses (the seam tests and the request hook share)."""
@@ -102,6 +105,8 @@ class Guard:
         (raises ``httpx.RequestError``, a per-source network error); None with private URLs."""
         if self.allow_private_urls:
             return None
+
+        import httpx  # loaded only when URLs are fetched (start-up time)
 
         async def _hook(request: httpx.Request) -> None:
             url = str(request.url)

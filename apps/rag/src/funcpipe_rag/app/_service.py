@@ -22,9 +22,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from funcpipe.adapters.embedders import Embedder as LibEmbedder
-from funcpipe.adapters.http import HttpClient
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec
@@ -161,6 +159,9 @@ class Service:
         async with AsyncExitStack() as stack:
             http = None
             if urls:
+                import httpx  # loaded only when URLs are fetched (start-up time)
+                from funcpipe.adapters.http import HttpClient
+
                 hook = self.options.guard.request_hook()
                 client = await stack.enter_async_context(
                     httpx.AsyncClient(
