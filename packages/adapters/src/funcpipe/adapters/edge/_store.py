@@ -189,9 +189,7 @@ class EdgeStore:
         )
         return qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=dim, distance=_DISTANCE[distance]),
-            sparse_vectors={
-                n: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf) for n in sparse
-            }
+            sparse_vectors={n: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf) for n in sparse}
             or None,
             hnsw_config=hnsw,
             optimizers=opt,
@@ -481,7 +479,9 @@ class EdgeStore:
 
         def _s() -> list[ScoredPoint]:
             dim = self._dim_on_worker(collection)
-            checked = check_search(collection, query, dim, self._sparse.get(collection, frozenset()))
+            checked = check_search(
+                collection, query, dim, self._sparse.get(collection, frozenset())
+            )
             if isinstance(checked, Err):
                 raise _Fail(checked.error.code, checked.error.msg, **checked.error.ctx)
             shard = self._shard(collection)
