@@ -501,12 +501,15 @@ async def test_missing_sparse_vector_is_a_coded_error(kit: Kit) -> None:
     c = kit.collection
     assert isinstance(await store.ensure_collection(c, DIM)(), Ok)
     again = await store.ensure_collection(c, DIM, "cosine", {}, ["bm25"])()
-    assert isinstance(again, Err) and again.error.code == codes.INVALID_INPUT
+    assert isinstance(again, Err)
+    assert again.error.code == codes.INVALID_INPUT
     assert again.error.ctx["missing_sparse"] == ["bm25"]
     p = Point(str(uuid.uuid4()), [1.0] * DIM, {}, {"bm25": SparseVector((1,), (1.0,))})
     up = await store.upsert(c, [p])()
-    assert isinstance(up, Err) and up.error.code == codes.INVALID_INPUT
+    assert isinstance(up, Err)
+    assert up.error.code == codes.INVALID_INPUT
     q = SearchQuery((Nearest(SparseVector((1,), (1.0,)), "bm25"),))
     s = await store.search(c, q)()
-    assert isinstance(s, Err) and s.error.code == codes.INVALID_INPUT
+    assert isinstance(s, Err)
+    assert s.error.code == codes.INVALID_INPUT
     assert s.error.ctx["missing_sparse"] == ["bm25"]

@@ -88,13 +88,11 @@ def _edge_query(vector: Sequence[float] | SparseVector) -> list[float] | qe.Spar
     return list(vector)
 
 
-def _edge_vector(
-    dense: list[float], sparse: Mapping[str, SparseVector]
-) -> list[float] | dict[str, list[float] | qe.SparseVector]:
+def _edge_vector(dense: list[float], sparse: Mapping[str, SparseVector]) -> qe.Vector:
     """A point's vectors as Edge takes them: the bare dense list, or a dict with ``""``."""
     if not sparse:
         return dense
-    named: dict[str, list[float] | qe.SparseVector] = {"": dense}
+    named: dict[str, qe.NamedVector] = {"": dense}
     for name, v in sparse.items():
         named[name] = qe.SparseVector(list(v.indices), list(v.values))
     return named
@@ -470,7 +468,8 @@ class EdgeStore:
             w = query.fusion.weights
             return qe.QueryRequest(
                 prefetches=pre,
-                query=qe.Fusion.Rrf(k=query.fusion.k, weights=list(w) if w else None),
+                # the stub's ScoringQueryType names Fusion, not its nested Rrf class
+                query=qe.Fusion.Rrf(k=query.fusion.k, weights=list(w) if w else None),  # type: ignore[arg-type]
                 limit=limit,
                 filter=flt,
                 with_payload=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TypeVar
@@ -459,7 +460,7 @@ class QdrantStore:
                 sizes = fetch_sizes(query, total.value)
             out: list[ScoredPoint] = []
             for n in sizes:
-                got = await self._guard("search", collection, lambda n=n: _fetch(n))
+                got = await self._guard("search", collection, functools.partial(_fetch, n))
                 if isinstance(got, Err):
                     return got
                 out = cap_groups(got.value, query)
@@ -609,12 +610,10 @@ def _q_vector(vector: Sequence[float] | SparseVector) -> list[float] | models.Sp
     return list(vector)
 
 
-def _point_vector(
-    dense: list[float], sparse: Mapping[str, SparseVector]
-) -> list[float] | dict[str, list[float] | models.SparseVector]:
+def _point_vector(dense: list[float], sparse: Mapping[str, SparseVector]) -> models.VectorStruct:
     if not sparse:
         return dense
-    named: dict[str, list[float] | models.SparseVector] = {"": dense}
+    named: dict[str, models.Vector] = {"": dense}
     for name, v in sparse.items():
         named[name] = models.SparseVector(indices=list(v.indices), values=list(v.values))
     return named
