@@ -513,3 +513,39 @@ async def test_missing_sparse_vector_is_a_coded_error(kit: Kit) -> None:
     assert isinstance(s, Err)
     assert s.error.code == codes.INVALID_INPUT
     assert s.error.ctx["missing_sparse"] == ["bm25"]
+
+
+async def _code_of(plan: AsyncPlan[Any]) -> str:
+    res = await perform_async(plan)
+    assert isinstance(res, Err)
+    return res.error.code
+
+
+@pytest.mark.asyncio
+async def test_list_and_drop_collections(kit: Kit) -> None:
+    pts = _rand_points(20, seed=4)
+    store = await _ready(kit, pts)
+    c = kit.collection
+    other = c + "_b"
+    assert await perform_async(store.ensure_collection(other, DIM)) == Ok(None)
+    listed = (await perform_async(store.list_collections())).unwrap()
+    assert {c, other} <= set(listed)
+    assert listed == sorted(listed)
+    assert await perform_async(store.drop_collection(other)) == Ok(True)
+    assert await perform_async(store.drop_collection(other)) == Ok(False)  # idempotent
+    listed = (await perform_async(store.list_collections())).unwrap()
+    assert c in listed
+    assert other not in listed
+    assert await _code_of(store.count(other)) == codes.NOT_FOUND
+    assert await perform_async(store.count(c)) == Ok(20)  # the other collection is untouched
+    assert await _code_of(store.drop_collection("bad/name")) == codes.INVALID_INPUT
+    # the name is free again: another dimension is accepted
+    assert await perform_async(store.ensure_collection(other, DIM + 1)) == Ok(None)
+    assert await perform_async(store.count(other)) == Ok(0)
+    if kit.persistent:
+        assert await perform_async(store.drop_collection(other)) == Ok(True)
+        assert await perform_async(store.close()) == Ok(None)
+        reopened = await kit.store()
+        listed = (await perform_async(reopened.list_collections())).unwrap()
+        assert c in listed
+        assert other not in listed

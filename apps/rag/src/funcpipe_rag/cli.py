@@ -8,6 +8,7 @@ line naming the problem and the fix, never a traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import warnings
@@ -23,15 +24,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
+from funcpipe_rag import _remote as _client
 from funcpipe_rag.app import (
+    Cluster,
     IngestEvent,
     IngestReport,
     Phase,
     SearchHit,
     Settings,
     SourceError,
+    dask_missing,
     ingest_events,
     load_settings,
+    owner_of,
     plan_lines,
     read_spec,
     run_demo,
@@ -98,6 +103,8 @@ def _hint(e: ErrInfo, settings: Settings | None) -> str:
         return "run the same command again; re-runs are safe"
     if e.stage == "config":
         return "fix the flag or the FUNCPIPE_* environment variable"
+    if e.stage == "cluster" and e.code == codes.NETWORK:
+        return "check --dask / FUNCPIPE_DASK: is a dask scheduler running at that address?"
     if e.code == codes.HASH_MISMATCH:
         return "if you edited the spec on purpose, re-seal it: funcpipe-rag spec seal FILE"
     if e.stage == "spec" or e.code in _SPEC_CODES:
@@ -114,6 +121,12 @@ def _hint(e: ErrInfo, settings: Settings | None) -> str:
             or "wouldblock" in e.msg.lower()
             or "already accessed" in e.msg.lower()
         ):
+            owner = owner_of(data_dir)
+            if owner is not None:
+                return (
+                    f"a funcpipe-rag server owns {data_dir}: "
+                    f"use --server {owner} (or FUNCPIPE_SERVER={owner})"
+                )
             return (
                 f"another funcpipe-rag process is using {data_dir}: "
                 "wait for it, or use another --data-dir"
@@ -189,6 +202,20 @@ QdrantOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        envvar="FUNCPIPE_SERVER",
+        help="Go through a running funcpipe-rag serve at this URL (key: FUNCPIPE_API_KEY).",
+    ),
+]
+
+
+def _remote(got: Result[T, ErrInfo]) -> T:
+    if isinstance(got, Err):
+        fail(got.error)
+    return got.value
 
 
 # -- ingest ----------------------------------------------------------------------------------
@@ -259,6 +286,19 @@ def _print_report(report: IngestReport, dry_run: bool) -> None:
         )
 
 
+def _cluster(workers: int | None, dask: str | None) -> Cluster | None:
+    """``--workers N`` / ``--dask ADDRESS`` (``FUNCPIPE_DASK``); both given is a usage error,
+    and either without the [dask] extra says which extra to install (exit 2)."""
+    if workers is None and not dask:
+        return None
+    if workers is not None and dask:
+        fail(ErrInfo(codes.INVALID_INPUT, "give --workers or --dask, not both", stage="usage"))
+    missing = dask_missing()
+    if missing is not None:
+        fail(missing)
+    return Cluster(workers=workers) if workers is not None else Cluster(address=dask)
+
+
 def report_exit(report: IngestReport) -> int:
     if report.backend_failed:
         return EXIT_BACKEND
@@ -296,18 +336,45 @@ def ingest(
             help="Print the plan (adds, updates, deletes, chunks to embed); change nothing.",
         ),
     ] = False,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Run on a local Dask cluster of N processes (extra funcpipe-rag[dask]).",
+        ),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            envvar="FUNCPIPE_DASK",
+            help=(
+                "Run on the Dask scheduler at ADDRESS, e.g. tcp://127.0.0.1:8786 "
+                "(env FUNCPIPE_DASK)."
+            ),
+            metavar="ADDRESS",
+        ),
+    ] = None,
 ) -> None:
     """Sync the collection with .md .txt .rst .html .jsonl files and URLs.
 
     Re-runs are safe and cheap: unchanged sources embed and write nothing; a changed source
     re-embeds only its new chunks. Exit 4 when some sources failed (each is listed).
     """
+    if server:
+        job = _remote(_client.ingest(server, paths, prune=prune, dry_run=dry_run))
+        _remote_report(job, json_out)
     settings = _settings(collection=collection, data_dir=data_dir, qdrant_url=qdrant_url)
     loaded = read_spec(spec)
     if isinstance(loaded, Err):
         fail(loaded.error, settings)
-    events = ingest_events(settings, loaded.value, paths, prune=prune, dry_run=dry_run)
+    cluster = _cluster(workers, dask)
+    events = ingest_events(
+        settings, loaded.value, paths, prune=prune, dry_run=dry_run, cluster=cluster
+    )
 
     async def _consume(progress: _Progress) -> Result[IngestReport, ErrInfo]:
         """The stream's two consumers: the progress line and the report (its fold)."""
@@ -326,6 +393,27 @@ def ingest(
     else:
         _print_report(report, dry_run)
     raise typer.Exit(report_exit(report))
+
+
+def _remote_report(job: dict[str, object], json_out: bool) -> NoReturn:
+    """Print a finished server job as ``ingest`` prints its report; exit as ``ingest``."""
+    error = job.get("error")
+    if job.get("status") == "failed" and isinstance(error, dict):
+        fail(ErrInfo(str(error.get("code")), str(error.get("msg")), stage="store"))
+    report = job.get("report")
+    if not isinstance(report, dict):
+        fail(ErrInfo(codes.SERVICE_SPECIFIC, "the server's job has no report", stage="store"))
+    if json_out:
+        print(json.dumps(report))
+    else:
+        plan = job.get("plan")
+        for line in plan if isinstance(plan, list) else []:
+            out.print("  " + escape(str(line)))
+        out.print(escape(" ".join(f"{k}={v}" for k, v in report.items() if k != "errors")))
+        for e in report.get("errors", []):
+            src, msg = escape(str(e["source"])), escape(str(e["msg"]))
+            err_console.print(f"  failed {src}: [{e['code']}] {msg}")
+    raise typer.Exit(EXIT_PARTIAL if report.get("errors") else EXIT_OK)
 
 
 # -- search ----------------------------------------------------------------------------------
@@ -351,9 +439,19 @@ def search(
     collection: CollectionOpt = None,
     data_dir: DataDirOpt = None,
     qdrant_url: QdrantOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Print the chunks nearest to QUERY, best first, with source and character offsets."""
+    if server:
+        docs = _remote(_client.search(server, query, k))
+        if json_out:
+            print(json.dumps(docs))
+            return
+        for n, d in enumerate(docs if isinstance(docs, list) else [], 1):
+            out.print(f"  {n}. {d['score']:.3f}  {escape(d['source'])} [{d['start']}:{d['end']}]")
+            out.print(f"     {escape(_snippet(d['text']))}")
+        return
     settings = _settings(collection=collection, data_dir=data_dir, qdrant_url=qdrant_url)
     hits = drive(lambda: run_search(settings, query, k), settings)
     if json_out:
@@ -376,10 +474,20 @@ def verify(
     collection: CollectionOpt = None,
     data_dir: DataDirOpt = None,
     qdrant_url: QdrantOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Check that every committed source's points match its version, with no orphan,
     duplicate or half-written source. Exit 4 when a problem remains."""
+    if server:
+        doc = _remote(_client.verify(server, repair=repair))
+        assert isinstance(doc, dict)
+        if json_out:
+            print(json.dumps(doc))
+        else:
+            state = "OK" if doc["ok"] else "PROBLEMS FOUND"
+            out.print(f"{state}: {doc['sources']} committed sources, {doc['points']} points")
+        raise typer.Exit(EXIT_OK if doc["ok"] else EXIT_PARTIAL)
     settings = _settings(collection=collection, data_dir=data_dir, qdrant_url=qdrant_url)
     found, after = drive(lambda: run_verify(settings, repair=repair), settings)
     final = after if after is not None else found
@@ -461,6 +569,71 @@ def spec_seal(
 def spec_hash(file: SpecFileArg = None) -> None:
     """Print the spec's canonical hash (stamped on every point it writes)."""
     print(spec_hash_of(_spec(file)))
+
+
+# -- serve -----------------------------------------------------------------------------------
+
+
+@cli.command()
+def serve(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (beyond loopback needs a key).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8765,
+    allow_root: Annotated[
+        list[Path] | None,
+        typer.Option("--allow-root", help="A directory POST /v1/ingest may read (repeatable)."),
+    ] = None,
+    allow_private_urls: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-urls",
+            help="Let ingests fetch URLs on loopback, private or link-local addresses.",
+        ),
+    ] = False,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option("--cors-origin", help="Allow browser calls from this origin (repeatable)."),
+    ] = None,
+    ingest_share: Annotated[
+        float,
+        typer.Option(
+            "--ingest-cpu-share",
+            min=0.01,
+            max=1.0,
+            help="Share of a core an ingest job's embedding may use (searches get the rest).",
+        ),
+    ] = 0.25,
+    collection: CollectionOpt = None,
+    data_dir: DataDirOpt = None,
+    qdrant_url: QdrantOpt = None,
+) -> None:
+    """Serve the HTTP API: one process owns the store, so searches never wait for an ingest.
+
+    JSON under /v1: POST /v1/search, POST /v1/ingest (202 + job), GET /v1/jobs/ID,
+    GET /v1/sources, DELETE /v1/sources/KEY, GET /v1/stats, GET /v1/verify; GET /healthz,
+    /readyz, /metrics (Prometheus), /openapi.json. Bearer key from FUNCPIPE_API_KEY (required
+    beyond loopback). Ingests read only under --allow-root (none by default) and fetch only
+    public URLs. SIGTERM or Ctrl-C drains (stops a running ingest safely) and exits 0. Other
+    commands reach it with --server URL or FUNCPIPE_SERVER.
+    """
+    from funcpipe_rag.serve import ServeOptions, roots_of
+    from funcpipe_rag.serve import serve as run_server
+
+    settings = _settings(collection=collection, data_dir=data_dir, qdrant_url=qdrant_url)
+    key = os.environ.get("FUNCPIPE_API_KEY") or None
+    opts = ServeOptions(
+        host=host,
+        port=port,
+        api_key=key,
+        allow_roots=roots_of(allow_root or []),
+        allow_private_urls=allow_private_urls,
+        cors_origins=tuple(cors_origin or ()),
+        ingest_share=ingest_share,
+    )
+    done = run_server(settings, opts)
+    if isinstance(done, Err):
+        fail(done.error, settings)
 
 
 # -- demo ------------------------------------------------------------------------------------

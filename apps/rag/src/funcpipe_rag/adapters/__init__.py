@@ -2,14 +2,18 @@
 
 from ._embedder import EmbedderPort as EmbedderPort
 from ._index import StoreIndex as StoreIndex
+from ._sources import FileRaw as FileRaw
 from ._sources import RootsSource as RootsSource
+from ._sources import UrlRaw as UrlRaw
 from ._sources import root_key as root_key
 from ._sources import source_key as source_key
 
 __all__ = [
     "EmbedderPort",
+    "FileRaw",
     "RootsSource",
     "StoreIndex",
+    "UrlRaw",
     "root_key",
     "source_key",
 ]

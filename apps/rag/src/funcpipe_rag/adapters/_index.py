@@ -63,6 +63,23 @@ class StoreIndex:
     def collection(self) -> str:
         return self._collection
 
+    @property
+    def store(self) -> VectorStore:
+        """The library store under this index (for store-wide calls: list, drop)."""
+        return self._store
+
+    def on(self, collection: str) -> StoreIndex:
+        """The same store bound to another collection."""
+        return StoreIndex(self._store, collection)
+
+    def count_commits(self) -> AsyncPlan[int]:
+        """How many sources are committed (commit markers)."""
+        return self._store.count(self._collection, _COMMITS)
+
+    def count_chunks(self) -> AsyncPlan[int]:
+        """How many chunk points the collection holds."""
+        return self._store.count(self._collection, _CHUNKS)
+
     def ensure(self, dim: int) -> AsyncPlan[None]:
         inner = self._store.ensure_collection(
             self._collection,

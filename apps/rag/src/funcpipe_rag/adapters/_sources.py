@@ -1,4 +1,4 @@
-"""The app's DocumentSource over files (walk_files + read_text) and URLs (HttpClient)."""
+"""The app's DocumentSource over files (walk_files + read_text) and URLs (an HttpPort)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from funcpipe.adapters.files import FileReader, FileRef, walk_files
-from funcpipe.adapters.http import HttpClient
 from funcpipe.async_plan import AsyncPlan
+from funcpipe.ports import HttpPort
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
 
@@ -41,7 +41,7 @@ class FileRaw:
 class UrlRaw:
     key: str
     url: str
-    http: HttpClient | None
+    http: HttpPort | None
 
     def read(self, max_bytes: int) -> AsyncPlan[str]:
         if self.http is None:
@@ -63,7 +63,7 @@ class RootsSource:
     file's source key in ``path[0]``.
     """
 
-    def __init__(self, roots: Sequence[str], *, base: Path, http: HttpClient | None = None) -> None:
+    def __init__(self, roots: Sequence[str], *, base: Path, http: HttpPort | None = None) -> None:
         self._roots = tuple(roots)
         self._base = base
         self._http = http

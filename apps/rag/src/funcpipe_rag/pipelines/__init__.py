@@ -10,6 +10,11 @@ from ._ingest import fold_events as fold_events
 from ._ingest import ingest as ingest
 from ._ingest import ingest_events as ingest_events
 from ._ingest import plan_lines as plan_lines
+from ._manage import Deleted as Deleted
+from ._manage import delete_sources as delete_sources
+from ._manage import group_by_source as group_by_source
+from ._manage import match_sources as match_sources
+from ._manage import not_found as not_found
 from ._ops import ALLOW_LIST as ALLOW_LIST
 from ._ops import RunConfig as RunConfig
 from ._ops import StoreSession as StoreSession
@@ -18,15 +23,30 @@ from ._ops import check_stage_types as check_stage_types
 from ._ops import registry_for as registry_for
 from ._query import search as search
 from ._query import verify as verify
+from ._shards import FATAL_CODES as FATAL_CODES
+from ._shards import Known as Known
+from ._shards import PreparedList as PreparedList
+from ._shards import Remote as Remote
+from ._shards import Shard as Shard
+from ._shards import ShardDone as ShardDone
+from ._shards import ShardItem as ShardItem
+from ._shards import ShardRunner as ShardRunner
+from ._shards import prepare_source as prepare_source
+from ._shards import prepared_of as prepared_of
+from ._shards import prepared_to_plain as prepared_to_plain
+from ._shards import remote_sources as remote_sources
+from ._shards import shards_of as shards_of
 from ._spec import DEFAULT_COLLECTION as DEFAULT_COLLECTION
 from ._spec import DEFAULT_SPEC as DEFAULT_SPEC
 from ._spec import build_default_spec as build_default_spec
 from ._spec import spec_chunking as spec_chunking
 from ._spec import spec_collection as spec_collection
+from ._spec import spec_resilience as spec_resilience
 from ._types import IngestEvent as IngestEvent
 from ._types import IngestReport as IngestReport
 from ._types import Outcome as Outcome
 from ._types import Phase as Phase
+from ._types import Prepared as Prepared
 from ._types import Ready as Ready
 from ._types import SourceError as SourceError
 from ._types import fold_report as fold_report
@@ -36,28 +56,48 @@ __all__ = [
     "ALLOW_LIST",
     "DEFAULT_COLLECTION",
     "DEFAULT_SPEC",
+    "Deleted",
+    "FATAL_CODES",
     "IngestEvent",
     "IngestReport",
     "IngestRequest",
+    "Known",
     "Outcome",
     "Phase",
+    "Prepared",
+    "PreparedList",
     "Ready",
+    "Remote",
     "RunConfig",
+    "Shard",
+    "ShardDone",
+    "ShardItem",
+    "ShardRunner",
     "SourceError",
     "StoreSession",
     "build_default_spec",
     "check_ingest_spec",
     "check_stage_types",
+    "delete_sources",
     "describe_ingest",
     "fold_events",
     "fold_report",
+    "group_by_source",
     "ingest",
     "ingest_events",
+    "match_sources",
+    "not_found",
     "plan_lines",
+    "prepare_source",
+    "prepared_of",
+    "prepared_to_plain",
     "registry_for",
+    "remote_sources",
     "search",
+    "shards_of",
     "source_error",
     "spec_chunking",
     "spec_collection",
+    "spec_resilience",
     "verify",
 ]

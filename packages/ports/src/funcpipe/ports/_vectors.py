@@ -143,6 +143,9 @@ class VectorStore(Protocol):
       unreachable server -> ``NETWORK`` (``TIMEOUT`` when it timed out).
     - ``optimize`` builds indexes after bulk loads (Edge: HNSW); a no-op where not needed.
     - Ids are canonical lower-case UUID strings on the way out.
+    - ``list_collections`` gives every collection's name, sorted; ``drop_collection`` removes
+      one with all its points: ``Ok(True)``, or ``Ok(False)`` when there was none (idempotent);
+      afterwards the name is free (``ensure_collection`` creates it anew, any dimension).
     """
 
     def ensure_collection(
@@ -193,5 +196,9 @@ class VectorStore(Protocol):
     def count(self, collection: str, filter: Filter | None = None) -> AsyncPlan[int]: ...
 
     def optimize(self, collection: str) -> AsyncPlan[bool]: ...
+
+    def list_collections(self) -> AsyncPlan[list[str]]: ...
+
+    def drop_collection(self, name: str) -> AsyncPlan[bool]: ...
 
     def close(self) -> AsyncPlan[None]: ...

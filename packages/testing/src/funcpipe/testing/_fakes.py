@@ -517,6 +517,31 @@ class FakeVectorStore(FaultPort):
 
         return _run
 
+    def list_collections(self) -> AsyncPlan[list[str]]:
+        """Every collection's name, sorted."""
+
+        def _list() -> Result[list[str], ErrInfo]:
+            return Ok(sorted(self.collections))
+
+        async def _run() -> Result[list[str], ErrInfo]:
+            return await self._call(["list_collections"], _list)
+
+        return _run
+
+    def drop_collection(self, name: str) -> AsyncPlan[bool]:
+        """Remove the collection and its points; ``Ok(False)`` when there was none."""
+
+        def _drop() -> Result[bool, ErrInfo]:
+            checked = check_name(name)
+            if isinstance(checked, Err):
+                return checked
+            return Ok(self.collections.pop(name, None) is not None)
+
+        async def _run() -> Result[bool, ErrInfo]:
+            return await self._call([name], _drop)
+
+        return _run
+
     def close(self) -> AsyncPlan[None]:
         """Nothing to release: ``Ok(None)`` (the data stays, as in a server's store)."""
 

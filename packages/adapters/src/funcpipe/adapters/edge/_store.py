@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -628,6 +629,47 @@ class EdgeStore:
 
         async def _run() -> Result[tuple[int, int], ErrInfo]:
             return await self._call("info", collection, _info)
+
+        return _run
+
+    def list_collections(self) -> AsyncPlan[list[str]]:
+        """Every shard directory under ``root`` (a folder holding ``segments/``), sorted."""
+
+        def _list() -> list[str]:
+            if self._closed.is_set():
+                raise _Fail(codes.DB_ERROR, "store is closed")
+            if not self._root.is_dir():
+                return []
+            names = (p.name for p in self._root.iterdir() if (p / "segments").is_dir())
+            return sorted(n for n in names if isinstance(check_collection_name(n), Ok))
+
+        async def _run() -> Result[list[str], ErrInfo]:
+            return await self._call("list_collections", "", _list)
+
+        return _run
+
+    def drop_collection(self, name: str) -> AsyncPlan[bool]:
+        """Close the shard (if open) and delete its directory; Ok(False) when there was none."""
+
+        def _drop() -> bool:
+            if self._closed.is_set():
+                raise _Fail(codes.DB_ERROR, "store is closed")
+            shard = self._shards.pop(name, None)
+            if shard is not None:
+                shard.close()
+            self._meta.pop(name, None)
+            self._dirty.discard(name)
+            path = self._root / name
+            if not path.exists():
+                return False
+            shutil.rmtree(path)
+            return True
+
+        async def _run() -> Result[bool, ErrInfo]:
+            checked = check_collection_name(name)
+            if isinstance(checked, Err):
+                return checked
+            return await self._call("drop_collection", name, _drop)
 
         return _run
 

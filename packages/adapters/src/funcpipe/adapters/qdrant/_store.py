@@ -583,6 +583,37 @@ class QdrantStore:
 
         return _run
 
+    def list_collections(self) -> AsyncPlan[list[str]]:
+        """The names of the server's (or local store's) collections, sorted."""
+
+        async def _list() -> list[str]:
+            got = await self._client.get_collections()
+            return sorted(c.name for c in got.collections)
+
+        async def _run() -> Result[list[str], ErrInfo]:
+            try:
+                return Ok(await _list())
+            except Exception as exc:
+                return Err(qdrant_error(exc, "list_collections", ""))
+
+        return _run
+
+    def drop_collection(self, name: str) -> AsyncPlan[bool]:
+        """Delete the collection; Ok(False) when there was none."""
+
+        async def _drop() -> bool:
+            if not await self._client.collection_exists(name):
+                return False
+            await self._client.delete_collection(name)
+            return True
+
+        async def _run() -> Result[bool, ErrInfo]:
+            res = await self._guard("drop_collection", name, _drop)
+            self._dims.pop(name, None)
+            return res
+
+        return _run
+
     def close(self) -> AsyncPlan[None]:
         """Close the client if this store owns it (idempotent)."""
 
