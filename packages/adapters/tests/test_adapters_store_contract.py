@@ -405,6 +405,116 @@ async def test_closed_edge_store_and_locked_path(tmp_path: Path) -> None:
         await perform_async(first.close())
 
 
+# ---- sparse vectors, hybrid search (RRF), filters and the per-group cap ----------------------
+
+_WORDS = [
+    a + b + "x"
+    for a in ("ka", "lo", "mi", "nu", "po", "ri", "su", "te")
+    for b in ("ba", "de", "fi", "go", "hu", "jo")
+]
+"""48 made-up words (no stopwords, no shared stems): BM25 ties between points are rare."""
+
+
+def _sparse_points(n: int, seed: int) -> tuple[list[Point], Any]:
+    import qdrant_edge as qe
+    from funcpipe.adapters.vectors import SparseVector
+
+    bm = qe.Bm25()
+    rng = random.Random(seed)
+    pts: list[Point] = []
+    for i in range(n):
+        text = " ".join(rng.choice(_WORDS) for _ in range(3 + i))  # distinct lengths: no ties
+        v = bm.embed_document(text)
+        sparse = {"bm25": SparseVector.of(v.indices, v.values)} if i % 7 else {}
+        pts.append(
+            Point(
+                str(uuid.UUID(int=rng.getrandbits(128))),
+                [rng.gauss(0, 1) for _ in range(DIM)],
+                {"doc": f"d{i % 6}", "n": i},
+                sparse,
+            )
+        )
+    return pts, bm
+
+
+@pytest.mark.asyncio
+async def test_search_matches_the_reference_on_every_backend(kit: Kit) -> None:
+    """Dense, sparse (BM25 + IDF) and fused (weighted RRF, several k) searches, with and without
+    a filter and a per-group cap, give the reference's hits (funcpipe.ports' meaning computed
+    exactly by the fake): the same scores in order, the same id wherever a score is unique."""
+    from funcpipe.adapters.vectors import Nearest, Rrf, SearchQuery, SparseVector
+
+    store = await kit.store()
+    c = kit.collection
+    ref = FakeVectorStore()
+    pts, bm = _sparse_points(120, seed=3)
+    for s in (store, ref):
+        assert isinstance(
+            await s.ensure_collection(c, DIM, "cosine", {"doc": "keyword"}, ["bm25"])(), Ok
+        )
+        assert (await s.upsert(c, pts)()).unwrap() == len(pts)
+    rng = random.Random(5)
+    checked = 0
+    for trial in range(24):
+        words = " ".join(rng.sample(_WORDS, rng.randint(1, 3)))
+        qv = bm.embed_query(words)
+        sparse = Nearest(SparseVector.of(qv.indices, qv.values), "bm25", limit=rng.randint(5, 30))
+        dense = Nearest([rng.gauss(0, 1) for _ in range(DIM)], limit=rng.randint(5, 30))
+        lists = [(dense,), (sparse,), (dense, sparse)][trial % 3]
+        weights = None if trial % 2 else tuple(rng.choice([0.5, 1.0, 3.0]) for _ in lists)
+        q = SearchQuery(
+            lists,
+            Rrf(k=rng.choice([1, 2, 60]), weights=weights),
+            filter=Filter(must_not={"doc": "d1"}) if trial % 4 == 1 else None,
+            limit=rng.randint(1, 12),
+            group_by="doc" if trial % 5 < 2 else None,
+            group_size=rng.randint(1, 3),
+        )
+        got = (await store.search(c, q)()).unwrap()
+        want = (await ref.search(c, q)()).unwrap()
+        assert [round(h.score, 4) for h in got] == pytest.approx(
+            [round(h.score, 4) for h in want], abs=2e-4
+        ), q
+        scores = [round(h.score, 4) for h in want]
+        for g, w in zip(got, want, strict=True):
+            # a tie at the cut may be broken by a point left out: only ids above it count
+            if scores.count(round(w.score, 4)) == 1 and round(w.score, 4) != scores[-1]:
+                assert g.id == w.id, q
+                checked += 1
+        if q.group_by:
+            counts: dict[object, int] = {}
+            for h in got:
+                counts[h.payload.get("doc")] = counts.get(h.payload.get("doc"), 0) + 1
+            assert max(counts.values(), default=0) <= q.group_size
+        if q.filter is not None:
+            assert all(h.payload.get("doc") != "d1" for h in got)
+    assert checked > 30  # the comparison really compared ids
+
+
+@pytest.mark.asyncio
+async def test_missing_sparse_vector_is_a_coded_error(kit: Kit) -> None:
+    """A collection made without a sparse vector refuses to grow one, to take points with
+    it and to be searched by it: INVALID_INPUT naming it, never a crash."""
+    from funcpipe.adapters.vectors import Nearest, SearchQuery, SparseVector
+
+    store = await kit.store()
+    c = kit.collection
+    assert isinstance(await store.ensure_collection(c, DIM)(), Ok)
+    again = await store.ensure_collection(c, DIM, "cosine", {}, ["bm25"])()
+    assert isinstance(again, Err)
+    assert again.error.code == codes.INVALID_INPUT
+    assert again.error.ctx["missing_sparse"] == ["bm25"]
+    p = Point(str(uuid.uuid4()), [1.0] * DIM, {}, {"bm25": SparseVector((1,), (1.0,))})
+    up = await store.upsert(c, [p])()
+    assert isinstance(up, Err)
+    assert up.error.code == codes.INVALID_INPUT
+    q = SearchQuery((Nearest(SparseVector((1,), (1.0,)), "bm25"),))
+    s = await store.search(c, q)()
+    assert isinstance(s, Err)
+    assert s.error.code == codes.INVALID_INPUT
+    assert s.error.ctx["missing_sparse"] == ["bm25"]
+
+
 async def _code_of(plan: AsyncPlan[Any]) -> str:
     res = await perform_async(plan)
     assert isinstance(res, Err)

@@ -20,12 +20,19 @@ from funcpipe.ports import (
     Distance,
     Filter,
     MatchValue,
+    Nearest,
     PayloadIndexKind,
     Point,
     Record,
+    Rrf,
     Scalar,
     ScoredPoint,
+    SearchQuery,
+    SparseVector,
     VectorStore,
+    cap_groups,
+    fetch_sizes,
+    rrf_fuse,
 )
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
@@ -35,14 +42,23 @@ __all__ = [
     "Distance",
     "Filter",
     "MatchValue",
+    "Nearest",
     "PayloadIndexKind",
     "Point",
     "Record",
+    "Rrf",
     "Scalar",
     "ScoredPoint",
+    "SearchQuery",
+    "SparseVector",
     "VectorStore",
     "batch_points",
+    "cap_groups",
     "check_collection_name",
+    "check_search",
+    "check_sparse_names",
+    "fetch_sizes",
+    "rrf_fuse",
     "check_vector",
     "normalise_id",
     "normalise_ids",
@@ -130,17 +146,52 @@ def check_vector(vector: Sequence[float], dim: int | None) -> Result[list[float]
     return Ok(vec)
 
 
+def check_sparse_names(
+    collection: str, have: frozenset[str], want: Sequence[str] | frozenset[str]
+) -> Result[None, ErrInfo]:
+    """Every name in ``want`` is a sparse vector of the collection, else
+    ``Err(INVALID_INPUT)`` with ``ctx["missing_sparse"]`` (sorted names)."""
+    missing = sorted(set(want) - have)
+    if not missing:
+        return Ok(None)
+    return _invalid(
+        f"collection {collection!r} has no sparse vector {', '.join(map(repr, missing))}"
+        " (its vectors are fixed when it is created: create it again with them)",
+        collection=collection,
+        missing_sparse=missing,
+    )
+
+
+def check_search(
+    collection: str, query: SearchQuery, dim: int | None, sparse: frozenset[str]
+) -> Result[SearchQuery, ErrInfo]:
+    """A query's dense vectors have the collection's dimension and its sparse names exist."""
+    named = check_sparse_names(collection, sparse, query.sparse_names)
+    if isinstance(named, Err):
+        return named
+    for n in query.prefetch:
+        if not isinstance(n.vector, SparseVector):
+            vec = check_vector(n.vector, dim)
+            if isinstance(vec, Err):
+                return Err(vec.error.with_ctx(collection=collection))
+    return Ok(query)
+
+
 @dataclass(frozen=True, slots=True)
 class _Checked:
     id: str
     vector: list[float]
     payload: dict[str, object]
     size: int
+    sparse: dict[str, SparseVector]
 
 
-def validate_points(points: Sequence[Point], dim: int | None) -> Result[list[_Checked], ErrInfo]:
-    """Check ids, vectors and JSON-able payloads; ``path[0]`` and ``ctx["index"]`` locate the
-    first bad point. Also estimates each point's request size."""
+def validate_points(
+    points: Sequence[Point], dim: int | None, sparse: frozenset[str] | None = None
+) -> Result[list[_Checked], ErrInfo]:
+    """Check ids, vectors, sparse names (when ``sparse``, the collection's, is given) and
+    JSON-able payloads; ``path[0]`` and ``ctx["index"]`` locate the first bad point. Also
+    estimates each point's request size."""
     out: list[_Checked] = []
     for i, p in enumerate(points):
         pid = normalise_id(p.id)
@@ -149,6 +200,16 @@ def validate_points(points: Sequence[Point], dim: int | None) -> Result[list[_Ch
             return Err(pid.error.with_path(i).with_ctx(index=i))
         if isinstance(vec, Err):
             return Err(vec.error.with_path(i).with_ctx(index=i, id=pid.value))
+        unknown = sorted(set(p.sparse) - sparse) if sparse is not None else []
+        if unknown:
+            return Err(
+                ErrInfo(
+                    codes.INVALID_INPUT,
+                    f"point {pid.value}: the collection has no sparse vector {unknown[0]!r}",
+                    path=(i,),
+                    ctx={"index": i, "id": pid.value, "missing_sparse": unknown},
+                )
+            )
         payload = dict(p.payload)
         try:
             encoded = _JSON.encode(payload)
@@ -162,8 +223,9 @@ def validate_points(points: Sequence[Point], dim: int | None) -> Result[list[_Ch
                     ctx={"index": i, "id": pid.value},
                 )
             )
-        size = len(encoded) + 12 * len(vec.value) + 64
-        out.append(_Checked(pid.value, vec.value, payload, size))
+        extra = sum(16 * len(v.indices) for v in p.sparse.values())
+        size = len(encoded) + 12 * len(vec.value) + 64 + extra
+        out.append(_Checked(pid.value, vec.value, payload, size, dict(p.sparse)))
     return Ok(out)
 
 

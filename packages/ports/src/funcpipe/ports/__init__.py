@@ -9,7 +9,15 @@ from ._http import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES
 from ._http import DEFAULT_MAX_LINE_BYTES as DEFAULT_MAX_LINE_BYTES
 from ._http import HttpPort as HttpPort
 from ._http import code_for_status as code_for_status
+from ._search import Nearest as Nearest
+from ._search import Rrf as Rrf
+from ._search import SearchQuery as SearchQuery
+from ._search import cap_groups as cap_groups
+from ._search import fetch_sizes as fetch_sizes
+from ._search import rrf_fuse as rrf_fuse
+from ._search import rrf_score as rrf_score
 from ._sources import DocumentSource as DocumentSource
+from ._sparse import SparseVector as SparseVector
 from ._vectors import Distance as Distance
 from ._vectors import Filter as Filter
 from ._vectors import MatchValue as MatchValue
@@ -30,6 +38,14 @@ __all__ = [
     "Filter",
     "HttpPort",
     "MatchValue",
+    "Nearest",
+    "Rrf",
+    "SearchQuery",
+    "SparseVector",
+    "cap_groups",
+    "fetch_sizes",
+    "rrf_fuse",
+    "rrf_score",
     "PayloadIndexKind",
     "Point",
     "Record",

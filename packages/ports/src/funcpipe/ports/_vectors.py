@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias
 
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.streams import AsyncGen
+
+from ._sparse import SparseVector
+
+if TYPE_CHECKING:
+    from ._search import SearchQuery
 
 Scalar: TypeAlias = str | int | bool
 """A payload value a filter can match exactly (Qdrant matches keywords, integers, booleans)."""
@@ -18,15 +23,19 @@ Distance: TypeAlias = Literal["cosine", "dot", "euclid"]
 PayloadIndexKind: TypeAlias = Literal["keyword", "integer", "float", "bool"]
 
 _EMPTY: Mapping[str, object] = MappingProxyType({})
+_NO_SPARSE: Mapping[str, SparseVector] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
 class Point:
-    """A point to upsert: ``id`` a UUID string, ``vector``, JSON-able ``payload``."""
+    """A point to upsert: ``id`` a UUID string, ``vector`` (the dense one), JSON-able
+    ``payload``, and named ``sparse`` vectors (each name declared by ``ensure_collection``;
+    a point may leave any of them out)."""
 
     id: str
     vector: Sequence[float]
     payload: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
+    sparse: Mapping[str, SparseVector] = field(default_factory=lambda: _NO_SPARSE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +128,13 @@ class VectorStore(Protocol):
       that is not a UUID -> ``Err(INVALID_INPUT)``.
     - ``query`` returns at most ``limit`` hits, best first, matching ``filter``; ``exact=True``
       forces a brute-force search (else a backend may use its HNSW index).
+    - ``sparse_vectors`` names the collection's sparse vectors (BM25 and the like; scored by
+      dot product with the IDF modifier, over the points that have that vector). An existing
+      collection lacking one of them -> ``Err(INVALID_INPUT)`` with ``ctx["missing_sparse"]``
+      (re-create it: a collection's vectors are fixed when it is made). A point naming an
+      undeclared sparse vector, or a search ``using`` one -> ``Err(INVALID_INPUT)``.
+    - ``search`` runs a ``SearchQuery`` (one or several ranked lists, RRF fusion, per-group
+      cap, filter) with the meaning documented in ``funcpipe.ports._search``.
     - ``scroll`` yields every matching point exactly once (paginated).
     - ``retrieve`` gives the stored points of the given ids, in the order asked (each once;
       unknown ids are left out), with their vectors unless ``with_vectors=False``.
@@ -138,6 +154,7 @@ class VectorStore(Protocol):
         dim: int,
         distance: Distance = "cosine",
         payload_indexes: Mapping[str, PayloadIndexKind] = _EMPTY,  # type: ignore[assignment]
+        sparse_vectors: Sequence[str] = (),
     ) -> AsyncPlan[None]: ...
 
     def upsert(self, collection: str, points: Sequence[Point]) -> AsyncPlan[int]: ...
@@ -155,6 +172,8 @@ class VectorStore(Protocol):
         limit: int = 10,
         exact: bool = False,
     ) -> AsyncPlan[list[ScoredPoint]]: ...
+
+    def search(self, collection: str, query: SearchQuery) -> AsyncPlan[list[ScoredPoint]]: ...
 
     def scroll(
         self,

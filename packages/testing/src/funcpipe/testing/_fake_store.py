@@ -9,7 +9,18 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from funcpipe.ports import Distance, Filter, PayloadIndexKind, Point, Record, ScoredPoint
+from funcpipe.ports import (
+    Distance,
+    Filter,
+    PayloadIndexKind,
+    Point,
+    Record,
+    ScoredPoint,
+    SearchQuery,
+    SparseVector,
+    cap_groups,
+    rrf_fuse,
+)
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -22,6 +33,8 @@ class Collection:
     dim: int
     distance: Distance
     points: dict[str, tuple[list[float], dict[str, object]]] = field(default_factory=dict)
+    sparse_names: frozenset[str] = frozenset()
+    sparse: dict[str, dict[str, SparseVector]] = field(default_factory=dict)  # name -> id -> v
 
 
 def invalid(msg: str, index: int | None = None) -> Err[ErrInfo]:
@@ -117,6 +130,47 @@ def search(
     return hits[:limit]
 
 
+def _idf(col: Collection, name: str, terms: tuple[int, ...]) -> dict[int, float]:
+    """Qdrant's IDF over the points that have the sparse vector ``name``."""
+    vecs = col.sparse.get(name, {})
+    n = len(vecs)
+    out: dict[int, float] = {}
+    for t in terms:
+        df = sum(1 for v in vecs.values() if t in v.indices)
+        out[t] = math.log((n - df + 0.5) / (df + 0.5) + 1)
+    return out
+
+
+def ranked(
+    col: Collection, vector: Sequence[float] | SparseVector, using: str | None, flt: Filter | None
+) -> list[ScoredPoint]:
+    """Every matching point ranked by one vector, best first (ties by id); a sparse ranking
+    holds only the points sharing a term with the query (as Qdrant's)."""
+    if not isinstance(vector, SparseVector):
+        return search(col, [float(x) for x in vector], flt, len(col.points))
+    assert using is not None
+    vecs = col.sparse.get(using, {})
+    idf = _idf(col, using, vector.indices)
+    hits = [
+        ScoredPoint(pid, v.dot(vector, idf), col.points[pid][1])
+        for pid, v in vecs.items()
+        if set(v.indices) & set(vector.indices) and (flt is None or flt.matches(col.points[pid][1]))
+    ]
+    hits.sort(key=lambda h: (-h.score, h.id))
+    return hits
+
+
+def run_search(col: Collection, query: SearchQuery) -> list[ScoredPoint]:
+    """The exact meaning of a ``SearchQuery`` (see ``funcpipe.ports._search``)."""
+    lists = [ranked(col, n.vector, n.using, query.filter) for n in query.prefetch]
+    if not query.fused:
+        return cap_groups(lists[0], query)
+    fused = rrf_fuse(
+        [hits[: n.limit] for hits, n in zip(lists, query.prefetch, strict=True)], query.fusion
+    )
+    return cap_groups(fused, query)
+
+
 def records(
     col: Collection, ids: Sequence[str], with_payload: bool, with_vectors: bool
 ) -> list[Record]:
@@ -144,7 +198,10 @@ async def scroll_pages(
 
 
 def new_collection(
-    dim: int, distance: Distance, _indexes: Mapping[str, PayloadIndexKind]
+    dim: int,
+    distance: Distance,
+    _indexes: Mapping[str, PayloadIndexKind],
+    sparse: Sequence[str] = (),
 ) -> Collection:
     """A fresh collection (payload indexes are accepted and ignored: search is exact)."""
-    return Collection(dim, distance)
+    return Collection(dim, distance, sparse_names=frozenset(sparse))

@@ -18,6 +18,8 @@ from funcpipe.ports import (
     Point,
     Record,
     ScoredPoint,
+    SearchQuery,
+    SparseVector,
     check_texts,
 )
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
@@ -32,6 +34,7 @@ from ._fake_store import (
     invalid,
     new_collection,
     records,
+    run_search,
     scroll_pages,
     search,
 )
@@ -279,9 +282,10 @@ class FakeVectorStore(FaultPort):
         dim: int,
         distance: Distance = "cosine",
         payload_indexes: Mapping[str, PayloadIndexKind] = MappingProxyType({}),
+        sparse_vectors: Sequence[str] = (),
     ) -> AsyncPlan[None]:
-        """Idempotent; another dimension -> DIMENSION_MISMATCH, another distance ->
-        INVALID_INPUT."""
+        """Idempotent; another dimension -> DIMENSION_MISMATCH, another distance or a missing
+        sparse vector -> INVALID_INPUT."""
 
         def _ensure() -> Result[None, ErrInfo]:
             checked = check_name(name)
@@ -291,13 +295,19 @@ class FakeVectorStore(FaultPort):
                 return invalid(f"dimension must be >= 1, got {dim}")
             col = self.collections.get(name)
             if col is None:
-                self.collections[name] = new_collection(dim, distance, payload_indexes)
+                self.collections[name] = new_collection(
+                    dim, distance, payload_indexes, sparse_vectors
+                )
                 return Ok(None)
             if col.dim != dim:
                 msg = f"collection {name!r} has dimension {col.dim}, not {dim}"
                 return Err(ErrInfo(codes.DIMENSION_MISMATCH, msg, self.port))
             if col.distance != distance:
                 return invalid(f"collection {name!r} uses {col.distance}, not {distance}")
+            missing = sorted(set(sparse_vectors) - col.sparse_names)
+            if missing:
+                msg = f"collection {name!r} has no sparse vector {missing[0]!r}"
+                return Err(ErrInfo(codes.INVALID_INPUT, msg, ctx={"missing_sparse": missing}))
             return Ok(None)
 
         async def _run() -> Result[None, ErrInfo]:
@@ -317,8 +327,25 @@ class FakeVectorStore(FaultPort):
             checked = check_points(frozen, col.value)
             if isinstance(checked, Err):
                 return checked
-            for pid, vec, payload in checked.value:
+            for i, p in enumerate(frozen):
+                unknown = sorted(set(p.sparse) - col.value.sparse_names)
+                if unknown:
+                    msg = f"point {p.id}: the collection has no sparse vector {unknown[0]!r}"
+                    return Err(
+                        ErrInfo(
+                            codes.INVALID_INPUT,
+                            msg,
+                            path=(i,),
+                            ctx={"index": i, "missing_sparse": unknown},
+                        )
+                    )
+            for (pid, vec, payload), p in zip(checked.value, frozen, strict=True):
                 col.value.points[pid] = (vec, payload)
+                for name in col.value.sparse_names:
+                    if name in p.sparse:
+                        col.value.sparse.setdefault(name, {})[pid] = p.sparse[name]
+                    else:
+                        col.value.sparse.get(name, {}).pop(pid, None)
             self.writes += len(checked.value)
             return Ok(len(checked.value))
 
@@ -338,6 +365,8 @@ class FakeVectorStore(FaultPort):
                 return col if isinstance(col, Err) else canon  # type: ignore[return-value]
             for pid in canon.value:
                 col.value.points.pop(pid, None)
+                for vecs in col.value.sparse.values():
+                    vecs.pop(pid, None)
             return Ok(None)
 
         async def _run() -> Result[None, ErrInfo]:
@@ -356,6 +385,8 @@ class FakeVectorStore(FaultPort):
                 return col
             for pid in [k for k, (_, pl) in col.value.points.items() if filter.matches(pl)]:
                 del col.value.points[pid]
+                for vecs in col.value.sparse.values():
+                    vecs.pop(pid, None)
             return Ok(None)
 
         async def _run() -> Result[None, ErrInfo]:
@@ -388,6 +419,29 @@ class FakeVectorStore(FaultPort):
 
         async def _run() -> Result[list[ScoredPoint], ErrInfo]:
             return await self._call([collection], _query)
+
+        return _run
+
+    def search(self, collection: str, query: SearchQuery) -> AsyncPlan[list[ScoredPoint]]:
+        """Exact ``SearchQuery`` (ranked lists, Qdrant's weighted RRF, per-group cap)."""
+
+        def _search() -> Result[list[ScoredPoint], ErrInfo]:
+            col = self._collection(collection)
+            if isinstance(col, Err):
+                return col
+            missing = sorted(query.sparse_names - col.value.sparse_names)
+            if missing:
+                msg = f"collection {collection!r} has no sparse vector {missing[0]!r}"
+                return Err(ErrInfo(codes.INVALID_INPUT, msg, ctx={"missing_sparse": missing}))
+            for n in query.prefetch:
+                if not isinstance(n.vector, SparseVector):
+                    vec = check_vector(n.vector, col.value.dim)
+                    if isinstance(vec, Err):
+                        return vec
+            return Ok(run_search(col.value, query))
+
+        async def _run() -> Result[list[ScoredPoint], ErrInfo]:
+            return await self._call([collection], _search)
 
         return _run
 

@@ -23,9 +23,15 @@ from funcpipe.adapters.vectors import (
     Point,
     Record,
     ScoredPoint,
+    SearchQuery,
+    SparseVector,
     batch_points,
+    cap_groups,
     check_collection_name,
+    check_search,
+    check_sparse_names,
     check_vector,
+    fetch_sizes,
     normalise_id,
     normalise_ids,
     validate_points,
@@ -75,6 +81,22 @@ def to_edge_filter(flt: Filter | None) -> qe.Filter | None:
         must=[cond(k, v) for k, v in flt.must.items()] or None,
         must_not=[cond(k, v) for k, v in flt.must_not.items()] or None,
     )
+
+
+def _edge_query(vector: Sequence[float] | SparseVector) -> list[float] | qe.SparseVector:
+    if isinstance(vector, SparseVector):
+        return qe.SparseVector(list(vector.indices), list(vector.values))
+    return list(vector)
+
+
+def _edge_vector(dense: list[float], sparse: Mapping[str, SparseVector]) -> qe.Vector:
+    """A point's vectors as Edge takes them: the bare dense list, or a dict with ``""``."""
+    if not sparse:
+        return dense
+    named: dict[str, qe.NamedVector] = {"": dense}
+    for name, v in sparse.items():
+        named[name] = qe.SparseVector(list(v.indices), list(v.values))
+    return named
 
 
 def edge_error(exc: BaseException, op: str, collection: str) -> ErrInfo:
@@ -137,6 +159,7 @@ class EdgeStore:
         self._executor = dedicated_executor("funcpipe-edge")
         self._shards: dict[str, qe.EdgeShard] = {}
         self._meta: dict[str, tuple[int, str]] = {}  # collection -> (dim, distance)
+        self._sparse: dict[str, frozenset[str]] = {}  # collection -> its sparse vector names
         self._dirty: set[str] = set()  # written since the last flush (only these are flushed)
         self._closed = threading.Event()
 
@@ -147,7 +170,7 @@ class EdgeStore:
 
     # ---- worker-thread helpers (only ever called on the dedicated thread) ----
 
-    def _config(self, dim: int, distance: str) -> qe.EdgeConfig:
+    def _config(self, dim: int, distance: str, sparse: Sequence[str]) -> qe.EdgeConfig:
         m, ef, fst = self._hnsw
         hnsw = (
             qe.HnswIndexConfig(
@@ -165,16 +188,19 @@ class EdgeStore:
         )
         return qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=dim, distance=_DISTANCE[distance]),
+            sparse_vectors={n: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf) for n in sparse}
+            or None,
             hnsw_config=hnsw,
             optimizers=opt,
         )
 
-    def _read_meta(self, path: Path) -> tuple[int, str] | None:
+    def _read_meta(self, path: Path) -> tuple[int, str, frozenset[str]] | None:
         try:
             doc = json.loads((path / "edge_config.json").read_text())
             vec = doc["vectors"][""]
-            return int(vec["size"]), _DISTANCE_NAME.get(str(vec["distance"]), "cosine")
-        except (OSError, ValueError, KeyError, TypeError):
+            sparse = frozenset(str(k) for k in (doc.get("sparse_vectors") or {}))
+            return int(vec["size"]), _DISTANCE_NAME.get(str(vec["distance"]), "cosine"), sparse
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def _shard(self, name: str) -> qe.EdgeShard:
@@ -190,11 +216,17 @@ class EdgeStore:
         self._shards[name] = shard
         meta = self._read_meta(path)
         if meta is not None:
-            self._meta[name] = meta
+            self._meta[name] = meta[:2]
+            self._sparse[name] = meta[2]
         return shard
 
     def _ensure(
-        self, name: str, dim: int, distance: str, indexes: Mapping[str, PayloadIndexKind]
+        self,
+        name: str,
+        dim: int,
+        distance: str,
+        indexes: Mapping[str, PayloadIndexKind],
+        sparse: Sequence[str],
     ) -> None:
         if self._closed.is_set():
             raise _Fail(codes.DB_ERROR, "store is closed")
@@ -209,12 +241,16 @@ class EdgeStore:
                 )
             if have is not None and have[1] != distance:
                 raise _Fail(codes.INVALID_INPUT, f"uses {have[1]} distance, not {distance}")
+            named = check_sparse_names(name, self._sparse.get(name, frozenset()), sparse)
+            if isinstance(named, Err):
+                raise _Fail(named.error.code, named.error.msg, **named.error.ctx)
             shard = self._shards[name]
         else:
             path.mkdir(parents=True, exist_ok=True)
-            shard = qe.EdgeShard.create(str(path), self._config(dim, distance))
+            shard = qe.EdgeShard.create(str(path), self._config(dim, distance, sparse))
             self._shards[name] = shard
             self._meta[name] = (dim, distance)
+            self._sparse[name] = frozenset(sparse)
             self._dirty.add(name)
         existing = shard.info().payload_schema
         for field_name, kind in indexes.items():
@@ -255,15 +291,20 @@ class EdgeStore:
         dim: int,
         distance: Distance = "cosine",
         payload_indexes: Mapping[str, PayloadIndexKind] = _NO_INDEXES,
+        sparse_vectors: Sequence[str] = (),
     ) -> AsyncPlan[None]:
-        """Create or open the collection; check dimension and distance; add payload indexes."""
+        """Create or open the collection; check dimension, distance and sparse vectors (IDF
+        modifier); add payload indexes."""
         if dim < 1 or distance not in _DISTANCE:
             raise ValueError(f"ensure_collection: bad dim {dim} or distance {distance!r}")
         indexes = dict(payload_indexes)
+        sparse = tuple(sparse_vectors)
 
         async def _run() -> Result[None, ErrInfo]:
             return await self._call(
-                "ensure_collection", name, lambda: self._ensure(name, dim, distance, indexes)
+                "ensure_collection",
+                name,
+                lambda: self._ensure(name, dim, distance, indexes, sparse),
             )
 
         return _run
@@ -281,7 +322,7 @@ class EdgeStore:
     def _write_points(self, collection: str, frozen: tuple[Point, ...]) -> AsyncPlan[int]:
         def _work() -> Result[int, ErrInfo]:
             dim = self._dim_on_worker(collection)
-            checked = validate_points(frozen, dim)
+            checked = validate_points(frozen, dim, self._sparse.get(collection, frozenset()))
             if isinstance(checked, Err):
                 return Err(checked.error.with_ctx(collection=collection))
             batches = batch_points(
@@ -294,7 +335,7 @@ class EdgeStore:
             for batch in batches.value:
                 try:
                     op = qe.UpdateOperation.upsert_points(
-                        [qe.Point(p.id, p.vector, p.payload) for p in batch]
+                        [qe.Point(p.id, _edge_vector(p.vector, p.sparse), p.payload) for p in batch]
                     )
                     shard.update(op)
                 except Exception as exc:
@@ -395,6 +436,72 @@ class EdgeStore:
             if limit < 1:
                 return Err(ErrInfo(codes.INVALID_INPUT, f"query: limit must be >= 1, got {limit}"))
             return await self._call("query", collection, _q)  # one hop to the worker
+
+        return _run
+
+    def search(self, collection: str, query: SearchQuery) -> AsyncPlan[list[ScoredPoint]]:
+        """Run ``query`` (see ``funcpipe.ports._search``): one list is a nearest query; several
+        are Edge prefetches fused by ``Fusion.Rrf``. Edge has no grouping: a capped query asks
+        for more ranked hits until the cap fills ``limit`` (all fused candidates when fused)."""
+
+        def _request(limit: int) -> qe.QueryRequest:
+            flt = to_edge_filter(query.filter)
+            params = qe.SearchParams(hnsw_ef=self._search_ef) if self._search_ef else None
+            if not query.fused:
+                only = query.prefetch[0]
+                return qe.QueryRequest(
+                    query=qe.Query.Nearest(_edge_query(only.vector), using=only.using),
+                    limit=limit,
+                    filter=flt,
+                    with_payload=True,
+                    with_vector=False,
+                    params=params,
+                )
+            pre = [
+                qe.Prefetch(
+                    limit=n.limit,
+                    query=qe.Query.Nearest(_edge_query(n.vector), using=n.using),
+                    filter=flt,
+                    params=params,
+                )
+                for n in query.prefetch
+            ]
+            w = query.fusion.weights
+            return qe.QueryRequest(
+                prefetches=pre,
+                # the stub's ScoringQueryType names Fusion, not its nested Rrf class
+                query=qe.Fusion.Rrf(k=query.fusion.k, weights=list(w) if w else None),  # type: ignore[arg-type]
+                limit=limit,
+                filter=flt,
+                with_payload=True,
+                with_vector=False,
+            )
+
+        def _s() -> list[ScoredPoint]:
+            dim = self._dim_on_worker(collection)
+            checked = check_search(
+                collection, query, dim, self._sparse.get(collection, frozenset())
+            )
+            if isinstance(checked, Err):
+                raise _Fail(checked.error.code, checked.error.msg, **checked.error.ctx)
+            shard = self._shard(collection)
+            if query.fused:
+                sizes = [query.candidates if query.group_by else query.limit]
+            else:
+                sizes = fetch_sizes(query, int(shard.info().points_count))
+            out: list[ScoredPoint] = []
+            for n in sizes:
+                hits = [
+                    ScoredPoint(str(h.id), float(h.score), dict(h.payload or {}))
+                    for h in shard.query(_request(n))
+                ]
+                out = cap_groups(hits, query)
+                if len(out) >= query.limit or len(hits) < n:
+                    break
+            return out
+
+        async def _run() -> Result[list[ScoredPoint], ErrInfo]:
+            return await self._call("search", collection, _s)
 
         return _run
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TypeVar
@@ -17,9 +18,15 @@ from funcpipe.adapters.vectors import (
     Point,
     Record,
     ScoredPoint,
+    SearchQuery,
+    SparseVector,
     batch_points,
+    cap_groups,
     check_collection_name,
+    check_search,
+    check_sparse_names,
     check_vector,
+    fetch_sizes,
     normalise_id,
     normalise_ids,
     validate_points,
@@ -120,6 +127,7 @@ class QdrantStore:
         self._max_points = max_batch_points
         self._max_bytes = max_batch_bytes
         self._dims: dict[str, int] = {}
+        self._sparse: dict[str, frozenset[str]] = {}
 
     @classmethod
     def connect(
@@ -179,6 +187,12 @@ class QdrantStore:
         self._dims[collection] = res.value.size
         return Ok(res.value.size)
 
+    async def _sparse_names(self, collection: str) -> frozenset[str]:
+        if collection not in self._sparse:
+            info = await self._client.get_collection(collection)
+            self._sparse[collection] = frozenset(info.config.params.sparse_vectors or {})
+        return self._sparse[collection]
+
     async def _vector_params(self, collection: str) -> models.VectorParams:
         if not await self._client.collection_exists(collection):
             raise ValueError(f"Collection {collection} not found")
@@ -196,12 +210,15 @@ class QdrantStore:
         dim: int,
         distance: Distance = "cosine",
         payload_indexes: Mapping[str, PayloadIndexKind] = _NO_INDEXES,
+        sparse_vectors: Sequence[str] = (),
     ) -> AsyncPlan[None]:
-        """Create ``name`` if missing; check an existing one's dimension and distance; create
-        missing payload indexes (server mode)."""
+        """Create ``name`` if missing (sparse vectors with the IDF modifier); check an existing
+        one's dimension, distance and sparse vectors; create missing payload indexes (server
+        mode)."""
         if dim < 1 or distance not in _DISTANCE:
             raise ValueError(f"ensure_collection: bad dim {dim} or distance {distance!r}")
         indexes = dict(payload_indexes)
+        sparse = tuple(sparse_vectors)
 
         async def _ensure() -> None:
             if await self._client.collection_exists(name):
@@ -212,12 +229,21 @@ class QdrantStore:
                     raise _Mismatch(
                         codes.INVALID_INPUT, f"uses {params.distance.value}, not {distance}"
                     )
+                self._sparse.pop(name, None)
+                named = check_sparse_names(name, await self._sparse_names(name), sparse)
+                if isinstance(named, Err):
+                    raise _Mismatch(named.error.code, named.error.msg, named.error.ctx)
                 existing = (await self._client.get_collection(name)).payload_schema
             else:
                 await self._client.create_collection(
                     collection_name=name,
                     vectors_config=models.VectorParams(size=dim, distance=_DISTANCE[distance]),
+                    sparse_vectors_config={
+                        n: models.SparseVectorParams(modifier=models.Modifier.IDF) for n in sparse
+                    }
+                    or None,
                 )
+                self._sparse[name] = frozenset(sparse)
                 existing = {}
             if not self._local:
                 for field_name, kind in indexes.items():
@@ -231,11 +257,12 @@ class QdrantStore:
             res = await self._guard("ensure_collection", name, _ensure)
             if isinstance(res, Err) and isinstance(res.error.cause, _Mismatch):
                 m = res.error.cause
+                msg = str(m) if m.ctx else f"collection {name!r} {m}"
                 return Err(
                     ErrInfo(
                         m.code,
-                        f"collection {name!r} {m}",
-                        ctx={"collection": name, "dim": dim, "distance": distance},
+                        msg,
+                        ctx={"collection": name, "dim": dim, "distance": distance, **m.ctx},
                     )
                 )
             return res
@@ -250,7 +277,11 @@ class QdrantStore:
             dim = await self._dim(collection)
             if isinstance(dim, Err):
                 return dim
-            checked = validate_points(frozen, dim.value)
+            try:
+                have = await self._sparse_names(collection)
+            except Exception as exc:
+                return Err(qdrant_error(exc, "upsert", collection))
+            checked = validate_points(frozen, dim.value, have)
             if isinstance(checked, Err):
                 return Err(checked.error.with_ctx(collection=collection))
             batches = batch_points(
@@ -261,7 +292,10 @@ class QdrantStore:
             done = 0
             for batch in batches.value:
                 structs = [
-                    models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in batch
+                    models.PointStruct(
+                        id=p.id, vector=_point_vector(p.vector, p.sparse), payload=p.payload
+                    )
+                    for p in batch
                 ]
 
                 async def _send(structs: list[models.PointStruct] = structs) -> None:
@@ -359,6 +393,80 @@ class QdrantStore:
                 ]
 
             return await self._guard("query", collection, _q)
+
+        return _run
+
+    def search(self, collection: str, query: SearchQuery) -> AsyncPlan[list[ScoredPoint]]:
+        """Run ``query`` through the Query API (see ``funcpipe.ports._search``): several lists
+        are prefetches fused by RRF (weights, k). A capped query asks for more ranked hits until
+        the cap fills ``limit`` (all fused candidates when fused), as on Edge."""
+
+        async def _fetch(limit: int) -> list[ScoredPoint]:
+            flt = to_qdrant_filter(query.filter)
+            if query.fused:
+                w = query.fusion.weights
+                resp = await self._client.query_points(
+                    collection,
+                    prefetch=[
+                        models.Prefetch(
+                            query=_q_vector(n.vector), using=n.using, limit=n.limit, filter=flt
+                        )
+                        for n in query.prefetch
+                    ],
+                    query=models.RrfQuery(
+                        rrf=models.Rrf(k=query.fusion.k, weights=list(w) if w else None)
+                    ),
+                    query_filter=flt,
+                    limit=limit,
+                    with_payload=True,
+                    with_vectors=False,
+                )
+            else:
+                only = query.prefetch[0]
+                resp = await self._client.query_points(
+                    collection,
+                    query=_q_vector(only.vector),
+                    using=only.using,
+                    query_filter=flt,
+                    limit=limit,
+                    with_payload=True,
+                    with_vectors=False,
+                )
+            return [
+                ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in resp.points
+            ]
+
+        async def _total() -> int:
+            return (await self._client.count(collection, exact=True)).count
+
+        async def _run() -> Result[list[ScoredPoint], ErrInfo]:
+            dim = await self._dim(collection)
+            if isinstance(dim, Err):
+                return dim
+            have = await self._guard("search", collection, lambda: self._sparse_names(collection))
+            if isinstance(have, Err):
+                return have
+            checked = check_search(collection, query, dim.value, have.value)
+            if isinstance(checked, Err):
+                return checked
+            if query.fused:
+                sizes = [query.candidates if query.group_by else query.limit]
+            elif query.group_by is None:
+                sizes = [query.limit]
+            else:
+                total = await self._guard("search", collection, _total)
+                if isinstance(total, Err):
+                    return total
+                sizes = fetch_sizes(query, total.value)
+            out: list[ScoredPoint] = []
+            for n in sizes:
+                got = await self._guard("search", collection, functools.partial(_fetch, n))
+                if isinstance(got, Err):
+                    return got
+                out = cap_groups(got.value, query)
+                if len(out) >= query.limit or len(got.value) < n:
+                    break
+            return Ok(out)
 
         return _run
 
@@ -521,6 +629,22 @@ class QdrantStore:
 
 
 class _Mismatch(Exception):
-    def __init__(self, code: str, msg: str) -> None:
+    def __init__(self, code: str, msg: str, ctx: Mapping[str, object] | None = None) -> None:
         super().__init__(msg)
         self.code = code
+        self.ctx = dict(ctx or {})
+
+
+def _q_vector(vector: Sequence[float] | SparseVector) -> list[float] | models.SparseVector:
+    if isinstance(vector, SparseVector):
+        return models.SparseVector(indices=list(vector.indices), values=list(vector.values))
+    return list(vector)
+
+
+def _point_vector(dense: list[float], sparse: Mapping[str, SparseVector]) -> models.VectorStruct:
+    if not sparse:
+        return dense
+    named: dict[str, models.Vector] = {"": dense}
+    for name, v in sparse.items():
+        named[name] = models.SparseVector(indices=list(v.indices), values=list(v.values))
+    return named
