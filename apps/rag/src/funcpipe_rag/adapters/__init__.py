@@ -5,9 +5,11 @@ from ._index import StoreIndex as StoreIndex
 from ._sources import RootsSource as RootsSource
 from ._sources import root_key as root_key
 from ._sources import source_key as source_key
+from ._walk import Filters as Filters
 
 __all__ = [
     "EmbedderPort",
+    "Filters",
     "RootsSource",
     "StoreIndex",
     "root_key",
