@@ -37,9 +37,9 @@ from funcpipe_rag.pipelines import (
     DEFAULT_SPEC,
     IngestEvent,
     IngestReport,
-    Walked,
     Phase,
     SourceError,
+    Walked,
     fold_report,
 )
 from rag_doubles import HashEmbedder, MemoryIndex

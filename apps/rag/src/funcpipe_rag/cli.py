@@ -69,7 +69,16 @@ T = TypeVar("T")
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_BACKEND, EXIT_PARTIAL = 0, 1, 2, 3, 4
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
-out = Console(highlight=False, soft_wrap=True)
+class _Stdout(Console):
+    """Rich's console on stdout; a closed stdout (EPIPE) ends the command quietly with 0."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        _quiet_stdout()
+        raise SystemExit(EXIT_OK)
+
+
+out = _Stdout(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 STORE_ENV = (
@@ -899,8 +908,9 @@ def demo() -> None:
 
 
 def _stdout_closed() -> bool:
-    """True when click met a closed stdout (EPIPE) and pacified the streams."""
-    return type(sys.stdout).__name__ == "_PacifyFlushWrapper"
+    """True when click met a closed stdout (EPIPE) and pacified the streams (the wrapper's
+    name differs between click and typer's vendored copy)."""
+    return type(sys.stdout).__name__.lstrip("_") == "PacifyFlushWrapper"
 
 
 def _quiet_stdout() -> None:

@@ -34,7 +34,15 @@ from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
 
-from funcpipe_rag.domain import RawSource, escape_name, is_url, kind_of, normalise_url, path_key
+from funcpipe_rag.domain import (
+    SUPPORTED_EXTENSIONS,
+    RawSource,
+    escape_name,
+    is_url,
+    kind_of,
+    normalise_url,
+    path_key,
+)
 
 from ._walk import Filters, walk_tree
 
@@ -128,8 +136,8 @@ class UrlRaw:
 class RootsSource:
     """Every supported file under the given roots (walked by ``_walk``'s rules) and URLs.
 
-    A root named explicitly is taken whatever its extension (an unknown one then fails as
-    UNSUPPORTED when parsed). Files skipped by the walk are counted in ``skipped`` (by
+    A file named explicitly as a root with an extension no parser handles is
+    ``Err(UNSUPPORTED)`` (never skipped). Files skipped by the walk are counted in ``skipped`` (by
     extension, ``(second link)``). Errors carry the source key in ``path[0]``.
     """
 
@@ -174,7 +182,14 @@ class RootsSource:
                 yield Err(ErrInfo(e.code, e.msg, "read", (prefix,), e.cause, e.ctx))
                 return
             if stat.S_ISREG(st.st_mode):
-                yield Ok(FileRaw(prefix, root_abs, self.reader))
+                if not supported_file(root_abs.name):
+                    msg = (
+                        f"{root_abs}: no parser for this file type "
+                        f"(supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))} and .gz of them)"
+                    )
+                    yield Err(ErrInfo(codes.UNSUPPORTED, msg, "read", (prefix,)))
+                else:
+                    yield Ok(FileRaw(prefix, root_abs, self.reader))
                 return
             if not stat.S_ISDIR(st.st_mode):
                 msg = f"{root_abs}: not a file or folder"

@@ -245,8 +245,9 @@ def ingest_events(
     backends are open while the stream is drained. A local store's free space is checked
     before each write (``free_bytes``)."""
 
+    key_base = base.absolute() if base is not None else key_base_of(settings)
+
     async def _gen() -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
-        key_base = base.absolute() if base is not None else key_base_of(settings)
         checked = (filters or Filters()).check()
         if isinstance(checked, Err):
             yield checked
