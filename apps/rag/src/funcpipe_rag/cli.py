@@ -69,6 +69,7 @@ T = TypeVar("T")
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_BACKEND, EXIT_PARTIAL = 0, 1, 2, 3, 4
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
+
 class _Stdout(Console):
     """Rich's console on stdout; a closed stdout (EPIPE) ends the command quietly with 0."""
 
