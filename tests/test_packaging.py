@@ -49,6 +49,7 @@ EXTRA_MODULES: dict[str, dict[str, str]] = {
         "funcpipe/adapters/dask/": "dask",
     },
     "funcpipe-testing": {"funcpipe/testing/pytest_plugin.py": "pytest"},
+    "funcpipe-rag": {"funcpipe_rag/app/_distributed.py": "dask"},
 }
 # Extras that only gather other extras of the same distribution.
 AGGREGATE_EXTRAS = {("funcpipe-adapters", "all")}
@@ -258,6 +259,7 @@ def test_declared_dependencies_are_exactly_the_imports(wheels: dict[str, Wheel],
     # needed[extra or None] = distributions imported by modules that extra (or the base) serves
     needed: dict[str | None, set[str]] = {None: set()}
     adapter_extras_needed: set[str] = set()
+    extra_adapters_needed: dict[str | None, set[str]] = {}
     for path, data in wheel.files.items():
         if not path.endswith(".py"):
             continue
@@ -271,17 +273,22 @@ def test_declared_dependencies_are_exactly_the_imports(wheels: dict[str, Wheel],
             needed.setdefault(extra, set()).add(dist)
             parts = imported.split(".")
             sub = parts[2] if parts[:2] == ["funcpipe", "adapters"] and len(parts) > 2 else ""
-            if sub in ADAPTER_SUBPACKAGES:
+            if sub in ADAPTER_SUBPACKAGES and extra is None:
                 adapter_extras_needed.add(sub)
+            elif sub in ADAPTER_SUBPACKAGES:  # an extra of ours enabling an adapters extra
+                extra_adapters_needed.setdefault(extra, set()).add(sub)
 
     declared: dict[str | None, set[str]] = {None: set()}
     requires_adapters_extras: set[str] = set()
+    extra_adapters: dict[str | None, set[str]] = {}
     for req in wheel.requirements:
         if req.name == own_dist:  # an aggregate extra naming the distribution's own extras
             continue
         declared.setdefault(req.marker_extra, set()).add(req.name)
         if req.name == "funcpipe-adapters" and req.marker_extra is None:
             requires_adapters_extras |= req.extras
+        elif req.name == "funcpipe-adapters" and req.marker_extra is not None:
+            extra_adapters.setdefault(req.marker_extra, set()).update(req.extras)
     for extra in wheel.extras:
         declared.setdefault(extra, set())
 
@@ -295,7 +302,11 @@ def test_declared_dependencies_are_exactly_the_imports(wheels: dict[str, Wheel],
     # Each extra: exactly what its modules import beyond the base.
     assert set(declared) - {None} == set(needed) - {None}, f"{name}: extras vs subpackages"
     for extra in set(declared) - {None}:
-        assert declared[extra] == needed[extra] - declared[None], f"{name}[{extra}]"
+        subs = extra_adapters_needed.get(extra, set()) - requires_adapters_extras
+        enables = {"funcpipe-adapters"} if subs else set()
+        want = (needed[extra] - declared[None]) | enables
+        assert declared[extra] == want, f"{name}[{extra}]"
+        assert subs <= extra_adapters.get(extra, set()), f"{name}[{extra}] adapters extras"
     # Importing an optional adapters subpackage needs its extra.
     if "all" not in requires_adapters_extras:
         assert adapter_extras_needed <= requires_adapters_extras, name

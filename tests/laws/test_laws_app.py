@@ -59,14 +59,6 @@ from tests.laws._app_support import (
 
 EXAMPLES = max(200, settings().max_examples)
 
-# Opt-in for now: 200 examples take about 4 minutes on 2 cores (over the default budget for
-# three Pythons), and the "fault served" share (19.5%) sits just under its 20% floor; every law
-# holds on all 200 examples on 3.11 and 3.13.
-pytestmark = pytest.mark.skipif(
-    os.environ.get("FUNCPIPE_APP_LAWS") != "1",
-    reason="the app law suite is opt-in: FUNCPIPE_APP_LAWS=1 (about 4 minutes on 2 cores)",
-)
-
 
 DIRS = [b"d", b"sub dir", b"caf\xc3\xa9", b"caf\xe9", b"x"]
 STEMS = [
@@ -157,10 +149,13 @@ def scenarios(draw: st.DrawFn) -> dict[str, object]:
         locked = draw(st.lists(st.sampled_from(folders), max_size=2)) if folders else []
         locked += draw(st.lists(st.sampled_from(files), max_size=2)) if files else []
         t2.unreadable = frozenset(locked)
-    faulty = draw(st.sampled_from([True, True, True, False]))
+    # Four in five runs B get a schedule; every row holds at least one fault, so any request
+    # that follows it meets one (rows of 4+ exhaust the retries: a partial run).
+    faulty = draw(st.sampled_from([True, True, True, True, False]))
     kinds = st.sampled_from(FAULT_KINDS[:6] * 3 + FAULT_KINDS[6:])
-    rows = draw(st.lists(st.lists(kinds, max_size=5), min_size=1, max_size=4)) if faulty else []
-    prune = draw(st.booleans())
+    row = st.lists(kinds, min_size=1, max_size=5)
+    rows = draw(st.lists(row, min_size=1, max_size=4)) if faulty else []
+    prune = draw(st.sampled_from([True, True, False]))
     return {"t1": t1, "t2": t2, "faults": rows, "prune": prune}
 
 

@@ -37,7 +37,9 @@ from rich.progress import (
 )
 from typer.core import TyperCommand
 
+from funcpipe_rag import _remote as _client
 from funcpipe_rag.app import (
+    Cluster,
     Filters,
     IngestEvent,
     IngestReport,
@@ -47,8 +49,10 @@ from funcpipe_rag.app import (
     SourceError,
     Walked,
     collection_for,
+    dask_missing,
     ingest_events,
     load_settings,
+    owner_of,
     plan_lines,
     read_spec,
     run_collections,
@@ -246,6 +250,8 @@ def _hint(e: ErrInfo, settings: Settings | None) -> str:
         return f"see: {_command_path()} --help"
     if e.stage == "query":
         return "give QUERY a few words to look for"
+    if e.stage == "cluster" and e.code == codes.NETWORK:
+        return "check --dask / FUNCPIPE_DASK: is a dask scheduler running at that address?"
     if e.code == codes.HASH_MISMATCH:
         return "if you edited the spec on purpose, re-seal it: funcpipe-rag spec seal FILE"
     if e.stage == "spec" or e.code in _SPEC_CODES:
@@ -262,8 +268,17 @@ def _hint(e: ErrInfo, settings: Settings | None) -> str:
     if e.stage == "store":
         if e.code == "NO_SPACE":
             return f"free some space under {data_dir}, or pass another --data-dir"
-        low = e.msg.lower()
-        if "lock" in low or "wouldblock" in low or "already accessed" in low:
+        if (
+            "lock" in e.msg.lower()
+            or "wouldblock" in e.msg.lower()
+            or "already accessed" in e.msg.lower()
+        ):
+            owner = owner_of(data_dir)
+            if owner is not None:
+                return (
+                    f"a funcpipe-rag server owns {data_dir}: "
+                    f"use --server {owner} (or FUNCPIPE_SERVER={owner})"
+                )
             return (
                 f"another funcpipe-rag process is using {data_dir}: "
                 "wait for it, or use another --data-dir"
@@ -373,6 +388,20 @@ SpecOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        envvar="FUNCPIPE_SERVER",
+        help="Go through a running funcpipe-rag serve at this URL (key: FUNCPIPE_API_KEY).",
+    ),
+]
+
+
+def _remote(got: Result[T, ErrInfo]) -> T:
+    if isinstance(got, Err):
+        fail(got.error)
+    return got.value
 
 
 def _spec_or_exit(file: Path | None, settings: Settings | None = None) -> PipelineSpec:
@@ -482,6 +511,19 @@ def _print_report(report: IngestReport, dry_run: bool) -> None:
         err_console.print(f"  failed {escape(e.source)}: [{e.code}] {escape(one_line(e.msg))}")
 
 
+def _cluster(workers: int | None, dask: str | None) -> Cluster | None:
+    """``--workers N`` / ``--dask ADDRESS`` (``FUNCPIPE_DASK``); both given is a usage error,
+    and either without the [dask] extra says which extra to install (exit 2)."""
+    if workers is None and not dask:
+        return None
+    if workers is not None and dask:
+        fail(ErrInfo(codes.INVALID_INPUT, "give --workers or --dask, not both", stage="usage"))
+    missing = dask_missing()
+    if missing is not None:
+        fail(missing)
+    return Cluster(workers=workers) if workers is not None else Cluster(address=dask)
+
+
 def report_exit(report: IngestReport) -> int:
     if report.backend_failed:
         return EXIT_BACKEND
@@ -561,7 +603,28 @@ def ingest(
             "folder holding the data dir).",
         ),
     ] = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Run on a local Dask cluster of N processes (extra funcpipe-rag[dask]).",
+        ),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            envvar="FUNCPIPE_DASK",
+            help=(
+                "Run on the Dask scheduler at ADDRESS, e.g. tcp://127.0.0.1:8786 "
+                "(env FUNCPIPE_DASK)."
+            ),
+            metavar="ADDRESS",
+        ),
+    ] = None,
 ) -> None:
     """Sync the collection with .md .txt .rst .html .jsonl files (and .gz of them) and URLs.
 
@@ -575,12 +638,18 @@ def ingest(
     its absolute path; a URL is its normalised form. The same tree gets the same keys from any
     working directory.
     """
+    if server:
+        job = _remote(_client.ingest(server, paths, prune=prune, dry_run=dry_run))
+        _remote_report(job, json_out)
     settings = _settings(
         collection=collection, data_dir=data_dir, qdrant_url=qdrant_url, key_base=key_base
     )
     loaded = _spec_or_exit(spec, settings)
     filters = Filters(tuple(include or ()), tuple(exclude or ()))
-    events = ingest_events(settings, loaded, paths, prune=prune, dry_run=dry_run, filters=filters)
+    cluster = _cluster(workers, dask)
+    events = ingest_events(
+        settings, loaded, paths, prune=prune, dry_run=dry_run, cluster=cluster, filters=filters
+    )
     report = IngestReport(keep_outcomes=dry_run)
 
     async def _consume(progress: _Progress) -> Result[IngestReport, ErrInfo]:
@@ -611,6 +680,27 @@ def ingest(
     raise typer.Exit(report_exit(report))
 
 
+def _remote_report(job: dict[str, object], json_out: bool) -> NoReturn:
+    """Print a finished server job as ``ingest`` prints its report; exit as ``ingest``."""
+    error = job.get("error")
+    if job.get("status") == "failed" and isinstance(error, dict):
+        fail(ErrInfo(str(error.get("code")), str(error.get("msg")), stage="store"))
+    report = job.get("report")
+    if not isinstance(report, dict):
+        fail(ErrInfo(codes.SERVICE_SPECIFIC, "the server's job has no report", stage="store"))
+    if json_out:
+        print(json.dumps(report))
+    else:
+        plan = job.get("plan")
+        for line in plan if isinstance(plan, list) else []:
+            out.print("  " + escape(str(line)))
+        out.print(escape(" ".join(f"{k}={v}" for k, v in report.items() if k != "errors")))
+        for e in report.get("errors", []):
+            src, msg = escape(str(e["source"])), escape(str(e["msg"]))
+            err_console.print(f"  failed {src}: [{e['code']}] {msg}")
+    raise typer.Exit(EXIT_PARTIAL if report.get("errors") else EXIT_OK)
+
+
 # -- search ----------------------------------------------------------------------------------
 
 
@@ -639,9 +729,19 @@ def search(
     data_dir: DataDirOpt = None,
     qdrant_url: QdrantOpt = None,
     spec: SpecOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Print the chunks nearest to QUERY, best first, with source key and character offsets."""
+    if server:
+        docs = _remote(_client.search(server, query, k))
+        if json_out:
+            print(json.dumps(docs))
+            return
+        for n, d in enumerate(docs if isinstance(docs, list) else [], 1):
+            out.print(f"  {n}. {d['score']:.3f}  {escape(d['source'])} [{d['start']}:{d['end']}]")
+            out.print(f"     {escape(_snippet(d['text']))}")
+        return
     settings = _settings(collection=collection, data_dir=data_dir, qdrant_url=qdrant_url)
     if spec is not None:
         settings = _with_collection(settings, _spec_or_exit(spec, settings))
@@ -667,6 +767,7 @@ def verify(
     data_dir: DataDirOpt = None,
     qdrant_url: QdrantOpt = None,
     spec: SpecOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Check that every committed source's points match its version, with no orphan,
@@ -675,6 +776,15 @@ def verify(
     With --repair --json, "repaired" lists the problems found and "removed" the ids of the
     points deleted.
     """
+    if server:
+        got = _remote(_client.verify(server, repair=repair))
+        assert isinstance(got, dict)
+        if json_out:
+            emit_json(got)
+        else:
+            state = "OK" if got["ok"] else "PROBLEMS FOUND"
+            out.print(f"{state}: {got['sources']} committed sources, {got['points']} points")
+        raise typer.Exit(EXIT_OK if got["ok"] else EXIT_PARTIAL)
     settings = _settings(collection=collection, data_dir=data_dir, qdrant_url=qdrant_url)
     if spec is not None:
         settings = _with_collection(settings, _spec_or_exit(spec, settings))
@@ -894,6 +1004,71 @@ def spec_seal(
 def spec_hash(file: SpecFileArg = None) -> None:
     """Print the spec's canonical hash (stamped on every point it writes)."""
     print(spec_hash_of(_spec(file)))
+
+
+# -- serve -----------------------------------------------------------------------------------
+
+
+@cli.command()
+def serve(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (beyond loopback needs a key).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8765,
+    allow_root: Annotated[
+        list[Path] | None,
+        typer.Option("--allow-root", help="A directory POST /v1/ingest may read (repeatable)."),
+    ] = None,
+    allow_private_urls: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-urls",
+            help="Let ingests fetch URLs on loopback, private or link-local addresses.",
+        ),
+    ] = False,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option("--cors-origin", help="Allow browser calls from this origin (repeatable)."),
+    ] = None,
+    ingest_share: Annotated[
+        float,
+        typer.Option(
+            "--ingest-cpu-share",
+            min=0.01,
+            max=1.0,
+            help="Share of a core an ingest job's embedding may use (searches get the rest).",
+        ),
+    ] = 0.25,
+    collection: CollectionOpt = None,
+    data_dir: DataDirOpt = None,
+    qdrant_url: QdrantOpt = None,
+) -> None:
+    """Serve the HTTP API: one process owns the store, so searches never wait for an ingest.
+
+    JSON under /v1: POST /v1/search, POST /v1/ingest (202 + job), GET /v1/jobs/ID,
+    GET /v1/sources, DELETE /v1/sources/KEY, GET /v1/stats, GET /v1/verify; GET /healthz,
+    /readyz, /metrics (Prometheus), /openapi.json. Bearer key from FUNCPIPE_API_KEY (required
+    beyond loopback). Ingests read only under --allow-root (none by default) and fetch only
+    public URLs. SIGTERM or Ctrl-C drains (stops a running ingest safely) and exits 0. Other
+    commands reach it with --server URL or FUNCPIPE_SERVER.
+    """
+    from funcpipe_rag.serve import ServeOptions, roots_of
+    from funcpipe_rag.serve import serve as run_server
+
+    settings = _settings(collection=collection, data_dir=data_dir, qdrant_url=qdrant_url)
+    key = os.environ.get("FUNCPIPE_API_KEY") or None
+    opts = ServeOptions(
+        host=host,
+        port=port,
+        api_key=key,
+        allow_roots=roots_of(allow_root or []),
+        allow_private_urls=allow_private_urls,
+        cors_origins=tuple(cors_origin or ()),
+        ingest_share=ingest_share,
+    )
+    done = run_server(settings, opts)
+    if isinstance(done, Err):
+        fail(done.error, settings)
 
 
 # -- demo ------------------------------------------------------------------------------------

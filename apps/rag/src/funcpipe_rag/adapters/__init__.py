@@ -2,16 +2,20 @@
 
 from ._embedder import EmbedderPort as EmbedderPort
 from ._index import StoreIndex as StoreIndex
+from ._sources import FileRaw as FileRaw
 from ._sources import RootsSource as RootsSource
+from ._sources import UrlRaw as UrlRaw
 from ._sources import root_key as root_key
 from ._sources import source_key as source_key
 from ._walk import Filters as Filters
 
 __all__ = [
     "EmbedderPort",
+    "FileRaw",
     "Filters",
     "RootsSource",
     "StoreIndex",
+    "UrlRaw",
     "root_key",
     "source_key",
 ]

@@ -1,4 +1,4 @@
-"""The app's DocumentSource over files (walked by ``_walk``) and URLs (HttpClient).
+"""The app's DocumentSource over files (walked by ``_walk``) and URLs (HttpPort).
 
 The key rule (the same tree gets the same keys from any working directory):
 
@@ -28,9 +28,9 @@ from functools import partial
 from pathlib import Path
 
 from funcpipe.adapters.files import FileReader, os_error_info, text_of
-from funcpipe.adapters.http import HttpClient
 from funcpipe.adapters.runtime import run_blocking
 from funcpipe.async_plan import AsyncPlan
+from funcpipe.ports import HttpPort
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
 
@@ -119,7 +119,7 @@ class FileRaw:
 class UrlRaw:
     key: str
     url: str
-    http: HttpClient | None
+    http: HttpPort | None
 
     def read(self, max_bytes: int) -> AsyncPlan[str]:
         if self.http is None:
@@ -146,7 +146,7 @@ class RootsSource:
         roots: Sequence[str],
         *,
         base: Path | None,
-        http: HttpClient | None = None,
+        http: HttpPort | None = None,
         filters: Filters | None = None,
         home: Path | None = None,
     ) -> None:

@@ -14,6 +14,8 @@ from funcpipe_rag.pipelines import Walked as Walked
 from funcpipe_rag.pipelines import fold_report as fold_report
 from funcpipe_rag.pipelines import plan_lines as plan_lines
 
+from ._cluster import Cluster as Cluster
+from ._cluster import dask_missing as dask_missing
 from ._compose import Backends as Backends
 from ._compose import collection_for as collection_for
 from ._compose import ingest_events as ingest_events
@@ -25,6 +27,10 @@ from ._compose import run_verify as run_verify
 from ._compose import static_embedder as static_embedder
 from ._demo import QUERIES as QUERIES
 from ._demo import run_demo as run_demo
+from ._guard import Guard as Guard
+from ._jobs import INGEST_RUNNING as INGEST_RUNNING
+from ._jobs import Job as Job
+from ._jobs import JobRequest as JobRequest
 from ._manage import CollectionEntry as CollectionEntry
 from ._manage import CollectionStats as CollectionStats
 from ._manage import DeleteReport as DeleteReport
@@ -42,6 +48,11 @@ from ._manage import run_drop as run_drop
 from ._manage import run_sources as run_sources
 from ._manage import run_stats as run_stats
 from ._manage import store_dir as store_dir
+from ._service import OWNER_FILE as OWNER_FILE
+from ._service import Service as Service
+from ._service import ServiceOptions as ServiceOptions
+from ._service import open_service as open_service
+from ._service import owner_of as owner_of
 from ._settings import Settings as Settings
 from ._settings import load_settings as load_settings
 from ._specfile import check_spec as check_spec
@@ -60,8 +71,18 @@ def spec_hash_of(spec: PipelineSpec) -> str:
 
 
 __all__ = [
+    "INGEST_RUNNING",
+    "OWNER_FILE",
     "QUERIES",
+    "Guard",
+    "Job",
+    "JobRequest",
+    "Service",
+    "ServiceOptions",
+    "open_service",
+    "owner_of",
     "Backends",
+    "Cluster",
     "CollectionEntry",
     "CollectionStats",
     "DeleteReport",
@@ -80,6 +101,7 @@ __all__ = [
     "check_spec",
     "collection_for",
     "collection_stats",
+    "dask_missing",
     "drop_collection",
     "fold_report",
     "ingest_events",

@@ -13,11 +13,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-from funcpipe.adapters.http import HttpClient, OpenAIEmbeddings
 from funcpipe.adapters.vectors import VectorStore
 from funcpipe.async_plan import async_with_retry
 from funcpipe.policies import RetryPolicy
+from funcpipe.ports import HttpPort
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec
 from funcpipe.streams import AsyncGen
@@ -48,6 +47,7 @@ from funcpipe_rag.pipelines import (
 )
 from funcpipe_rag.pipelines import ingest_events as pipeline_events
 
+from ._cluster import Cluster, remote_for
 from ._settings import Settings
 from ._stores import open_store
 
@@ -124,7 +124,7 @@ def _local(settings: Settings) -> bool:
 class Backends:
     index: StoreIndex
     embedder: EmbedderPort
-    http: HttpClient | None
+    http: HttpPort | None
 
 
 def _config_err(msg: str) -> Err[ErrInfo]:
@@ -147,8 +147,12 @@ async def open_backends(
     opened only with ``READ_MARGIN`` free bytes under its directory (``Err(NO_SPACE)``).
     """
     async with AsyncExitStack() as stack:
-        http: HttpClient | None = None
+        http: HttpPort | None = None
         if need_http or (settings.embed_url and embedder is None):
+            # httpx (and the CLI tools it pulls in) load only when HTTP is used.
+            import httpx
+            from funcpipe.adapters.http import HttpClient, OpenAIEmbeddings
+
             client = await stack.enter_async_context(httpx.AsyncClient(follow_redirects=True))
             http = HttpClient(client)
         if embedder is not None:
@@ -235,6 +239,7 @@ def ingest_events(
     embedder: EmbedderPort | None = None,
     free_bytes: FreeBytes = disk_free,
     filters: Filters | None = None,
+    cluster: Cluster | None = None,
 ) -> AsyncGen[IngestEvent]:
     """The ingest of ``roots`` (paths or URLs) by ``spec`` as a stream of events: ``Walked``
     (the sources counted, the files skipped), phases, per source an outcome or an error; a
@@ -243,7 +248,8 @@ def ingest_events(
     Source keys follow the key rule (``adapters._sources``) with ``base`` (default
     ``key_base_of(settings)``); ``filters`` are the ``--include`` / ``--exclude`` patterns. The
     backends are open while the stream is drained. A local store's free space is checked
-    before each write (``free_bytes``)."""
+    before each write (``free_bytes``). ``cluster``: run on Dask (``open_remote``); without
+    the ``[dask]`` extra that is ``Err(MISSING_EXTRA)``."""
 
     key_base = base.absolute() if base is not None else key_base_of(settings)
 
@@ -260,28 +266,75 @@ def ingest_events(
             if isinstance(opened, Err):
                 yield opened
                 return
-            b = opened.value
-            source = RootsSource(roots, base=key_base, http=b.http, filters=filters)
-            request = IngestRequest(
-                source, source.root_keys(), prune=prune, dry_run=dry_run, collection=collection
+            events = events_on(
+                opened.value,
+                settings,
+                spec,
+                roots,
+                prune=prune,
+                dry_run=dry_run,
+                base=key_base,
+                free_bytes=free_bytes,
+                cluster=cluster,
+                filters=filters,
             )
-            where = settings.qdrant_path or settings.data_dir
-            room = room_under(where, free_bytes) if _local(settings) else None
-            upserted = 0
-            counted = False
-            async for item in pipeline_events(spec, b.index, b.embedder, request, room=room)():
+            async for item in events():
+                yield item
+
+    return _gen
+
+
+def events_on(
+    b: Backends,
+    settings: Settings,
+    spec: PipelineSpec,
+    roots: Sequence[str],
+    *,
+    prune: bool = False,
+    dry_run: bool = False,
+    base: Path | None,
+    free_bytes: FreeBytes = disk_free,
+    cluster: Cluster | None = None,
+    filters: Filters | None = None,
+) -> AsyncGen[IngestEvent]:
+    """``ingest_events`` on backends already open (a long-lived process's); keys by the key
+    rule with ``base``; ``filters``: ``--include`` / ``--exclude``. Ends after the first
+    ``Err`` item. Builds the ANN index when points were written.
+    ``cluster``: run on Dask (the command stays the store's one writer)."""
+
+    async def _gen() -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
+        source = RootsSource(roots, base=base, http=b.http, filters=filters)
+        request = IngestRequest(
+            source, source.root_keys(), prune=prune, dry_run=dry_run, collection=b.index.collection
+        )
+        where = settings.qdrant_path or settings.data_dir
+        room = room_under(where, free_bytes) if _local(settings) else None
+        upserted = 0
+        counted = False
+        async with AsyncExitStack() as stack:
+            remote = None
+            if cluster is not None:
+                opened_remote = await stack.enter_async_context(
+                    remote_for(cluster, spec, b.embedder.identity)
+                )
+                if isinstance(opened_remote, Err):
+                    yield opened_remote
+                    return
+                remote = opened_remote.value
+            events = pipeline_events(spec, b.index, b.embedder, request, room=room, remote=remote)
+            async for item in events():
                 if not counted and isinstance(item, Ok):  # the run started: count the sources
                     counted = True
                     yield Ok(Phase("walk"))
-                    yield Ok(await _count(RootsSource(roots, base=key_base, filters=filters)))
+                    yield Ok(await _count(RootsSource(roots, base=base, filters=filters)))
                 if isinstance(item, Ok) and isinstance(item.value, Outcome):
                     upserted += item.value.upserted
                 yield item
                 if isinstance(item, Err):
                     return
-            if not dry_run and upserted:
-                yield Ok(Phase("index"))
-                await b.index.optimize_if_needed(OPTIMIZE_THRESHOLD)()
+        if not dry_run and upserted:
+            yield Ok(Phase("index"))
+            await b.index.optimize_if_needed(OPTIMIZE_THRESHOLD)()
 
     return _gen
 
@@ -297,6 +350,7 @@ async def run_ingest(
     embedder: EmbedderPort | None = None,
     free_bytes: FreeBytes = disk_free,
     filters: Filters | None = None,
+    cluster: Cluster | None = None,
 ) -> Result[IngestReport, ErrInfo]:
     """Ingest ``roots`` (paths or URLs) by ``spec``: the fold of ``ingest_events``.
 
@@ -312,6 +366,7 @@ async def run_ingest(
         embedder=embedder,
         free_bytes=free_bytes,
         filters=filters,
+        cluster=cluster,
     )
     return await fold_events(events, keep_outcomes=dry_run)()
 

@@ -23,6 +23,19 @@ from ._ops import check_stage_types as check_stage_types
 from ._ops import registry_for as registry_for
 from ._query import search as search
 from ._query import verify as verify
+from ._shards import FATAL_CODES as FATAL_CODES
+from ._shards import Known as Known
+from ._shards import PreparedList as PreparedList
+from ._shards import Remote as Remote
+from ._shards import Shard as Shard
+from ._shards import ShardDone as ShardDone
+from ._shards import ShardItem as ShardItem
+from ._shards import ShardRunner as ShardRunner
+from ._shards import prepare_source as prepare_source
+from ._shards import prepared_of as prepared_of
+from ._shards import prepared_to_plain as prepared_to_plain
+from ._shards import remote_sources as remote_sources
+from ._shards import shards_of as shards_of
 from ._spec import DEFAULT_COLLECTION as DEFAULT_COLLECTION
 from ._spec import DEFAULT_SPEC as DEFAULT_SPEC
 from ._spec import build_default_spec as build_default_spec
@@ -33,6 +46,7 @@ from ._types import IngestEvent as IngestEvent
 from ._types import IngestReport as IngestReport
 from ._types import Outcome as Outcome
 from ._types import Phase as Phase
+from ._types import Prepared as Prepared
 from ._types import Ready as Ready
 from ._types import SourceError as SourceError
 from ._types import Walked as Walked
@@ -44,13 +58,22 @@ __all__ = [
     "DEFAULT_COLLECTION",
     "DEFAULT_SPEC",
     "Deleted",
+    "FATAL_CODES",
     "IngestEvent",
     "IngestReport",
     "IngestRequest",
+    "Known",
     "Outcome",
     "Phase",
+    "Prepared",
+    "PreparedList",
     "Ready",
+    "Remote",
     "RunConfig",
+    "Shard",
+    "ShardDone",
+    "ShardItem",
+    "ShardRunner",
     "SourceError",
     "StoreSession",
     "Walked",
@@ -67,8 +90,13 @@ __all__ = [
     "match_sources",
     "not_found",
     "plan_lines",
+    "prepare_source",
+    "prepared_of",
+    "prepared_to_plain",
     "registry_for",
+    "remote_sources",
     "search",
+    "shards_of",
     "source_error",
     "spec_chunking",
     "spec_collection",

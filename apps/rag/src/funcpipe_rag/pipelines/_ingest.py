@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from funcpipe.async_plan import AsyncPlan, async_pure
@@ -44,6 +44,7 @@ from ._ops import (
     registry_for,
     write_group,
 )
+from ._shards import Remote, remote_sources
 from ._spec import spec_chunking, spec_resilience
 from ._types import (
     STAGE_STORE,
@@ -138,6 +139,7 @@ def ingest_events(
     resilience: ResilienceEnv | None = None,
     sleeper: Sleeper | None = None,
     room: Room | None = None,
+    remote: Remote | None = None,
 ) -> AsyncGen[IngestEvent]:
     """Sync the store with the sources by the protocol, then prune if asked: as a stream of
     events (``Phase``, then per source an ``Outcome`` or a ``SourceError``).
@@ -147,6 +149,10 @@ def ingest_events(
     run goes on. ``room`` is asked before each write whether it fits on the disk; too little
     ends the run (``Err(NO_SPACE)``, stage ``store``) before anything is written that does
     not fit. The spec is reconstructed once, here.
+
+    ``remote``: run on a cluster (``remote_sources``): workers read, parse and chunk shards of
+    sources and embed the requests of ``remote.embedder``; this process plans against the
+    store and is its one writer. Everything else (events, report, guarantees) is the same.
     """
     want = CollectionStamp(embedder.identity, spec_chunking(spec))
 
@@ -173,20 +179,35 @@ def ingest_events(
         # and parsed; nothing is planned, embedded or written before it is open.
         loop = asyncio.get_running_loop()
         opening = loop.create_task(_open())
+        res = spec_resilience(spec, resilience)
+        if remote is not None:
+            res = replace(
+                res, embed_concurrency=max(res.embed_concurrency, remote.embed_concurrency)
+            )
         cfg = RunConfig(
-            embedder,
+            embedder if remote is None else remote.embedder,
             spec.version,
             request.dry_run,
-            resilience=spec_resilience(spec, resilience),
+            resilience=res,
             stamp=want,
             room=room,
         )
         store = StoreSession(index, opening)
         seen: set[str] = set()  # the read stage's: a source found twice is read once
-        registry = registry_for(cfg, store, seen)
-        described = describe_ingest(
-            spec, registry, request.source.sources(), resilience=resilience, sleeper=sleeper
-        )
+        registry = registry_for(cfg, store, seen, prepared=remote is not None)
+        sources: AsyncGen[object] = request.source.sources()
+        if remote is not None:
+            ctx = SyncContext(embedder.identity, spec.version, want.chunking)
+            sources = remote_sources(
+                request.source.sources(),
+                remote.runner,
+                store=store,
+                ctx=ctx,
+                seen=seen,
+                shard_size=remote.shard_size,
+                embed_fresh=not request.dry_run,
+            )
+        described = describe_ingest(spec, registry, sources, resilience=resilience, sleeper=sleeper)
         if isinstance(described, Err):
             opening.cancel()
             await asyncio.gather(opening, return_exceptions=True)
@@ -241,10 +262,18 @@ def ingest(
     resilience: ResilienceEnv | None = None,
     sleeper: Sleeper | None = None,
     room: Room | None = None,
+    remote: Remote | None = None,
 ) -> AsyncPlan[IngestReport]:
     """The run's report: ``fold_report`` of ``ingest_events``; its ``Err`` if it ends in one."""
     events = ingest_events(
-        spec, index, embedder, request, resilience=resilience, sleeper=sleeper, room=room
+        spec,
+        index,
+        embedder,
+        request,
+        resilience=resilience,
+        sleeper=sleeper,
+        room=room,
+        remote=remote,
     )
     return fold_events(events, keep_outcomes=request.dry_run)
 

@@ -63,7 +63,7 @@ from funcpipe_rag.domain import (
     space_needed,
 )
 
-from ._types import STAGE_EMBED, STAGE_STORE, Outcome, Ready
+from ._types import STAGE_EMBED, STAGE_STORE, Outcome, Prepared, Ready
 
 READ_ID, DOCS_ID, PLAN_ID = "rag.read", "rag.docs", "rag.plan"
 EMBED_ID, WRITE_ID = "rag.embed", "rag.write"
@@ -287,10 +287,10 @@ def read_source(
     return _docs
 
 
-def to_documents(parsed: Parsed) -> AsyncGen[Document]:
+def to_documents(parsed: list[Result[T, ErrInfo]]) -> AsyncGen[T]:
     """FlatMap stage: one source's parse results become stream items, in order."""
 
-    async def _gen() -> AsyncIterator[Result[Document, ErrInfo]]:
+    async def _gen() -> AsyncIterator[Result[T, ErrInfo]]:
         for r in parsed:
             yield r
 
@@ -312,7 +312,26 @@ def plan_group(
     (also leftovers of a crashed run), read in one query retried by ``resilience.store``; a
     query that fails for good fails each source of the group (an ``Err`` at its key).
     """
+    return _plan_docs(docs, lambda d: desired_records(d, ctx), ctx, store, resilience)
 
+
+def plan_prepared(
+    items: list[Prepared], *, ctx: SyncContext, store: StoreSession, resilience: Resilience
+) -> AsyncPlan[Planned]:
+    """BatchMap stage of a distributed run: ``plan_group`` over documents a worker has
+    already chunked (their records travel with them)."""
+    records = {p.doc.source: p.records for p in items}
+    docs = [p.doc for p in items]
+    return _plan_docs(docs, lambda d: records[d.source], ctx, store, resilience)
+
+
+def _plan_docs(
+    docs: list[Document],
+    chunked: Callable[[Document], tuple[ChunkRecord, ...]],
+    ctx: SyncContext,
+    store: StoreSession,
+    resilience: Resilience,
+) -> AsyncPlan[Planned]:
     async def _plan() -> Result[Planned, ErrInfo]:
         opened = await store.ready()
         if isinstance(opened, Err):
@@ -320,7 +339,7 @@ def plan_group(
         todo = [d for d in docs if not is_current(d, store.commits.get(d.source), ctx)]
         if not todo:
             return Ok([Ok(SourcePlan(d.source, "unchanged")) for d in docs])
-        desired = {d.source: desired_records(d, ctx) for d in todo}
+        desired = {d.source: chunked(d) for d in todo}
         sources = sorted(desired)
         reads = async_pure([]) if store.fresh else resilience.store(store.index.chunks_of(sources))
         stored = await reads()
@@ -541,12 +560,20 @@ def write_sources(
     return _write
 
 
-def registry_for(cfg: RunConfig, store: StoreSession, seen: set[str]) -> Registry:
+def registry_for(
+    cfg: RunConfig, store: StoreSession, seen: set[str], *, prepared: bool = False
+) -> Registry:
     """The trusted registry of the ingest ops, each factory reading its op's params and
-    binding its stage to what that stage needs of one run (and nothing more)."""
+    binding its stage to what that stage needs of one run (and nothing more).
+
+    ``prepared``: the registry of a distributed run's command, whose sources are already
+    read, parsed and chunked by workers (``PreparedList`` items): its read op passes them on
+    and its plan op is ``plan_prepared``; embed and write are the same stages."""
 
     def read(params: Params) -> Callable[[RawSource], AsyncPlan[Parsed]]:
         max_bytes = _int(params, "max_bytes", DEFAULT_MAX_BYTES)
+        if prepared:
+            return async_pure  # type: ignore[return-value]  # PreparedList items pass on
         return partial(read_source, max_bytes=max_bytes, seen=seen, store=store, cfg=cfg)
 
     def docs(_: Params) -> Callable[[Parsed], AsyncGen[Document]]:
@@ -554,6 +581,9 @@ def registry_for(cfg: RunConfig, store: StoreSession, seen: set[str]) -> Registr
 
     def plan(params: Params) -> Callable[[list[Document]], AsyncPlan[Planned]]:
         ctx = SyncContext(cfg.embedder.identity, cfg.spec_hash, chunking_of(params))
+        if prepared:
+            bound = partial(plan_prepared, ctx=ctx, store=store, resilience=cfg.resilience)
+            return bound  # the items are Prepared
         return partial(plan_group, ctx=ctx, store=store, resilience=cfg.resilience)
 
     def embed(params: Params) -> Callable[[list[SourcePlan]], AsyncPlan[EmbedOut]]:

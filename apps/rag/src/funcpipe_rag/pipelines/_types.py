@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from funcpipe.result import ErrInfo
 
-from funcpipe_rag.domain import SourcePlan, Vector
+from funcpipe_rag.domain import ChunkRecord, Document, SourcePlan, Vector
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +16,16 @@ class Ready:
 
     plan: SourcePlan
     vectors: tuple[Vector, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A parsed document without its text, with the chunk records a clean run writes for it
+    (empty when the source is unchanged: its raw text is the one its marker names). What a
+    worker gives back in a distributed run."""
+
+    doc: Document
+    records: tuple[ChunkRecord, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +54,9 @@ UNKNOWN_SOURCE = "?"
 
 STAGE_EMBED = "embed"
 STAGE_STORE = "store"
-BACKEND_STAGES = frozenset({STAGE_EMBED, STAGE_STORE})
+STAGE_CLUSTER = "cluster"
+"""A shard task that failed on the cluster (e.g. its workers died too often): a backend."""
+BACKEND_STAGES = frozenset({STAGE_EMBED, STAGE_STORE, STAGE_CLUSTER})
 
 
 @dataclass(frozen=True, slots=True)

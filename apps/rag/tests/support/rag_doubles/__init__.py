@@ -3,6 +3,8 @@ app's tests)."""
 
 from ._hash_embedder import HashEmbedder as HashEmbedder
 from ._memory import MemoryIndex as MemoryIndex
+from ._replay import ReplayingShards as ReplayingShards
+from ._replay import TwiceEmbedder as TwiceEmbedder
 from ._specs import fast_retry_spec as fast_retry_spec
 
-__all__ = ["HashEmbedder", "MemoryIndex", "fast_retry_spec"]
+__all__ = ["HashEmbedder", "MemoryIndex", "ReplayingShards", "TwiceEmbedder", "fast_retry_spec"]

@@ -7,14 +7,12 @@ import re
 from collections.abc import Mapping
 from typing import Literal
 
-import yaml  # type: ignore[import-untyped]
 from funcpipe.result import Err, ErrInfo, Ok, Result
 from pydantic import ValidationError
 
 from ._errors import from_validation_error, invalid
 from ._hash import seal, verify
 from ._models import PipelineSpec
-from ._yaml import SpecYamlError, dump_yaml, load_yaml
 
 Format = Literal["json", "yaml"]
 
@@ -36,6 +34,8 @@ def serialize(spec: PipelineSpec, fmt: Format = "json") -> str:
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     if fmt == "yaml":
+        from ._yaml import dump_yaml  # PyYAML loads only for YAML (start-up time)
+
         return dump_yaml(data)
     raise ValueError(f"fmt must be 'json' or 'yaml', got {fmt!r}")
 
@@ -131,6 +131,10 @@ def _load_json(text: str, max_depth: int) -> Result[object, ErrInfo]:
 
 
 def _load_yaml(text: str, max_depth: int, max_nodes: int) -> Result[object, ErrInfo]:
+    import yaml  # type: ignore[import-untyped]  # loaded only for YAML (start-up time)
+
+    from ._yaml import SpecYamlError, load_yaml
+
     try:
         return Ok(load_yaml(text, max_depth=max_depth, max_nodes=max_nodes))
     except SpecYamlError as exc:

@@ -10,13 +10,13 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
 from funcpipe.adapters.embedders import check_texts
 from funcpipe.adapters.runtime import run_blocking
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 if TYPE_CHECKING:
+    import numpy as np
     from numpy.typing import NDArray
 
 MODEL_NAME = "wordllama/l2_supercat_256"
@@ -121,6 +121,8 @@ class StaticEmbedder:
             raise TypeError(checked.error.msg)
         if not checked.value:
             return []
+        import numpy as np  # loaded with the model, not with the module (start-up time)
+
         self.load()
         model = self._model
         assert model is not None

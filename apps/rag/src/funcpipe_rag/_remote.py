@@ -1,0 +1,79 @@
+"""The CLI's client of a running ``funcpipe-rag serve`` (``--server URL`` / ``FUNCPIPE_SERVER``).
+
+Each call returns the same JSON the local command prints, or ``Err``: the server's
+``{"code","msg"}`` (stage ``usage`` for 4xx, ``store`` for 503), ``NETWORK`` (stage ``store``)
+when it cannot be reached. The bearer key is ``FUNCPIPE_API_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import httpx
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+
+POLL_S = 0.2
+
+
+def _headers() -> dict[str, str]:
+    key = os.environ.get("FUNCPIPE_API_KEY")
+    return {"authorization": f"Bearer {key}"} if key else {}
+
+
+def _call(method: str, server: str, path: str, **kw: object) -> Result[object, ErrInfo]:
+    url = server.rstrip("/") + path
+    try:
+        r = httpx.request(method, url, headers=_headers(), timeout=60, **kw)  # type: ignore[arg-type]
+    except httpx.HTTPError as exc:
+        return Err(ErrInfo(codes.NETWORK, f"cannot reach the server at {server}: {exc}", "store"))
+    try:
+        doc: object = r.json()
+    except ValueError:
+        doc = None
+    if r.status_code >= 400:
+        got = doc if isinstance(doc, dict) else {}
+        code = str(got.get("code", codes.SERVICE_SPECIFIC))
+        msg = f"server {server}: {got.get('msg', r.reason_phrase)}"
+        stage = "store" if r.status_code >= 500 else "usage"
+        return Err(ErrInfo(code, msg, stage, ctx={"status": r.status_code}))
+    return Ok(doc)
+
+
+def search(server: str, query: str, k: int) -> Result[object, ErrInfo]:
+    """``POST /v1/search``: the hits as ``search --json``."""
+    return _call("POST", server, "/v1/search", json={"query": query, "k": k})
+
+
+def verify(server: str, *, repair: bool) -> Result[object, ErrInfo]:
+    """``GET /v1/verify``: as ``verify --json``."""
+    return _call("GET", server, "/v1/verify", params={"repair": str(repair).lower()})
+
+
+def ingest(
+    server: str, roots: list[str], *, prune: bool, dry_run: bool
+) -> Result[dict[str, object], ErrInfo]:
+    """``POST /v1/ingest`` then poll the job until it ends: the finished job document (its
+    ``report`` is ``ingest --json``). Paths are sent absolute (the server reads them)."""
+    paths = [r for r in roots if not r.startswith(("http://", "https://"))]
+    urls = [r for r in roots if r.startswith(("http://", "https://"))]
+    sent = {
+        "paths": [os.path.abspath(p) for p in paths],
+        "urls": urls,
+        "prune": prune,
+        "dry_run": dry_run,
+    }
+    started = _call("POST", server, "/v1/ingest", json=sent)
+    if isinstance(started, Err):
+        return started
+    job = started.value.get("job") if isinstance(started.value, dict) else None
+    if not isinstance(job, str):
+        return Err(ErrInfo(codes.SERVICE_SPECIFIC, f"server {server}: no job id", "store"))
+    while True:
+        got = _call("GET", server, f"/v1/jobs/{job}")
+        if isinstance(got, Err):
+            return got
+        doc = got.value
+        if isinstance(doc, dict) and doc.get("status") not in ("queued", "running"):
+            return Ok(doc)
+        time.sleep(POLL_S)

@@ -1,0 +1,67 @@
+"""Choosing where an ingest runs: in this process, or on Dask (extra ``funcpipe-rag[dask]``).
+
+Importing this module never imports Dask: ``remote_for`` does, when a run asks for a cluster.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from funcpipe.result import Err, ErrInfo, Result, codes
+from funcpipe.specs import PipelineSpec
+
+from funcpipe_rag.domain import EmbedderId
+from funcpipe_rag.pipelines import Remote
+
+DASK_EXTRA_HINT = 'pip install "funcpipe-rag[dask]"'
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """Where a distributed ingest runs: a LocalCluster of ``workers`` processes on loopback,
+    started and stopped by the run, or the scheduler at ``address`` (``tcp://host:8786``)."""
+
+    workers: int | None = None
+    address: str | None = None
+    timeout_s: float = 10.0
+    """How long to wait for the scheduler (or a local cluster) to answer."""
+
+    def __post_init__(self) -> None:
+        if (self.workers is None) == (self.address is None):
+            raise ValueError("Cluster: give exactly one of workers, address")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"Cluster: workers must be >= 1, got {self.workers}")
+        if self.timeout_s <= 0:
+            raise ValueError(f"Cluster: timeout_s must be > 0, got {self.timeout_s}")
+
+
+def dask_missing() -> ErrInfo | None:
+    """``INVALID_INPUT`` (stage ``config``, exit 2) naming the extra to install when Dask is
+    not installed; ``None`` when it is."""
+    try:
+        found = importlib.util.find_spec("distributed") is not None
+    except (ImportError, ValueError):
+        found = False
+    if found:
+        return None
+    msg = f"--workers and --dask need the optional Dask dependencies: {DASK_EXTRA_HINT}"
+    return ErrInfo(codes.INVALID_INPUT, msg, stage="config")
+
+
+@asynccontextmanager
+async def remote_for(
+    cluster: Cluster, spec: PipelineSpec, identity: EmbedderId
+) -> AsyncIterator[Result[Remote, ErrInfo]]:
+    """The ``Remote`` of a run on ``cluster`` (``open_remote``), or why there is none: the
+    extra missing (stage ``config``), the scheduler unreachable (NETWORK, stage ``cluster``)."""
+    missing = dask_missing()
+    if missing is not None:
+        yield Err(missing)
+        return
+    from ._distributed import open_remote
+
+    async with open_remote(cluster, spec, identity) as opened:
+        yield opened

@@ -1,0 +1,502 @@
+"""The ingest on a Dask cluster (extra ``funcpipe-rag[dask]``): the worker registry, the worker
+specs, and the ports of the ingest (``ShardRunner``, ``Embedder``) over ``DaskRunner``.
+
+Two worker ops, each shipped as its own sealed spec (canonical JSON; each worker verifies its
+hashes and rebuilds it from ``WORKER_REGISTRY``, the only registry the command allows):
+``rag.shard`` reads, parses and chunks a shard of sources; ``rag.embed_texts`` embeds one
+request's texts. Workers use the embedder their own ``FUNCPIPE_EMBED_*`` environment names
+(the bundled static model by default); one whose model or dimension differs from the
+command's refuses every task (INVALID_INPUT, stage ``config``: the run ends, exit 2). Tasks
+are at-least-once: both ops are pure functions of their input, so a re-run task is harmless.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from array import array
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from funcpipe.adapters.dask import DaskJob, DaskRunner, Partition, Plain, dask_client
+from funcpipe.adapters.files import FileReader
+from funcpipe.adapters.http import HttpClient, OpenAIEmbeddings
+from funcpipe.async_plan import AsyncPlan
+from funcpipe.policies import ChunkPolicy
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.specs import (
+    Params,
+    PipelineSpec,
+    Registry,
+    batch_map_entry,
+    batch_map_op,
+    map_entry,
+    map_op,
+    pipeline_spec,
+)
+from funcpipe.specs import serialize as spec_serialize
+from funcpipe.streams import AsyncGen
+
+from funcpipe_rag.adapters import EmbedderPort, FileRaw, UrlRaw
+from funcpipe_rag.domain import EmbedderId, RawSource, SyncContext, Vector, is_url
+from funcpipe_rag.pipelines import (
+    PreparedList,
+    Remote,
+    Shard,
+    ShardDone,
+    ShardItem,
+    prepare_source,
+    prepared_of,
+    prepared_to_plain,
+    spec_chunking,
+)
+from funcpipe_rag.pipelines._ops import DEFAULT_MAX_BYTES, EMBED_ID, READ_ID, chunking_of
+
+from ._cluster import Cluster
+from ._settings import load_settings
+
+WORKER_REGISTRY = "funcpipe_rag.app._distributed:worker_registry"
+"""The import name every worker rebuilds the shipped specs from (the package installed)."""
+
+SHARD_ID, EMBED_TEXTS_ID = "rag.shard", "rag.embed_texts"
+WORKER_OPS_VERSION = "1"
+WORKER_ALLOW_LIST = (SHARD_ID, EMBED_TEXTS_ID)
+STAGE = "cluster"
+SHARD_SIZE = 8
+"""Sources per shard (a task); small enough that the window keeps every worker busy."""
+MAX_SHARD = 1024
+"""Sources per shard at most (the shard op takes a whole shard as one batch)."""
+
+
+def _int(params: Params, key: str) -> int:
+    v = params.get(key)
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise ValueError(f"param {key!r} must be an int >= 0, got {v!r}")
+    return v
+
+
+def _str(params: Params, key: str) -> str:
+    v = params.get(key)
+    if not isinstance(v, str):
+        raise ValueError(f"param {key!r} must be a string, got {v!r}")
+    return v
+
+
+def _identity_of(params: Params) -> EmbedderId:
+    return EmbedderId(_str(params, "model"), _int(params, "dim"))
+
+
+@dataclass(frozen=True, slots=True)
+class _WorkerEmbedder:
+    """What a worker embeds with: its environment's remote endpoint, or the static model."""
+
+    url: str | None
+    model: str | None
+    api_key: str | None
+    dim: int | None
+
+    @staticmethod
+    def from_env() -> _WorkerEmbedder:
+        got = load_settings()
+        if isinstance(got, Err):
+            return _WorkerEmbedder(None, None, None, None)
+        s = got.value
+        key = s.embed_api_key.get_secret_value() if s.embed_api_key else None
+        return _WorkerEmbedder(s.embed_url, s.embed_model, key, s.embed_dim)
+
+    def mismatch(self, want: EmbedderId) -> Err[ErrInfo] | None:
+        """Why this worker may not embed for a run of ``want`` (one line), or ``None``."""
+        if self.url:
+            model, dim = self.model or "", self.dim
+        else:
+            from ._compose import static_embedder
+
+            ident = static_embedder(self.dim or want.dim).identity
+            model, dim = ident.model, ident.dim
+        if model == want.model and (dim is None or dim == want.dim):
+            return None
+        have = f"{model}@{dim}" if dim else model
+        msg = (
+            f"a Dask worker embeds with {have}, the command with {want}: "
+            "set the same FUNCPIPE_EMBED_* on every worker"
+        )
+        return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="config"))
+
+    @asynccontextmanager
+    async def session(self, want: EmbedderId) -> AsyncIterator[EmbedderPort]:
+        """The embedder for one task: the static model, or the endpoint over one HTTP client
+        (opened here, closed on exit; a task runs on an event loop of its own)."""
+        if not self.url:
+            from ._compose import static_embedder
+
+            yield static_embedder(want.dim)
+            return
+        async with httpx.AsyncClient(follow_redirects=True) as client:
+            remote = OpenAIEmbeddings(
+                client,
+                base_url=self.url,
+                model=self.model or want.model,
+                api_key=self.api_key,
+                dimensions=self.dim,
+            )
+            yield EmbedderPort(remote, dim=want.dim)
+
+
+def _shard_op(params: Params) -> Callable[[list[object]], AsyncPlan[list[Plain]]]:
+    """``rag.shard`` (BatchMap over a whole shard): encoded ``ShardItem``s -> per item
+    ``{"prepared": PreparedList, "vectors": ...}``; the chunks of the shard's fresh sources
+    are embedded together, in requests of ``embed_batch`` texts."""
+    want = _identity_of(params)
+    ctx = SyncContext(want, _str(params, "spec_hash"), chunking_of(params))
+    max_bytes = _int(params, "max_bytes")
+    batch = max(1, _int(params, "embed_batch"))
+    worker = _WorkerEmbedder.from_env()
+
+    async def prepare(item: object) -> tuple[PreparedList, bool]:
+        try:
+            si = ShardItem.from_plain(item)
+        except ValueError as exc:
+            msg = f"a malformed shard item: {exc}"
+            return [Err(ErrInfo(codes.INVALID_INPUT, msg, STAGE, ("?",)))], False
+        if not is_url(si.location):
+            raw: RawSource = FileRaw(si.key, Path(si.location), FileReader())
+            got = await prepare_source(raw, si.known, max_bytes=max_bytes, ctx=ctx)()
+        else:
+            async with httpx.AsyncClient(follow_redirects=True) as client:
+                raw = UrlRaw(si.key, si.location, HttpClient(client))
+                got = await prepare_source(raw, si.known, max_bytes=max_bytes, ctx=ctx)()
+        if isinstance(got, Err):
+            e = got.error
+            return [Err(ErrInfo(e.code, e.msg, e.stage, (si.key,), e.cause, e.ctx))], False
+        return got.value, si.fresh
+
+    def run(items: list[object]) -> AsyncPlan[list[Plain]]:
+        async def _run() -> Result[list[Plain], ErrInfo]:
+            refused = worker.mismatch(want)
+            if refused is not None:
+                return refused
+            done = [await prepare(item) for item in items]
+            counts = [len(_texts(p)) if fresh else 0 for p, fresh in done]
+            texts = [t for (p, fresh) in done if fresh for t in _texts(p)]
+            vectors = await _embed_all(texts, worker, want, batch)
+            out: list[Plain] = []
+            at = 0
+            for (prepared, _), n in zip(done, counts, strict=True):
+                mine = vectors[at : at + n] if vectors is not None and n else None
+                at += n
+                plain = _plain_vectors(mine) if mine else None
+                out.append({"prepared": prepared_to_plain(prepared), "vectors": plain})
+            return Ok(out)
+
+        return _run
+
+    return run
+
+
+def _texts(items: PreparedList) -> list[str]:
+    return [r.text for p in items if isinstance(p, Ok) for r in p.value.records]
+
+
+async def _embed_all(
+    texts: list[str], worker: _WorkerEmbedder, want: EmbedderId, batch: int
+) -> list[Vector] | None:
+    """The vectors of the fresh sources' chunks (in order), or ``None`` when a request
+    fails: the command then embeds them through ``rag.embed_texts``, with the spec's
+    retries."""
+    if not texts:
+        return None
+    out: list[Vector] = []
+    async with worker.session(want) as embedder:
+        for i in range(0, len(texts), batch):
+            part = texts[i : i + batch]
+            got = await embedder.embed(part)()
+            if isinstance(got, Err) or len(got.value) != len(part):
+                return None
+            out.extend(got.value)
+    return out
+
+
+def _embed_op(params: Params) -> Callable[[object], AsyncPlan[Plain]]:
+    """``rag.embed_texts``: a list of texts -> one vector (list of floats) per text."""
+    want = _identity_of(params)
+    worker = _WorkerEmbedder.from_env()
+
+    def run(item: object) -> AsyncPlan[Plain]:
+        async def _run() -> Result[Plain, ErrInfo]:
+            refused = worker.mismatch(want)
+            if refused is not None:
+                return refused
+            if not isinstance(item, list) or not all(isinstance(t, str) for t in item):
+                return Err(ErrInfo(codes.INVALID_INPUT, "texts must be a list of strings", STAGE))
+            async with worker.session(want) as embedder:
+                got = await embedder.embed([str(t) for t in item])()
+            return got.map(_plain_vectors)
+
+        return _run
+
+    return run
+
+
+def _plain_vectors(vectors: list[Vector]) -> Plain:
+    """Vectors as one base64 string of float64s (exact; a list of floats costs the wire's
+    plain-data check per float), with their dimension."""
+    dim = len(vectors[0]) if vectors else 0
+    flat = array("d")
+    for v in vectors:
+        if len(v) != dim:
+            return {"dim": -1, "n": len(vectors), "b64": ""}
+        flat.extend(v)
+    return {"dim": dim, "n": len(vectors), "b64": base64.b64encode(flat.tobytes()).decode()}
+
+
+def worker_registry() -> Registry:
+    """The registry a worker rebuilds the shipped specs from (``WORKER_REGISTRY``)."""
+    return Registry(
+        [
+            batch_map_entry(SHARD_ID, WORKER_OPS_VERSION, _shard_op),
+            map_entry(EMBED_TEXTS_ID, WORKER_OPS_VERSION, _embed_op),
+        ]
+    )
+
+
+def _read_params(spec: PipelineSpec) -> int:
+    for op in spec.ops:
+        if op.func_id == READ_ID:
+            v = op.params.get("max_bytes", DEFAULT_MAX_BYTES)
+            return v if isinstance(v, int) and not isinstance(v, bool) else DEFAULT_MAX_BYTES
+    return DEFAULT_MAX_BYTES
+
+
+def _embed_batch(spec: PipelineSpec) -> int:
+    for op in spec.ops:
+        if op.func_id == EMBED_ID:
+            v = op.params.get("embed_batch", 64)
+            return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 64
+    return 64
+
+
+def worker_jobs(spec: PipelineSpec, identity: EmbedderId) -> tuple[DaskJob, DaskJob]:
+    """The two jobs of a run of ``spec`` (shard, embed), each a sealed one-op spec whose
+    params carry what the worker needs: the embedder's identity, the ingest spec's hash and
+    chunking, the read limit."""
+    reg = worker_registry()
+    chunking = spec_chunking(spec)
+    who: Mapping[str, object] = {"model": identity.model, "dim": identity.dim}
+    shard = pipeline_spec(
+        "funcpipe-rag-shard",
+        [
+            batch_map_op(
+                reg[SHARD_ID],
+                chunk=ChunkPolicy(max_units=MAX_SHARD, max_delay_ms=0),  # a whole shard at once
+                params={
+                    **who,
+                    "spec_hash": spec.version,
+                    "chunk_chars": chunking.max_chars,
+                    "chunk_overlap": chunking.overlap,
+                    "max_bytes": _read_params(spec),
+                    "embed_batch": _embed_batch(spec),
+                },
+            )
+        ],
+    )
+    embed = pipeline_spec("funcpipe-rag-embed", [map_op(reg[EMBED_TEXTS_ID], params=who)])
+    return (
+        DaskJob(spec_serialize(shard, "json"), WORKER_REGISTRY, WORKER_ALLOW_LIST),
+        DaskJob(spec_serialize(embed, "json"), WORKER_REGISTRY, WORKER_ALLOW_LIST),
+    )
+
+
+class DaskShards:
+    """``ShardRunner`` over a ``DaskRunner``: each shard one task of the shard job."""
+
+    def __init__(
+        self,
+        runner: DaskRunner,
+        job: DaskJob,
+        ctx: SyncContext,
+        vectors: dict[str, Vector] | None = None,
+    ) -> None:
+        self._runner, self._job, self._ctx = runner, job, ctx
+        self._vectors = vectors if vectors is not None else {}
+
+    def _decode(self, data: Plain, key: str) -> PreparedList:
+        """A worker's result: its prepared documents; the vectors it made for a fresh
+        source's chunks go to the run's cache (text -> vector) that ``DaskEmbedder`` reads."""
+        if not isinstance(data, dict):
+            return prepared_of(None, self._ctx, key)
+        prepared = prepared_of(data.get("prepared"), self._ctx, key)
+        raw = data.get("vectors")
+        if raw is not None:
+            got = _vectors_of(raw)
+            texts = [r.text for p in prepared if isinstance(p, Ok) for r in p.value.records]
+            if isinstance(got, Ok) and len(got.value) == len(texts):
+                self._vectors.update(zip(texts, got.value, strict=True))
+        return prepared
+
+    def locate(self, raw: RawSource) -> str | None:
+        if isinstance(raw, FileRaw):
+            return str(raw.path.absolute())
+        if isinstance(raw, UrlRaw):
+            return raw.url
+        return None
+
+    def run(self, shards: Iterable[Shard]) -> AsyncGen[ShardDone]:
+        by_key: dict[str, Shard] = {}
+
+        def parts() -> Iterable[Partition]:
+            for s in shards:
+                by_key[s.key] = s
+                yield Partition(s.key, tuple(i.to_plain() for i in s.items))
+
+        results = self._runner.run(self._job, parts())
+
+        async def _gen() -> AsyncIterator[Result[ShardDone, ErrInfo]]:
+            it = results()
+            try:
+                async for r in it:
+                    if isinstance(r, Err):
+                        yield r
+                        continue
+                    done = r.value
+                    shard = by_key[done.key]
+                    if len(done.results) != len(shard.items):  # the whole task was refused
+                        first = next((x for x in done.results if isinstance(x, Err)), None)
+                        e = first.error if first is not None else _malformed()
+                        yield Err(ErrInfo(e.code, e.msg, e.stage or STAGE, (done.key,)))
+                        continue
+                    prepared: tuple[PreparedList, ...] = tuple(
+                        self._decode(x.value, item.key) if isinstance(x, Ok) else [x]
+                        for x, item in zip(done.results, shard.items, strict=True)
+                    )
+                    yield Ok(ShardDone(done.key, prepared))
+            finally:
+                aclose = getattr(it, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+
+        return _gen
+
+
+def _malformed() -> ErrInfo:
+    return ErrInfo(codes.UNEXPECTED, "a malformed task result", STAGE)
+
+
+class DaskEmbedder:
+    """The ``Embedder`` port over the cluster: each request is one task of the embed job
+    (embedding is pure, so a task run twice is harmless); retries and batching stay the
+    ingest's (``embed_group``)."""
+
+    def __init__(
+        self,
+        runner: DaskRunner,
+        job: DaskJob,
+        identity: EmbedderId,
+        vectors: dict[str, Vector] | None = None,
+    ) -> None:
+        self._runner, self._job, self._identity = runner, job, identity
+        self._vectors = vectors if vectors is not None else {}
+        self.sent = 0  # texts sent to the cluster (not already embedded by a shard task)
+
+    @property
+    def identity(self) -> EmbedderId:
+        return self._identity
+
+    def embed(self, texts: Iterable[str]) -> AsyncPlan[list[Vector]]:
+        """The vectors of ``texts``: those a shard task already made (taken from the run's
+        cache), the others from one task of the embed job."""
+        asked = list(texts)
+
+        async def _embed() -> Result[list[Vector], ErrInfo]:
+            have = {t: self._vectors[t] for t in asked if t in self._vectors}
+            missing = [t for t in dict.fromkeys(asked) if t not in have]
+            if missing:
+                got = await self._remote(missing)
+                if isinstance(got, Err):
+                    return got
+                have.update(zip(missing, got.value, strict=False))
+            for t in have:
+                self._vectors.pop(t, None)
+            return Ok([have[t] for t in asked])
+
+        return _embed
+
+    async def _remote(self, texts: list[str]) -> Result[list[Vector], ErrInfo]:
+        frozen: list[Plain] = list(texts)
+        self.sent += len(texts)
+        rid = uuid.uuid4().hex[:16]
+        it = self._runner.run(self._job, [Partition(f"embed-{rid}", (frozen,))], run_id=rid)()
+        try:
+            r = await anext(it, None)
+        finally:
+            await it.aclose()  # type: ignore[attr-defined]
+        if r is None:
+            return Err(_malformed())
+        if isinstance(r, Err):
+            return Err(ErrInfo(r.error.code, r.error.msg, "embed", ()))
+        got = r.value.results
+        if len(got) != 1:
+            return Err(_malformed())
+        one = got[0]
+        if isinstance(one, Err):
+            e = one.error
+            return Err(ErrInfo(e.code, e.msg, e.stage, (), e.cause, e.ctx))
+        vectors = _vectors_of(one.value)
+        if isinstance(vectors, Ok) and len(vectors.value) != len(texts):
+            return Err(_malformed())
+        return vectors
+
+
+def _vectors_of(data: Plain) -> Result[list[Vector], ErrInfo]:
+    """The inverse of ``_plain_vectors``; vectors of different lengths are
+    DIMENSION_MISMATCH, anything malformed UNEXPECTED."""
+    if not isinstance(data, dict):
+        return Err(_malformed())
+    dim, n, b64 = data.get("dim"), data.get("n"), data.get("b64")
+    if not isinstance(dim, int) or not isinstance(n, int) or not isinstance(b64, str):
+        return Err(_malformed())
+    if dim < 0:
+        msg = "the embedder returned vectors of different lengths"
+        return Err(ErrInfo(codes.DIMENSION_MISMATCH, msg, "embed"))
+    flat = array("d")
+    try:
+        flat.frombytes(base64.b64decode(b64, validate=True))
+    except ValueError:
+        return Err(_malformed())
+    if len(flat) != dim * n:
+        return Err(_malformed())
+    values = flat.tolist()
+    return Ok([values[i * dim : (i + 1) * dim] for i in range(n)])
+
+
+@asynccontextmanager
+async def open_remote(
+    cluster: Cluster, spec: PipelineSpec, identity: EmbedderId
+) -> AsyncIterator[Result[Remote, ErrInfo]]:
+    """The ``Remote`` of a run on ``cluster``; the client (and a local cluster) closed on
+    exit. A scheduler that cannot be reached is ``Err(NETWORK)`` (stage ``cluster``)."""
+    n = cluster.workers or 1
+    async with dask_client(cluster.address, n_workers=n, timeout_s=cluster.timeout_s) as opened:
+        if isinstance(opened, Err):
+            e = opened.error
+            yield Err(ErrInfo(e.code, e.msg, STAGE, e.path, e.cause))
+            return
+        client = opened.value
+        if cluster.address is not None:
+            # the scheduler's worker threads now (the window: two tasks per thread)
+            threads = await client.nthreads()  # type: ignore[no-untyped-call]
+            n = max(1, sum(threads.values()))
+        runner = DaskRunner(client, allowed_registries={WORKER_REGISTRY}, max_in_flight=2 * n)
+        shard_job, embed_job = worker_jobs(spec, identity)
+        ctx = SyncContext(identity, spec.version, spec_chunking(spec))
+        made: dict[str, Vector] = {}  # vectors shard tasks made, until the run asks for them
+        yield Ok(
+            Remote(
+                DaskShards(runner, shard_job, ctx, made),
+                DaskEmbedder(runner, embed_job, identity, made),
+                shard_size=SHARD_SIZE,
+                embed_concurrency=2 * n,
+            )
+        )

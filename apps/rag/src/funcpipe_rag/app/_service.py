@@ -1,0 +1,294 @@
+"""The app as a long-lived service: one process owns the open store and the loaded embedder;
+searches use them directly and ingest jobs run beside them (see ``_jobs``).
+
+Laws: a search's hits equal ``run_search``'s for the same store and query; a job's report
+equals ``run_ingest``'s for the same input and store state. Errors are the pipelines' codes plus
+``INGEST_RUNNING`` and the guard's (``PERMISSION_DENIED``). ``open_service`` closes the store on
+exit after stopping a running job (``drain_s`` bounds the wait).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from funcpipe.adapters.embedders import Embedder as LibEmbedder
+from funcpipe.adapters.http import HttpClient
+from funcpipe.async_plan import AsyncPlan
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.specs import PipelineSpec
+
+from funcpipe_rag.adapters import EmbedderPort
+from funcpipe_rag.domain import SearchHit, VerifyReport, is_url
+from funcpipe_rag.pipelines import DEFAULT_SPEC, search, verify
+
+from ._compose import Backends, FreeBytes, collection_for, disk_free, events_on, open_backends
+from ._guard import Guard
+from ._jobs import INGEST_RUNNING, Job, JobBoard, JobRequest, fold_into, request_roots
+from ._manage import (
+    CollectionStats,
+    DeleteReport,
+    SourceEntry,
+    collection_stats,
+    list_sources,
+    remove_sources,
+    store_dir,
+)
+from ._settings import Settings
+
+OWNER_FILE = "serve.json"
+"""Under a local store's data dir while a server owns it: ``{"url", "pid"}``."""
+
+MAX_K = 1000
+
+
+def owner_of(data_dir: Path) -> str | None:
+    """The URL of the live server that owns ``data_dir``, if one does."""
+    try:
+        doc = json.loads((data_dir / OWNER_FILE).read_text("utf-8"))
+        pid, url = int(doc["pid"]), str(doc["url"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceOptions:
+    guard: Guard = field(default_factory=Guard)
+    base: Path | None = None
+    """Source keys are relative to this (default: the working directory at start)."""
+    url: str | None = None
+    """Where the server listens (written to the owner file of a local store)."""
+    free_bytes: FreeBytes = disk_free
+    ingest_share: float = 1.0
+    """At most this share of its thread a job's embedding uses (0 < share <= 1; the static
+    model only): less leaves more CPU to searches, at the cost of a slower ingest."""
+
+
+class Service:
+    """Search and ingest over backends opened once."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        backends: Backends,
+        spec: PipelineSpec,
+        options: ServiceOptions,
+    ) -> None:
+        self.settings = settings
+        self.backends = backends
+        self.spec = spec
+        self.options = options
+        self.base = (options.base or Path.cwd()).absolute()
+        self.ingest_embedder = backends.embedder
+        local_embedder = not settings.embed_url
+        # a thread of its own when the work is CPU-bound here and nothing is loop-bound
+        self.jobs = JobBoard(self._run_job, threaded=local_embedder and not settings.qdrant_url)
+
+    @property
+    def collection(self) -> str:
+        return self.backends.index.collection
+
+    async def search(self, query: str, k: int) -> Result[list[SearchHit], ErrInfo]:
+        """The ``k`` nearest chunks (``INVALID_INPUT`` for an empty query or k out of 1..1000)."""
+        if not 1 <= k <= MAX_K:
+            return Err(ErrInfo(codes.INVALID_INPUT, f"k must be 1..{MAX_K}", stage="usage"))
+        b = self.backends
+        return await search(b.index, b.embedder, query, k, self.collection)()
+
+    def start_ingest(self, request: JobRequest) -> Result[Job, ErrInfo]:
+        """Check the request against the guard, then start it as a job (``INGEST_RUNNING`` if
+        one runs). Nothing is read before every path and URL is allowed."""
+        roots = request_roots(request)
+        if not roots:
+            return Err(ErrInfo(codes.INVALID_INPUT, "give paths or urls", stage="usage"))
+        for url in request.urls:
+            if not is_url(url):
+                msg = f"not an http(s) URL: {url}"
+                return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="usage"))
+        checked = self.options.guard.check(roots)
+        if isinstance(checked, Err):
+            return checked
+        return self.jobs.start(request)
+
+    async def sources(self) -> Result[list[SourceEntry], ErrInfo]:
+        """The committed sources (``list_sources``)."""
+        return await list_sources(self.backends.index)
+
+    async def stats(self) -> Result[CollectionStats, ErrInfo]:
+        """The collection's figures (``collection_stats``)."""
+        return await collection_stats(
+            self.backends.index, store_dir(self.settings, self.collection)
+        )
+
+    async def delete(self, key: str) -> Result[DeleteReport, ErrInfo]:
+        """Delete one source (a key or a glob over keys) by the protocol; refused with
+        ``INGEST_RUNNING`` while a job runs (both would write the same sources)."""
+        running = self.jobs.current
+        if running is not None:
+            msg = f"an ingest is running (job {running.id}); delete after it ends"
+            return Err(ErrInfo(INGEST_RUNNING, msg, stage="usage", ctx={"job": running.id}))
+        return await remove_sources(self.backends.index, [key])
+
+    async def verify(self, *, repair: bool) -> Result[VerifyReport, ErrInfo]:
+        """The store's invariants (``verify``); with ``repair`` what it removed is gone after.
+        Both refused with ``INGEST_RUNNING`` while a job runs (a half-written source would be
+        reported, or repaired under the writer)."""
+        running = self.jobs.current
+        if running is not None:
+            msg = f"an ingest is running (job {running.id}); verify after it ends"
+            return Err(ErrInfo(INGEST_RUNNING, msg, stage="usage", ctx={"job": running.id}))
+        got = await verify(self.backends.index, repair=repair)()
+        if isinstance(got, Err):
+            return got
+        found, after = got.value
+        return Ok(after if after is not None else found)
+
+    async def _run_job(self, job: Job) -> None:
+        urls = bool(job.request.urls)
+        async with AsyncExitStack() as stack:
+            http = None
+            if urls:
+                hook = self.options.guard.request_hook()
+                client = await stack.enter_async_context(
+                    httpx.AsyncClient(
+                        follow_redirects=True, event_hooks={"request": [hook] if hook else []}
+                    )
+                )
+                http = HttpClient(client)
+            if self.jobs.threaded:
+                lower_priority()
+            b = Backends(self.backends.index, self.ingest_embedder, http)
+            events = events_on(
+                b,
+                self.settings,
+                self.spec,
+                request_roots(job.request),
+                prune=job.request.prune,
+                dry_run=job.request.dry_run,
+                base=self.base,
+                free_bytes=self.options.free_bytes,
+            )
+            await fold_into(job, events, self.jobs.counters)
+
+
+async def _warm(b: Backends) -> Result[None, ErrInfo]:
+    got = await b.embedder.embed(["warm up"])()
+    return Err(got.error) if isinstance(got, Err) else Ok(None)
+
+
+BACKGROUND_NICE = 10
+"""How much lower an ingest's threads run than the server's (Linux: per-thread nice)."""
+
+
+def lower_priority() -> None:
+    """Lower the calling thread's CPU priority (Linux only; a no-op elsewhere or if refused):
+    searches then win the CPU over a running ingest's parsing and embedding."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError):
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE)
+
+
+class _Paced:
+    """An embedder that rests after each call in proportion to its time, so it uses at most
+    ``share`` of its thread (the rest of the CPU is left to searches). Same identity."""
+
+    def __init__(self, inner: LibEmbedder, share: float) -> None:
+        self._inner = inner
+        self._rest = 1.0 / share - 1.0
+
+    @property
+    def model_id(self) -> str:
+        return self._inner.model_id
+
+    @property
+    def dimension(self) -> int:
+        return self._inner.dimension
+
+    def embed(self, texts: Sequence[str]) -> AsyncPlan[list[list[float]]]:
+        plan = self._inner.embed(texts)
+
+        async def _run() -> Result[list[list[float]], ErrInfo]:
+            t0 = time.perf_counter()
+            got = await plan()
+            await asyncio.sleep((time.perf_counter() - t0) * self._rest)
+            return got
+
+        return _run
+
+
+async def _ingest_static(shared: EmbedderPort, share: float) -> EmbedderPort:
+    """A second copy of the static model for ingest jobs, on a lower-priority thread of its
+    own: a query never queues behind an ingest's batches. Same identity as ``shared``."""
+    from funcpipe.adapters.embed import StaticEmbedder
+    from funcpipe.adapters.runtime import run_blocking
+
+    pool = ThreadPoolExecutor(1, "funcpipe-ingest-embed", initializer=lower_priority)
+    own = StaticEmbedder(dim=shared.identity.dim, executor=pool)
+    await run_blocking(own.load)
+    port = EmbedderPort(_Paced(own, share) if share < 1 else own)
+    assert port.identity == shared.identity
+    return port
+
+
+@asynccontextmanager
+async def open_service(
+    settings: Settings,
+    options: ServiceOptions = ServiceOptions(),
+    *,
+    spec: PipelineSpec = DEFAULT_SPEC,
+    embedder: EmbedderPort | None = None,
+    drain_s: float = 10.0,
+) -> AsyncIterator[Result[Service, ErrInfo]]:
+    """Open the store, load the embedder (one embedding, so ``ready`` means ready) and hold
+    them; on exit stop a running job (at most ``drain_s`` s), then close the store."""
+    collection = collection_for(settings, spec)
+    async with open_backends(
+        settings, collection, embedder=embedder, free_bytes=options.free_bytes
+    ) as opened:
+        if isinstance(opened, Err):
+            yield opened
+            return
+        warm = await _warm(opened.value)
+        if isinstance(warm, Err):
+            yield warm
+            return
+        service = Service(settings, opened.value, spec, options)
+        if embedder is None and not settings.embed_url:
+            service.ingest_embedder = await _ingest_static(
+                opened.value.embedder, options.ingest_share
+            )
+        owner = _claim(settings, options.url)
+        try:
+            yield Ok(service)
+        finally:
+            await service.jobs.stop(drain_s)
+            if owner is not None:
+                owner.unlink(missing_ok=True)
+
+
+def _claim(settings: Settings, url: str | None) -> Path | None:
+    if settings.qdrant_url or url is None:
+        return None
+    where = settings.qdrant_path or settings.data_dir
+    path = where / OWNER_FILE
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"url": url, "pid": os.getpid()}), "utf-8")
+    except OSError:
+        return None
+    return path

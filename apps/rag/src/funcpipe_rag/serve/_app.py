@@ -1,0 +1,206 @@
+"""The ASGI app: the JSON API under ``/v1`` over one open ``Service``.
+
+Every error is ``{"code", "msg"}`` with the status of ``status_for`` (validation errors 400,
+unknown routes 404, wrong methods 405); never a traceback. The app only calls ``app``-layer
+functions; it is served by ``_run.serve`` (uvicorn), which also owns the lifecycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from funcpipe.result import Err, ErrInfo, Result
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
+
+from funcpipe_rag.app import JobRequest, Service
+
+from ._errors import body, status_for
+from ._guardrails import Guardrails, Limits
+from ._metrics import Metrics
+
+MAX_QUERY_CHARS = 2000
+MAX_ROOTS = 1000
+MAX_ITEM_CHARS = 4096
+
+
+class SearchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="plain words")
+    k: int = Field(default=5, ge=1, le=1000, description="how many hits")
+
+
+class IngestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    paths: list[str] = Field(default_factory=list, max_length=MAX_ROOTS)
+    urls: list[str] = Field(default_factory=list, max_length=MAX_ROOTS)
+    prune: bool = False
+    dry_run: bool = False
+
+
+class ErrorBody(BaseModel):
+    code: str
+    msg: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppOptions:
+    api_key: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    cors_origins: Sequence[str] = ()
+
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    s: {"model": ErrorBody} for s in (400, 401, 403, 404, 409, 413, 503)
+}
+
+
+def _error(e: ErrInfo) -> JSONResponse:
+    return JSONResponse(body(e.code, e.msg), status_code=status_for(e))
+
+
+def _json(got: Result[object, ErrInfo], ok: int = 200) -> Response:
+    if isinstance(got, Err):
+        return _error(got.error)
+    return JSONResponse(got.value, status_code=ok)
+
+
+class Lifecycle:
+    """What the runner tells the app: ``draining`` once a shutdown began (``/readyz`` 503)."""
+
+    def __init__(self) -> None:
+        self.draining = False
+
+
+def create_app(
+    service: Service, options: AppOptions = AppOptions(), lifecycle: Lifecycle | None = None
+) -> ASGIApp:
+    """The API over ``service`` wrapped in the guardrails (and CORS when origins are given)."""
+    life = lifecycle or Lifecycle()
+    api = FastAPI(
+        title="funcpipe-rag",
+        version="1",
+        description="Search and sync a Qdrant collection; one process owns the store.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    metrics = Metrics(service)
+
+    @api.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+        msg = f"invalid {where}: {first.get('msg', 'invalid value')}"
+        return JSONResponse(body("INVALID_INPUT", msg), status_code=400)
+
+    @api.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        return JSONResponse(
+            body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @api.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.get("/readyz", summary="Store open and embedder loaded", responses={503: {}})
+    async def readyz() -> Response:
+        if life.draining:
+            return JSONResponse(body("CANCELLED", "shutting down"), status_code=503)
+        return JSONResponse({"status": "ready", "collection": service.collection})
+
+    @api.get("/metrics", summary="Prometheus metrics")
+    async def prom() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @api.post("/v1/search", summary="The k nearest chunks, as search --json", responses=_ERRORS)
+    async def search(req: SearchBody) -> Response:
+        got = await service.search(req.query, req.k)
+        if isinstance(got, Err):
+            return _error(got.error)
+        return JSONResponse([h.to_json() for h in got.value])
+
+    @api.post("/v1/ingest", summary="Start an ingest job", status_code=202, responses=_ERRORS)
+    async def ingest(req: IngestBody) -> Response:
+        for item in (*req.paths, *req.urls):
+            if len(item) > MAX_ITEM_CHARS or "\x00" in item:
+                return JSONResponse(
+                    body("INVALID_INPUT", f"a path or URL over {MAX_ITEM_CHARS} chars or with NUL"),
+                    status_code=400,
+                )
+        started = service.start_ingest(
+            JobRequest(tuple(req.paths), tuple(req.urls), prune=req.prune, dry_run=req.dry_run)
+        )
+        if isinstance(started, Err):
+            return _error(started.error)
+        job = started.value
+        return JSONResponse(
+            {"job": job.id, "status": job.to_json()["status"], "url": f"/v1/jobs/{job.id}"},
+            status_code=202,
+            headers={"location": f"/v1/jobs/{job.id}"},
+        )
+
+    @api.get("/v1/jobs/{job_id}", summary="A job's status, progress and report", responses=_ERRORS)
+    async def job(job_id: str) -> Response:
+        found = service.jobs.get(job_id)
+        if found is None:
+            return JSONResponse(body("NOT_FOUND", f"no job {job_id}"), status_code=404)
+        return JSONResponse(found.to_json())
+
+    @api.get("/v1/sources", summary="The committed sources", responses=_ERRORS)
+    async def sources() -> Response:
+        got = await service.sources()
+        if isinstance(got, Err):
+            return _error(got.error)
+        return JSONResponse([s.to_json() for s in got.value])
+
+    @api.delete("/v1/sources/{key:path}", summary="Delete a source", responses=_ERRORS)
+    async def delete_source(key: str) -> Response:
+        got = await service.delete(key)
+        if isinstance(got, Err):
+            return _error(got.error)
+        report = got.value
+        if not report.deleted and report.errors:
+            e = report.errors[0]
+            return JSONResponse(body(e.code, e.msg), status_code=404)
+        return JSONResponse(report.to_json())
+
+    @api.get("/v1/stats", summary="The collection's figures", responses=_ERRORS)
+    async def stats() -> Response:
+        got = await service.stats()
+        if isinstance(got, Err):
+            return _error(got.error)
+        return JSONResponse(got.value.to_json())
+
+    @api.get("/v1/verify", summary="Check (repair=true: restore) the invariants", responses=_ERRORS)
+    async def verify(repair: bool = False) -> Response:
+        got = await service.verify(repair=repair)
+        if isinstance(got, Err):
+            return _error(got.error)
+        r = got.value
+        return JSONResponse(
+            {
+                "ok": r.ok,
+                "sources": r.sources,
+                "points": r.points,
+                "problems": [p.to_json() for p in r.problems],
+            }
+        )
+
+    app: ASGIApp = api
+    if options.cors_origins:
+        app = CORSMiddleware(
+            app,
+            allow_origins=list(options.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["authorization", "content-type", "x-request-id"],
+            expose_headers=["x-request-id"],
+        )
+    return Guardrails(app, metrics=metrics, api_key=options.api_key, limits=options.limits)

@@ -1,0 +1,179 @@
+"""Running the API: bind, open the service, serve with uvicorn, drain on a signal.
+
+Driven through ``funcpipe.adapters.runtime.run_main``, which owns SIGINT/SIGTERM (uvicorn's own
+signal handling is off). On a signal: ``/readyz`` turns 503, the listening socket closes, the
+running ingest is stopped where it awaits (the protocol makes that safe), in-flight requests
+get up to ``drain_s`` seconds, the store is closed, and the exit is clean (0). Refused at start
+(``INVALID_INPUT``, stage ``config``): a non-loopback host without an API key; a port that
+cannot be bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+import sys
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httptools  # noqa: F401  (uvicorn's http='httptools' parser: fails here if missing)
+import uvicorn
+from funcpipe.adapters.runtime import run_main
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+
+from funcpipe_rag.app import Guard, ServiceOptions, Settings, open_service
+
+from ._app import AppOptions, Lifecycle, create_app
+from ._guardrails import Limits
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    api_key: str | None = None
+    allow_roots: tuple[Path, ...] = ()
+    allow_private_urls: bool = False
+    cors_origins: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    drain_s: float = 10.0
+    ingest_share: float = 0.25
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _config_err(msg: str) -> Err[ErrInfo]:
+    return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="config"))
+
+
+def check_bind(opts: ServeOptions) -> Result[None, ErrInfo]:
+    """Binding beyond loopback needs an API key."""
+    if not is_loopback(opts.host) and not opts.api_key:
+        return _config_err(
+            f"refusing to listen on {opts.host} without an API key: "
+            "set FUNCPIPE_API_KEY, or listen on 127.0.0.1"
+        )
+    return Ok(None)
+
+
+def bind(host: str, port: int) -> Result[socket.socket, ErrInfo]:
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        return _config_err(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    return Ok(sock)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers (the runtime's run_main owns them)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def serve_async(
+    settings: Settings,
+    opts: ServeOptions,
+    *,
+    on_ready: Callable[[str], None] = lambda url: None,
+) -> Result[None, ErrInfo]:
+    """Serve until cancelled (a signal); Ok after a clean drain."""
+    checked = check_bind(opts)
+    if isinstance(checked, Err):
+        return checked
+    bound = bind(opts.host, opts.port)
+    if isinstance(bound, Err):
+        return bound
+    sock = bound.value
+    url = url_of(sock)
+    guard = Guard(roots=opts.allow_roots, allow_private_urls=opts.allow_private_urls)
+    with sock:
+        async with open_service(
+            settings,
+            ServiceOptions(guard=guard, url=url, ingest_share=opts.ingest_share),
+            drain_s=opts.drain_s,
+        ) as opened:
+            if isinstance(opened, Err):
+                return opened
+            service = opened.value
+            life = Lifecycle()
+            app = create_app(
+                service,
+                AppOptions(opts.api_key, opts.limits, opts.cors_origins),
+                life,
+            )
+            config = uvicorn.Config(
+                app,
+                lifespan="off",
+                http="httptools",
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=max(1, int(opts.drain_s)),
+                timeout_keep_alive=30,
+                backlog=2048,
+            )
+            server = _Server(config)
+            task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+            # uvicorn sets a flag, no event, once it listens
+            while not server.started and not task.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            if task.done():
+                return _config_err(f"the server did not start on {url}")
+            on_ready(url)
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                life.draining = True
+                server.should_exit = True
+                await service.jobs.stop(opts.drain_s)
+                with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(task), opts.drain_s + 2)
+                if not task.done():
+                    server.force_exit = True
+                    await task
+    return Ok(None)
+
+
+def serve(settings: Settings, opts: ServeOptions) -> Result[None, ErrInfo]:
+    """Run ``serve_async`` through the runtime; a signal after start is a clean stop."""
+    stopped_by_signal: list[bool] = []
+
+    def _ready(url: str) -> None:
+        print(f"funcpipe-rag: serving {settings.data_dir} on {url} (Ctrl-C stops)", file=sys.stderr)
+        sys.stderr.flush()
+
+    async def _main() -> Result[None, ErrInfo]:
+        try:
+            return await serve_async(settings, opts, on_ready=_ready)
+        finally:
+            stopped_by_signal.append(True)
+
+    # the loop thread gets the GIL back from an ingest's threads within 0.5 ms, not 5 ms
+    sys.setswitchinterval(0.0005)
+    res = run_main(_main)
+    if isinstance(res, Err):
+        if res.error.code == codes.CANCELLED and stopped_by_signal:
+            return Ok(None)
+        return res
+    return res.value
+
+
+def roots_of(dirs: Sequence[Path]) -> tuple[Path, ...]:
+    return tuple(d.absolute() for d in dirs)
