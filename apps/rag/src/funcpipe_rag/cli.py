@@ -393,7 +393,9 @@ ServerOpt = Annotated[
     typer.Option(
         "--server",
         envvar="FUNCPIPE_SERVER",
-        help="Go through a running funcpipe-rag serve at this URL (key: FUNCPIPE_API_KEY).",
+        metavar="URL",
+        help="Go through a running funcpipe-rag serve at this URL (env FUNCPIPE_SERVER; key: "
+        "FUNCPIPE_API_KEY).",
     ),
 ]
 
@@ -610,6 +612,7 @@ def ingest(
         typer.Option(
             "--workers",
             min=1,
+            metavar="N",
             help="Run on a local Dask cluster of N processes (extra funcpipe-rag[dask]).",
         ),
     ] = None,
