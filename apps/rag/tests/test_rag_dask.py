@@ -265,7 +265,11 @@ def test_tasks_run_twice_and_results_out_of_order_leave_the_clean_store(
 
     got = _remote_run(root, data, cluster, wrap)
     assert isinstance(got, Ok), got
-    assert got.value.to_json() == want_report.to_json()
+    # this run drives the pipeline directly (no app walk count): compare all but the skips
+    skip = "sources_skipped"
+    assert {k: v for k, v in got.value.to_json().items() if k != skip} == {
+        k: v for k, v in want_report.to_json().items() if k != skip
+    }
     assert stored(Settings.model_construct(data_dir=data)) == want
     assert wrapped[0].duplicates == len(twice)  # every drawn shard really ran twice
 

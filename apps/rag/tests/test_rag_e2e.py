@@ -207,7 +207,7 @@ def test_cli_json_contract_and_exit_codes(tmp_path: Path, monkeypatch: pytest.Mo
     write_corpus(tmp_path)
     (tmp_path / "docs" / "bad.pdf").write_bytes(b"%PDF")
     code, out, _ = invoke("ingest", "docs", "--json")
-    assert code == 4
+    assert code == 0  # inside a walked folder an unknown type is skipped and counted
     summary = json.loads(out)
     assert list(summary) == [
         "sources_seen",
@@ -215,11 +215,17 @@ def test_cli_json_contract_and_exit_codes(tmp_path: Path, monkeypatch: pytest.Mo
         "sources_added",
         "sources_updated",
         "sources_deleted",
+        "sources_skipped",
         "chunks_embedded",
         "chunks_upserted",
         "chunks_deleted",
         "errors",
     ]
+    assert summary["sources_skipped"] == {".pdf": 1}
+    assert summary["errors"] == []
+    code, out, _ = invoke("ingest", "docs/bad.pdf", "--json")  # named explicitly: UNSUPPORTED
+    assert code == 4
+    summary = json.loads(out)
     assert summary["errors"] == [
         {"source": "docs/bad.pdf", "code": "UNSUPPORTED", "msg": summary["errors"][0]["msg"]}
     ]

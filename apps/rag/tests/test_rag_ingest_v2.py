@@ -17,11 +17,10 @@ from typing import TypeVar
 
 import pytest
 from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
-from funcpipe.adapters.files import _walk
 from funcpipe.policies import ChunkPolicy
 from funcpipe.result import Err, ErrInfo, Ok, Result
 from funcpipe.specs import PipelineSpec, batch_map_op, flat_map_op, map_op, pipeline_spec
-from funcpipe_rag.adapters import EmbedderPort
+from funcpipe_rag.adapters import EmbedderPort, _walk
 from funcpipe_rag.app import Settings, run_ingest, run_search
 from funcpipe_rag.domain import Document
 from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport
@@ -115,10 +114,10 @@ def deny_listing(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     denied: set[str] = set()
     real = _walk._list_dir
 
-    def listing(path: str, skip_hidden: bool) -> list[_walk._Entry]:
+    def listing(path: str) -> list[_walk._Entry]:
         if os.path.abspath(path) in denied:
             raise PermissionError(13, "Permission denied", path)
-        return real(path, skip_hidden)
+        return real(path)
 
     monkeypatch.setattr(_walk, "_list_dir", listing)
     return denied

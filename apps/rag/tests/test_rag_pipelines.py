@@ -494,7 +494,6 @@ def test_bad_input_corpus_reports_each_source_and_ingests_the_rest(tmp_path: Pat
         "corpus/binary.txt": codes.DECODE_ERROR,
         "corpus/latin1.txt": codes.DECODE_ERROR,
         "corpus/huge.txt": codes.TOO_LARGE,
-        "corpus/notes.pdf": codes.UNSUPPORTED,
         "corpus/data.jsonl#L2": codes.PARSE_ERROR,
         "corpus/loop/back": codes.INVALID_INPUT,
         "http://127.0.0.1:9/nothing-listens-here": codes.NETWORK,
@@ -503,6 +502,7 @@ def test_bad_input_corpus_reports_each_source_and_ingests_the_rest(tmp_path: Pat
         expected["corpus/secret.md"] = codes.PERMISSION_DENIED
     assert got == expected
     assert all(e.msg for e in rep.errors)
+    assert src.skipped == {".pdf": 1}  # an unknown type in a walked folder: skipped, counted
     stored = {p["source"] for p in snapshot(index).values()}
     want = {
         "corpus/good.md",

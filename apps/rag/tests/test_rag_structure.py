@@ -39,6 +39,7 @@ from funcpipe_rag.pipelines import (
     IngestReport,
     Phase,
     SourceError,
+    Walked,
     fold_report,
 )
 from rag_doubles import HashEmbedder, MemoryIndex
@@ -270,21 +271,23 @@ def test_the_report_is_the_fold_of_the_event_stream(tmp_path: Path) -> None:
         return events, rep.value
 
     events, report = both(dry_run=True)
-    assert events[0] == Phase("sync")
+    assert events[:3] == [Phase("walk"), Walked(2, ((".bin", 1),)), Phase("sync")]
     assert report == fold_report(events, keep_outcomes=True)
     assert report.sources_added == 2
+    assert report.sources_skipped == {".bin": 1}  # skipped in a walked folder, not failed
     errors = [e for e in events if isinstance(e, SourceError)]
-    assert [(e.source, e.code) for e in errors] == [("docs/c.bin", "UNSUPPORTED")]
+    assert errors == []
 
     ok = asyncio.run(run_ingest(settings, DEFAULT_SPEC, [str(docs)], base=tmp_path, embedder=emb))
     assert isinstance(ok, Ok)
     (docs / "b.md").unlink()
     events, report = both(prune=True, dry_run=True)  # both runs see the same store
-    assert [e for e in events if isinstance(e, Phase)] == [Phase("sync"), Phase("prune")]
+    phases = [e for e in events if isinstance(e, Phase)]
+    assert phases == [Phase("walk"), Phase("sync"), Phase("prune")]
     assert report == fold_report(events, keep_outcomes=True)
     assert report.sources_unchanged == 1
     assert report.sources_deleted == 1  # the pruned b.md ...
-    assert report.to_json()["errors"] == [e.to_json() for e in errors]  # ... c.bin still fails
+    assert report.to_json()["sources_skipped"] == {".bin": 1}  # ... c.bin still skipped
 
 
 def test_a_run_that_cannot_start_ends_its_stream_in_one_err(tmp_path: Path) -> None:

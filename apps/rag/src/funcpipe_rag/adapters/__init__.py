@@ -7,10 +7,12 @@ from ._sources import RootsSource as RootsSource
 from ._sources import UrlRaw as UrlRaw
 from ._sources import root_key as root_key
 from ._sources import source_key as source_key
+from ._walk import Filters as Filters
 
 __all__ = [
     "EmbedderPort",
     "FileRaw",
+    "Filters",
     "RootsSource",
     "StoreIndex",
     "UrlRaw",

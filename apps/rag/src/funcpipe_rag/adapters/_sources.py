@@ -1,30 +1,88 @@
-"""The app's DocumentSource over files (walk_files + read_text) and URLs (an HttpPort)."""
+"""The app's DocumentSource over files (walked by ``_walk``) and URLs (HttpPort).
+
+The key rule (the same tree gets the same keys from any working directory):
+
+- a file under the key base (``--key-base`` / ``FUNCPIPE_KEY_BASE``; by default the folder
+  holding the data dir) is keyed by its path relative to the base: ``docs/guide/intro.md``;
+- any other file by its path under the home folder, ``~/notes/a.md``, else by its absolute
+  path, ``/usr/share/doc/x/README.md`` (no base: every key is of this form);
+- ``/`` separates folders; a name that is not valid UTF-8, and ``%`` itself, are
+  percent-escaped (``escape_name``), so a key is valid text and maps back to exactly one name;
+- a URL is keyed by its normalised form (``normalise_url``).
+
+Two files never share a key: each form is the file's one absolute path, written relative to a
+fixed base. Files are read as UTF-8; ``x.md.gz`` is decompressed first, and the size limit
+applies to the decompressed text.
+"""
 
 from __future__ import annotations
 
+import gzip
 import os
+import stat
+import zlib
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from funcpipe.adapters.files import FileReader, FileRef, walk_files
+from funcpipe.adapters.files import FileReader, os_error_info, text_of
+from funcpipe.adapters.runtime import run_blocking
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.ports import HttpPort
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
 
-from funcpipe_rag.domain import RawSource, escape_name, is_url, normalise_url, path_key
+from funcpipe_rag.domain import (
+    SUPPORTED_EXTENSIONS,
+    RawSource,
+    escape_name,
+    is_url,
+    kind_of,
+    normalise_url,
+    path_key,
+)
+
+from ._walk import Filters, walk_tree
 
 
-def source_key(path: str | os.PathLike[str], base: Path) -> str:
-    """The source key of a local path: relative to ``base``, forward slashes; a name that is
-    not UTF-8 is percent-escaped (``escape_name``), so every key is valid text and reversible."""
-    return path_key(escape_name(os.path.relpath(os.path.abspath(path), base)))
+def _under(path: str, base: str) -> str | None:
+    """``path`` relative to ``base`` (both absolute), or ``None`` when it is not under it."""
+    if path == base:
+        return "."
+    head = base.rstrip(os.sep) + os.sep
+    return path[len(head) :] if path.startswith(head) else None
 
 
-def root_key(root: str, base: Path) -> str:
+def source_key(path: str | os.PathLike[str], base: Path | None, home: Path | None = None) -> str:
+    """The source key of a local path by the module's key rule (``home`` defaults to the
+    user's home folder; pass it to make the rule independent of the environment)."""
+    p = os.path.abspath(path)
+    if base is not None:
+        rel = _under(p, os.path.abspath(base))
+        if rel is not None:
+            return path_key(escape_name(rel))
+    h = os.path.abspath(home if home is not None else Path.home())
+    rel = _under(p, h)
+    if rel is not None and h != os.sep:
+        return "~" if rel == "." else "~/" + path_key(escape_name(rel))
+    return path_key(escape_name(p))
+
+
+def root_key(root: str, base: Path | None, home: Path | None = None) -> str:
     """The key prefix that ``--prune`` uses for a root (a directory, a file or a URL)."""
-    return normalise_url(root) if is_url(root) else source_key(root, base)
+    return normalise_url(root) if is_url(root) else source_key(root, base, home)
+
+
+def supported_file(name: str) -> bool:
+    """Whether a parser handles the file ``name`` (by extension; ``.gz`` of those too)."""
+    return kind_of(name) is not None
+
+
+def _read_gz(path: str, limit: int) -> bytes:
+    with gzip.open(path, "rb") as f:
+        return f.read(limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +92,27 @@ class FileRaw:
     reader: FileReader
 
     def read(self, max_bytes: int) -> AsyncPlan[str]:
+        if self.path.name.lower().endswith(".gz"):
+            return self._read_gz(max_bytes)
         return self.reader.read_text(self.path, max_bytes=max_bytes)
+
+    def _read_gz(self, max_bytes: int) -> AsyncPlan[str]:
+        p = str(self.path)
+
+        async def _run() -> Result[str, ErrInfo]:
+            try:
+                data = await run_blocking(partial(_read_gz, p, max_bytes + 1))
+            except OSError as exc:
+                if isinstance(exc, gzip.BadGzipFile) or exc.errno is None:
+                    msg = f"{p}: not a valid gzip file ({exc})"
+                    return Err(ErrInfo(codes.DECODE_ERROR, msg, ctx={"path": p}))
+                return Err(os_error_info(exc, p))
+            except (EOFError, zlib.error) as exc:
+                msg = f"{p}: truncated or corrupt gzip data ({exc})"
+                return Err(ErrInfo(codes.DECODE_ERROR, msg, ctx={"path": p}))
+            return text_of(data, p, max_bytes)
+
+        return _run
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,51 +134,77 @@ class UrlRaw:
 
 
 class RootsSource:
-    """Every file under the given roots (recursively, sorted, symlink-loop safe) and URLs.
+    """Every supported file under the given roots (walked by ``_walk``'s rules) and URLs.
 
-    Hidden files and directories below a root (a name starting with ``.``, e.g. ``.git`` or
-    the data dir) are pruned by the walk, never descended into. Errors of the walk carry the
-    file's source key in ``path[0]``.
+    A file named explicitly as a root with an extension no parser handles is
+    ``Err(UNSUPPORTED)`` (never skipped). Files skipped by the walk are counted in ``skipped`` (by
+    extension, ``(second link)``). Errors carry the source key in ``path[0]``.
     """
 
-    def __init__(self, roots: Sequence[str], *, base: Path, http: HttpPort | None = None) -> None:
-        self._roots = tuple(roots)
-        self._base = base
-        self._http = http
-        # Reads started together (the read op runs them with bounded concurrency) share one
-        # executor hop: a hop costs more than reading a small file.
-        self._reader = FileReader()
+    def __init__(
+        self,
+        roots: Sequence[str],
+        *,
+        base: Path | None,
+        http: HttpPort | None = None,
+        filters: Filters | None = None,
+        home: Path | None = None,
+    ) -> None:
+        self.roots = tuple(roots)
+        self.base = base
+        self.http = http
+        self.filters = filters or Filters()
+        self.home = home
+        self.skipped: Counter[str] = Counter()
+        # Reads started together share one executor hop: a hop costs more than a small file.
+        self.reader = FileReader()
 
     def root_keys(self) -> tuple[str, ...]:
-        return tuple(root_key(r, self._base) for r in self._roots)
+        return tuple(root_key(r, self.base, self.home) for r in self.roots)
+
+    def _key(self, path: str | os.PathLike[str]) -> str:
+        return source_key(path, self.base, self.home)
 
     def _walk(self, root: str) -> AsyncGen[RawSource]:
-        base, reader = self._base, self._reader
-        walked = walk_files(root, skip_hidden=True)
         root_abs = Path(os.path.abspath(root))
-        prefix = source_key(root_abs, base)
+        prefix = self._key(root_abs)
 
-        def key_of(ref: FileRef) -> str:
-            # == source_key(ref.path, base), without a relpath per file
-            if ref.path == root_abs:
-                return prefix
-            key = escape_name(ref.key)
-            return f"{prefix}/{key}" if prefix else key
+        def key_of(rel: str) -> str:
+            return f"{prefix}/{escape_name(rel)}" if prefix else escape_name(rel)
+
+        walked = walk_tree(root_abs, supported_file, self.filters, self.skipped)
 
         async def _gen() -> AsyncIterator[Result[RawSource, ErrInfo]]:
+            try:
+                st = await run_blocking(partial(os.stat, root_abs))
+            except OSError as exc:
+                e = os_error_info(exc, str(root_abs))
+                yield Err(ErrInfo(e.code, e.msg, "read", (prefix,), e.cause, e.ctx))
+                return
+            if stat.S_ISREG(st.st_mode):
+                if not supported_file(root_abs.name):
+                    msg = (
+                        f"{root_abs}: no parser for this file type "
+                        f"(supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))} and .gz of them)"
+                    )
+                    yield Err(ErrInfo(codes.UNSUPPORTED, msg, "read", (prefix,)))
+                else:
+                    yield Ok(FileRaw(prefix, root_abs, self.reader))
+                return
+            if not stat.S_ISDIR(st.st_mode):
+                msg = f"{root_abs}: not a file or folder"
+                yield Err(ErrInfo(codes.INVALID_INPUT, msg, "read", (prefix,)))
+                return
             it = walked()
             try:
                 async for item in it:
                     if isinstance(item, Ok):
-                        yield Ok(FileRaw(key_of(item.value), item.value.path, reader))
+                        found = item.value
+                        yield Ok(FileRaw(key_of(found.rel), found.path, self.reader))
                         continue
                     e = item.error
-                    where = e.ctx.get("path")
-                    key = (
-                        source_key(where, base)
-                        if isinstance(where, str) and where
-                        else source_key(root, base)
-                    )
+                    rel = str(e.path[0]) if e.path else ""
+                    key = key_of(rel) if rel and rel != "." else prefix
                     yield Err(ErrInfo(e.code, e.msg, "read", (key,), e.cause, e.ctx))
             finally:
                 aclose = getattr(it, "aclose", None)
@@ -110,12 +214,11 @@ class RootsSource:
         return _gen
 
     def sources(self) -> AsyncGen[RawSource]:
-        roots, http = self._roots, self._http
-
         async def _gen() -> AsyncIterator[Result[RawSource, ErrInfo]]:
-            for root in roots:
+            for root in self.roots:
                 if is_url(root):
-                    yield Ok(UrlRaw(normalise_url(root), root, http))
+                    url = normalise_url(root)
+                    yield Ok(UrlRaw(url, url, self.http))
                     continue
                 it = self._walk(root)()
                 try:

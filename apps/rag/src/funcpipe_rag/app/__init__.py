@@ -2,6 +2,7 @@
 
 from funcpipe.specs import PipelineSpec, serialize
 
+from funcpipe_rag.adapters import Filters as Filters
 from funcpipe_rag.domain import SearchHit as SearchHit
 from funcpipe_rag.domain import VerifyReport as VerifyReport
 from funcpipe_rag.pipelines import IngestEvent as IngestEvent
@@ -9,6 +10,7 @@ from funcpipe_rag.pipelines import IngestReport as IngestReport
 from funcpipe_rag.pipelines import Outcome as Outcome
 from funcpipe_rag.pipelines import Phase as Phase
 from funcpipe_rag.pipelines import SourceError as SourceError
+from funcpipe_rag.pipelines import Walked as Walked
 from funcpipe_rag.pipelines import fold_report as fold_report
 from funcpipe_rag.pipelines import plan_lines as plan_lines
 
@@ -17,6 +19,7 @@ from ._cluster import dask_missing as dask_missing
 from ._compose import Backends as Backends
 from ._compose import collection_for as collection_for
 from ._compose import ingest_events as ingest_events
+from ._compose import key_base_of as key_base_of
 from ._compose import open_backends as open_backends
 from ._compose import run_ingest as run_ingest
 from ._compose import run_search as run_search
@@ -84,6 +87,7 @@ __all__ = [
     "CollectionStats",
     "DeleteReport",
     "DropReport",
+    "Filters",
     "IngestEvent",
     "IngestReport",
     "Outcome",
@@ -93,6 +97,7 @@ __all__ = [
     "SourceEntry",
     "SourceError",
     "VerifyReport",
+    "Walked",
     "check_spec",
     "collection_for",
     "collection_stats",
@@ -100,6 +105,7 @@ __all__ = [
     "drop_collection",
     "fold_report",
     "ingest_events",
+    "key_base_of",
     "list_collections",
     "list_sources",
     "load_settings",

@@ -140,7 +140,8 @@ def missing_collection(name: str) -> Err[ErrInfo]:
 
 
 def dir_bytes(path: Path) -> int:
-    """Bytes of every regular file under ``path`` (0 when it is missing); links not followed."""
+    """Bytes on disk (allocated blocks: the store's files are sparse) of every file under
+    ``path`` (0 when it is missing); links are not followed."""
     total = 0
     for root, _dirs, files in os.walk(path):
         for f in files:
@@ -148,7 +149,7 @@ def dir_bytes(path: Path) -> int:
                 st = os.lstat(os.path.join(root, f))
             except OSError:
                 continue
-            total += st.st_size
+            total += getattr(st, "st_blocks", 0) * 512 or st.st_size
     return total
 
 

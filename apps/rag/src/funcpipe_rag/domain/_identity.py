@@ -35,18 +35,56 @@ def chunk_hash(text: str) -> str:
 
 
 def is_url(s: str) -> bool:
-    return s.startswith(("http://", "https://"))
+    """True for an ``http://`` or ``https://`` URL (scheme in any case); anything else is a
+    path."""
+    return s[:8].lower().startswith(("http://", "https://"))
+
+
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986 section 5.2.4: ``/a/./b/../c`` -> ``/a/c`` (a trailing ``/`` is kept).
+
+    Laws: idempotent; the result has no ``.`` or ``..`` segment."""
+    out: list[str] = []
+    segments = path.split("/")
+    for i, seg in enumerate(segments):
+        last = i == len(segments) - 1
+        if seg == ".":
+            if last:
+                out.append("")
+            continue
+        if seg == "..":
+            if len(out) > 1 or (out and out[0] != ""):
+                out.pop()
+            if last:
+                out.append("")
+            continue
+        out.append(seg)
+    result = "/".join(out)
+    if path.startswith("/") and not result.startswith("/"):
+        result = "/" + result
+    return result
 
 
 def normalise_url(url: str) -> str:
-    """Lower-case scheme and host, drop default port and fragment; keep path and query."""
+    """Lower-case scheme and host, drop the default port, the fragment and user info, remove
+    dot segments; keep the path's case and the query.
+
+    Laws: idempotent; ``HTTP://Example.COM:80/a/../b#x`` and ``http://example.com/b`` give the
+    same key."""
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
-    port = parts.port
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+        tail = parts.netloc.rsplit("@", 1)[-1]
+        host = tail.lower()
     netloc = host if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
-    path = parts.path or "/"
-    return urlunsplit((scheme, netloc, path, parts.query, ""))
+    path = remove_dot_segments(parts.path) if parts.path else "/"
+    return urlunsplit((scheme, netloc, path or "/", parts.query, ""))
 
 
 def path_key(relative_path: str) -> str:
@@ -97,8 +135,8 @@ def unescape_name(key: str) -> str:
 
 def key_is_under(key: str, root_key: str) -> bool:
     """True when source ``key`` lies under ``root_key`` (a directory key, a file key or URL)."""
-    if root_key in ("", "."):
-        return not is_url(key)
+    if root_key in ("", "."):  # the key base itself: every key relative to it
+        return not is_url(key) and not key.startswith(("/", "~"))
     if key == root_key:
         return True
     base = key.split("#", 1)[0]

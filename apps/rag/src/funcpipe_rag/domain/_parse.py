@@ -40,9 +40,12 @@ def kind_of(key: str, content_type: str = "") -> str | None:
     """The document kind of a source key (by extension; URLs also by content type).
 
     Only a URL has a query or fragment to ignore: in a file's key, ``#`` and ``?`` are
-    characters of its name (``x#y.md`` is Markdown).
+    characters of its name (``x#y.md`` is Markdown). A file ``x.md.gz`` is read decompressed:
+    its kind is that of ``x.md``.
     """
     path = key.split("?", 1)[0].split("#", 1)[0] if is_url(key) else key
+    if not is_url(key) and path.lower().endswith(".gz"):
+        path = path[:-3]
     ext = posixpath.splitext(path)[1].lower()
     if ext in KINDS:
         return KINDS[ext]

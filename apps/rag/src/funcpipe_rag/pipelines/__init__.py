@@ -49,6 +49,7 @@ from ._types import Phase as Phase
 from ._types import Prepared as Prepared
 from ._types import Ready as Ready
 from ._types import SourceError as SourceError
+from ._types import Walked as Walked
 from ._types import fold_report as fold_report
 from ._types import source_error as source_error
 
@@ -75,6 +76,7 @@ __all__ = [
     "ShardRunner",
     "SourceError",
     "StoreSession",
+    "Walked",
     "build_default_spec",
     "check_ingest_spec",
     "check_stage_types",

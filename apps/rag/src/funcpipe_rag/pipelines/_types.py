@@ -72,13 +72,23 @@ class SourceError:
 
 @dataclass(frozen=True, slots=True)
 class Phase:
-    """The run enters a phase: ``sync`` (the sources through the spec), then ``prune`` (only
-    with ``--prune``)."""
+    """The run enters a phase: ``walk`` (counting the sources), ``sync`` (the sources through
+    the spec), ``prune`` (only with ``--prune``), ``index`` (building the search index after a
+    large write)."""
 
     name: str
 
 
-IngestEvent = Outcome | SourceError | Phase
+@dataclass(frozen=True, slots=True)
+class Walked:
+    """The walk has counted the sources: ``total`` found, and the files it skipped by reason
+    (an extension no parser handles, ``(none)``, ``(second link)``), sorted by reason."""
+
+    total: int
+    skipped: tuple[tuple[str, int], ...] = ()
+
+
+IngestEvent = Outcome | SourceError | Phase | Walked
 """What an ingest run emits, in order: phase changes, one outcome or error per source."""
 
 
@@ -97,6 +107,7 @@ class IngestReport:
     errors: list[SourceError] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     keep_outcomes: bool = False
+    sources_skipped: dict[str, int] = field(default_factory=dict)
 
     def add(self, o: Outcome) -> None:
         if o.action != "deleted":
@@ -125,6 +136,9 @@ class IngestReport:
             self.add(event)
         elif isinstance(event, SourceError):
             self.fail(event)
+        elif isinstance(event, Walked):
+            for reason, n in event.skipped:
+                self.sources_skipped[reason] = self.sources_skipped.get(reason, 0) + n
 
     @property
     def backend_failed(self) -> bool:
@@ -137,6 +151,7 @@ class IngestReport:
             "sources_added": self.sources_added,
             "sources_updated": self.sources_updated,
             "sources_deleted": self.sources_deleted,
+            "sources_skipped": dict(sorted(self.sources_skipped.items())),
             "chunks_embedded": self.chunks_embedded,
             "chunks_upserted": self.chunks_upserted,
             "chunks_deleted": self.chunks_deleted,

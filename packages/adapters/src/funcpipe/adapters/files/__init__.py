@@ -19,6 +19,7 @@ from ._read import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES
 from ._read import DEFAULT_MAX_LINE_BYTES as DEFAULT_MAX_LINE_BYTES
 from ._read import read_lines as read_lines
 from ._read import read_text as read_text
+from ._read import text_of as text_of
 from ._reader import FileReader as FileReader
 from ._walk import FileRef as FileRef
 from ._walk import walk_files as walk_files
@@ -31,5 +32,6 @@ __all__ = [
     "os_error_info",
     "read_lines",
     "read_text",
+    "text_of",
     "walk_files",
 ]

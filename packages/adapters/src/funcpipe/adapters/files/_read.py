@@ -102,7 +102,8 @@ def text_of(data: bytes, p: str, max_bytes: int) -> Result[str, ErrInfo]:
         )
     decoded = _decode(data, p)
     if isinstance(decoded, Ok) and not decoded.value.strip():
-        return Err(ErrInfo(codes.EMPTY_INPUT, f"{p}: empty file", ctx={"path": p}))
+        what = "only whitespace, no text" if data else "empty file"
+        return Err(ErrInfo(codes.EMPTY_INPUT, f"{p}: {what}", ctx={"path": p}))
     return decoded
 
 

@@ -8,6 +8,7 @@ import json
 import math
 import time
 from collections.abc import Mapping
+from http import HTTPStatus
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -96,13 +97,16 @@ def server_error(body: bytes) -> tuple[str, str | None]:
     """The server's message and error type/code from the common error-body shapes.
 
     Shapes: ``{"error": {"message", "type", "code"}}``, ``{"error": "..."}``,
-    ``{"detail": ...}``, ``{"message": ...}``; anything else: the body text, truncated.
+    ``{"detail": ...}``, ``{"message": ...}``; an HTML page: ``""`` (its markup is no
+    message); anything else: the body text on one line, truncated.
     """
     text = body.decode("utf-8", "replace").strip()
     try:
         doc = json.loads(text)
     except ValueError:
-        return text[:_MAX_MSG], None
+        if text.startswith("<"):
+            return "", None
+        return " ".join(text.split())[:_MAX_MSG], None
     if isinstance(doc, dict):
         err = doc.get("error")
         if isinstance(err, dict):
@@ -133,7 +137,13 @@ def error_for_response(
     retry_after = parse_retry_after(headers.get("retry-after"), headers.get("date"))
     if retry_after is not None:
         ctx["retry_after_s"] = retry_after
-    return ErrInfo(code, f"HTTP {status} from {safe_url(url)}: {message}"[:_MAX_MSG], ctx=ctx)
+    message = " ".join(message.split())
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = ""
+    head = f"HTTP {status} {reason}".rstrip() + f" from {safe_url(url)}"
+    return ErrInfo(code, f"{head}: {message}"[:_MAX_MSG] if message else head, ctx=ctx)
 
 
 def error_for_exception(exc: Exception, url: str | httpx.URL) -> ErrInfo:
