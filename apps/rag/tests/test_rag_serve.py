@@ -403,6 +403,16 @@ def test_cli_through_server_and_owner_message(tmp_path: Path) -> None:
             timeout=60,
         )
         assert json.loads(env_ver.stdout)["ok"] is True
+        listed = cli(tmp_path, "sources", "--server", server.url, "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert sorted(s["source"] for s in json.loads(listed.stdout)) == [
+            "docs/doc0.md",
+            "docs/doc1.md",
+            "docs/doc2.md",
+        ]
+        st = cli(tmp_path, "stats", "--server", server.url, "--json")
+        assert st.returncode == 0, st.stderr
+        assert json.loads(st.stdout)["sources"] == 3
         local = cli(tmp_path, "search", "topic", "--data-dir", str(tmp_path / "store"))
         assert local.returncode == 3
         assert f"use --server {server.url}" in local.stderr

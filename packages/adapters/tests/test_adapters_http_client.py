@@ -165,7 +165,8 @@ def test_error_shapes_and_codes() -> None:
     assert server_error(b'{"error": "plain"}') == ("plain", None)
     assert server_error(b'{"detail": [{"loc": ["body"], "msg": "bad"}]}')[0].startswith("[{")
     assert server_error(b'{"message": "msg"}') == ("msg", None)
-    assert server_error(b"<html>oops</html>") == ("<html>oops</html>", None)
+    assert server_error(b"<html>oops</html>") == ("", None)  # markup is no message
+    assert server_error(b"line one\n  line two") == ("line one line two", None)
     table = {
         429: codes.RATE_LIMIT,
         401: codes.AUTH,

@@ -46,6 +46,16 @@ def search(server: str, query: str, k: int) -> Result[object, ErrInfo]:
     return _call("POST", server, "/v1/search", json={"query": query, "k": k})
 
 
+def sources(server: str) -> Result[object, ErrInfo]:
+    """``GET /v1/sources``: as ``sources --json``."""
+    return _call("GET", server, "/v1/sources")
+
+
+def stats(server: str) -> Result[object, ErrInfo]:
+    """``GET /v1/stats``: as ``stats --json``."""
+    return _call("GET", server, "/v1/stats")
+
+
 def verify(server: str, *, repair: bool) -> Result[object, ErrInfo]:
     """``GET /v1/verify``: as ``verify --json``."""
     return _call("GET", server, "/v1/verify", params={"repair": str(repair).lower()})

@@ -858,16 +858,21 @@ def stats(
     collection: CollectionOpt = None,
     data_dir: DataDirOpt = None,
     qdrant_url: QdrantOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Show a collection's points, chunks, sources, embedder, spec hashes and size on disk."""
-    settings = _store_settings(collection, data_dir, qdrant_url)
-    name = settings.collection or "funcpipe"
-    st = drive(lambda: run_stats(settings, name), settings)
+    if server:
+        doc = _remote(_client.stats(server))
+    else:
+        settings = _store_settings(collection, data_dir, qdrant_url)
+        name = settings.collection or "funcpipe"
+        doc = drive(lambda: run_stats(settings, name), settings).to_json()
     if json_out:
-        emit_json(st.to_json())
+        emit_json(doc)
         return
-    for key, value in st.to_json().items():
+    assert isinstance(doc, dict)
+    for key, value in doc.items():
         shown = ", ".join(map(str, value)) if isinstance(value, list) else value
         out.print(f"{key}: {escape(str('-' if shown is None else shown))}")
 
@@ -877,17 +882,21 @@ def sources(
     collection: CollectionOpt = None,
     data_dir: DataDirOpt = None,
     qdrant_url: QdrantOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List the committed sources: key, version (hash of the text) and chunk count."""
-    settings = _store_settings(collection, data_dir, qdrant_url)
-    name = settings.collection or "funcpipe"
-    got = drive(lambda: run_sources(settings, name), settings)
+    if server:
+        docs = _remote(_client.sources(server))
+    else:
+        settings = _store_settings(collection, data_dir, qdrant_url)
+        name = settings.collection or "funcpipe"
+        docs = [e.to_json() for e in drive(lambda: run_sources(settings, name), settings)]
     if json_out:
-        emit_json([e.to_json() for e in got])
+        emit_json(docs)
         return
-    for e in got:
-        out.print(f"{escape(e.source)}  {e.chunks} chunks  {e.version[:12]}")
+    for e in docs if isinstance(docs, list) else []:
+        out.print(f"{escape(e['source'])}  {e['chunks']} chunks  {str(e['version'])[:12]}")
 
 
 @cli.command(cls=CleanCommand, epilog=STORE_ENV)
@@ -1012,15 +1021,24 @@ def spec_hash(file: SpecFileArg = None) -> None:
 # -- serve -----------------------------------------------------------------------------------
 
 
-@cli.command()
+@cli.command(cls=CleanCommand, epilog=STORE_ENV + EMBED_ENV)
 def serve(
     host: Annotated[
-        str, typer.Option("--host", help="Address to listen on (beyond loopback needs a key).")
+        str,
+        typer.Option(
+            "--host", metavar="ADDRESS", help="Address to listen on (beyond loopback needs a key)."
+        ),
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8765,
+    port: Annotated[
+        int, typer.Option("--port", metavar="PORT", min=0, max=65535, help="TCP port.")
+    ] = 8765,
     allow_root: Annotated[
         list[Path] | None,
-        typer.Option("--allow-root", help="A directory POST /v1/ingest may read (repeatable)."),
+        typer.Option(
+            "--allow-root",
+            metavar="DIR",
+            help="A directory POST /v1/ingest may read (repeatable).",
+        ),
     ] = None,
     allow_private_urls: Annotated[
         bool,
@@ -1031,12 +1049,17 @@ def serve(
     ] = False,
     cors_origin: Annotated[
         list[str] | None,
-        typer.Option("--cors-origin", help="Allow browser calls from this origin (repeatable)."),
+        typer.Option(
+            "--cors-origin",
+            metavar="ORIGIN",
+            help="Allow browser calls from this origin (repeatable).",
+        ),
     ] = None,
     ingest_share: Annotated[
         float,
         typer.Option(
             "--ingest-cpu-share",
+            metavar="SHARE",
             min=0.01,
             max=1.0,
             help="Share of a core an ingest job's embedding may use (searches get the rest).",
