@@ -71,10 +71,10 @@ def test_url_keys_ignore_case_default_port_and_fragment(url: str) -> None:
 
 @given(st.lists(st.sampled_from(["a", "b", ".", "c.md"]), min_size=1, max_size=5))
 def test_path_keys_are_normal_and_slash_separated(parts: list[str]) -> None:
-    key = path_key("\\".join(parts))
-    assert "\\" not in key
+    key = path_key("/".join(parts))
     assert path_key(key) == key
-    assert key == path_key("/".join(parts))
+    assert "//" not in key
+    assert path_key("\\".join(parts)).count("\\") >= len(parts) - 1  # a name's character
 
 
 # -- cleaning and parsing ---------------------------------------------------------------------

@@ -59,10 +59,14 @@ def source_key(path: str | os.PathLike[str], base: Path | None, home: Path | Non
     """The source key of a local path by the module's key rule (``home`` defaults to the
     user's home folder; pass it to make the rule independent of the environment)."""
     p = os.path.abspath(path)
+    if os.sep != "/":  # keys are /-separated on every OS
+        p = p.replace(os.sep, "/")
     if base is not None:
         rel = _under(p, os.path.abspath(base))
         if rel is not None:
-            return path_key(escape_name(rel))
+            key = path_key(escape_name(rel))
+            # A leading "~" would read as the home folder's key: escaped, so keys stay unique.
+            return "%7E" + key[1:] if key.startswith("~") else key
     h = os.path.abspath(home if home is not None else Path.home())
     rel = _under(p, h)
     if rel is not None and h != os.sep:

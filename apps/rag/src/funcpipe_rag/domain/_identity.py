@@ -88,8 +88,10 @@ def normalise_url(url: str) -> str:
 
 
 def path_key(relative_path: str) -> str:
-    """A source key from a path relative to the key base: forward slashes, no ``.`` parts."""
-    norm = posixpath.normpath(relative_path.replace("\\", "/"))
+    """A source key from a ``/``-separated path relative to the key base, without ``.``
+    parts. A backslash is a character of a name (POSIX), never a separator: ``x\\y.md`` and
+    ``x/y.md`` are two files with two keys."""
+    norm = posixpath.normpath(relative_path)
     return "" if norm == "." else norm
 
 
