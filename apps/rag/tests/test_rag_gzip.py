@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from funcpipe.adapters.files import FileReader
+from funcpipe.adapters.runtime import perform_async
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe_rag.adapters import FileRaw
 from hypothesis import given
@@ -23,7 +24,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _read(path: Path, limit: int) -> Result[str, ErrInfo]:
     raw = FileRaw("k", path, FileReader())
-    return asyncio.run(raw.read(limit)())
+    return asyncio.run(perform_async(raw.read(limit)))
 
 
 @given(
