@@ -4,6 +4,7 @@ the same process run, so the ratio is meaningful on a noisy machine."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -51,3 +52,12 @@ def print_rows(rows: list[Row]) -> None:
         print(f"{'  vs ' + r.baseline_name:<58} {'':>12} {'':>12} {'':>7}  target: {r.target}")
         if r.note:
             print(f"    {r.note}")
+
+
+def hash_vectors(texts: list[str]) -> list[list[float]]:
+    """A deterministic 16-d vector per text: the loopback embedding server's model."""
+    out: list[list[float]] = []
+    for t in texts:
+        h = hashlib.sha256(t.encode("utf-8", "surrogatepass")).digest()
+        out.append([b / 255.0 + 0.01 for b in h[:16]])
+    return out

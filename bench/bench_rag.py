@@ -5,7 +5,6 @@ Qdrant Edge + the bundled static model)."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import random
@@ -19,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TypeVar
 
-from _harness import Row
+from _harness import Row, hash_vectors
 from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
 from funcpipe.result import ErrInfo, Ok, Result
 from funcpipe.specs import PipelineSpec, parse, serialize
@@ -299,14 +298,6 @@ def docs_corpus(tmp: Path) -> tuple[Path, str]:
     return make_corpus(tmp / "generated", 300), "a generated corpus of 300 documents"
 
 
-def _hash_vectors(texts: list[str]) -> list[list[float]]:
-    out: list[list[float]] = []
-    for t in texts:
-        h = hashlib.sha256(t.encode("utf-8", "surrogatepass")).digest()
-        out.append([b / 255.0 + 0.01 for b in h[:16]])
-    return out
-
-
 def _no_wait_spec() -> PipelineSpec:
     """The default spec with retries that do not wait (the figure is requests, not time)."""
     data = json.loads(serialize(DEFAULT_SPEC, "json"))
@@ -327,7 +318,7 @@ def bench_requests(tmp: Path) -> list[Row]:
     corpus, what = docs_corpus(tmp)
     spec = _no_wait_spec()
     sent: list[int] = []
-    with EmbeddingsServer(_hash_vectors, model="hash-16") as server:
+    with EmbeddingsServer(hash_vectors, model="hash-16") as server:
         for i, faulty in enumerate((False, True)):
             settings = Settings.model_construct(
                 data_dir=tmp / f"req-data{i}",

@@ -10,7 +10,6 @@ shared: compare ratios, and read them with the load average printed with them.""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
@@ -18,7 +17,7 @@ import shutil
 import time
 from pathlib import Path
 
-from _harness import Row
+from _harness import Row, hash_vectors
 from bench_rag import docs_corpus, make_corpus
 from distributed import Client, LocalCluster
 from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
@@ -109,14 +108,6 @@ def bench_cpu(tmp: Path) -> list[Row]:
     ]
 
 
-def _hash_vectors(texts: list[str]) -> list[list[float]]:
-    out: list[list[float]] = []
-    for t in texts:
-        h = hashlib.sha256(t.encode("utf-8", "surrogatepass")).digest()
-        out.append([b / 255.0 + 0.01 for b in h[:16]])
-    return out
-
-
 def _small_batch_spec(batch: int) -> PipelineSpec:
     """The default spec with ``batch`` texts per embedding request (more requests: the run
     waits on the network, not on the CPU)."""
@@ -135,7 +126,7 @@ def bench_latency(tmp: Path) -> list[Row]:
     spec = _small_batch_spec(4)
     slow = Fault.slow(LATENCY_S)
     rows: list[Row] = []
-    with EmbeddingsServer(_hash_vectors, model="hash-16", fault_for=lambda t, a: slow) as server:
+    with EmbeddingsServer(hash_vectors, model="hash-16", fault_for=lambda t, a: slow) as server:
         env = {
             "FUNCPIPE_EMBED_URL": server.base_url,
             "FUNCPIPE_EMBED_MODEL": "hash-16",

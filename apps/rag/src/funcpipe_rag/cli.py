@@ -39,6 +39,7 @@ from typer.core import TyperCommand
 
 from funcpipe_rag import _remote as _client
 from funcpipe_rag.app import (
+    SPEC_CODES,
     Cluster,
     Filters,
     IngestEvent,
@@ -196,17 +197,6 @@ def _root(
     """Keep a Qdrant collection in sync with your documents, and search it."""
 
 
-_SPEC_CODES = frozenset(
-    {
-        codes.INVALID_SPEC,
-        codes.HASH_MISMATCH,
-        codes.UNALLOWED_OP,
-        codes.UNKNOWN_OP,
-        codes.VERSION_MISMATCH,
-        codes.MISSING_FIELD,
-        codes.RECONSTRUCT_FAIL,
-    }
-)
 _USAGE_STAGES = frozenset({"config", "spec", "usage", "query"})
 
 
@@ -219,7 +209,7 @@ def exit_code_for(e: ErrInfo) -> int:
     """
     if e.code == codes.CANCELLED:
         return EXIT_SIGTERM if e.ctx.get("signal") == "SIGTERM" else EXIT_SIGINT
-    if e.stage in _USAGE_STAGES or e.code in _SPEC_CODES:
+    if e.stage in _USAGE_STAGES or e.code in SPEC_CODES:
         return EXIT_USAGE
     if e.code in (codes.DIMENSION_MISMATCH, codes.INVALID_INPUT):
         return EXIT_USAGE
@@ -254,7 +244,7 @@ def _hint(e: ErrInfo, settings: Settings | None) -> str:
         return "check --dask / FUNCPIPE_DASK: is a dask scheduler running at that address?"
     if e.code == codes.HASH_MISMATCH:
         return "if you edited the spec on purpose, re-seal it: funcpipe-rag spec seal FILE"
-    if e.stage == "spec" or e.code in _SPEC_CODES:
+    if e.stage == "spec" or e.code in SPEC_CODES:
         return "fix the spec file (check it with: funcpipe-rag spec validate FILE)"
     if e.code == codes.NOT_FOUND and e.stage in ("config", "store"):
         return (

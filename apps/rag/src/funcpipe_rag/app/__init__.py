@@ -5,6 +5,7 @@ from funcpipe.specs import PipelineSpec, serialize
 from funcpipe_rag.adapters import Filters as Filters
 from funcpipe_rag.domain import SearchHit as SearchHit
 from funcpipe_rag.domain import VerifyReport as VerifyReport
+from funcpipe_rag.pipelines import SPEC_CODES as SPEC_CODES
 from funcpipe_rag.pipelines import IngestEvent as IngestEvent
 from funcpipe_rag.pipelines import IngestReport as IngestReport
 from funcpipe_rag.pipelines import Outcome as Outcome
@@ -74,6 +75,7 @@ __all__ = [
     "INGEST_RUNNING",
     "OWNER_FILE",
     "QUERIES",
+    "SPEC_CODES",
     "Guard",
     "Job",
     "JobRequest",

@@ -23,7 +23,6 @@ from ._ops import check_stage_types as check_stage_types
 from ._ops import registry_for as registry_for
 from ._query import search as search
 from ._query import verify as verify
-from ._shards import FATAL_CODES as FATAL_CODES
 from ._shards import Known as Known
 from ._shards import PreparedList as PreparedList
 from ._shards import Remote as Remote
@@ -42,6 +41,7 @@ from ._spec import build_default_spec as build_default_spec
 from ._spec import spec_chunking as spec_chunking
 from ._spec import spec_collection as spec_collection
 from ._spec import spec_resilience as spec_resilience
+from ._types import SPEC_CODES as SPEC_CODES
 from ._types import IngestEvent as IngestEvent
 from ._types import IngestReport as IngestReport
 from ._types import Outcome as Outcome
@@ -57,8 +57,8 @@ __all__ = [
     "ALLOW_LIST",
     "DEFAULT_COLLECTION",
     "DEFAULT_SPEC",
+    "SPEC_CODES",
     "Deleted",
-    "FATAL_CODES",
     "IngestEvent",
     "IngestReport",
     "IngestRequest",

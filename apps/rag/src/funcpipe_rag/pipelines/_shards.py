@@ -37,19 +37,8 @@ from funcpipe_rag.domain import (
 )
 
 from ._ops import StoreSession
-from ._types import STAGE_CLUSTER, Prepared
+from ._types import SPEC_CODES, STAGE_CLUSTER, Prepared
 
-FATAL_CODES = frozenset(
-    {
-        codes.INVALID_SPEC,
-        codes.HASH_MISMATCH,
-        codes.UNALLOWED_OP,
-        codes.UNKNOWN_OP,
-        codes.VERSION_MISMATCH,
-        codes.MISSING_FIELD,
-        codes.RECONSTRUCT_FAIL,
-    }
-)
 """Codes of a shard task that end the run (the spec or the workers' setup is wrong: every
 shard would fail the same way), never one source's failure."""
 
@@ -306,7 +295,7 @@ def remote_sources(
     is ``fresh`` when ``embed_fresh``: workers embed its chunks too) and yields one
     ``PreparedList`` per source in walk order (a shard finished early waits for the ones
     before it). A shard whose task failed fails each of its sources (stage ``cluster``, a
-    backend failure); a failure with a spec code (``FATAL_CODES``: e.g. HASH_MISMATCH on a
+    backend failure); a failure with a spec code (``SPEC_CODES``: e.g. HASH_MISMATCH on a
     tampered spec) ends the stream through ``store.fail`` before anything more is yielded.
     Closing the stream early cancels
     the tasks in flight (the runner's stream is closed).
@@ -343,7 +332,7 @@ def remote_sources(
                 if isinstance(done, Err):
                     e = done.error
                     at = index.get(str(e.path[0])) if e.path else None
-                    if e.code in FATAL_CODES or e.stage == "config" or at is None:
+                    if e.code in SPEC_CODES or e.stage == "config" or at is None:
                         store.fail(ErrInfo(e.code, e.msg, e.stage or STAGE_CLUSTER, ()))
                         return
                     if at < nxt or at in pending:
@@ -377,7 +366,7 @@ def remote_sources(
 def _fatal_in(done: ShardDone) -> ErrInfo | None:
     for prepared in done.prepared:
         for r in prepared:
-            if isinstance(r, Err) and (r.error.code in FATAL_CODES or r.error.stage == "config"):
+            if isinstance(r, Err) and (r.error.code in SPEC_CODES or r.error.stage == "config"):
                 e = r.error
                 return ErrInfo(e.code, e.msg, e.stage, ())
     return None

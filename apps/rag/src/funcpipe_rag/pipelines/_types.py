@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from funcpipe.result import ErrInfo
+from funcpipe.result import ErrInfo, codes
 
 from funcpipe_rag.domain import ChunkRecord, Document, SourcePlan, Vector
 
@@ -55,6 +55,20 @@ UNKNOWN_SOURCE = "?"
 STAGE_EMBED = "embed"
 STAGE_STORE = "store"
 STAGE_CLUSTER = "cluster"
+
+SPEC_CODES = frozenset(
+    {
+        codes.INVALID_SPEC,
+        codes.HASH_MISMATCH,
+        codes.UNALLOWED_OP,
+        codes.UNKNOWN_OP,
+        codes.VERSION_MISMATCH,
+        codes.MISSING_FIELD,
+        codes.RECONSTRUCT_FAIL,
+    }
+)
+"""The codes of a spec that cannot run (on the command or on a worker): a configuration
+error (exit 2) that ends a run, never a per-source failure."""
 """A shard task that failed on the cluster (e.g. its workers died too often): a backend."""
 BACKEND_STAGES = frozenset({STAGE_EMBED, STAGE_STORE, STAGE_CLUSTER})
 
