@@ -43,17 +43,20 @@ from funcpipe.streams import AsyncGen
 from funcpipe_rag.adapters import EmbedderPort, FileRaw, UrlRaw
 from funcpipe_rag.domain import EmbedderId, RawSource, SyncContext, Vector, is_url
 from funcpipe_rag.pipelines import (
+    DEFAULT_MAX_BYTES,
+    EMBED_ID,
+    READ_ID,
     PreparedList,
     Remote,
     Shard,
     ShardDone,
     ShardItem,
+    chunking_of,
     prepare_source,
     prepared_of,
     prepared_to_plain,
     spec_chunking,
 )
-from funcpipe_rag.pipelines._ops import DEFAULT_MAX_BYTES, EMBED_ID, READ_ID, chunking_of
 
 from ._cluster import Cluster
 from ._settings import load_settings

@@ -16,10 +16,14 @@ from ._manage import group_by_source as group_by_source
 from ._manage import match_sources as match_sources
 from ._manage import not_found as not_found
 from ._ops import ALLOW_LIST as ALLOW_LIST
+from ._ops import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES
+from ._ops import EMBED_ID as EMBED_ID
+from ._ops import READ_ID as READ_ID
 from ._ops import RunConfig as RunConfig
 from ._ops import StoreSession as StoreSession
 from ._ops import check_ingest_spec as check_ingest_spec
 from ._ops import check_stage_types as check_stage_types
+from ._ops import chunking_of as chunking_of
 from ._ops import registry_for as registry_for
 from ._query import search as search
 from ._query import verify as verify
@@ -55,6 +59,9 @@ from ._types import source_error as source_error
 
 __all__ = [
     "ALLOW_LIST",
+    "DEFAULT_MAX_BYTES",
+    "EMBED_ID",
+    "READ_ID",
     "DEFAULT_COLLECTION",
     "DEFAULT_SPEC",
     "SPEC_CODES",
@@ -80,6 +87,7 @@ __all__ = [
     "build_default_spec",
     "check_ingest_spec",
     "check_stage_types",
+    "chunking_of",
     "delete_sources",
     "describe_ingest",
     "fold_events",
