@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -43,7 +43,7 @@ from funcpipe_rag.pipelines import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rag_doubles import HashEmbedder, ReplayingShards, TwiceEmbedder
+from rag_doubles import HashEmbedder, ReplayingShards, TwiceEmbedder, drive, stored
 from typer.testing import CliRunner
 
 T = TypeVar("T")
@@ -63,12 +63,6 @@ WORDS = [
 ]
 
 
-def drive(main: Callable[[], Coroutine[object, object, Result[T, ErrInfo]]]) -> T:
-    res = asyncio.run(main())
-    assert isinstance(res, Ok), res
-    return res.value
-
-
 def write_tree(root: Path, n: int = 24) -> Path:
     """``n`` Markdown pages (several chunks each), a JSONL file, an HTML page, an unreadable
     byte soup and a file no parser handles (skipped)."""
@@ -84,19 +78,6 @@ def write_tree(root: Path, n: int = 24) -> Path:
     (docs / "bad.md").write_bytes(b"\xff\xfe\x00\x81 not utf-8 \xc3")
     (docs / "image.png").write_bytes(b"\x89PNG")
     return docs
-
-
-def stored(s: Settings) -> dict[str, object]:
-    async def _scan() -> Result[dict[str, object], ErrInfo]:
-        async with open_backends(s, "funcpipe", embedder=EmbedderPort(HashEmbedder(4))) as b:
-            if isinstance(b, Err):
-                return b
-            got = await b.value.index.scan()()
-            if isinstance(got, Err):
-                return got
-            return Ok({r.id: r for r in got.value[0]})
-
-    return drive(_scan)
 
 
 def verified(s: Settings) -> bool:

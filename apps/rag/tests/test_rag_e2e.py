@@ -4,24 +4,21 @@ qdrant-client local mode, and the HTTP embedder against the loopback server; the
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
-from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.result import Ok, codes
 from funcpipe.specs import PipelineSpec, serialize
-from funcpipe_rag.adapters import EmbedderPort
 from funcpipe_rag.app import Settings, read_spec, run_ingest, run_search, run_verify
 from funcpipe_rag.cli import cli
 from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport
-from rag_doubles import HashEmbedder, fast_retry_spec
+from rag_doubles import HashEmbedder, drive, fast_retry_spec, stored
 from typer.testing import CliRunner
 
 T = TypeVar("T")
@@ -40,12 +37,6 @@ PAGES = {
 }
 
 
-def drive(main: Callable[[], Coroutine[object, object, Result[T, ErrInfo]]]) -> T:
-    res = asyncio.run(main())
-    assert isinstance(res, Ok), res
-    return res.value
-
-
 def write_corpus(root: Path) -> Path:
     docs = root / "docs"
     for name, text in PAGES.items():
@@ -58,23 +49,6 @@ def ingest(
     settings: Settings, root: Path, *, spec: PipelineSpec = DEFAULT_SPEC, **kw: object
 ) -> IngestReport:
     return drive(lambda: run_ingest(settings, spec, [str(root / "docs")], base=root, **kw))  # type: ignore[arg-type]
-
-
-def stored(settings: Settings) -> dict[str, object]:
-    from funcpipe_rag.app import open_backends
-
-    async def _scan() -> Result[dict[str, object], ErrInfo]:
-        async with open_backends(
-            settings, settings.collection or "funcpipe", embedder=EmbedderPort(HashEmbedder(4))
-        ) as b:
-            if isinstance(b, Err):
-                return b
-            got = await b.value.index.scan()()
-            if isinstance(got, Err):
-                return got
-            return Ok({r.id: r for r in got.value[0]})
-
-    return drive(_scan)
 
 
 @pytest.mark.parametrize("backend", ["edge", "qdrant-local"])

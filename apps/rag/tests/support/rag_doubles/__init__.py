@@ -6,5 +6,15 @@ from ._memory import MemoryIndex as MemoryIndex
 from ._replay import ReplayingShards as ReplayingShards
 from ._replay import TwiceEmbedder as TwiceEmbedder
 from ._specs import fast_retry_spec as fast_retry_spec
+from ._stored import drive as drive
+from ._stored import stored as stored
 
-__all__ = ["HashEmbedder", "MemoryIndex", "ReplayingShards", "TwiceEmbedder", "fast_retry_spec"]
+__all__ = [
+    "HashEmbedder",
+    "MemoryIndex",
+    "ReplayingShards",
+    "TwiceEmbedder",
+    "drive",
+    "fast_retry_spec",
+    "stored",
+]
