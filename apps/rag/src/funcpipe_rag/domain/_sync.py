@@ -186,6 +186,8 @@ def desired_records(doc: Document, ctx: SyncContext) -> tuple[ChunkRecord, ...]:
             c.text,
             emb,
             ctx.spec_hash,
+            c.title,
+            c.headings,
         )
         for c in chunk_document(doc, ctx.chunking)
     )

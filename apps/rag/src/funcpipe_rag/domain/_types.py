@@ -51,6 +51,8 @@ class Chunk:
     text: str
     chunk_hash: str
     occurrence: int
+    title: str = ""
+    headings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,8 @@ class ChunkRecord:
     text: str
     embedder: str
     spec_hash: str
+    title: str = ""
+    headings: tuple[str, ...] = ()
 
     def payload(self) -> dict[str, object]:
         return {
@@ -80,6 +84,8 @@ class ChunkRecord:
             "text": self.text,
             "embedder": self.embedder,
             "spec_hash": self.spec_hash,
+            "title": self.title,
+            "headings": list(self.headings),
         }
 
 
@@ -128,7 +134,8 @@ class EmbeddedChunk:
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
-    """One search result; ``start``/``end`` are character offsets into the document text."""
+    """One search result; ``start``/``end`` are character offsets into the source text,
+    ``text`` the chunk's readable text, ``title``/``headings`` where it is in its document."""
 
     score: float
     source: str
@@ -136,6 +143,8 @@ class SearchHit:
     start: int
     end: int
     text: str
+    title: str = ""
+    headings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -145,6 +154,8 @@ class SearchHit:
             "start": self.start,
             "end": self.end,
             "text": self.text,
+            "title": self.title,
+            "headings": list(self.headings),
         }
 
 
@@ -170,8 +181,24 @@ def record_from_payload(point_id: str, payload: Mapping[str, object]) -> StoredR
             return None
         if not isinstance(chunk_hash, str) or not isinstance(text, str):
             return None
+        title, headings = payload.get("title", ""), payload.get("headings", [])
+        if not isinstance(title, str) or not isinstance(headings, list):
+            return None
+        if not all(isinstance(h, str) for h in headings):
+            return None
         return ChunkRecord(
-            point_id, source, version, chunk_hash, occ, start, end, text, embedder, spec_hash
+            point_id,
+            source,
+            version,
+            chunk_hash,
+            occ,
+            start,
+            end,
+            text,
+            embedder,
+            spec_hash,
+            title,
+            tuple(str(h) for h in headings),
         )
     if kind == KIND_COMMIT:
         count, set_hash = _int(payload.get("chunk_count")), payload.get("chunk_set_hash")

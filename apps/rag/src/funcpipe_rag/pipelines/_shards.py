@@ -162,19 +162,33 @@ def prepare_source(
 
 
 def _record_plain(r: ChunkRecord) -> Plain:
-    return [r.id, r.source, r.doc_version, r.chunk_hash, r.occurrence, r.start, r.end, r.text]
+    headings: list[Plain] = list(r.headings)
+    return [
+        r.id,
+        r.source,
+        r.doc_version,
+        r.chunk_hash,
+        r.occurrence,
+        r.start,
+        r.end,
+        r.text,
+        r.title,
+        headings,
+    ]
 
 
 def _record_of(data: object, embedder: str, spec_hash: str) -> ChunkRecord:
-    if not isinstance(data, list) or len(data) != 8:
+    if not isinstance(data, list) or len(data) != 10:
         raise ValueError("a chunk record is malformed")
-    id_, source, version, chash, occ, start, end, text = data
-    strs = (id_, source, version, chash, text)
+    id_, source, version, chash, occ, start, end, text, title, headings = data
+    strs = (id_, source, version, chash, text, title)
     ints = (occ, start, end)
     if not all(isinstance(s, str) for s in strs) or not all(
         isinstance(i, int) and not isinstance(i, bool) for i in ints
     ):
         raise ValueError("a chunk record has a field of the wrong type")
+    if not isinstance(headings, list) or not all(isinstance(h, str) for h in headings):
+        raise ValueError("a chunk record's headings are not a list of str")
     return ChunkRecord(
         str(id_),
         str(source),
@@ -186,6 +200,8 @@ def _record_of(data: object, embedder: str, spec_hash: str) -> ChunkRecord:
         str(text),
         embedder,
         spec_hash,
+        str(title),
+        tuple(str(h) for h in headings),
     )
 
 
