@@ -1,11 +1,14 @@
 """Retrieval eval: a labelled question set over a corpus nobody here wrote.
 
-Usage: ``python bench/eval_retrieval.py [--corpus DIR] [--modes dense,sparse,hybrid] [-k 5]``
+Usage: ``python bench/eval_retrieval.py [--corpus DIR] [--modes dense,sparse,hybrid] [-k 10]
+[--per-source N]``
 (``make eval``). The corpus defaults to the Python 3.11 library reference as reStructuredText
 (Debian's ``python3.11-doc`` puts it under ``/usr/share/doc/python3.11/html/_sources/library``,
 one ``NAME.rst.txt`` per page); it is copied to a scratch folder as ``NAME.rst`` so the page
-stem is the label. Each mode ingests into its own throwaway embedded store, then answers every
-question of ``eval_questions.json`` in process (one store and one embedder open for all queries).
+stem is the label. Each mode ingests into its own throwaway embedded store with the default spec
+under that search mode (``build_default_spec``), then answers every question of
+``eval_questions.json`` in process (one store and one embedder open for all queries), with the
+spec's per-source cap unless ``--per-source`` says otherwise.
 
 Printed per mode, side by side in one run: hit@1, hit@5 (the labelled page is first / in the
 top 5), MRR over the top k, mean distinct sources in the top 5, ingest throughput (chunks/s)
@@ -24,17 +27,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from funcpipe.result import Err, Ok
 from funcpipe_rag.app import Settings, open_backends, run_ingest
-from funcpipe_rag.pipelines import DEFAULT_SPEC, search
+from funcpipe_rag.domain import MODES, SearchOptions
+from funcpipe_rag.pipelines import DEFAULT_SEARCH, build_default_spec, search
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CORPUS = Path("/usr/share/doc/python3.11/html/_sources/library")
-SUPPORTED_MODES = ("dense",)
-"""Search modes this build of funcpipe-rag can run (dense only until hybrid search lands)."""
+SUPPORTED_MODES = MODES
+"""Search modes this build of funcpipe-rag can run."""
 
 
 @dataclass(frozen=True)
@@ -95,11 +99,17 @@ def score(ranked: Sequence[Sequence[str]], questions: Sequence[Question]) -> tup
 
 
 async def _run_mode(
-    mode: str, corpus: Path, work: Path, questions: Sequence[Question], k: int
+    mode: str,
+    corpus: Path,
+    work: Path,
+    questions: Sequence[Question],
+    k: int,
+    per_source: int | None,
 ) -> ModeResult:
     settings = Settings(data_dir=work / f"store-{mode}")
+    spec = build_default_spec(replace(DEFAULT_SEARCH, mode=mode))  # type: ignore[arg-type]
     t0 = time.perf_counter()
-    report = await run_ingest(settings, DEFAULT_SPEC, [str(corpus)], base=corpus.parent)
+    report = await run_ingest(settings, spec, [str(corpus)], base=corpus.parent)
     elapsed = time.perf_counter() - t0
     if isinstance(report, Err):
         raise SystemExit(f"ingest failed: {report.error.code}: {report.error.msg}")
@@ -112,7 +122,7 @@ async def _run_mode(
         b = opened.value
         for q in questions:
             s0 = time.perf_counter()
-            hits = await search(b.index, b.embedder, q.q, k)()
+            hits = await search(b.index, b.embedder, q.q, SearchOptions(k, per_source))()
             lat.append((time.perf_counter() - s0) * 1000)
             assert isinstance(hits, Ok), hits
             ranked.append([page_of(h.source) for h in hits.value])
@@ -136,6 +146,7 @@ def main(argv: Sequence[str]) -> int:
     ap.add_argument("--questions", type=Path, default=HERE / "eval_questions.json")
     ap.add_argument("--modes", default="dense,sparse,hybrid")
     ap.add_argument("-k", type=int, default=10)
+    ap.add_argument("--per-source", type=int, default=None, help="hits per source (spec's)")
     args = ap.parse_args(argv)
     if not args.corpus.is_dir():
         print(
@@ -155,7 +166,8 @@ def main(argv: Sequence[str]) -> int:
             if mode not in SUPPORTED_MODES:
                 skipped.append(mode)
                 continue
-            results.append(asyncio.run(_run_mode(mode, corpus, Path(tmp), questions, args.k)))
+            run = _run_mode(mode, corpus, Path(tmp), questions, args.k, args.per_source)
+            results.append(asyncio.run(run))
     head = f"{'mode':8} {'hit@1':>6} {'hit@5':>6} {'MRR':>6} {'src@5':>6} "
     print(head + f"{'chunks/s':>9} {'p50 ms':>7} {'p99 ms':>7}")
     for r in results:

@@ -211,7 +211,8 @@ def test_cli_json_contract_and_exit_codes(tmp_path: Path, monkeypatch: pytest.Mo
     code, out, _ = invoke("search", "Qdrant engine inside the process", "-k", "2", "--json")
     assert code == 0
     hits = json.loads(out)
-    assert [list(h) for h in hits] == [["score", "source", "chunk_id", "start", "end", "text"]] * 2
+    keys = ["score", "source", "chunk_id", "start", "end", "text", "title", "headings"]
+    assert [list(h) for h in hits] == [keys] * 2
     assert hits[0]["score"] >= hits[1]["score"]
 
     code, out, _ = invoke("verify", "--json")

@@ -356,8 +356,8 @@ class ClosedIndex(MemoryIndex):
         super().__init__()
         self.fail_on, self.code = fail_on, code
 
-    def ensure(self, dim: int) -> AsyncPlan[None]:
-        inner = super().ensure(dim)
+    def ensure(self, dim: int, sparse: bool = False) -> AsyncPlan[None]:
+        inner = super().ensure(dim, sparse)
 
         async def _run() -> Result[None, ErrInfo]:
             for _ in range(5):

@@ -23,10 +23,14 @@ from funcpipe.specs import serialize
 from funcpipe.streams import AsyncGen
 from funcpipe_rag.adapters import EmbedderPort, StoreIndex
 from funcpipe_rag.domain import (
+    Bm25Encoder,
+    Bm25Params,
     ChunkingConfig,
+    ChunkRecord,
     Document,
     EmbeddedChunk,
     Embedder,
+    IndexQuery,
     SourceState,
     SyncContext,
     VectorIndex,
@@ -116,7 +120,7 @@ def test_vector_index_contract(make_index: Callable[[Path], VectorIndex], tmp_pa
     emb = EmbedderPort(HashEmbedder(16))
     index = make_index(tmp_path)
     assert run(index.info()) is None
-    run(index.ensure(16))
+    run(index.ensure(16, sparse=True))
     info = run(index.info())
     assert info is not None
     assert info.dim in (None, 16)
@@ -128,7 +132,13 @@ def test_vector_index_contract(make_index: Callable[[Path], VectorIndex], tmp_pa
         plans.append(plan_source(key, desired, doc.version, SourceState(), ctx))
     chunks = [r for p in plans for r in p.embed]
     vectors = run(emb.embed([r.text for r in chunks]))
-    run(index.upsert_chunks([EmbeddedChunk(r, v) for r, v in zip(chunks, vectors, strict=True)]))
+    bm25 = Bm25Encoder(Bm25Params())
+    sparse = bm25.documents([r.text for r in chunks])
+    run(
+        index.upsert_chunks(
+            [EmbeddedChunk(r, v, sv) for r, v, sv in zip(chunks, vectors, sparse, strict=True)]
+        )
+    )
     commits = [p.commit for p in plans if p.commit is not None]
     run(index.upsert_commits(commits))
 
@@ -142,14 +152,51 @@ def test_vector_index_contract(make_index: Callable[[Path], VectorIndex], tmp_pa
     records, foreign = run(index.scan())
     assert foreign == []
     assert {r.id for r in records} == {r.id for r in chunks} | {c.id for c in commits}
-    hits = run(index.search(vectors[0], 10))
+    dense = IndexQuery(vectors[0], None, 10, 1000)
+    hits = run(index.search(dense))
     assert hits
     assert hits[0].chunk_id == chunks[0].id
     assert {h.chunk_id for h in hits} <= {r.id for r in chunks}  # never a marker
+    assert (hits[0].title, hits[0].headings) == (chunks[0].title, chunks[0].headings)
+    # the sparse list finds a chunk by a word only it has; hybrid keeps it first too
+    rare = _rare_word(chunks)
+    if rare is not None:
+        word, owner = rare
+        for q in (
+            IndexQuery(None, bm25.query(word), 3, 1000),
+            IndexQuery(vectors[0], bm25.query(word), 3, 1000),
+        ):
+            top = run(index.search(q))
+            assert owner in [h.chunk_id for h in top]
+        only = run(index.search(IndexQuery(None, bm25.query(word), 10, 1000)))
+        assert [h.chunk_id for h in only] == [owner]
+    # the per-source cap, the source restriction and a where filter
+    capped = run(index.search(IndexQuery(vectors[0], None, 10, 1)))
+    assert len({h.source for h in capped}) == len(capped) == len(TEXTS)
+    in_b = run(index.search(IndexQuery(vectors[0], None, 10, 1000, ("b.md",))))
+    assert in_b
+    assert {h.source for h in in_b} == {"b.md"}
+    assert run(index.search(IndexQuery(vectors[0], None, 10, 1000, ()))) == []
+    where = run(index.search(IndexQuery(vectors[0], None, 10, 1000, where=(("source", "a.md"),))))
+    assert where
+    assert {h.source for h in where} == {"a.md"}
 
     run(index.delete([r.id for r in chunks if r.source == "a.md"]))
     assert run(index.chunks_of(["a.md"])) == []
     assert run(index.chunks_of(["b.md"]))
+
+
+def _rare_word(chunks: Sequence[ChunkRecord]) -> tuple[str, str] | None:
+    """A word in exactly one chunk (and its id), if there is one."""
+    owners: dict[str, set[str]] = {}
+    for r in chunks:
+        for w in r.text.lower().split():
+            if w.isalpha() and len(w) > 4:
+                owners.setdefault(w, set()).add(r.id)
+    for w, ids in sorted(owners.items()):
+        if len(ids) == 1 and not any(w in r.text.lower() for r in chunks if r.id not in ids):
+            return w, next(iter(ids))
+    return None
 
 
 # -- the spec is reconstructed once per run ----------------------------------------------------

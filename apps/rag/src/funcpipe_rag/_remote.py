@@ -41,9 +41,24 @@ def _call(method: str, server: str, path: str, **kw: object) -> Result[object, E
     return Ok(doc)
 
 
-def search(server: str, query: str, k: int) -> Result[object, ErrInfo]:
-    """``POST /v1/search``: the hits as ``search --json``."""
-    return _call("POST", server, "/v1/search", json={"query": query, "k": k})
+def search(
+    server: str,
+    query: str,
+    k: int,
+    *,
+    per_source: int | None = None,
+    source: tuple[str, ...] = (),
+    where: tuple[tuple[str, str], ...] = (),
+) -> Result[object, ErrInfo]:
+    """``POST /v1/search``: the hits as ``search --json`` (a repeated ``where`` field: any of
+    its values)."""
+    fields: dict[str, list[str]] = {}
+    for name, value in where:
+        fields.setdefault(name, []).append(value)
+    body: dict[str, object] = {"query": query, "k": k, "source": list(source), "where": fields}
+    if per_source is not None:
+        body["per_source"] = per_source
+    return _call("POST", server, "/v1/search", json=body)
 
 
 def sources(server: str) -> Result[object, ErrInfo]:

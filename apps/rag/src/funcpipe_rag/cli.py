@@ -45,7 +45,7 @@ from funcpipe_rag.app import (
     IngestEvent,
     IngestReport,
     Phase,
-    SearchHit,
+    SearchOptions,
     Settings,
     SourceError,
     Walked,
@@ -54,6 +54,7 @@ from funcpipe_rag.app import (
     ingest_events,
     load_settings,
     owner_of,
+    parse_where,
     plan_lines,
     read_spec,
     run_collections,
@@ -702,12 +703,21 @@ def _snippet(text: str, width: int = 160) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def print_hits(hits: list[SearchHit]) -> None:
+def print_hits(hits: list[dict[str, object]]) -> None:
+    """Each hit (as ``search --json`` gives it): rank, score, source and span; the title and
+    heading path when the chunk has them; a one-line snippet of its readable text."""
     if not hits:
         out.print("  (no hits)")
     for n, h in enumerate(hits, 1):
-        out.print(f"  {n}. {h.score:.3f}  {escape(h.source)} [{h.start}:{h.end}]")
-        out.print(f"     {escape(_snippet(h.text))}")
+        out.print(f"  {n}. {h['score']:.3f}  {escape(str(h['source']))} [{h['start']}:{h['end']}]")
+        raw = h.get("headings")
+        where = [str(h.get("title") or "")] + (
+            [str(x) for x in raw] if isinstance(raw, list) else []
+        )
+        path = " > ".join(dict.fromkeys(w for w in where if w))
+        if path:
+            out.print(f"     [bold]{escape(path)}[/bold]")
+        out.print(f"     {escape(_snippet(str(h['text'])))}")
 
 
 @cli.command(cls=CleanCommand, epilog=STORE_ENV + EMBED_ENV)
@@ -718,6 +728,36 @@ def search(
     k: Annotated[
         int, typer.Option("-k", metavar="N", min=1, max=1000, help="How many hits (1-1000).")
     ] = 5,
+    per_source: Annotated[
+        int | None,
+        typer.Option(
+            "--per-source",
+            metavar="N",
+            min=1,
+            max=1000,
+            help="At most N hits from one source (default: the collection's, 2).",
+        ),
+    ] = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            metavar="GLOB",
+            help="Only sources with this key or matching this glob (repeatable: any of them).",
+        ),
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--where",
+            metavar="FIELD=VALUE",
+            help=(
+                "Only chunks whose payload FIELD equals VALUE: title, headings (any heading of "
+                "the path), source, doc_version, spec_hash. Repeatable: all fields must match; "
+                "a repeated field matches any of its values."
+            ),
+        ),
+    ] = None,
     collection: CollectionOpt = None,
     data_dir: DataDirOpt = None,
     qdrant_url: QdrantOpt = None,
@@ -725,24 +765,35 @@ def search(
     server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Print the chunks nearest to QUERY, best first, with source key and character offsets."""
+    """Print the best chunks for QUERY, best first: source key, character offsets into the
+    source, title and heading path, and the readable text.
+
+    The collection is searched the way it was written (its spec's search mode: hybrid dense +
+    BM25 by default, fused by RRF)."""
+    try:
+        pairs = parse_where(where or [])
+        options = SearchOptions(k, per_source, tuple(source or ()), pairs)
+    except ValueError as exc:
+        usage_error(str(exc))
     if server:
-        docs = _remote(_client.search(server, query, k))
+        docs = _remote(
+            _client.search(
+                server, query, k, per_source=per_source, source=options.source, where=pairs
+            )
+        )
         if json_out:
             print(json.dumps(docs))
             return
-        for n, d in enumerate(docs if isinstance(docs, list) else [], 1):
-            out.print(f"  {n}. {d['score']:.3f}  {escape(d['source'])} [{d['start']}:{d['end']}]")
-            out.print(f"     {escape(_snippet(d['text']))}")
+        print_hits([d for d in docs if isinstance(d, dict)] if isinstance(docs, list) else [])
         return
     settings = _settings(collection=collection, data_dir=data_dir, qdrant_url=qdrant_url)
     if spec is not None:
         settings = _with_collection(settings, _spec_or_exit(spec, settings))
-    hits = drive(lambda: run_search(settings, query, k), settings)
+    hits = drive(lambda: run_search(settings, query, options), settings)
     if json_out:
         emit_json([h.to_json() for h in hits])
     else:
-        print_hits(hits)
+        print_hits([h.to_json() for h in hits])
 
 
 # -- verify ----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from ._embedder import EmbedderPort as EmbedderPort
 from ._index import StoreIndex as StoreIndex
+from ._index import store_query as store_query
 from ._sources import FileRaw as FileRaw
 from ._sources import RootsSource as RootsSource
 from ._sources import UrlRaw as UrlRaw
@@ -18,4 +19,5 @@ __all__ = [
     "UrlRaw",
     "root_key",
     "source_key",
+    "store_query",
 ]

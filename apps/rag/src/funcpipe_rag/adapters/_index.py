@@ -9,7 +9,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import TypeVar
 
-from funcpipe.adapters.vectors import Filter, Point, Record, VectorStore
+from funcpipe.adapters.vectors import (
+    Filter,
+    MatchValue,
+    Nearest,
+    Point,
+    Record,
+    Rrf,
+    SearchQuery,
+    VectorStore,
+)
 from funcpipe.async_plan import AsyncPlan, async_pure
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
@@ -17,12 +26,14 @@ from funcpipe.streams import AsyncGen
 from funcpipe_rag.domain import (
     KIND_CHUNK,
     KIND_COMMIT,
+    SPARSE_NAME,
     STAMP_ID,
     ChunkRecord,
     CollectionInfo,
     CollectionStamp,
     CommitRecord,
     EmbeddedChunk,
+    IndexQuery,
     SearchHit,
     StoredRecord,
     Vector,
@@ -31,7 +42,15 @@ from funcpipe_rag.domain import (
 
 T = TypeVar("T")
 
-PAYLOAD_INDEXES = {"source": "keyword", "kind": "keyword"}
+PAYLOAD_INDEXES = {
+    "source": "keyword",
+    "kind": "keyword",
+    "title": "keyword",
+    "headings": "keyword",
+    "doc_version": "keyword",
+    "spec_hash": "keyword",
+}
+"""Keyword indexes: the protocol's fields and every field ``--where`` filters on."""
 _CHUNKS = Filter(must={"kind": KIND_CHUNK})
 _COMMITS = Filter(must={"kind": KIND_COMMIT})
 
@@ -80,12 +99,13 @@ class StoreIndex:
         """How many chunk points the collection holds."""
         return self._store.count(self._collection, _CHUNKS)
 
-    def ensure(self, dim: int) -> AsyncPlan[None]:
+    def ensure(self, dim: int, sparse: bool = False) -> AsyncPlan[None]:
         inner = self._store.ensure_collection(
             self._collection,
             dim,
             "cosine",
             PAYLOAD_INDEXES,  # type: ignore[arg-type]
+            [SPARSE_NAME] if sparse else [],
         )
 
         async def _run() -> Result[None, ErrInfo]:
@@ -186,7 +206,17 @@ class StoreIndex:
         return _run
 
     def upsert_chunks(self, points: Sequence[EmbeddedChunk]) -> AsyncPlan[None]:
-        return self._upsert([Point(p.record.id, p.vector, p.record.payload()) for p in points])
+        return self._upsert(
+            [
+                Point(
+                    p.record.id,
+                    p.vector,
+                    p.record.payload(),
+                    {} if p.sparse is None else {SPARSE_NAME: p.sparse},
+                )
+                for p in points
+            ]
+        )
 
     def upsert_commits(self, commits: Sequence[CommitRecord]) -> AsyncPlan[None]:
         dim = self._dim or 1
@@ -196,8 +226,10 @@ class StoreIndex:
     def delete(self, ids: Sequence[str]) -> AsyncPlan[None]:
         return self._store.delete_ids(self._collection, list(ids))
 
-    def search(self, vector: Vector, k: int) -> AsyncPlan[list[SearchHit]]:
-        inner = self._store.query(self._collection, list(vector), filter=_CHUNKS, limit=k)
+    def search(self, query: IndexQuery) -> AsyncPlan[list[SearchHit]]:
+        if query.sources is not None and not query.sources:
+            return async_pure([])
+        inner = self._store.search(self._collection, store_query(query))
 
         async def _run() -> Result[list[SearchHit], ErrInfo]:
             got = await inner()
@@ -207,7 +239,18 @@ class StoreIndex:
             for p in got.value:
                 rec = record_from_payload(p.id, p.payload)
                 if isinstance(rec, ChunkRecord):
-                    hits.append(SearchHit(p.score, rec.source, p.id, rec.start, rec.end, rec.text))
+                    hits.append(
+                        SearchHit(
+                            p.score,
+                            rec.source,
+                            p.id,
+                            rec.start,
+                            rec.end,
+                            rec.text,
+                            rec.title,
+                            rec.headings,
+                        )
+                    )
             return Ok(hits)
 
         return _run
@@ -239,3 +282,31 @@ class StoreIndex:
             return await optimize()
 
         return _run
+
+
+def store_query(query: IndexQuery) -> SearchQuery:
+    """The store search of an app query: chunk points only, the ``where`` pairs (a repeated
+    field matches any of its values) and ``sources``; one list, or dense and BM25 fused by
+    weighted RRF; capped per source."""
+    must: dict[str, MatchValue] = {"kind": KIND_CHUNK}
+    for name in dict.fromkeys(n for n, _ in query.where):
+        values = [v for n, v in query.where if n == name]
+        must[name] = values[0] if len(values) == 1 else values
+    if query.sources is not None:
+        must["source"] = list(query.sources)
+    lists: list[Nearest] = []
+    weights: list[float] = []
+    if query.dense is not None:
+        lists.append(Nearest(list(query.dense), None, query.candidates))
+        weights.append(query.weights[0])
+    if query.sparse is not None:
+        lists.append(Nearest(query.sparse, SPARSE_NAME, query.candidates))
+        weights.append(query.weights[1])
+    return SearchQuery(
+        tuple(lists),
+        Rrf(query.rrf_k, tuple(weights)),
+        Filter(must=must),
+        limit=query.k,
+        group_by="source",
+        group_size=query.per_source,
+    )

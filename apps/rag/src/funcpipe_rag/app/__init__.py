@@ -4,7 +4,9 @@ from funcpipe.specs import PipelineSpec, serialize
 
 from funcpipe_rag.adapters import Filters as Filters
 from funcpipe_rag.domain import SearchHit as SearchHit
+from funcpipe_rag.domain import SearchOptions as SearchOptions
 from funcpipe_rag.domain import VerifyReport as VerifyReport
+from funcpipe_rag.domain import parse_where as parse_where
 from funcpipe_rag.pipelines import SPEC_CODES as SPEC_CODES
 from funcpipe_rag.pipelines import IngestEvent as IngestEvent
 from funcpipe_rag.pipelines import IngestReport as IngestReport
@@ -82,6 +84,7 @@ __all__ = [
     "Service",
     "ServiceOptions",
     "open_service",
+    "parse_where",
     "owner_of",
     "Backends",
     "Cluster",
@@ -95,6 +98,7 @@ __all__ = [
     "Outcome",
     "Phase",
     "SearchHit",
+    "SearchOptions",
     "Settings",
     "SourceEntry",
     "SourceError",

@@ -28,6 +28,7 @@ from funcpipe_rag.domain import (
     WRITE_MARGIN,
     Room,
     SearchHit,
+    SearchOptions,
     VerifyReport,
     is_url,
 )
@@ -374,19 +375,19 @@ async def run_ingest(
 async def run_search(
     settings: Settings,
     query: str,
-    k: int,
+    options: SearchOptions | int,
     *,
     embedder: EmbedderPort | None = None,
     free_bytes: FreeBytes = disk_free,
 ) -> Result[list[SearchHit], ErrInfo]:
-    """The ``k`` chunks nearest to ``query``."""
+    """The best chunks for ``query`` (``pipelines.search``; an int is ``k``)."""
     async with open_backends(
         settings, collection_for(settings, DEFAULT_SPEC), embedder=embedder, free_bytes=free_bytes
     ) as opened:
         if isinstance(opened, Err):
             return opened
         b = opened.value
-        return await search(b.index, b.embedder, query, k, b.index.collection)()
+        return await search(b.index, b.embedder, query, options, b.index.collection)()
 
 
 async def run_verify(

@@ -60,6 +60,9 @@ async def run_demo(say: Callable[[str], None], *, k: int = 3) -> Result[None, Er
             say(f"search: {q}")
             for i, h in enumerate(hits.value, 1):
                 say(f"  {i}. {h.score:.3f}  {h.source} [{h.start}:{h.end}]")
+                path = " > ".join(dict.fromkeys(x for x in (h.title, *h.headings) if x))
+                if path:
+                    say(f"     {path}")
                 say(f"     {_snippet(h.text)}")
         say("")
         say("Next: funcpipe-rag ingest ./your-docs && funcpipe-rag search 'your question'")

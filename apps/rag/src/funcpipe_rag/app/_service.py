@@ -28,7 +28,7 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec
 
 from funcpipe_rag.adapters import EmbedderPort
-from funcpipe_rag.domain import SearchHit, VerifyReport, is_url
+from funcpipe_rag.domain import SearchHit, SearchOptions, VerifyReport, is_url
 from funcpipe_rag.pipelines import DEFAULT_SPEC, search, verify
 
 from ._compose import Backends, FreeBytes, collection_for, disk_free, events_on, open_backends
@@ -99,12 +99,15 @@ class Service:
     def collection(self) -> str:
         return self.backends.index.collection
 
-    async def search(self, query: str, k: int) -> Result[list[SearchHit], ErrInfo]:
-        """The ``k`` nearest chunks (``INVALID_INPUT`` for an empty query or k out of 1..1000)."""
+    async def search(
+        self, query: str, options: SearchOptions | int
+    ) -> Result[list[SearchHit], ErrInfo]:
+        """The best chunks (``INVALID_INPUT`` for an empty query or k out of 1..1000)."""
+        k = options.k if isinstance(options, SearchOptions) else options
         if not 1 <= k <= MAX_K:
             return Err(ErrInfo(codes.INVALID_INPUT, f"k must be 1..{MAX_K}", stage="usage"))
         b = self.backends
-        return await search(b.index, b.embedder, query, k, self.collection)()
+        return await search(b.index, b.embedder, query, options, self.collection)()
 
     def start_ingest(self, request: JobRequest) -> Result[Job, ErrInfo]:
         """Check the request against the guard, then start it as a job (``INGEST_RUNNING`` if

@@ -3,6 +3,7 @@
 No I/O happens here; the ports are Protocols the adapters implement.
 """
 
+from ._bm25 import Bm25Encoder as Bm25Encoder
 from ._chunk import ChunkingConfig as ChunkingConfig
 from ._chunk import chunk_document as chunk_document
 from ._clean import clean_text as clean_text
@@ -32,6 +33,16 @@ from ._ports import Embedder as Embedder
 from ._ports import RawSource as RawSource
 from ._ports import Room as Room
 from ._ports import VectorIndex as VectorIndex
+from ._retrieval import DENSE_ONLY as DENSE_ONLY
+from ._retrieval import MODES as MODES
+from ._retrieval import SPARSE_NAME as SPARSE_NAME
+from ._retrieval import WHERE_FIELDS as WHERE_FIELDS
+from ._retrieval import Bm25Params as Bm25Params
+from ._retrieval import IndexQuery as IndexQuery
+from ._retrieval import Mode as Mode
+from ._retrieval import SearchConfig as SearchConfig
+from ._retrieval import SearchOptions as SearchOptions
+from ._retrieval import parse_where as parse_where
 from ._sync import NO_SPACE as NO_SPACE
 from ._sync import READ_MARGIN as READ_MARGIN
 from ._sync import STAMP_ID as STAMP_ID
@@ -73,36 +84,41 @@ from ._verify import VerifyReport as VerifyReport
 from ._verify import verify_records as verify_records
 
 __all__ = [
-    "sha256_hex",
-    "Room",
-    "NO_SPACE",
-    "READ_MARGIN",
-    "WRITE_MARGIN",
-    "space_needed",
-    "STAMP_ID",
-    "CollectionInfo",
-    "CollectionStamp",
-    "stamp_conflict",
+    "Bm25Encoder",
+    "Bm25Params",
     "CORRUPT",
-    "DUPLICATE",
-    "HALF_WRITTEN",
-    "KIND_CHUNK",
-    "KIND_COMMIT",
-    "NAMESPACE",
-    "ORPHAN",
-    "SUPPORTED_EXTENSIONS",
     "Chunk",
     "ChunkRecord",
     "ChunkingConfig",
+    "CollectionInfo",
+    "CollectionStamp",
     "CommitRecord",
+    "DENSE_ONLY",
+    "DUPLICATE",
     "Document",
     "DocumentSource",
     "EmbeddedChunk",
     "Embedder",
     "EmbedderId",
+    "HALF_WRITTEN",
+    "IndexQuery",
+    "KIND_CHUNK",
+    "KIND_COMMIT",
+    "MODES",
+    "Mode",
+    "NAMESPACE",
+    "NO_SPACE",
+    "ORPHAN",
     "Problem",
+    "READ_MARGIN",
     "RawSource",
+    "Room",
+    "SPARSE_NAME",
+    "STAMP_ID",
+    "SUPPORTED_EXTENSIONS",
+    "SearchConfig",
     "SearchHit",
+    "SearchOptions",
     "SourcePlan",
     "SourceState",
     "StoredRecord",
@@ -110,6 +126,8 @@ __all__ = [
     "Vector",
     "VectorIndex",
     "VerifyReport",
+    "WHERE_FIELDS",
+    "WRITE_MARGIN",
     "apply_plan",
     "chunk_document",
     "chunk_hash",
@@ -120,6 +138,7 @@ __all__ = [
     "decode_source",
     "desired_records",
     "doc_version",
+    "escape_name",
     "html_to_text",
     "is_current",
     "is_url",
@@ -130,15 +149,18 @@ __all__ = [
     "normalise_url",
     "parse_source",
     "parse_text",
+    "parse_where",
     "path_key",
-    "escape_name",
-    "unescape_name",
     "plan_document",
     "plan_source",
     "plan_steps",
     "point_id",
     "prune_candidates",
     "record_from_payload",
+    "sha256_hex",
+    "space_needed",
+    "stamp_conflict",
     "state_of",
+    "unescape_name",
     "verify_records",
 ]

@@ -14,6 +14,7 @@ from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import ErrInfo, Result
 from funcpipe.streams import AsyncGen
 
+from ._retrieval import IndexQuery
 from ._sync import CollectionInfo, CollectionStamp
 from ._types import (
     ChunkRecord,
@@ -65,8 +66,10 @@ class Embedder(Protocol):
 class VectorIndex(Protocol):
     """The store as the app sees it: chunk points and per-source commit markers."""
 
-    def ensure(self, dim: int) -> AsyncPlan[None]:
-        """Create the collection if missing; an existing one must have dimension ``dim``."""
+    def ensure(self, dim: int, sparse: bool = False) -> AsyncPlan[None]:
+        """Create the collection if missing (with the BM25 sparse vector when ``sparse``); an
+        existing one must have dimension ``dim`` (DIMENSION_MISMATCH) and, when ``sparse``, the
+        sparse vector (INVALID_INPUT)."""
         ...
 
     def info(self) -> AsyncPlan[CollectionInfo | None]:
@@ -100,6 +103,6 @@ class VectorIndex(Protocol):
 
     def delete(self, ids: Sequence[str]) -> AsyncPlan[None]: ...
 
-    def search(self, vector: Vector, k: int) -> AsyncPlan[list[SearchHit]]:
-        """The ``k`` chunk points nearest to ``vector``, best first (markers never appear)."""
+    def search(self, query: IndexQuery) -> AsyncPlan[list[SearchHit]]:
+        """The best chunk points for ``query``, best first (markers never appear)."""
         ...

@@ -16,8 +16,16 @@ from typing import Literal
 from uuid import uuid5
 
 from ._chunk import ChunkingConfig, chunk_document
-from ._identity import NAMESPACE, chunk_set_hash, commit_id, key_is_under, point_id
-from ._types import ChunkRecord, CommitRecord, Document, EmbedderId, StoredRecord
+from ._identity import NAMESPACE, chunk_hash, chunk_set_hash, commit_id, key_is_under, point_id
+from ._retrieval import DENSE_ONLY, SearchConfig
+from ._types import (
+    ChunkRecord,
+    CommitRecord,
+    Document,
+    EmbedderId,
+    StoredRecord,
+    context_line,
+)
 
 Action = Literal["unchanged", "added", "updated", "deleted"]
 
@@ -55,13 +63,17 @@ STAMP_ID = str(uuid5(NAMESPACE, "collection-stamp"))
 
 @dataclass(frozen=True, slots=True)
 class CollectionStamp:
-    """What a collection is written with: the embedder (model, dimension) and the chunking.
+    """What a collection is written with: the embedder (model, dimension), the chunking and
+    the search config (a stamp written before search configs existed reads as ``DENSE_ONLY``).
 
-    A run with another stamp is refused, never mixed into the collection.
+    A run with another embedder, chunking or sparse index (``SearchConfig.index_key``) is
+    refused, never mixed into the collection; the rest of the search config (mode between
+    sparse and hybrid, RRF, the per-source cap) is the last ingest's and may change.
     """
 
     embedder: EmbedderId
     chunking: ChunkingConfig
+    search: SearchConfig = DENSE_ONLY
 
     def payload(self) -> dict[str, object]:
         return {
@@ -70,7 +82,16 @@ class CollectionStamp:
             "embedder_dim": self.embedder.dim,
             "chunk_chars": self.chunking.max_chars,
             "chunk_overlap": self.chunking.overlap,
+            "search": self.search.to_data(),
         }
+
+    def fits(self, other: CollectionStamp) -> bool:
+        """Whether a run stamped ``other`` may write into a collection stamped ``self``."""
+        return (
+            self.embedder == other.embedder
+            and self.chunking == other.chunking
+            and self.search.index_key() == other.search.index_key()
+        )
 
     @staticmethod
     def from_payload(payload: Mapping[str, object]) -> CollectionStamp | None:
@@ -81,13 +102,17 @@ class CollectionStamp:
         if not (isinstance(dim, int) and isinstance(chars, int) and isinstance(overlap, int)):
             return None
         try:
-            return CollectionStamp(EmbedderId(model, dim), ChunkingConfig(chars, overlap))
+            search = (
+                SearchConfig.from_data(payload["search"]) if "search" in payload else DENSE_ONLY
+            )
+            return CollectionStamp(EmbedderId(model, dim), ChunkingConfig(chars, overlap), search)
         except ValueError:
             return None
 
     def describe(self) -> str:
         c = self.chunking
-        return f"embedder {self.embedder}, chunks {c.max_chars}/{c.overlap}"
+        chunks = f"chunks {c.max_chars}/{c.overlap}"
+        return f"embedder {self.embedder}, {chunks}, {self.search.describe()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +138,19 @@ def stamp_conflict(
     have = info.stamp
     if have is not None:
         same_emb = have.embedder == want.embedder
-        if same_emb and (not check_chunking or have.chunking == want.chunking):
+        if same_emb and (not check_chunking or have.fits(want)):
             return None
         if not check_chunking:
             return (
                 f"collection {collection!r} holds vectors of embedder {have.embedder}, "
                 f"this run uses {want.embedder}: {fix}"
+            )
+        if same_emb and have.chunking == want.chunking:
+            return (
+                f"collection {collection!r} was written for {have.search.describe()}, this "
+                f"run's spec asks {want.search.describe()} (a collection's sparse vectors are "
+                f"fixed when it is made): drop it (funcpipe-rag collection drop {collection} "
+                "--yes) and ingest again, or use another --collection"
             )
         return (
             f"collection {collection!r} was written with {have.describe()}, "
@@ -172,25 +204,31 @@ class SourcePlan:
 
 
 def desired_records(doc: Document, ctx: SyncContext) -> tuple[ChunkRecord, ...]:
-    """The chunk points a clean run writes for ``doc``."""
+    """The chunk points a clean run writes for ``doc``. A chunk's hash covers what is
+    embedded (``ChunkRecord.indexed_text``: its context line and text), so a chunk whose
+    heading changed gets a new id and a new vector."""
     emb = str(ctx.embedder)
-    return tuple(
-        ChunkRecord(
-            point_id(c.source, c.chunk_hash, ctx.embedder, c.occurrence),
-            c.source,
-            c.doc_version,
-            c.chunk_hash,
-            c.occurrence,
-            c.start,
-            c.end,
-            c.text,
-            emb,
-            ctx.spec_hash,
-            c.title,
-            c.headings,
+    out: list[ChunkRecord] = []
+    for c in chunk_document(doc, ctx.chunking):
+        context = context_line(c.title, c.headings)
+        h = chunk_hash(f"{context}\n\n{c.text}") if context else c.chunk_hash
+        out.append(
+            ChunkRecord(
+                point_id(c.source, h, ctx.embedder, c.occurrence),
+                c.source,
+                c.doc_version,
+                h,
+                c.occurrence,
+                c.start,
+                c.end,
+                c.text,
+                emb,
+                ctx.spec_hash,
+                c.title,
+                c.headings,
+            )
         )
-        for c in chunk_document(doc, ctx.chunking)
-    )
+    return tuple(out)
 
 
 def commit_for(

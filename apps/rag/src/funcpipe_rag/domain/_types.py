@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from funcpipe.ports import SparseVector
+
 Vector: TypeAlias = Sequence[float]
 """An embedding vector (any sequence of floats)."""
 
@@ -55,6 +57,11 @@ class Chunk:
     headings: tuple[str, ...] = ()
 
 
+def context_line(title: str, headings: Sequence[str]) -> str:
+    """``title > heading > subheading`` (empty parts and repeats left out)."""
+    return " > ".join(dict.fromkeys(x for x in (title, *headings) if x))
+
+
 @dataclass(frozen=True, slots=True)
 class ChunkRecord:
     """A chunk point as the store holds it (payload fields plus the point id)."""
@@ -71,6 +78,13 @@ class ChunkRecord:
     spec_hash: str
     title: str = ""
     headings: tuple[str, ...] = ()
+
+    @property
+    def indexed_text(self) -> str:
+        """What is embedded and BM25-indexed: ``context_line`` of the title and heading path
+        (so a chunk that never names its topic is still found by it), then the text."""
+        context = context_line(self.title, self.headings)
+        return f"{context}\n\n{self.text}" if context else self.text
 
     def payload(self) -> dict[str, object]:
         return {
@@ -126,10 +140,12 @@ StoredRecord: TypeAlias = ChunkRecord | CommitRecord
 
 @dataclass(frozen=True, slots=True)
 class EmbeddedChunk:
-    """A chunk record with its vector, ready to upsert."""
+    """A chunk record with its vector (and its BM25 vector in a sparse collection), ready to
+    upsert."""
 
     record: ChunkRecord
     vector: Vector
+    sparse: SparseVector | None = None
 
 
 @dataclass(frozen=True, slots=True)

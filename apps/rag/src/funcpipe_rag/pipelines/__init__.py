@@ -25,6 +25,7 @@ from ._ops import check_ingest_spec as check_ingest_spec
 from ._ops import check_stage_types as check_stage_types
 from ._ops import chunking_of as chunking_of
 from ._ops import registry_for as registry_for
+from ._ops import spec_search as spec_search
 from ._query import search as search
 from ._query import verify as verify
 from ._shards import Known as Known
@@ -40,6 +41,7 @@ from ._shards import prepared_to_plain as prepared_to_plain
 from ._shards import remote_sources as remote_sources
 from ._shards import shards_of as shards_of
 from ._spec import DEFAULT_COLLECTION as DEFAULT_COLLECTION
+from ._spec import DEFAULT_SEARCH as DEFAULT_SEARCH
 from ._spec import DEFAULT_SPEC as DEFAULT_SPEC
 from ._spec import build_default_spec as build_default_spec
 from ._spec import spec_chunking as spec_chunking
@@ -107,6 +109,8 @@ __all__ = [
     "shards_of",
     "source_error",
     "spec_chunking",
+    "spec_search",
+    "DEFAULT_SEARCH",
     "spec_collection",
     "spec_resilience",
     "verify",

@@ -15,6 +15,7 @@ from funcpipe.specs import PipelineSpec, Registry, reconstruct_pipeline
 from funcpipe.streams import AsyncGen
 
 from funcpipe_rag.domain import (
+    Bm25Encoder,
     ChunkRecord,
     CollectionInfo,
     CollectionStamp,
@@ -22,6 +23,7 @@ from funcpipe_rag.domain import (
     DocumentSource,
     EmbeddedChunk,
     Embedder,
+    IndexQuery,
     Room,
     SearchHit,
     SourceState,
@@ -42,6 +44,7 @@ from ._ops import (
     at_source,
     check_stage_types,
     registry_for,
+    spec_search,
     write_group,
 )
 from ._shards import Remote, remote_sources
@@ -63,7 +66,7 @@ class EmptyIndex:
     """A store with nothing in it, where writes do nothing: what a dry run plans against when
     the collection does not exist yet."""
 
-    def ensure(self, dim: int) -> AsyncPlan[None]:
+    def ensure(self, dim: int, sparse: bool = False) -> AsyncPlan[None]:
         return async_pure(None)
 
     def info(self) -> AsyncPlan[CollectionInfo | None]:
@@ -93,7 +96,7 @@ class EmptyIndex:
     def delete(self, ids: Sequence[str]) -> AsyncPlan[None]:
         return async_pure(None)
 
-    def search(self, vector: Vector, k: int) -> AsyncPlan[list[SearchHit]]:
+    def search(self, query: IndexQuery) -> AsyncPlan[list[SearchHit]]:
         return async_pure([])
 
 
@@ -106,6 +109,10 @@ class IngestRequest:
     prune: bool = False
     dry_run: bool = False
     collection: str = "funcpipe"
+
+
+async def _one_err(err: ErrInfo) -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
+    yield Err(err)
 
 
 def _store_err(err: ErrInfo, what: str) -> Err[ErrInfo]:
@@ -154,7 +161,12 @@ def ingest_events(
     sources and embed the requests of ``remote.embedder``; this process plans against the
     store and is its one writer. Everything else (events, report, guarantees) is the same.
     """
-    want = CollectionStamp(embedder.identity, spec_chunking(spec))
+    try:
+        search_config = spec_search(spec)
+    except ValueError as exc:
+        bad = ErrInfo(codes.INVALID_SPEC, f"resources.{exc}", "specs", ("resources", "search"))
+        return lambda: _one_err(bad)
+    want = CollectionStamp(embedder.identity, spec_chunking(spec), search_config)
 
     async def _open() -> Result[Opened, ErrInfo]:
         # Nothing is created here: the collection is created (and stamped) by the first write,
@@ -172,7 +184,8 @@ def ingest_events(
         if conflict is not None:
             return Err(ErrInfo(codes.INVALID_INPUT, conflict, stage="config"))
         commits = {c.source: c for c in listed.value}
-        return Ok(Opened(index, commits, fresh=False, stamped=info.value.stamp is not None))
+        # a stamp that fits but differs (the search's mode, RRF or cap changed) is rewritten
+        return Ok(Opened(index, commits, fresh=False, stamped=info.value.stamp == want))
 
     async def _gen() -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
         # The store opens (and its commit markers are read) while the first sources are read
@@ -191,6 +204,7 @@ def ingest_events(
             resilience=res,
             stamp=want,
             room=room,
+            sparse=Bm25Encoder(search_config.bm25) if search_config.sparse else None,
         )
         store = StoreSession(index, opening)
         seen: set[str] = set()  # the read stage's: a source found twice is read once

@@ -38,6 +38,7 @@ from funcpipe.streams import AsyncGen, async_gen_bounded_map
 from funcpipe_rag.domain import (
     NO_SPACE,
     SUPPORTED_EXTENSIONS,
+    Bm25Encoder,
     ChunkingConfig,
     ChunkRecord,
     CollectionStamp,
@@ -47,6 +48,7 @@ from funcpipe_rag.domain import (
     Embedder,
     RawSource,
     Room,
+    SearchConfig,
     SourcePlan,
     SourceState,
     SyncContext,
@@ -115,7 +117,8 @@ class Resilience:
 @dataclass(frozen=True, slots=True)
 class RunConfig:
     """The run's immutable context, read by the stages: the embedder, the spec's hash, the
-    dry-run flag, the per-request policies, the stamp a new collection gets, the disk check."""
+    dry-run flag, the per-request policies, the stamp a new collection gets, the disk check,
+    and the BM25 encoder when the collection is sparse or hybrid."""
 
     embedder: Embedder
     spec_hash: str
@@ -123,6 +126,7 @@ class RunConfig:
     resilience: Resilience = field(default_factory=Resilience)
     stamp: CollectionStamp | None = None
     room: Room | None = None
+    sparse: Bm25Encoder | None = None
 
 
 class StoreSession:
@@ -181,7 +185,7 @@ class StoreSession:
             if isinstance(roomy, Err):
                 self.fail(roomy.error)
                 return roomy
-        ensured = await cfg.resilience.store(self.index.ensure(dim))()
+        ensured = await cfg.resilience.store(self.index.ensure(dim, cfg.sparse is not None))()
         if isinstance(ensured, Err):
             e = ensured.error
             if e.code == codes.DIMENSION_MISMATCH:
@@ -399,7 +403,7 @@ def embed_group(
     fails for good no new one starts; the sources it (or a request not sent) covers fail, the
     group's others go on to be written.
     """
-    texts = [r.text for p in plans for r in p.embed]
+    texts = [r.indexed_text for p in plans for r in p.embed]
     if cfg.dry_run or not texts:
         return async_pure([Ok(Ready(p, ())) for p in plans])
     spans = embed_batches(texts, batch, max_chars)
@@ -469,9 +473,12 @@ def write_group(
     upsert_batch: int,
     resilience: Resilience | None = None,
     room: Room | None = None,
+    sparse: Bm25Encoder | None = None,
 ) -> AsyncPlan[list[Outcome]]:
     """Write a group of sources by the protocol; ``Ok`` only when every step succeeded, else
     the failed step's ``Err`` (stage ``store``; the caller knows which sources it wrote).
+    With ``sparse``, every upserted chunk gets its BM25 vector (computed from its text, so a
+    point whose dense vector is reused gets the same sparse vector as a fresh one).
 
     Each write is retried on its own by ``resilience.store_retry`` (every write is an
     idempotent upsert or delete by stable id). ``room`` is asked first whether the points fit
@@ -500,6 +507,9 @@ def write_group(
             for rec, v in zip(r.plan.embed, r.vectors, strict=True)
         ]
         points += [EmbeddedChunk(rec, stored[rec.id]) for rec in rewrite]
+        if sparse is not None and points:
+            bm25 = sparse.documents([p.record.indexed_text for p in points])
+            points = [replace(p, sparse=v) for p, v in zip(points, bm25, strict=True)]
         if room is not None and points:
             dim = len(points[0].vector)
             roomy = room(space_needed(len(points), dim, sum(len(p.record.text) for p in points)))
@@ -549,7 +559,9 @@ def write_sources(
         ready = await store.writable(cfg)
         if isinstance(ready, Err):
             return Ok(idle + _each(ready.error, STAGE_STORE, sources))
-        res = await write_group(store.index, busy, upsert_batch, cfg.resilience, cfg.room)()
+        res = await write_group(
+            store.index, busy, upsert_batch, cfg.resilience, cfg.room, cfg.sparse
+        )()
         if isinstance(res, Err):
             if res.error.code == NO_SPACE:
                 store.fail(res.error)  # a full disk ends the run
@@ -648,12 +660,27 @@ PARAMS: dict[str, Callable[[Params], object]] = {
 """Each op's params reader (``ValueError`` for a bad value): what its factory reads."""
 
 
+def spec_search(spec: PipelineSpec) -> SearchConfig:
+    """The search config of a spec (``resources.search``); a spec without one searches dense.
+    ``ValueError`` naming the bad field (``check_ingest_spec`` reports it as INVALID_SPEC)."""
+    data = spec.resources.get("search")
+    if data is None:
+        return SearchConfig(mode="dense")
+    return SearchConfig.from_data(data)
+
+
 def check_ingest_spec(spec: PipelineSpec) -> Result[None, ErrInfo]:
     """Whether this app can run ``spec``, checked without building it (no store, no embedder):
     every op allowed (UNALLOWED_OP), of its registered kind (INVALID_SPEC) and version
     (VERSION_MISMATCH), chunk sizes built in (UNKNOWN_OP), params valid (RECONSTRUCT_FAIL),
-    and the stage types chain RawSource -> ... -> Outcome (INVALID_SPEC). The run's one
+    the stage types chain RawSource -> ... -> Outcome (INVALID_SPEC), and
+    ``resources.search`` is a valid search config (INVALID_SPEC). The run's one
     reconstruction refuses the same specs."""
+    try:
+        spec_search(spec)
+    except ValueError as exc:
+        msg = f"resources.{exc}"
+        return Err(ErrInfo(codes.INVALID_SPEC, msg, stage="specs", path=("resources", "search")))
     for i, op in enumerate(spec.ops):
         entry = DESCRIBE_ENTRIES.get(op.func_id)
         path: tuple[str | int, ...] = ("ops", i)

@@ -2,54 +2,101 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 from funcpipe_rag.domain import (
+    DENSE_ONLY,
+    Bm25Encoder,
+    Bm25Params,
     ChunkingConfig,
     CollectionStamp,
     Embedder,
+    IndexQuery,
     SearchHit,
+    SearchOptions,
+    Vector,
     VectorIndex,
     VerifyReport,
     stamp_conflict,
     verify_records,
 )
 
+from ._manage import match_sources
 from ._types import STAGE_EMBED, STAGE_STORE
 
 
 def search(
-    index: VectorIndex, embedder: Embedder, query: str, k: int, collection: str = "funcpipe"
+    index: VectorIndex,
+    embedder: Embedder,
+    query: str,
+    options: SearchOptions | int,
+    collection: str = "funcpipe",
 ) -> AsyncPlan[list[SearchHit]]:
-    """Embed ``query`` and return the ``k`` nearest chunks, best first.
+    """The best chunks for ``query``, best first, searched the way the collection's stamp says
+    (dense: the embedded query; sparse: its BM25 terms; hybrid: both, fused by RRF), at most
+    ``options.per_source`` (else the stamp's default) per source, filtered by the options.
 
-    A collection stamped by another embedder is refused (stage ``config``), never searched.
+    Errors: INVALID_INPUT for an empty query (stage ``query``) or a collection stamped by
+    another embedder (stage ``config``: refused, never searched); the embedder's and the
+    store's errors at stages ``embed`` and ``store``. A collection that does not exist yet
+    answers nothing. An int ``options`` is ``SearchOptions(k=options)``.
     """
+    options = options if isinstance(options, SearchOptions) else SearchOptions(k=options)
 
     async def _search() -> Result[list[SearchHit], ErrInfo]:
         if not query.strip():
             return Err(ErrInfo(codes.INVALID_INPUT, "the query is empty", stage="query"))
         info = await index.info()()
         if isinstance(info, Err):
-            e = info.error
-            return Err(ErrInfo(e.code, e.msg, STAGE_STORE, e.path, e.cause, e.ctx))
+            return _at(info.error, STAGE_STORE)
+        config = DENSE_ONLY
         if info.value is not None:
             want = CollectionStamp(embedder.identity, ChunkingConfig())
             conflict = stamp_conflict(collection, info.value, want, check_chunking=False)
             if conflict is not None:
                 return Err(ErrInfo(codes.INVALID_INPUT, conflict, stage="config"))
-        got = await embedder.embed([query])()
-        if isinstance(got, Err):
-            e = got.error
-            return Err(ErrInfo(e.code, e.msg, STAGE_EMBED, e.path, e.cause, e.ctx))
-        hits = await index.search(got.value[0], k)()
-        if isinstance(hits, Err):
-            e = hits.error
-            return Err(ErrInfo(e.code, e.msg, STAGE_STORE, e.path, e.cause, e.ctx))
-        return hits
+            if info.value.stamp is not None:
+                config = info.value.stamp.search
+        sources: tuple[str, ...] | None = None
+        if options.source:
+            listed = await index.commits()()
+            if isinstance(listed, Err):
+                return _at(listed.error, STAGE_STORE)
+            sources = tuple(match_sources({c.source for c in listed.value}, options.source)[0])
+        dense: Vector | None = None
+        if config.dense:
+            got = await embedder.embed([query])()
+            if isinstance(got, Err):
+                return _at(got.error, STAGE_EMBED)
+            dense = got.value[0]
+        sparse = _encoder(config.bm25).query(query) if config.sparse else None
+        request = IndexQuery(
+            dense,
+            sparse,
+            options.k,
+            options.per_source or config.per_source,
+            sources,
+            options.where,
+            config.rrf_k,
+            config.weights,
+            max(config.candidates, options.k),
+        )
+        hits = await index.search(request)()
+        return _at(hits.error, STAGE_STORE) if isinstance(hits, Err) else hits
 
     return _search
+
+
+@lru_cache(maxsize=8)
+def _encoder(params: Bm25Params) -> Bm25Encoder:
+    return Bm25Encoder(params)
+
+
+def _at(e: ErrInfo, stage: str) -> Err[ErrInfo]:
+    return Err(ErrInfo(e.code, e.msg, stage, e.path, e.cause, e.ctx))
 
 
 def verify(

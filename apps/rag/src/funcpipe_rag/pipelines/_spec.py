@@ -20,7 +20,7 @@ from funcpipe.specs import (
     pipeline_spec,
 )
 
-from funcpipe_rag.domain import ChunkingConfig
+from funcpipe_rag.domain import ChunkingConfig, SearchConfig
 
 from ._ops import (
     DEFAULT_MAX_BYTES,
@@ -35,11 +35,13 @@ from ._ops import (
 )
 
 DEFAULT_COLLECTION = "funcpipe"
+DEFAULT_SEARCH = SearchConfig()
+"""The default spec's search: hybrid (dense + BM25, RRF), the winner of ``make eval``."""
 
 
-def build_default_spec() -> PipelineSpec:
+def build_default_spec(search: SearchConfig = DEFAULT_SEARCH) -> PipelineSpec:
     """The default ingest pipeline: read (concurrent) -> docs -> plan -> embed (batched) ->
-    write (batched)."""
+    write (batched), with ``search`` as its search config."""
     # Embedding is pure and every write is an idempotent upsert or delete by stable id, so a
     # dropped connection (NETWORK) is as safe to retry as the default transient codes.
     retriable = frozenset({codes.TRANSIENT, codes.TIMEOUT, codes.RATE_LIMIT, codes.NETWORK})
@@ -81,7 +83,7 @@ def build_default_spec() -> PipelineSpec:
             ),
         ],
         policies={"store_retry": store_retry},
-        resources={"collection": DEFAULT_COLLECTION},
+        resources={"collection": DEFAULT_COLLECTION, "search": search.to_data()},
     )
 
 

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
-from funcpipe_rag.app import JobRequest, Service
+from funcpipe_rag.app import JobRequest, SearchOptions, Service
 
 from ._errors import body, status_for
 from ._guardrails import Guardrails, Limits
@@ -34,6 +34,25 @@ class SearchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="plain words")
     k: int = Field(default=5, ge=1, le=1000, description="how many hits")
+    per_source: int | None = Field(
+        default=None, ge=1, le=1000, description="at most this many hits per source"
+    )
+    source: list[str] = Field(
+        default_factory=list, max_length=100, description="only sources matching a key or glob"
+    )
+    where: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="payload field -> value (or any of values): title, headings, source, ...",
+    )
+
+    def options(self) -> SearchOptions:
+        """``ValueError`` for a field ``where`` cannot filter on."""
+        pairs = tuple(
+            (name, v)
+            for name, value in self.where.items()
+            for v in ([value] if isinstance(value, str) else value)
+        )
+        return SearchOptions(self.k, self.per_source, tuple(self.source), pairs)
 
 
 class IngestBody(BaseModel):
@@ -120,9 +139,13 @@ def create_app(
     async def prom() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @api.post("/v1/search", summary="The k nearest chunks, as search --json", responses=_ERRORS)
+    @api.post("/v1/search", summary="The best chunks, as search --json", responses=_ERRORS)
     async def search(req: SearchBody) -> Response:
-        got = await service.search(req.query, req.k)
+        try:
+            options = req.options()
+        except ValueError as exc:
+            return JSONResponse(body("INVALID_INPUT", str(exc)), status_code=400)
+        got = await service.search(req.query, options)
         if isinstance(got, Err):
             return _error(got.error)
         return JSONResponse([h.to_json() for h in got.value])

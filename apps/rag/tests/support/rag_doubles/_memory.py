@@ -1,18 +1,26 @@
-"""An in-memory VectorIndex (brute-force cosine): for tests and throwaway runs."""
+"""An in-memory VectorIndex (brute force): for tests and throwaway runs.
+
+Searches mean what ``funcpipe.ports._search`` says (RRF over the ranked lists, the per-source
+cap, the filter), with two simplifications: cosine is computed exactly, and a sparse list is
+ranked by the plain dot product (no IDF modifier).
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
+from funcpipe.adapters.vectors import ScoredPoint, SparseVector, cap_groups, rrf_fuse
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe_rag.adapters import store_query
 from funcpipe_rag.domain import (
     ChunkRecord,
     CollectionInfo,
     CollectionStamp,
     CommitRecord,
     EmbeddedChunk,
+    IndexQuery,
     SearchHit,
     StoredRecord,
     Vector,
@@ -25,6 +33,8 @@ class MemoryIndex:
 
     def __init__(self) -> None:
         self.points: dict[str, tuple[tuple[float, ...], dict[str, object]]] = {}
+        self.sparse: dict[str, SparseVector] = {}
+        self.has_sparse = False
         self.dim: int | None = None
         self.stamp: CollectionStamp | None = None
         self.writes = 0
@@ -44,11 +54,15 @@ class MemoryIndex:
 
         return _run
 
-    def ensure(self, dim: int) -> AsyncPlan[None]:
+    def ensure(self, dim: int, sparse: bool = False) -> AsyncPlan[None]:
         async def _run() -> Result[None, ErrInfo]:
             if self.dim is not None and self.dim != dim:
                 msg = f"collection has dimension {self.dim}, the embedder makes {dim}"
                 return Err(ErrInfo(codes.DIMENSION_MISMATCH, msg))
+            if self.dim is not None and sparse and not self.has_sparse:
+                return Err(ErrInfo(codes.INVALID_INPUT, "the collection has no sparse vector"))
+            if self.dim is None:
+                self.has_sparse = sparse
             self.dim = dim
             return Ok(None)
 
@@ -97,6 +111,8 @@ class MemoryIndex:
             self.writes += 1
             for p in points:
                 self.points[p.record.id] = (tuple(p.vector), p.record.payload())
+                if p.sparse is not None:
+                    self.sparse[p.record.id] = p.sparse
             return Ok(None)
 
         return _run
@@ -116,24 +132,56 @@ class MemoryIndex:
             self.writes += 1
             for i in ids:
                 self.points.pop(i, None)
+                self.sparse.pop(i, None)
             return Ok(None)
 
         return _run
 
-    def search(self, vector: Vector, k: int) -> AsyncPlan[list[SearchHit]]:
+    def search(self, query: IndexQuery) -> AsyncPlan[list[SearchHit]]:
         async def _run() -> Result[list[SearchHit], ErrInfo]:
-            qn = math.sqrt(sum(x * x for x in vector)) or 1.0
-            scored: list[tuple[float, str, ChunkRecord]] = []
-            for pid, (vec, payload) in self.points.items():
-                rec = record_from_payload(pid, payload)
-                if not isinstance(rec, ChunkRecord):
-                    continue
-                vn = math.sqrt(sum(x * x for x in vec)) or 1.0
-                score = sum(a * b for a, b in zip(vector, vec, strict=False)) / (qn * vn)
-                scored.append((score, pid, rec))
-            scored.sort(key=lambda t: (-t[0], t[1]))
-            return Ok(
-                [SearchHit(s, r.source, pid, r.start, r.end, r.text) for s, pid, r in scored[:k]]
-            )
+            if query.sources is not None and not query.sources:
+                return Ok([])
+            sq = store_query(query)
+            flt = sq.filter
+            live = [
+                (pid, vec, payload)
+                for pid, (vec, payload) in sorted(self.points.items())
+                if flt is None or flt.matches(payload)
+            ]
+            lists: list[list[ScoredPoint]] = []
+            for near in sq.prefetch:
+                scored = [
+                    ScoredPoint(pid, _score(near.vector, vec, self.sparse.get(pid)), payload)
+                    for pid, vec, payload in live
+                    if not isinstance(near.vector, SparseVector) or pid in self.sparse
+                ]
+                if isinstance(near.vector, SparseVector):  # only points sharing a term
+                    scored = [h for h in scored if h.score > 0]
+                scored.sort(key=lambda h: (-h.score, h.id))
+                lists.append(scored[: near.limit] if sq.fused else scored)
+            ranked = rrf_fuse(lists, sq.fusion) if sq.fused else lists[0]
+            hits: list[SearchHit] = []
+            for h in cap_groups(ranked, sq)[: sq.limit]:
+                r = record_from_payload(h.id, h.payload)
+                if isinstance(r, ChunkRecord):
+                    hits.append(
+                        SearchHit(
+                            h.score, r.source, h.id, r.start, r.end, r.text, r.title, r.headings
+                        )
+                    )
+            return Ok(hits)
 
         return _run
+
+
+def _score(
+    query: Sequence[float] | SparseVector, vec: Sequence[float], sparse: SparseVector | None
+) -> float:
+    if isinstance(query, SparseVector):
+        weights = dict(zip(sparse.indices, sparse.values, strict=True)) if sparse else {}
+        return sum(
+            weights.get(i, 0.0) * v for i, v in zip(query.indices, query.values, strict=True)
+        )
+    qn = math.sqrt(sum(x * x for x in query)) or 1.0
+    vn = math.sqrt(sum(x * x for x in vec)) or 1.0
+    return sum(a * b for a, b in zip(query, vec, strict=False)) / (qn * vn)
