@@ -14,12 +14,11 @@ from typing import TypeVar
 import pytest
 from funcpipe.result import Err, ErrInfo, Result
 from funcpipe.specs import PipelineSpec, seal, serialize
-from funcpipe_rag.adapters import EmbedderPort
+from funcpipe_rag.adapters import Bm25Encoder, EmbedderPort
 from funcpipe_rag.app import Settings, open_backends, run_ingest, run_search
 from funcpipe_rag.cli import cli
 from funcpipe_rag.domain import (
     DENSE_ONLY,
-    Bm25Encoder,
     Bm25Params,
     CollectionStamp,
     SearchConfig,

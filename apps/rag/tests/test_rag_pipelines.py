@@ -21,7 +21,7 @@ from funcpipe.specs import PipelineSpec, batch_map_op, flat_map_op, map_op, pipe
 from funcpipe.streams import AsyncGen
 from funcpipe.testing import make_test_resilience_env
 from funcpipe_rag.adapters import EmbedderPort, RootsSource
-from funcpipe_rag.domain import CommitRecord, EmbeddedChunk, RawSource, Vector
+from funcpipe_rag.domain import Bm25Params, CommitRecord, EmbeddedChunk, RawSource, Vector
 from funcpipe_rag.pipelines import (
     DEFAULT_SPEC,
     IngestReport,
@@ -305,8 +305,10 @@ class FlakyIndex(MemoryIndex):
         self.fail = fail
         self.failed = 0
 
-    def upsert_chunks(self, points: Sequence[EmbeddedChunk]) -> AsyncPlan[None]:
-        inner = super().upsert_chunks(points)
+    def upsert_chunks(
+        self, points: Sequence[EmbeddedChunk], bm25: Bm25Params | None = None
+    ) -> AsyncPlan[None]:
+        inner = super().upsert_chunks(points, bm25)
 
         async def _run() -> Result[None, ErrInfo]:
             if self.failed < self.fail:

@@ -23,7 +23,6 @@ from funcpipe.specs import serialize
 from funcpipe.streams import AsyncGen
 from funcpipe_rag.adapters import EmbedderPort, StoreIndex
 from funcpipe_rag.domain import (
-    Bm25Encoder,
     Bm25Params,
     ChunkingConfig,
     ChunkRecord,
@@ -132,11 +131,10 @@ def test_vector_index_contract(make_index: Callable[[Path], VectorIndex], tmp_pa
         plans.append(plan_source(key, desired, doc.version, SourceState(), ctx))
     chunks = [r for p in plans for r in p.embed]
     vectors = run(emb.embed([r.text for r in chunks]))
-    bm25 = Bm25Encoder(Bm25Params())
-    sparse = bm25.documents([r.text for r in chunks])
+    bm25 = Bm25Params()
     run(
         index.upsert_chunks(
-            [EmbeddedChunk(r, v, sv) for r, v, sv in zip(chunks, vectors, sparse, strict=True)]
+            [EmbeddedChunk(r, v) for r, v in zip(chunks, vectors, strict=True)], bm25
         )
     )
     commits = [p.commit for p in plans if p.commit is not None]
@@ -152,7 +150,7 @@ def test_vector_index_contract(make_index: Callable[[Path], VectorIndex], tmp_pa
     records, foreign = run(index.scan())
     assert foreign == []
     assert {r.id for r in records} == {r.id for r in chunks} | {c.id for c in commits}
-    dense = IndexQuery(vectors[0], None, 10, 1000)
+    dense = IndexQuery(vectors[0], "", None, 10, 1000)
     hits = run(index.search(dense))
     assert hits
     assert hits[0].chunk_id == chunks[0].id
@@ -163,21 +161,23 @@ def test_vector_index_contract(make_index: Callable[[Path], VectorIndex], tmp_pa
     if rare is not None:
         word, owner = rare
         for q in (
-            IndexQuery(None, bm25.query(word), 3, 1000),
-            IndexQuery(vectors[0], bm25.query(word), 3, 1000),
+            IndexQuery(None, word, bm25, 3, 1000),
+            IndexQuery(vectors[0], word, bm25, 3, 1000),
         ):
             top = run(index.search(q))
             assert owner in [h.chunk_id for h in top]
-        only = run(index.search(IndexQuery(None, bm25.query(word), 10, 1000)))
+        only = run(index.search(IndexQuery(None, word, bm25, 10, 1000)))
         assert [h.chunk_id for h in only] == [owner]
     # the per-source cap, the source restriction and a where filter
-    capped = run(index.search(IndexQuery(vectors[0], None, 10, 1)))
+    capped = run(index.search(IndexQuery(vectors[0], "", None, 10, 1)))
     assert len({h.source for h in capped}) == len(capped) == len(TEXTS)
-    in_b = run(index.search(IndexQuery(vectors[0], None, 10, 1000, ("b.md",))))
+    in_b = run(index.search(IndexQuery(vectors[0], "", None, 10, 1000, ("b.md",))))
     assert in_b
     assert {h.source for h in in_b} == {"b.md"}
-    assert run(index.search(IndexQuery(vectors[0], None, 10, 1000, ()))) == []
-    where = run(index.search(IndexQuery(vectors[0], None, 10, 1000, where=(("source", "a.md"),))))
+    assert run(index.search(IndexQuery(vectors[0], "", None, 10, 1000, ()))) == []
+    where = run(
+        index.search(IndexQuery(vectors[0], "", None, 10, 1000, where=(("source", "a.md"),)))
+    )
     assert where
     assert {h.source for h in where} == {"a.md"}
 
@@ -397,7 +397,9 @@ def test_each_stage_is_a_top_level_function_taking_only_what_it_needs() -> None:
 class BrokenWrites(MemoryIndex):
     """Every chunk upsert fails for good (DB_ERROR is not retried)."""
 
-    def upsert_chunks(self, points: Sequence[EmbeddedChunk]) -> AsyncPlan[None]:
+    def upsert_chunks(
+        self, points: Sequence[EmbeddedChunk], bm25: Bm25Params | None = None
+    ) -> AsyncPlan[None]:
         async def _run() -> Result[None, ErrInfo]:
             return Err(ErrInfo(codes.DB_ERROR, "disk on fire"))
 

@@ -7,6 +7,7 @@ kind ``commit`` with a fixed unit vector; searches filter to ``kind == "chunk"``
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from functools import lru_cache
 from typing import TypeVar
 
 from funcpipe.adapters.vectors import (
@@ -28,6 +29,7 @@ from funcpipe_rag.domain import (
     KIND_COMMIT,
     SPARSE_NAME,
     STAMP_ID,
+    Bm25Params,
     ChunkRecord,
     CollectionInfo,
     CollectionStamp,
@@ -39,6 +41,8 @@ from funcpipe_rag.domain import (
     Vector,
     record_from_payload,
 )
+
+from ._sparse import Bm25Encoder
 
 T = TypeVar("T")
 
@@ -205,18 +209,32 @@ class StoreIndex:
 
         return _run
 
-    def upsert_chunks(self, points: Sequence[EmbeddedChunk]) -> AsyncPlan[None]:
-        return self._upsert(
-            [
-                Point(
-                    p.record.id,
-                    p.vector,
-                    p.record.payload(),
-                    {} if p.sparse is None else {SPARSE_NAME: p.sparse},
-                )
-                for p in points
-            ]
-        )
+    def upsert_chunks(
+        self, points: Sequence[EmbeddedChunk], bm25: Bm25Params | None = None
+    ) -> AsyncPlan[None]:
+        """Upsert chunk points, each with the BM25 vector of its ``indexed_text`` when
+        ``bm25`` is given (computed when the plan runs)."""
+        frozen = list(points)
+
+        async def _run() -> Result[None, ErrInfo]:
+            sparse = (
+                encoder(bm25).documents([p.record.indexed_text for p in frozen])
+                if bm25 is not None
+                else [None] * len(frozen)
+            )
+            return await self._upsert(
+                [
+                    Point(
+                        p.record.id,
+                        p.vector,
+                        p.record.payload(),
+                        {} if sv is None else {SPARSE_NAME: sv},
+                    )
+                    for p, sv in zip(frozen, sparse, strict=True)
+                ]
+            )()
+
+        return _run
 
     def upsert_commits(self, commits: Sequence[CommitRecord]) -> AsyncPlan[None]:
         dim = self._dim or 1
@@ -284,10 +302,16 @@ class StoreIndex:
         return _run
 
 
+@lru_cache(maxsize=8)
+def encoder(params: Bm25Params) -> Bm25Encoder:
+    """The BM25 encoder of these parameters (one per parameter set: it is stateless)."""
+    return Bm25Encoder(params)
+
+
 def store_query(query: IndexQuery) -> SearchQuery:
     """The store search of an app query: chunk points only, the ``where`` pairs (a repeated
-    field matches any of its values) and ``sources``; one list, or dense and BM25 fused by
-    weighted RRF; capped per source."""
+    field matches any of its values) and ``sources``; one list, or dense and the BM25 terms of
+    the query text fused by weighted RRF; capped per source."""
     must: dict[str, MatchValue] = {"kind": KIND_CHUNK}
     for name in dict.fromkeys(n for n, _ in query.where):
         values = [v for n, v in query.where if n == name]
@@ -299,8 +323,9 @@ def store_query(query: IndexQuery) -> SearchQuery:
     if query.dense is not None:
         lists.append(Nearest(list(query.dense), None, query.candidates))
         weights.append(query.weights[0])
-    if query.sparse is not None:
-        lists.append(Nearest(query.sparse, SPARSE_NAME, query.candidates))
+    if query.bm25 is not None:
+        terms = encoder(query.bm25).query(query.text)
+        lists.append(Nearest(terms, SPARSE_NAME, query.candidates))
         weights.append(query.weights[1])
     return SearchQuery(
         tuple(lists),

@@ -3,7 +3,6 @@
 No I/O happens here; the ports are Protocols the adapters implement.
 """
 
-from ._bm25 import Bm25Encoder as Bm25Encoder
 from ._chunk import ChunkingConfig as ChunkingConfig
 from ._chunk import chunk_document as chunk_document
 from ._clean import clean_text as clean_text
@@ -84,7 +83,6 @@ from ._verify import VerifyReport as VerifyReport
 from ._verify import verify_records as verify_records
 
 __all__ = [
-    "Bm25Encoder",
     "Bm25Params",
     "CORRUPT",
     "Chunk",

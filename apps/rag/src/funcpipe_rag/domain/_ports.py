@@ -14,7 +14,7 @@ from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import ErrInfo, Result
 from funcpipe.streams import AsyncGen
 
-from ._retrieval import IndexQuery
+from ._retrieval import Bm25Params, IndexQuery
 from ._sync import CollectionInfo, CollectionStamp
 from ._types import (
     ChunkRecord,
@@ -97,7 +97,12 @@ class VectorIndex(Protocol):
         """Stored vectors of the given ids (missing ids are left out)."""
         ...
 
-    def upsert_chunks(self, points: Sequence[EmbeddedChunk]) -> AsyncPlan[None]: ...
+    def upsert_chunks(
+        self, points: Sequence[EmbeddedChunk], bm25: Bm25Params | None = None
+    ) -> AsyncPlan[None]:
+        """Upsert chunk points; with ``bm25``, each gets the BM25 vector of its
+        ``indexed_text`` under those parameters (the collection must be sparse)."""
+        ...
 
     def upsert_commits(self, commits: Sequence[CommitRecord]) -> AsyncPlan[None]: ...
 

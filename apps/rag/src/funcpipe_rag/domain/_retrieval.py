@@ -13,8 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias, cast
 
-from funcpipe.ports import SparseVector
-
 from ._types import Vector
 
 Mode: TypeAlias = Literal["dense", "sparse", "hybrid"]
@@ -211,12 +209,14 @@ def parse_where(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
 
 @dataclass(frozen=True, slots=True)
 class IndexQuery:
-    """What the index is asked: a dense and/or a sparse query vector (both: fused by RRF over
-    ``candidates`` each, with ``rrf_k`` and ``weights``), the ``k`` best chunk points, at most
-    ``per_source`` per source, restricted to ``sources`` and the ``where`` pairs."""
+    """What the index is asked: by the dense query vector and/or by the BM25 terms of ``text``
+    under ``bm25`` (both: fused by RRF over ``candidates`` each, with ``rrf_k`` and
+    ``weights``), the ``k`` best chunk points, at most ``per_source`` per source, restricted to
+    ``sources`` and the ``where`` pairs."""
 
     dense: Vector | None
-    sparse: SparseVector | None
+    text: str
+    bm25: Bm25Params | None
     k: int
     per_source: int
     sources: tuple[str, ...] | None = None
@@ -226,5 +226,5 @@ class IndexQuery:
     candidates: int = 50
 
     def __post_init__(self) -> None:
-        if self.dense is None and self.sparse is None:
-            raise ValueError("IndexQuery: needs a dense or a sparse vector")
+        if self.dense is None and self.bm25 is None:
+            raise ValueError("IndexQuery: needs a dense vector or BM25 parameters")

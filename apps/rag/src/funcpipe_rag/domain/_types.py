@@ -6,8 +6,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from funcpipe.ports import SparseVector
-
 Vector: TypeAlias = Sequence[float]
 """An embedding vector (any sequence of floats)."""
 
@@ -140,12 +138,10 @@ StoredRecord: TypeAlias = ChunkRecord | CommitRecord
 
 @dataclass(frozen=True, slots=True)
 class EmbeddedChunk:
-    """A chunk record with its vector (and its BM25 vector in a sparse collection), ready to
-    upsert."""
+    """A chunk record with its vector, ready to upsert."""
 
     record: ChunkRecord
     vector: Vector
-    sparse: SparseVector | None = None
 
 
 @dataclass(frozen=True, slots=True)

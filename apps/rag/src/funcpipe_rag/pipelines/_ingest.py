@@ -15,7 +15,7 @@ from funcpipe.specs import PipelineSpec, Registry, reconstruct_pipeline
 from funcpipe.streams import AsyncGen
 
 from funcpipe_rag.domain import (
-    Bm25Encoder,
+    Bm25Params,
     ChunkRecord,
     CollectionInfo,
     CollectionStamp,
@@ -87,7 +87,9 @@ class EmptyIndex:
     def vectors(self, ids: Sequence[str]) -> AsyncPlan[dict[str, Vector]]:
         return async_pure({})
 
-    def upsert_chunks(self, points: Sequence[EmbeddedChunk]) -> AsyncPlan[None]:
+    def upsert_chunks(
+        self, points: Sequence[EmbeddedChunk], bm25: Bm25Params | None = None
+    ) -> AsyncPlan[None]:
         return async_pure(None)
 
     def upsert_commits(self, commits: Sequence[CommitRecord]) -> AsyncPlan[None]:
@@ -204,7 +206,7 @@ def ingest_events(
             resilience=res,
             stamp=want,
             room=room,
-            sparse=Bm25Encoder(search_config.bm25) if search_config.sparse else None,
+            bm25=search_config.bm25 if search_config.sparse else None,
         )
         store = StoreSession(index, opening)
         seen: set[str] = set()  # the read stage's: a source found twice is read once

@@ -38,7 +38,7 @@ from funcpipe.streams import AsyncGen, async_gen_bounded_map
 from funcpipe_rag.domain import (
     NO_SPACE,
     SUPPORTED_EXTENSIONS,
-    Bm25Encoder,
+    Bm25Params,
     ChunkingConfig,
     ChunkRecord,
     CollectionStamp,
@@ -118,7 +118,7 @@ class Resilience:
 class RunConfig:
     """The run's immutable context, read by the stages: the embedder, the spec's hash, the
     dry-run flag, the per-request policies, the stamp a new collection gets, the disk check,
-    and the BM25 encoder when the collection is sparse or hybrid."""
+    and the BM25 parameters when the collection is sparse or hybrid."""
 
     embedder: Embedder
     spec_hash: str
@@ -126,7 +126,7 @@ class RunConfig:
     resilience: Resilience = field(default_factory=Resilience)
     stamp: CollectionStamp | None = None
     room: Room | None = None
-    sparse: Bm25Encoder | None = None
+    bm25: Bm25Params | None = None
 
 
 class StoreSession:
@@ -185,7 +185,7 @@ class StoreSession:
             if isinstance(roomy, Err):
                 self.fail(roomy.error)
                 return roomy
-        ensured = await cfg.resilience.store(self.index.ensure(dim, cfg.sparse is not None))()
+        ensured = await cfg.resilience.store(self.index.ensure(dim, cfg.bm25 is not None))()
         if isinstance(ensured, Err):
             e = ensured.error
             if e.code == codes.DIMENSION_MISMATCH:
@@ -473,12 +473,12 @@ def write_group(
     upsert_batch: int,
     resilience: Resilience | None = None,
     room: Room | None = None,
-    sparse: Bm25Encoder | None = None,
+    bm25: Bm25Params | None = None,
 ) -> AsyncPlan[list[Outcome]]:
     """Write a group of sources by the protocol; ``Ok`` only when every step succeeded, else
     the failed step's ``Err`` (stage ``store``; the caller knows which sources it wrote).
-    With ``sparse``, every upserted chunk gets its BM25 vector (computed from its text, so a
-    point whose dense vector is reused gets the same sparse vector as a fresh one).
+    With ``bm25``, every upserted chunk gets its BM25 vector (computed by the index from its
+    text, so a point whose dense vector is reused gets the same sparse vector as a fresh one).
 
     Each write is retried on its own by ``resilience.store_retry`` (every write is an
     idempotent upsert or delete by stable id). ``room`` is asked first whether the points fit
@@ -507,16 +507,13 @@ def write_group(
             for rec, v in zip(r.plan.embed, r.vectors, strict=True)
         ]
         points += [EmbeddedChunk(rec, stored[rec.id]) for rec in rewrite]
-        if sparse is not None and points:
-            bm25 = sparse.documents([p.record.indexed_text for p in points])
-            points = [replace(p, sparse=v) for p, v in zip(points, bm25, strict=True)]
         if room is not None and points:
             dim = len(points[0].vector)
             roomy = room(space_needed(len(points), dim, sum(len(p.record.text) for p in points)))
             if isinstance(roomy, Err):
                 return fail(roomy.error)
         for i in range(0, len(points), upsert_batch):
-            up = await retried(index.upsert_chunks(points[i : i + upsert_batch]))()
+            up = await retried(index.upsert_chunks(points[i : i + upsert_batch], bm25))()
             if isinstance(up, Err):
                 return fail(up.error)
         stale = [i for r in group for i in r.plan.delete]
@@ -560,7 +557,7 @@ def write_sources(
         if isinstance(ready, Err):
             return Ok(idle + _each(ready.error, STAGE_STORE, sources))
         res = await write_group(
-            store.index, busy, upsert_batch, cfg.resilience, cfg.room, cfg.sparse
+            store.index, busy, upsert_batch, cfg.resilience, cfg.room, cfg.bm25
         )()
         if isinstance(res, Err):
             if res.error.code == NO_SPACE:

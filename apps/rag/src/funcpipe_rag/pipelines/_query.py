@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 from funcpipe_rag.domain import (
     DENSE_ONLY,
-    Bm25Encoder,
-    Bm25Params,
     ChunkingConfig,
     CollectionStamp,
     Embedder,
@@ -72,10 +68,10 @@ def search(
             if isinstance(got, Err):
                 return _at(got.error, STAGE_EMBED)
             dense = got.value[0]
-        sparse = _encoder(config.bm25).query(query) if config.sparse else None
         request = IndexQuery(
             dense,
-            sparse,
+            query,
+            config.bm25 if config.sparse else None,
             options.k,
             options.per_source or config.per_source,
             sources,
@@ -88,11 +84,6 @@ def search(
         return _at(hits.error, STAGE_STORE) if isinstance(hits, Err) else hits
 
     return _search
-
-
-@lru_cache(maxsize=8)
-def _encoder(params: Bm25Params) -> Bm25Encoder:
-    return Bm25Encoder(params)
 
 
 def _at(e: ErrInfo, stage: str) -> Err[ErrInfo]:

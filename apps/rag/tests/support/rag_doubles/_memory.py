@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from funcpipe.adapters.vectors import ScoredPoint, SparseVector, cap_groups, rrf_fuse
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
-from funcpipe_rag.adapters import store_query
+from funcpipe_rag.adapters import encoder, store_query
 from funcpipe_rag.domain import (
+    Bm25Params,
     ChunkRecord,
     CollectionInfo,
     CollectionStamp,
@@ -106,13 +107,17 @@ class MemoryIndex:
 
         return _run
 
-    def upsert_chunks(self, points: Sequence[EmbeddedChunk]) -> AsyncPlan[None]:
+    def upsert_chunks(
+        self, points: Sequence[EmbeddedChunk], bm25: Bm25Params | None = None
+    ) -> AsyncPlan[None]:
         async def _run() -> Result[None, ErrInfo]:
             self.writes += 1
-            for p in points:
+            texts = [p.record.indexed_text for p in points]
+            sparse = encoder(bm25).documents(texts) if bm25 is not None else []
+            for i, p in enumerate(points):
                 self.points[p.record.id] = (tuple(p.vector), p.record.payload())
-                if p.sparse is not None:
-                    self.sparse[p.record.id] = p.sparse
+                if bm25 is not None:
+                    self.sparse[p.record.id] = sparse[i]
             return Ok(None)
 
         return _run

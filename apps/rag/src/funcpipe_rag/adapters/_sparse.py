@@ -1,7 +1,8 @@
 """BM25 sparse vectors by Qdrant Edge's ``Bm25`` (stemming, stopwords, Qdrant's token ids).
 
-A pure function of the text and the parameters (no I/O, nothing downloaded: the model is code
-in the Edge wheel). The vectors are those of Qdrant's server-side BM25 and of fastembed's, so
+A pure function of the text and the parameters (nothing is downloaded: the model is code in the
+Edge wheel); the store adapter (``StoreIndex``) applies it, so the app's domain and pipelines
+only name the parameters. The vectors are those of Qdrant's server-side BM25 and of fastembed's, so
 a collection written here can be searched by any Qdrant client.
 """
 
@@ -10,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from funcpipe.ports import SparseVector
+from funcpipe.adapters.vectors import SparseVector
 
-from ._retrieval import Bm25Params
+from funcpipe_rag.domain import Bm25Params
 
 
 class Bm25Encoder:
