@@ -161,6 +161,37 @@ def test_search_hits_equal_the_cli_shape_and_best_first(served: tuple[Server, Pa
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
 
 
+def test_search_caps_per_source_and_filters_as_the_cli(served: tuple[Server, Path]) -> None:
+    server, root = served
+    with server.client() as c:
+        capped = c.post("/v1/search", json={"query": "qdrant edge note", "k": 6, "per_source": 1})
+        some = c.post(
+            "/v1/search",
+            json={"query": "qdrant edge note", "k": 6, "source": ["docs/doc[12].md"]},
+        )
+        titled = c.post(
+            "/v1/search",
+            json={"query": "note", "k": 6, "where": {"title": ["Topic 4", "Topic 5"]}},
+        )
+        bad = c.post("/v1/search", json={"query": "note", "where": {"colour": "red"}})
+    assert capped.status_code == some.status_code == titled.status_code == 200
+    sources = [h["source"] for h in capped.json()]
+    assert len(sources) == len(set(sources)) == 6
+    assert {h["source"] for h in some.json()} == {"docs/doc1.md", "docs/doc2.md"}
+    assert {h["title"] for h in titled.json()} == {"Topic 4", "Topic 5"}
+    assert bad.status_code == 400
+    assert bad.json()["code"] == "INVALID_INPUT"
+    assert "colour" in bad.json()["msg"]
+    via_cli = cli(
+        root,
+        *("search", "qdrant edge note", "-k", "6", "--per-source", "1", "--json"),
+        *("--server", server.url),
+        key=KEY,
+    )
+    assert via_cli.returncode == 0, via_cli.stderr
+    assert [h["source"] for h in json.loads(via_cli.stdout)] == sources
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [

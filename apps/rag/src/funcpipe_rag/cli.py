@@ -902,7 +902,8 @@ def stats(
     server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show a collection's points, chunks, sources, embedder, spec hashes and size on disk."""
+    """Show a collection's points, chunks, sources, embedder, spec hashes, size on disk and
+    search config."""
     if server:
         doc = _remote(_client.stats(server))
     else:
@@ -915,6 +916,8 @@ def stats(
     assert isinstance(doc, dict)
     for key, value in doc.items():
         shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+        if isinstance(value, dict):
+            shown = " ".join(f"{k}={json.dumps(v)}" for k, v in value.items())
         out.print(f"{key}: {escape(str('-' if shown is None else shown))}")
 
 

@@ -57,7 +57,8 @@ class CollectionEntry:
 class CollectionStats:
     """A collection's figures: every point, chunk points, committed sources, the embedder
     identity (``model@dim``) and chunking it is stamped with, the spec hashes its sources were
-    written by (sorted), its size on disk (``None`` for a server)."""
+    written by (sorted), its size on disk (``None`` for a server), and the search config its
+    stamp records (``None`` without a stamp)."""
 
     collection: str
     points: int
@@ -68,6 +69,7 @@ class CollectionStats:
     chunk_overlap: int | None
     spec_hashes: tuple[str, ...]
     disk_bytes: int | None
+    search: dict[str, object] | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -80,6 +82,7 @@ class CollectionStats:
             "chunk_overlap": self.chunk_overlap,
             "spec_hashes": list(self.spec_hashes),
             "disk_bytes": self.disk_bytes,
+            "search": self.search,
         }
 
 
@@ -232,6 +235,7 @@ async def collection_stats(
             stamp.chunking.overlap if stamp else None,
             hashes,
             dir_bytes(disk) if disk is not None else None,
+            stamp.search.to_data() if stamp else None,
         )
     )
 
