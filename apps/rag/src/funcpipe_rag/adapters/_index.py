@@ -7,6 +7,7 @@ kind ``commit`` with a fixed unit vector; searches filter to ``kind == "chunk"``
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from typing import TypeVar
 
@@ -17,6 +18,7 @@ from funcpipe.adapters.vectors import (
     Point,
     Record,
     Rrf,
+    ScoredPoint,
     SearchQuery,
     VectorStore,
 )
@@ -245,31 +247,28 @@ class StoreIndex:
         return self._store.delete_ids(self._collection, list(ids))
 
     def search(self, query: IndexQuery) -> AsyncPlan[list[SearchHit]]:
+        """The best ``query.k`` chunk points under the per-source cap.
+
+        The cap applies to the ranked candidates (``query.candidates`` from each list); when
+        a few long sources fill them and fewer than ``k`` hits survive the cap, the search is
+        asked again with four times the candidates (up to ``MAX_CANDIDATES``), as long as that
+        finds more hits (a filter that leaves few sources stops it at once).
+        """
         if query.sources is not None and not query.sources:
             return async_pure([])
-        inner = self._store.search(self._collection, store_query(query))
 
         async def _run() -> Result[list[SearchHit], ErrInfo]:
-            got = await inner()
-            if isinstance(got, Err):
-                return got
-            hits: list[SearchHit] = []
-            for p in got.value:
-                rec = record_from_payload(p.id, p.payload)
-                if isinstance(rec, ChunkRecord):
-                    hits.append(
-                        SearchHit(
-                            p.score,
-                            rec.source,
-                            p.id,
-                            rec.start,
-                            rec.end,
-                            rec.text,
-                            rec.title,
-                            rec.headings,
-                        )
-                    )
-            return Ok(hits)
+            asked, before = query, -1
+            while True:
+                got = await self._store.search(self._collection, store_query(asked))()
+                if isinstance(got, Err):
+                    return got
+                short = len(got.value) < query.k and query.per_source < query.k
+                if not short or len(got.value) == before or asked.candidates >= MAX_CANDIDATES:
+                    break
+                before = len(got.value)
+                asked = replace(asked, candidates=min(MAX_CANDIDATES, 4 * asked.candidates))
+            return Ok([h for h in map(_hit, got.value) if h is not None])
 
         return _run
 
@@ -300,6 +299,19 @@ class StoreIndex:
             return await optimize()
 
         return _run
+
+
+MAX_CANDIDATES = 1000
+"""The most candidates a search takes from each ranked list."""
+
+
+def _hit(p: ScoredPoint) -> SearchHit | None:
+    rec = record_from_payload(p.id, p.payload)
+    if not isinstance(rec, ChunkRecord):
+        return None
+    return SearchHit(
+        p.score, rec.source, p.id, rec.start, rec.end, rec.text, rec.title, rec.headings
+    )
 
 
 @lru_cache(maxsize=8)
