@@ -735,7 +735,7 @@ def search(
             metavar="N",
             min=1,
             max=1000,
-            help="At most N hits from one source (default: the collection's, 2).",
+            help="At most N hits from one source (default: the collection's spec, 1).",
         ),
     ] = None,
     source: Annotated[

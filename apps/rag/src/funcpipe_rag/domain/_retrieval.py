@@ -79,14 +79,16 @@ def _int(data: Mapping[str, object], key: str, default: int, lo: int, hi: int) -
 class SearchConfig:
     """A collection's search: ``mode``; for sparse and hybrid the BM25 parameters; for hybrid
     RRF's ``rrf_k`` and ``weights`` (dense, sparse; Qdrant's weighted RRF) over the
-    ``candidates`` best of each list; ``per_source``, the default cap of hits per source."""
+    ``candidates`` best of each list; ``per_source``, the default cap of hits per source.
+    The defaults are ``make eval``'s best (hybrid; dense weighed 1.5 to BM25's 1; k 20; one
+    hit per source)."""
 
     mode: Mode = "hybrid"
     bm25: Bm25Params = field(default_factory=Bm25Params)
-    rrf_k: int = 60
-    weights: tuple[float, float] = (1.0, 1.0)
+    rrf_k: int = 20
+    weights: tuple[float, float] = (1.5, 1.0)
     candidates: int = 50
-    per_source: int = 2
+    per_source: int = 1
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -143,7 +145,7 @@ class SearchConfig:
         mode = data.get("mode", "hybrid")
         if mode not in MODES:
             raise ValueError(f"search.mode must be one of {', '.join(MODES)}, got {mode!r}")
-        weights = data.get("weights", [1.0, 1.0])
+        weights = data.get("weights", [1.5, 1.0])
         if (
             not isinstance(weights, Sequence)
             or isinstance(weights, str)
@@ -154,10 +156,10 @@ class SearchConfig:
         return SearchConfig(
             cast(Mode, mode),
             Bm25Params.from_data(data.get("bm25", {})),
-            _int(data, "rrf_k", 60, 1, 10_000),
+            _int(data, "rrf_k", 20, 1, 10_000),
             (float(weights[0]), float(weights[1])),
             _int(data, "candidates", 50, 1, 1000),
-            _int(data, "per_source", 2, 1, 1000),
+            _int(data, "per_source", 1, 1, 1000),
         )
 
 
@@ -221,8 +223,8 @@ class IndexQuery:
     per_source: int
     sources: tuple[str, ...] | None = None
     where: tuple[tuple[str, str], ...] = ()
-    rrf_k: int = 60
-    weights: tuple[float, float] = (1.0, 1.0)
+    rrf_k: int = 20
+    weights: tuple[float, float] = (1.5, 1.0)
     candidates: int = 50
 
     def __post_init__(self) -> None:
