@@ -344,6 +344,7 @@ def store_query(query: IndexQuery) -> SearchQuery:
         Rrf(query.rrf_k, tuple(weights)),
         Filter(must=must),
         limit=query.k,
-        group_by="source",
-        group_size=query.per_source,
+        # a cap of k or more cannot bind: no grouping (the store fetches only the top k)
+        group_by="source" if query.per_source < query.k else None,
+        group_size=min(query.per_source, query.k),
     )
