@@ -1,6 +1,8 @@
-"""Chunking with exact character offsets, by semantic-text-splitter (Markdown-aware for .md).
+"""Chunking of a document's readable text, with exact source offsets (semantic-text-splitter).
 
-Laws: ``doc.text[c.start:c.end] == c.text`` for every chunk; chunks are in document order;
+Laws: ``c.text`` is a piece of ``readable(doc.text, doc.kind).text``; ``doc.text[c.start:c.end]``
+is its source span (it starts where the piece's first character came from and ends after its
+last; for txt and jsonl ``doc.text[c.start:c.end] == c.text``); chunks are in document order;
 no chunk is longer than ``max_chars``; the same text and config give the same chunks.
 """
 
@@ -9,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from semantic_text_splitter import MarkdownSplitter, TextSplitter
+from semantic_text_splitter import TextSplitter
 
 from ._identity import chunk_hash
+from ._markup import readable
 from ._types import Chunk, Document
 
 
@@ -32,9 +35,7 @@ class ChunkingConfig:
 
 
 @lru_cache(maxsize=16)
-def _splitter(markdown: bool, max_chars: int, overlap: int) -> TextSplitter | MarkdownSplitter:
-    if markdown:
-        return MarkdownSplitter(max_chars, overlap=overlap)
+def _splitter(max_chars: int, overlap: int) -> TextSplitter:
     return TextSplitter(max_chars, overlap=overlap)
 
 
@@ -65,20 +66,28 @@ def blocks(text: str, size: int) -> list[tuple[int, str]]:
 
 
 def chunk_document(doc: Document, config: ChunkingConfig) -> list[Chunk]:
-    """Split ``doc`` into chunks; identical chunk texts are numbered by ``occurrence``."""
-    splitter = _splitter(doc.kind == "md", config.max_chars, config.overlap)
+    """Split ``doc``'s readable text into chunks; identical texts are numbered by ``occurrence``.
+
+    Each chunk carries the document's title (``doc.title``, else the markup's) and the heading
+    path in force where it starts.
+    """
+    view = readable(doc.text, doc.kind)
+    title = doc.title or view.title
+    splitter = _splitter(config.max_chars, config.overlap)
     seen: dict[str, int] = {}
     out: list[Chunk] = []
     pieces = [
         (base + start, piece)
-        for base, block in blocks(doc.text, max(16 * config.max_chars, 4096))
+        for base, block in blocks(view.text, max(16 * config.max_chars, 4096))
         for start, piece in splitter.chunk_indices(block)
     ]
-    for start, piece in pieces:
+    for at, piece in pieces:
         if not piece.strip():
             continue
         h = chunk_hash(piece)
         occ = seen.get(h, 0)
         seen[h] = occ + 1
-        out.append(Chunk(doc.source, doc.version, start, start + len(piece), piece, h, occ))
+        start, end = view.span(at, at + len(piece))
+        headings = view.headings_at(at)
+        out.append(Chunk(doc.source, doc.version, start, end, piece, h, occ, title, headings))
     return out
