@@ -629,8 +629,11 @@ class _HtmlReader(HTMLParser):
             self.title.append(data)
         if self.skip or self.in_title:
             return
-        if self.pre:
-            self.b.put(at, data)
+        if self.pre:  # code keeps its spacing; a last newline is a line break
+            body = data.rstrip("\n")
+            self.b.put(at, body)
+            if len(body) < len(data):
+                self.b.gap("\n")
             return
         i = 0
         for m in _WS.finditer(data):
