@@ -371,6 +371,35 @@ def test_offsets_are_exact_for_every_chunk(
     assert [c.end for c in chunks] == sorted(c.end for c in chunks)
 
 
+ODD_PIECES = [
+    *"ab :`*_#=-~^.<>/![]()|&;\n\t",
+    *("\n\n", "\n   ", "&amp;", "&#x41;", "&#65", "&nbsp;", "<p>", "</p>", "<h1>", "</h1>"),
+    *("<pre>", "</pre>", "<script>", "</script>", "<!--", "-->", '<div class="footer">'),
+    *("</div>", ".. ", "::", "``", "**", "```", ":class:", "[x]: u", "# ", "===="),
+]
+odd = st.lists(st.sampled_from(ODD_PIECES), max_size=60).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(odd, st.sampled_from(["rst", "md", "html", "txt"]))
+def test_odd_markup_never_breaks_the_map(src: str, kind: str) -> None:
+    """Broken or nonsensical markup: no error, and every char still maps to its source."""
+    src = clean_text(src)
+    view = readable(src, kind)
+    last = (0, 0)
+    for i, ch in enumerate(view.text):
+        s, e = view.span(i, i + 1)
+        assert 0 <= s < e <= len(src)
+        assert s >= last[0]
+        assert e >= last[1]
+        last = (s, e)
+        if not ch.isspace():
+            assert source_of(kind, src[s:e]) == ch
+    if view.text:
+        s, e = view.span(0, len(view.text))
+        assert (s, e) == (view.span(0, 1)[0], view.span(len(view.text) - 1, len(view.text))[1])
+
+
 @given(st.text(max_size=300), st.sampled_from(["txt", "jsonl"]))
 def test_plain_kinds_are_the_identity_view(text: str, kind: str) -> None:
     view = readable(text, kind)
