@@ -256,7 +256,7 @@ def _rst(text: str) -> Readable:
         a, z = para_at, starts[last] + len(lines[last].rstrip())
         if text.endswith("::", a, z):
             literal = para_at - starts[last] if len(para) == 1 else _indent(lines[last])
-            z -= 2 if z - a == 2 or text[z - 3] in " \t" else 1
+            z -= 2 if z - a == 2 or text[z - 3] in " \t\n" else 1
             z = a + len(text[a:z].rstrip())
         b.gap("\n\n")
         _rst_inline(b, text, a, z)
@@ -293,8 +293,14 @@ def _rst(text: str) -> Readable:
                 literal, i = -1, j
                 continue
             literal = -1
+        if para and line.rstrip() == "::":  # the expanded literal marker ends its paragraph
+            para.append(i)
+            i += 1
+            continue
         if ind == 0 and _ADORN.match(line) and len(line.rstrip()) >= 2:
-            if len(para) == 1 and (overline or _indent(lines[para[0]]) == 0):
+            title = lines[para[0]].strip() if len(para) == 1 else ""
+            long_enough = len(line.rstrip()) >= min(4, len(title))
+            if title and long_enough and (overline or _indent(lines[para[0]]) == 0):
                 style = (line[0], overline)
                 if style not in styles:
                     styles.append(style)
