@@ -22,6 +22,7 @@ from funcpipe_rag.domain import (
     parse_text,
     readable,
 )
+from funcpipe_rag.domain._chunk import sections
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -369,6 +370,19 @@ def test_offsets_are_exact_for_every_chunk(
     assert chunks[0].headings in [(), paths(doc)[0]]
     assert [c.start for c in chunks] == sorted(c.start for c in chunks)
     assert [c.end for c in chunks] == sorted(c.end for c in chunks)
+
+
+@settings(max_examples=60, deadline=None)
+@given(documents(), kinds)
+def test_sections_cut_at_headings_and_cover_the_text(doc: list[Section], kind: str) -> None:
+    view = readable(clean_text(rendered(doc, kind)[0]), kind)
+    parts = sections(view)
+    assert [a for a, _ in parts[1:]] == [z for _, z in parts[:-1]]
+    assert (parts[0][0], parts[-1][1]) == (0, len(view.text))
+    assert all(a in view.heading_pos for a, _ in parts[1:])
+    assert all("\n\n" in view.text[a:z].strip() for a, z in parts[:-1])
+    # a section of content starts a cut; headings follow one another only when one is empty
+    assert len(parts) >= sum(1 for s in doc if any(k != "comment" for k, _ in s.blocks)) - 1
 
 
 ODD_PIECES = [

@@ -3,7 +3,8 @@
 Laws: ``c.text`` is a piece of ``readable(doc.text, doc.kind).text``; ``doc.text[c.start:c.end]``
 is its source span (it starts where the piece's first character came from and ends after its
 last; for txt and jsonl ``doc.text[c.start:c.end] == c.text``); chunks are in document order;
-no chunk is longer than ``max_chars``; the same text and config give the same chunks.
+no chunk is longer than ``max_chars`` or crosses a section; the same text and config give the
+same chunks.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from functools import lru_cache
 from semantic_text_splitter import TextSplitter
 
 from ._identity import chunk_hash
-from ._markup import readable
+from ._markup import Readable, readable
 from ._types import Chunk, Document
 
 
@@ -65,20 +66,35 @@ def blocks(text: str, size: int) -> list[tuple[int, str]]:
     return out
 
 
+def sections(view: Readable) -> list[tuple[int, int]]:
+    """``[start, end)`` ranges of ``view.text`` cut at its headings, in order and covering it.
+
+    A section that holds nothing but its heading (one paragraph) joins the next, so a heading
+    does not become a chunk of its own.
+    """
+    cuts = [0]
+    for pos in view.heading_pos:
+        if pos > cuts[-1] and "\n\n" in view.text[cuts[-1] : pos].strip():
+            cuts.append(pos)
+    return list(zip(cuts, [*cuts[1:], len(view.text)], strict=True))
+
+
 def chunk_document(doc: Document, config: ChunkingConfig) -> list[Chunk]:
     """Split ``doc``'s readable text into chunks; identical texts are numbered by ``occurrence``.
 
-    Each chunk carries the document's title (``doc.title``, else the markup's) and the heading
-    path in force where it starts.
+    Chunks never cross a section boundary (see ``sections``). Each carries the document's title
+    (``doc.title``, else the markup's) and the heading path in force where it starts.
     """
     view = readable(doc.text, doc.kind)
     title = doc.title or view.title
     splitter = _splitter(config.max_chars, config.overlap)
+    size = max(16 * config.max_chars, 4096)
     seen: dict[str, int] = {}
     out: list[Chunk] = []
     pieces = [
-        (base + start, piece)
-        for base, block in blocks(view.text, max(16 * config.max_chars, 4096))
+        (a + base + start, piece)
+        for a, z in sections(view)
+        for base, block in blocks(view.text[a:z], size)
         for start, piece in splitter.chunk_indices(block)
     ]
     for at, piece in pieces:
