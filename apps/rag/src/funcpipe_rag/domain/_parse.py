@@ -1,8 +1,12 @@
 """Parsing: bytes or text of one source -> documents (or one typed error per bad part).
 
-Error codes: EMPTY_INPUT (nothing but whitespace), UNSUPPORTED (unknown extension, binary
-data), DECODE_ERROR (invalid UTF-8), TOO_LARGE (over the size limit), PARSE_ERROR (a broken
-JSONL line; the other lines go on). Every error's ``path[0]`` is the source key it belongs to.
+A document's text is the clean source (HTML included: chunk offsets point into the file); its
+title, unless the source gives one, is that of its markup (``readable``).
+
+Error codes: EMPTY_INPUT (no readable text: whitespace or markup only), UNSUPPORTED (unknown
+extension, binary data), DECODE_ERROR (invalid UTF-8), TOO_LARGE (over the size limit),
+PARSE_ERROR (a broken JSONL line; the other lines go on). Every error's ``path[0]`` is the
+source key it belongs to.
 """
 
 from __future__ import annotations
