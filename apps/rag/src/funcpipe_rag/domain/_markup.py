@@ -161,15 +161,21 @@ class _Headings:
 # -- reStructuredText ------------------------------------------------------------------------
 
 _RST_INLINE = re.compile(
-    r"(?=[`*:])(?:``(?P<lit>.+?)``"
-    r"|(?P<role>:[\w.+:-]+:)?`(?P<body>[^`]+)`(?:__?|:[\w.+:-]+:)?"
+    r"(?=[`*:])(?:``(?P<lit>.{1,2000}?)``"
+    r"|(?P<role>:(?:[\w.+-]{1,40}:){1,4})?`(?P<body>[^`]+)`(?:__?|:(?:[\w.+-]{1,40}:){1,4})?"
     r"|(?<![\w*])\*\*(?=\S)(?P<strong>[^*]+?)(?<=\S)\*\*(?![\w*])"
     r"|(?<![\w*])\*(?=[^\s*])(?P<em>[^*]+?)(?<=\S)\*(?![\w*]))",
     re.S,
 )
 _TARGET = re.compile(r"(.*?)\s*<([^<>]*)>\s*$", re.S)
 _ADORN = re.compile(r"([!-/:-@\[-`{-~])\1+[ \t]*$")
-_TABLE = re.compile(r"[ \t]*[-=+|: ]*[-=]{3,}[-=+|: ]*$")
+
+
+def _is_rule(line: str) -> bool:
+    """A table border or separator row (``+---+``, ``=== ===``, ``|---|:--:|``)."""
+    return not line.strip(" \t-=+|:") and ("---" in line or "===" in line)
+
+
 _EXPLICIT = re.compile(r"([ \t]*)\.\.(?:[ \t]+|$)")
 _DIRECTIVE = re.compile(r"([\w:.+-]+)::(?:[ \t]+|$)")
 _OPTION = re.compile(r"[ \t]+:[\w-]+:(?:[ \t]|$)")
@@ -317,7 +323,7 @@ def _rst(text: str) -> Readable:
                 overline = nxt.rstrip() == line.rstrip()
             i += 1
             continue
-        if _TABLE.match(line):
+        if _is_rule(line):
             flush_para()
             i += 1
             continue
@@ -375,17 +381,16 @@ def _rst(text: str) -> Readable:
 # -- Markdown --------------------------------------------------------------------------------
 
 _MD_INLINE = re.compile(
-    r"(?=[`<!\[*_~])(?:(?P<tick>`+)(?P<code>.+?)(?P=tick)"
-    r"|<!--.*?-->"
-    r"|!?\[(?P<ltext>[^\]]*)\]\([^)]*\)"
-    r"|!?\[(?P<rtext>[^\]]+)\]\[[^\]]*\]"
-    r"|<(?P<auto>(?:https?|mailto):[^>\s]+)>"
+    r"(?=[`<!\[*_~])(?:(?P<tick>`+)(?P<code>.{1,2000}?)(?P=tick)"
+    r"|!?\[(?P<ltext>[^\]]{0,1000})\]\([^)]{0,2000}\)"
+    r"|!?\[(?P<rtext>[^\]]{1,1000})\]\[[^\]]{0,1000}\]"
+    r"|<(?P<auto>(?:https?|mailto):[^>\s]{1,2000})>"
     r"|</?[A-Za-z][\w-]*(?:\s[^<>]*)?/?>"
-    r"|(?<![\w*])\*\*(?=\S)(?P<b1>.+?)(?<=\S)\*\*(?![\w*])"
-    r"|(?<![\w_])__(?=\S)(?P<b2>.+?)(?<=\S)__(?![\w_])"
+    r"|(?<![\w*])\*\*(?=\S)(?P<b1>.{1,2000}?)(?<=\S)\*\*(?![\w*])"
+    r"|(?<![\w_])__(?=\S)(?P<b2>.{1,2000}?)(?<=\S)__(?![\w_])"
     r"|(?<![\w*])\*(?=[^\s*])(?P<i1>[^*]+?)(?<=\S)\*(?![\w*])"
     r"|(?<![\w_])_(?=[^\s_])(?P<i2>[^_]+?)(?<=\S)_(?![\w_])"
-    r"|~~(?P<s>.+?)~~)",
+    r"|~~(?P<s>.{1,2000}?)~~)",
     re.S,
 )
 _MD_NEST = ("ltext", "rtext", "b1", "b2", "i1", "i2", "s")
@@ -398,6 +403,15 @@ _MD_MARK = re.compile(r"[ \t]*(?:>[ \t]?)*(?:(?:[-*+]|\d+[.)])[ \t]+(?:\[[ xX]\]
 
 
 def _md_inline(b: _Builder, text: str, a: int, z: int) -> None:
+    """Emit ``text[a:z]`` without its HTML comments (found by ``find``: linear time)."""
+    at = a
+    while (c := text.find("<!--", at, z)) >= 0 and (e := text.find("-->", c + 4, z)) >= 0:
+        _md_spans(b, text, at, c)
+        at = e + 3
+    _md_spans(b, text, at, z)
+
+
+def _md_spans(b: _Builder, text: str, a: int, z: int) -> None:
     at = a
     for m in _MD_INLINE.finditer(text, a, z):
         _plain(b, text, at, m.start())
@@ -467,7 +481,7 @@ def _md(text: str) -> Readable:
             b.gap("\n\n")
             para.clear()
             continue
-        if _HR.match(line) or _REFDEF.match(line) or _TABLE.match(line):
+        if _HR.match(line) or _REFDEF.match(line) or _is_rule(line):
             flush_para()
             continue
         mk = _MD_MARK.match(line)
