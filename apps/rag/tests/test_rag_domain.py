@@ -126,6 +126,7 @@ def test_jsonl_broken_lines_fail_alone() -> None:
 
 
 def test_html_keeps_visible_text_only() -> None:
+    """The document is the source page (offsets point into it); its chunks are readable."""
     html = (
         b"<html><head><title>Hi</title><style>p{color:red}</style></head>"
         b"<body><h1>Head</h1><p>One &amp; two</p><script>alert(1)</script><p>three</p></body>"
@@ -133,7 +134,14 @@ def test_html_keeps_visible_text_only() -> None:
     [r] = parse_source("p.html", html, max_bytes=10_000)
     assert isinstance(r, Ok)
     assert r.value.title == "Hi"
-    assert r.value.text == "Head\n\nOne & two\n\nthree"
+    assert r.value.text == html.decode()
+    [c] = chunk_document(r.value, ChunkingConfig(100, 0))
+    assert c.text == "Head\n\nOne & two\n\nthree"
+    assert (c.title, c.headings) == ("Hi", ("Head",))
+    assert (
+        r.value.text[c.start : c.end]
+        == "Head</h1><p>One &amp; two</p><script>alert(1)</script><p>three"
+    )
 
 
 # -- chunking ---------------------------------------------------------------------------------
@@ -141,9 +149,15 @@ def test_html_keeps_visible_text_only() -> None:
 
 @given(texts, st.sampled_from(["md", "txt"]), st.integers(16, 80), st.integers(0, 15))
 def test_chunk_offsets_are_exact(text: str, kind: str, size: int, overlap: int) -> None:
+    """Plain text is its own readable text; Markdown chunks are readable, their spans exact
+    (the generated-markup laws are in test_rag_markup)."""
     doc = make_document("k", clean_text(text), kind)
     chunks = chunk_document(doc, ChunkingConfig(size, overlap))
-    assert all(doc.text[c.start : c.end] == c.text for c in chunks)
+    if kind == "txt":
+        assert all(doc.text[c.start : c.end] == c.text for c in chunks)
+    assert all(doc.text[c.start] == c.text[0] for c in chunks)
+    assert all(doc.text[c.end - 1] == c.text[-1] for c in chunks)
+    assert all(c.end - c.start >= len(c.text) for c in chunks)
     assert all(len(c.text) <= size for c in chunks)
     assert [c.start for c in chunks] == sorted(c.start for c in chunks)
     if doc.text.strip():

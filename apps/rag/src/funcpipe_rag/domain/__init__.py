@@ -1,4 +1,5 @@
-"""funcpipe_rag.domain: pure types, identity, parsing, cleaning, chunking, sync planning, ports.
+"""funcpipe_rag.domain: pure types, identity, parsing, cleaning, readable text, chunking,
+sync planning, ports.
 
 No I/O happens here; the ports are Protocols the adapters implement.
 """
@@ -19,6 +20,8 @@ from ._identity import path_key as path_key
 from ._identity import point_id as point_id
 from ._identity import sha256_hex as sha256_hex
 from ._identity import unescape_name as unescape_name
+from ._markup import Readable as Readable
+from ._markup import readable as readable
 from ._parse import SUPPORTED_EXTENSIONS as SUPPORTED_EXTENSIONS
 from ._parse import decode_source as decode_source
 from ._parse import html_to_text as html_to_text
@@ -110,6 +113,7 @@ __all__ = [
     "Problem",
     "READ_MARGIN",
     "RawSource",
+    "Readable",
     "Room",
     "SPARSE_NAME",
     "STAMP_ID",
@@ -154,6 +158,7 @@ __all__ = [
     "plan_steps",
     "point_id",
     "prune_candidates",
+    "readable",
     "record_from_payload",
     "sha256_hex",
     "space_needed",

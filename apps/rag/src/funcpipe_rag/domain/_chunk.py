@@ -1,7 +1,10 @@
-"""Chunking with exact character offsets, by semantic-text-splitter (Markdown-aware for .md).
+"""Chunking of a document's readable text, with exact source offsets (semantic-text-splitter).
 
-Laws: ``doc.text[c.start:c.end] == c.text`` for every chunk; chunks are in document order;
-no chunk is longer than ``max_chars``; the same text and config give the same chunks.
+Laws: ``c.text`` is a piece of ``readable(doc.text, doc.kind).text``; ``doc.text[c.start:c.end]``
+is its source span (it starts where the piece's first character came from and ends after its
+last; for txt and jsonl ``doc.text[c.start:c.end] == c.text``); chunks are in document order;
+no chunk is longer than ``max_chars`` or crosses a section; the same text and config give the
+same chunks.
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from semantic_text_splitter import MarkdownSplitter, TextSplitter
+from semantic_text_splitter import TextSplitter
 
 from ._identity import chunk_hash
+from ._markup import Readable, readable
 from ._types import Chunk, Document
 
 
@@ -32,9 +36,7 @@ class ChunkingConfig:
 
 
 @lru_cache(maxsize=16)
-def _splitter(markdown: bool, max_chars: int, overlap: int) -> TextSplitter | MarkdownSplitter:
-    if markdown:
-        return MarkdownSplitter(max_chars, overlap=overlap)
+def _splitter(max_chars: int, overlap: int) -> TextSplitter:
     return TextSplitter(max_chars, overlap=overlap)
 
 
@@ -64,21 +66,44 @@ def blocks(text: str, size: int) -> list[tuple[int, str]]:
     return out
 
 
+def sections(view: Readable) -> list[tuple[int, int]]:
+    """``[start, end)`` ranges of ``view.text`` cut at its headings, in order and covering it.
+
+    A section that holds nothing but its heading (one paragraph) joins the next, so a heading
+    does not become a chunk of its own.
+    """
+    cuts = [0]
+    for pos in view.heading_pos:
+        if pos > cuts[-1] and "\n\n" in view.text[cuts[-1] : pos].strip():
+            cuts.append(pos)
+    return list(zip(cuts, [*cuts[1:], len(view.text)], strict=True))
+
+
 def chunk_document(doc: Document, config: ChunkingConfig) -> list[Chunk]:
-    """Split ``doc`` into chunks; identical chunk texts are numbered by ``occurrence``."""
-    splitter = _splitter(doc.kind == "md", config.max_chars, config.overlap)
+    """Split ``doc``'s readable text into chunks; identical texts are numbered by ``occurrence``.
+
+    Chunks never cross a section boundary (see ``sections``). Each carries the document's title
+    (``doc.title``, else the markup's) and the heading path in force where it starts.
+    """
+    view = readable(doc.text, doc.kind)
+    title = doc.title or view.title
+    splitter = _splitter(config.max_chars, config.overlap)
+    size = max(16 * config.max_chars, 4096)
     seen: dict[str, int] = {}
     out: list[Chunk] = []
     pieces = [
-        (base + start, piece)
-        for base, block in blocks(doc.text, max(16 * config.max_chars, 4096))
+        (a + base + start, piece)
+        for a, z in sections(view)
+        for base, block in blocks(view.text[a:z], size)
         for start, piece in splitter.chunk_indices(block)
     ]
-    for start, piece in pieces:
+    for at, piece in pieces:
         if not piece.strip():
             continue
         h = chunk_hash(piece)
         occ = seen.get(h, 0)
         seen[h] = occ + 1
-        out.append(Chunk(doc.source, doc.version, start, start + len(piece), piece, h, occ))
+        start, end = view.span(at, at + len(piece))
+        headings = view.headings_at(at)
+        out.append(Chunk(doc.source, doc.version, start, end, piece, h, occ, title, headings))
     return out

@@ -1,20 +1,24 @@
 """Parsing: bytes or text of one source -> documents (or one typed error per bad part).
 
-Error codes: EMPTY_INPUT (nothing but whitespace), UNSUPPORTED (unknown extension, binary
-data), DECODE_ERROR (invalid UTF-8), TOO_LARGE (over the size limit), PARSE_ERROR (a broken
-JSONL line; the other lines go on). Every error's ``path[0]`` is the source key it belongs to.
+A document's text is the clean source (HTML included: chunk offsets point into the file); its
+title, unless the source gives one, is that of its markup (``readable``).
+
+Error codes: EMPTY_INPUT (no readable text: whitespace or markup only), UNSUPPORTED (unknown
+extension, binary data), DECODE_ERROR (invalid UTF-8), TOO_LARGE (over the size limit),
+PARSE_ERROR (a broken JSONL line; the other lines go on). Every error's ``path[0]`` is the
+source key it belongs to.
 """
 
 from __future__ import annotations
 
 import json
 import posixpath
-from html.parser import HTMLParser
 
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
-from ._clean import clean_text, squeeze_whitespace
+from ._clean import clean_text
 from ._identity import doc_version, is_url
+from ._markup import readable
 from ._types import Document
 
 KINDS: dict[str, str] = {
@@ -81,85 +85,19 @@ def make_document(source: str, text: str, kind: str, title: str = "") -> Documen
     return Document(source, text, doc_version(text), kind, title)
 
 
-_SKIP = frozenset({"script", "style", "noscript", "template", "head"})
-_BLOCK = frozenset(
-    [
-        "p",
-        "div",
-        "br",
-        "li",
-        "ul",
-        "ol",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "tr",
-        "table",
-        "section",
-        "article",
-        "header",
-        "footer",
-        "pre",
-        "blockquote",
-        "hr",
-        "dt",
-        "dd",
-        "nav",
-        "aside",
-        "main",
-        "figure",
-        "figcaption",
-    ]
-)
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title: list[str] = []
-        self._skip = 0
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag in _SKIP:
-            self._skip += 1
-        elif tag in _BLOCK:
-            self.parts.append("\n\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        elif tag in _SKIP:
-            self._skip = max(0, self._skip - 1)
-        elif tag in _BLOCK:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title.append(data)
-        elif not self._skip:
-            self.parts.append(data)
-
-
 def html_to_text(html: str) -> tuple[str, str]:
-    """Visible text and title of an HTML page (stdlib parser; script and style skipped)."""
-    p = _TextExtractor()
-    p.feed(html)
-    p.close()
-    return squeeze_whitespace("".join(p.parts)), " ".join("".join(p.title).split())
+    """Readable text and title of an HTML page (navigation, scripts, anchors left out)."""
+    view = readable(clean_text(html), "html")
+    return view.text, view.title
 
 
 def _one(key: str, text: str, kind: str, title: str = "") -> Result[Document, ErrInfo]:
+    """One document of clean ``text``; its title, when not given, is that of its markup."""
     clean = clean_text(text)
-    if not clean.strip():
-        return _err(codes.EMPTY_INPUT, key, "no text (empty or whitespace only)")
-    return Ok(make_document(key, clean, kind, title))
+    view = readable(clean, kind)
+    if not view.text.strip():
+        return _err(codes.EMPTY_INPUT, key, "no readable text (empty, whitespace or markup only)")
+    return Ok(make_document(key, clean, kind, title or view.title))
 
 
 def _jsonl(key: str, text: str) -> list[Result[Document, ErrInfo]]:
@@ -199,10 +137,7 @@ def parse_text(key: str, text: str, kind: str) -> list[Result[Document, ErrInfo]
     """Parse the decoded text of source ``key`` as ``kind`` (md, txt, rst, html, jsonl)."""
     if kind == "jsonl":
         return _jsonl(key, text)
-    if kind == "html":
-        body, title = html_to_text(clean_text(text))
-        return [_one(key, body, "html", title)]
-    if kind in ("md", "txt", "rst"):
+    if kind in ("md", "txt", "rst", "html"):
         return [_one(key, text, kind)]
     return [_err(codes.UNSUPPORTED, key, f"unsupported document kind {kind!r}")]
 
