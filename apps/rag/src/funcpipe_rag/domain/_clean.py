@@ -19,14 +19,3 @@ def clean_text(text: str) -> str:
     text = _NEWLINES.sub("\n", text.lstrip("\ufeff"))
     text = _CONTROL.sub(" ", text)
     return unicodedata.normalize("NFC", text)
-
-
-_SPACES = re.compile(r"[ \t\f\v\u00a0]+")
-_BLANKS = re.compile(r"\n[ \t]*(\n[ \t]*)+")
-
-
-def squeeze_whitespace(text: str) -> str:
-    """Collapse runs of spaces to one and blank-line runs to one blank line; strip ends."""
-    text = _SPACES.sub(" ", text)
-    text = "\n".join(line.strip() for line in text.split("\n"))
-    return _BLANKS.sub("\n\n", text).strip()

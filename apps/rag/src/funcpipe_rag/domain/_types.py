@@ -38,10 +38,14 @@ class Document:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """A piece of a document: ``document.text[start:end] == text``.
+    """A piece of a document: ``text`` is its readable text (markup, navigation and anchors
+    removed: what is embedded and indexed), ``document.text[start:end]`` the span of the source
+    text it was read from (it starts with the first readable character's source and ends with
+    the last one's).
 
     ``occurrence`` counts earlier chunks with identical text in the same document, so repeated
-    paragraphs keep distinct identities.
+    paragraphs keep distinct identities. ``title`` is the document's title, ``headings`` the
+    heading path the chunk sits under (outermost first).
     """
 
     source: str

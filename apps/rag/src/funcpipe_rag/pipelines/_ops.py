@@ -69,7 +69,9 @@ from ._types import STAGE_EMBED, STAGE_STORE, Outcome, Prepared, Ready
 
 READ_ID, DOCS_ID, PLAN_ID = "rag.read", "rag.docs", "rag.plan"
 EMBED_ID, WRITE_ID = "rag.embed", "rag.write"
-OPS_VERSION = "1"
+OPS_VERSION = "2"
+"""The ops' version in every spec: 2 since chunks hold readable text with source spans, titles
+and heading paths (a spec built against 1 is VERSION_MISMATCH: its stores hold the old chunks)."""
 ALLOW_LIST = frozenset({READ_ID, DOCS_ID, PLAN_ID, EMBED_ID, WRITE_ID})
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
