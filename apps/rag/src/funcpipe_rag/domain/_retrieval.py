@@ -8,10 +8,9 @@ Invalid values raise ``ValueError`` at construction with a one-line reason namin
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias, cast
+from typing import Any, Literal, TypeAlias
 
 from ._types import Vector
 
@@ -24,13 +23,17 @@ WHERE_FIELDS: tuple[str, ...] = ("title", "headings", "source", "doc_version", "
 """Payload fields ``--where FIELD=VALUE`` may filter on (each has a keyword index)."""
 
 
-def _number(data: Mapping[str, object], key: str, default: float, lo: float, hi: float) -> float:
-    v = data.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise ValueError(f"search.bm25.{key} must be a number, got {v!r}")
-    if not lo <= v <= hi:
-        raise ValueError(f"search.bm25.{key} must be in [{lo}, {hi}], got {v!r}")
-    return float(v)
+def _present(data: Mapping[str, object], where: str, ints: frozenset[str]) -> dict[str, Any]:
+    """The fields ``data`` gives, each checked to be a number (an int for ``ints``); the
+    constructor supplies the defaults and checks the bounds."""
+    out: dict[str, Any] = {}
+    for key, v in data.items():
+        want_int = key in ints
+        if isinstance(v, bool) or not isinstance(v, int if want_int else int | float):
+            kind = "an int" if want_int else "a number"
+            raise ValueError(f"{where}.{key} must be {kind}, got {v!r}")
+        out[key] = v if want_int else float(v)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,18 +64,7 @@ class Bm25Params:
         unknown = sorted(set(data) - {"k1", "b", "avg_len"})
         if unknown:
             raise ValueError(f"search.bm25: unknown field {unknown[0]!r} (known: k1, b, avg_len)")
-        return Bm25Params(
-            _number(data, "k1", 1.2, 0.0, 10.0),
-            _number(data, "b", 0.75, 0.0, 1.0),
-            _number(data, "avg_len", 256.0, 1.0, 1e6),
-        )
-
-
-def _int(data: Mapping[str, object], key: str, default: int, lo: int, hi: int) -> int:
-    v = data.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        raise ValueError(f"search.{key} must be an int in [{lo}, {hi}], got {v!r}")
-    return v
+        return Bm25Params(**_present(data, "search.bm25", frozenset()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,25 +134,24 @@ class SearchConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"search: unknown field {unknown[0]!r} (known: {', '.join(known)})")
-        mode = data.get("mode", "hybrid")
-        if mode not in MODES:
-            raise ValueError(f"search.mode must be one of {', '.join(MODES)}, got {mode!r}")
-        weights = data.get("weights", [1.5, 1.0])
-        if (
-            not isinstance(weights, Sequence)
-            or isinstance(weights, str)
-            or len(weights) != 2
-            or not all(isinstance(w, int | float) and not isinstance(w, bool) for w in weights)
-        ):
-            raise ValueError(f"search.weights must be two numbers (dense, sparse), got {weights!r}")
-        return SearchConfig(
-            cast(Mode, mode),
-            Bm25Params.from_data(data.get("bm25", {})),
-            _int(data, "rrf_k", 20, 1, 10_000),
-            (float(weights[0]), float(weights[1])),
-            _int(data, "candidates", 50, 1, 1000),
-            _int(data, "per_source", 1, 1, 1000),
-        )
+        rest = {k: v for k, v in data.items() if k not in ("mode", "bm25", "weights")}
+        given = _present(rest, "search", frozenset(rest))
+        if "mode" in data:
+            given["mode"] = data["mode"]  # the constructor checks it is one of MODES
+        if "bm25" in data:
+            given["bm25"] = Bm25Params.from_data(data["bm25"])
+        if "weights" in data:
+            weights = data["weights"]
+            if (
+                not isinstance(weights, Sequence)
+                or isinstance(weights, str)
+                or len(weights) != 2
+                or not all(isinstance(w, int | float) and not isinstance(w, bool) for w in weights)
+            ):
+                msg = f"search.weights must be two numbers (dense, sparse), got {weights!r}"
+                raise ValueError(msg)
+            given["weights"] = (float(weights[0]), float(weights[1]))
+        return SearchConfig(**given)
 
 
 DENSE_ONLY = SearchConfig(mode="dense", per_source=1000)
@@ -186,10 +177,13 @@ class SearchOptions:
         if self.per_source is not None and not 1 <= self.per_source <= 1000:
             raise ValueError(f"per_source must be in [1, 1000], got {self.per_source}")
         for name, _ in self.where:
-            if name not in WHERE_FIELDS:
-                raise ValueError(
-                    f"--where {name}=...: not a filterable field (one of {', '.join(WHERE_FIELDS)})"
-                )
+            _check_where_field(name)
+
+
+def _check_where_field(name: str) -> None:
+    if name not in WHERE_FIELDS:
+        fields = ", ".join(WHERE_FIELDS)
+        raise ValueError(f"--where {name}=...: not a filterable field (one of {fields})")
 
 
 def parse_where(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -201,10 +195,7 @@ def parse_where(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
         name = name.strip()
         if not eq or not name:
             raise ValueError(f"--where {item!r}: expected FIELD=VALUE")
-        if name not in WHERE_FIELDS:
-            raise ValueError(
-                f"--where {name}=...: not a filterable field (one of {', '.join(WHERE_FIELDS)})"
-            )
+        _check_where_field(name)
         out.append((name, value))
     return tuple(out)
 
