@@ -20,7 +20,8 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
-from funcpipe_rag.app import JobRequest, SearchOptions, Service, VerifyOutcome, check_spec
+from funcpipe_rag.app import SearchOptions, VerifyOutcome, check_spec
+from funcpipe_rag.app.service import JobRequest, Service
 
 from ._errors import body, body_of, status_for
 from ._guardrails import Guardrails, Limits

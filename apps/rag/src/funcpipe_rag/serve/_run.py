@@ -24,7 +24,8 @@ import uvicorn
 from funcpipe.adapters.runtime import run_main
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
-from funcpipe_rag.app import Guard, ServiceOptions, Settings, open_service
+from funcpipe_rag.app import Settings
+from funcpipe_rag.app.service import Guard, ServiceOptions, open_service
 
 from ._app import AppOptions, Lifecycle, create_app
 from ._guardrails import Limits

@@ -78,8 +78,8 @@ class RemoteJob:
     failure: Failure | None
 
 
-class Server:
-    """A running ``serve`` at ``url``."""
+class ServerClient:
+    """The client of a running ``serve`` at ``url``."""
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
