@@ -15,8 +15,9 @@ import base64
 import uuid
 from array import array
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 
-from funcpipe.adapters.dask import DaskJob, DaskRunner, Partition, Plain
+from funcpipe.adapters.dask import DaskJob, DaskRunner, Partition, Plain, dask_client
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.policies import ChunkPolicy
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
@@ -25,7 +26,14 @@ from funcpipe.specs import serialize as spec_serialize
 from funcpipe.streams import AsyncGen, close_stream
 
 from funcpipe_rag.domain import EmbedderId, RawSource, Stage, SyncContext, Vector
-from funcpipe_rag.pipelines import IngestSettings, PreparedList, Shard, ShardDone, prepared_of
+from funcpipe_rag.pipelines import (
+    IngestSettings,
+    PreparedList,
+    Remote,
+    Shard,
+    ShardDone,
+    prepared_of,
+)
 
 from ._sources import FileRaw, UrlRaw
 
@@ -250,3 +258,39 @@ def _vectors_of(data: Plain) -> Result[list[Vector], ErrInfo]:
         return Err(_malformed())
     values = flat.tolist()
     return Ok([values[i * dim : (i + 1) * dim] for i in range(n)])
+
+
+@asynccontextmanager
+async def open_remote(
+    address: str | None,
+    workers: int | None,
+    timeout_s: float,
+    settings: IngestSettings,
+    identity: EmbedderId,
+) -> AsyncIterator[Result[Remote, ErrInfo]]:
+    """The ``Remote`` of a run on the scheduler at ``address`` (or a LocalCluster of
+    ``workers`` processes); the client (and a local cluster) closed on exit. A scheduler that
+    cannot be reached is ``Err(NETWORK)`` (stage ``cluster``)."""
+    n = workers or 1
+    async with dask_client(address, n_workers=n, timeout_s=timeout_s) as opened:
+        if isinstance(opened, Err):
+            e = opened.error
+            yield Err(ErrInfo(e.code, e.msg, STAGE, e.path, e.cause))
+            return
+        client = opened.value
+        if address is not None:
+            # the scheduler's worker threads now (the window: two tasks per thread)
+            threads = await client.nthreads()  # type: ignore[no-untyped-call]
+            n = max(1, sum(threads.values()))
+        runner = DaskRunner(client, allowed_registries={WORKER_REGISTRY}, max_in_flight=2 * n)
+        shard_job, embed_job = worker_jobs(settings, identity)
+        ctx = SyncContext(identity, settings.spec_hash, settings.chunking)
+        made: dict[str, Vector] = {}  # vectors shard tasks made, until the run asks for them
+        yield Ok(
+            Remote(
+                DaskShards(runner, shard_job, ctx, made),
+                DaskEmbedder(runner, embed_job, identity, made),
+                shard_size=SHARD_SIZE,
+                embed_concurrency=2 * n,
+            )
+        )

@@ -28,7 +28,7 @@ from funcpipe.ports import HttpPort
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 from funcpipe_rag.adapters import EmbedderPort, StoreIndex
-from funcpipe_rag.domain import READ_MARGIN, EmbedderId, Stage, SyncContext, Vector
+from funcpipe_rag.domain import READ_MARGIN, EmbedderId, Stage
 from funcpipe_rag.pipelines import IngestSettings, Remote
 
 from ._cluster import Cluster, dask_missing
@@ -338,47 +338,9 @@ async def remote_for(
     if missing is not None:
         yield Err(missing)
         return
-    async with _open_remote(cluster, settings, identity) as opened:
+    from funcpipe_rag.adapters._dask import open_remote
+
+    async with open_remote(
+        cluster.address, cluster.workers, cluster.timeout_s, settings, identity
+    ) as opened:
         yield opened
-
-
-@asynccontextmanager
-async def _open_remote(
-    cluster: Cluster, settings: IngestSettings, identity: EmbedderId
-) -> AsyncIterator[Result[Remote, ErrInfo]]:
-    """The ``Remote`` of a run on ``cluster``; the client (and a local cluster) closed on
-    exit. A scheduler that cannot be reached is ``Err(NETWORK)`` (stage ``cluster``)."""
-    from funcpipe.adapters.dask import DaskRunner, dask_client
-
-    from funcpipe_rag.adapters._dask import (
-        SHARD_SIZE,
-        STAGE,
-        WORKER_REGISTRY,
-        DaskEmbedder,
-        DaskShards,
-        worker_jobs,
-    )
-
-    n = cluster.workers or 1
-    async with dask_client(cluster.address, n_workers=n, timeout_s=cluster.timeout_s) as opened:
-        if isinstance(opened, Err):
-            e = opened.error
-            yield Err(ErrInfo(e.code, e.msg, STAGE, e.path, e.cause))
-            return
-        client = opened.value
-        if cluster.address is not None:
-            # the scheduler's worker threads now (the window: two tasks per thread)
-            threads = await client.nthreads()  # type: ignore[no-untyped-call]
-            n = max(1, sum(threads.values()))
-        runner = DaskRunner(client, allowed_registries={WORKER_REGISTRY}, max_in_flight=2 * n)
-        shard_job, embed_job = worker_jobs(settings, identity)
-        ctx = SyncContext(identity, settings.spec_hash, settings.chunking)
-        made: dict[str, Vector] = {}  # vectors shard tasks made, until the run asks for them
-        yield Ok(
-            Remote(
-                DaskShards(runner, shard_job, ctx, made),
-                DaskEmbedder(runner, embed_job, identity, made),
-                shard_size=SHARD_SIZE,
-                embed_concurrency=2 * n,
-            )
-        )

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 from funcpipe_rag.app import IngestSettings, Settings, collection_for
 
-from ._fail import ok_or_fail, usage_error
 from ._client import ServerClient
+from ._fail import ok_or_fail, usage_error
 
 
 def server_for(url: str, local_only: Mapping[str, object]) -> ServerClient:
