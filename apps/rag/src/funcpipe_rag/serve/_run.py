@@ -28,6 +28,7 @@ from starlette.types import ASGIApp
 
 from funcpipe_rag.app import Guard, ServiceOptions, Settings, open_service
 
+from ._admission import max_inflight_from_env
 from ._app import AppOptions, Lifecycle, create_app
 from ._guardrails import Limits
 
@@ -43,6 +44,8 @@ class ServeOptions:
     limits: Limits = field(default_factory=Limits)
     drain_s: float = 10.0
     ingest_share: float = 0.25
+    max_inflight: int = field(default_factory=max_inflight_from_env)
+    """Searches in flight at most (``serve/_admission``); env ``FUNCPIPE_SERVE_MAX_INFLIGHT``."""
 
 
 def is_loopback(host: str) -> bool:
@@ -149,7 +152,7 @@ async def serve_async(
             life = Lifecycle()
             app = create_app(
                 service,
-                AppOptions(opts.api_key, opts.limits, opts.cors_origins),
+                AppOptions(opts.api_key, opts.limits, opts.cors_origins, opts.max_inflight),
                 life,
             )
             server = _Server(uvicorn_config(app, opts))
