@@ -3,16 +3,34 @@
 Each call returns the same JSON the local command prints, or ``Err``: the server's
 ``{"code","msg"}`` (stage ``usage`` for 4xx, ``store`` for 503), ``NETWORK`` (stage ``store``)
 when it cannot be reached. The bearer key is ``FUNCPIPE_API_KEY``.
+
+A ``503 OVERLOADED`` (the server shed the request) is retried by ``OVERLOAD_RETRY`` through
+the library's ``async_with_resilience``: the server's ``Retry-After`` (``ctx["retry_after_s"]``)
+sets each wait, and each wait is said on stderr. Every call but ``POST /v1/ingest`` (not
+idempotent) is retried; after the last attempt the server's own error is returned.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import random
+import sys
 import time
 
+from funcpipe.adapters.runtime import run_main
+from funcpipe.async_plan import async_with_resilience
+from funcpipe.policies import ResilienceEnv, RetryPolicy, SystemClock
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 POLL_S = 0.2
+OVERLOADED = "OVERLOADED"
+OVERLOAD_RETRY = RetryPolicy(
+    max_attempts=6,
+    retriable_codes=frozenset({OVERLOADED}),
+    backoff_base_ms=500,
+    max_backoff_ms=10_000,
+)
 
 
 def _headers() -> dict[str, str]:
@@ -20,8 +38,45 @@ def _headers() -> dict[str, str]:
     return {"authorization": f"Bearer {key}"} if key else {}
 
 
-def _call(method: str, server: str, path: str, **kw: object) -> Result[object, ErrInfo]:
+def _call(
+    method: str, server: str, path: str, *, retry: bool = True, **kw: object
+) -> Result[object, ErrInfo]:
+    """One request, retried past ``503 OVERLOADED`` when ``retry`` (see the module)."""
+    if not retry:
+        return _once(method, server, path, **kw)
+    attempt = [1]
+
+    async def _attempt() -> Result[object, ErrInfo]:
+        return _once(method, server, path, **kw)
+
+    async def _wait(seconds: float) -> None:
+        attempt[0] += 1
+        print(
+            f"funcpipe-rag: the server at {server} is overloaded (503 {OVERLOADED}); retrying in "
+            f"{seconds:.1f} s as its Retry-After asks (attempt {attempt[0]} of "
+            f"{OVERLOAD_RETRY.max_attempts})",
+            file=sys.stderr,
+            flush=True,
+        )
+        await asyncio.sleep(seconds)
+
+    env = ResilienceEnv(rng=random.Random(), sleep=_wait, clock=SystemClock())
+
+    async def _main() -> Result[object, ErrInfo]:
+        return await async_with_resilience(_attempt, OVERLOAD_RETRY, env=env)()
+
+    ran = run_main(_main)
+    got: Result[object, ErrInfo] = ran.value if isinstance(ran, Ok) else ran
+    if isinstance(got, Err) and got.error.code == codes.MAX_RETRIES:
+        last = got.error.ctx.get("last_error")
+        if isinstance(last, ErrInfo):
+            return Err(last.with_ctx(attempts=OVERLOAD_RETRY.max_attempts))
+    return got
+
+
+def _once(method: str, server: str, path: str, **kw: object) -> Result[object, ErrInfo]:
     import httpx  # loaded only when a server is used (start-up time)
+    from funcpipe.adapters.http import parse_retry_after
 
     url = server.rstrip("/") + path
     try:
@@ -37,7 +92,11 @@ def _call(method: str, server: str, path: str, **kw: object) -> Result[object, E
         code = str(got.get("code", codes.SERVICE_SPECIFIC))
         msg = f"server {server}: {got.get('msg', r.reason_phrase)}"
         stage = "store" if r.status_code >= 500 else "usage"
-        return Err(ErrInfo(code, msg, stage, ctx={"status": r.status_code}))
+        ctx: dict[str, object] = {"status": r.status_code}
+        wait = parse_retry_after(r.headers.get("retry-after"), r.headers.get("date"))
+        if wait is not None:
+            ctx["retry_after_s"] = wait
+        return Err(ErrInfo(code, msg, stage, ctx=ctx))
     return Ok(doc)
 
 
@@ -89,7 +148,7 @@ def ingest(
         "prune": prune,
         "dry_run": dry_run,
     }
-    started = _call("POST", server, "/v1/ingest", json=sent)
+    started = _call("POST", server, "/v1/ingest", retry=False, json=sent)
     if isinstance(started, Err):
         return started
     job = started.value.get("job") if isinstance(started.value, dict) else None

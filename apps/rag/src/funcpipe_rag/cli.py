@@ -1116,7 +1116,7 @@ def serve(
             metavar="N",
             min=1,
             help="Searches in flight at most; past it 503 OVERLOADED + Retry-After "
-            "(env FUNCPIPE_SERVE_MAX_INFLIGHT; default 32).",
+            "(env FUNCPIPE_SERVE_MAX_INFLIGHT; default 8).",
         ),
     ] = None,
     collection: CollectionOpt = None,

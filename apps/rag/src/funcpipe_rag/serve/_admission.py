@@ -12,9 +12,10 @@ Laws (one event loop; no locks needed):
   its result is dropped) and its slot is freed.
 
 The bound is sized from measured capacity: ``in-flight / capacity`` is the longest wait of an
-admitted search, so ``DEFAULT_MAX_INFLIGHT`` is a few tenths of a second of a two-core
-machine's served rate (``bench/bench_serve.py`` measures it); ``FUNCPIPE_SERVE_MAX_INFLIGHT``
-or ``serve --max-inflight`` set it.
+admitted search. ``DEFAULT_MAX_INFLIGHT`` is ~0.05-0.08 s of a two-core machine's served rate
+(100-170 queries/s measured by ``bench/bench_serve.py``), enough to keep the store's thread and
+the event loop busy; ``FUNCPIPE_SERVE_MAX_INFLIGHT`` or ``serve --max-inflight`` set it (raise
+it with the measured rate: about a tenth of a second's worth).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from starlette.types import Receive
 OVERLOADED = "OVERLOADED"
 """The code of a search shed by admission control (503 + Retry-After)."""
 
-DEFAULT_MAX_INFLIGHT = 32
+DEFAULT_MAX_INFLIGHT = 8
 RETRY_AFTER_S = 1
 ENV_MAX_INFLIGHT = "FUNCPIPE_SERVE_MAX_INFLIGHT"
 
