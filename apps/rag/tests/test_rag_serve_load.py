@@ -32,6 +32,7 @@ from funcpipe_rag.domain import IndexQuery, SearchHit
 from funcpipe_rag.pipelines import DEFAULT_SPEC
 from funcpipe_rag.serve import OVERLOADED, AppOptions, ServeOptions, create_app
 from funcpipe_rag.serve._admission import Admission
+from funcpipe_rag.serve._deadline import BodyDeadline
 from funcpipe_rag.serve._run import _Server, bind, uvicorn_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -266,6 +267,36 @@ def test_the_server_client_gives_the_overload_error_after_its_last_attempt(
     assert got.error.code == OVERLOADED
     assert got.error.ctx["status"] == 503
     assert got.error.ctx["attempts"] == 2
+
+
+def test_a_stalled_body_gets_408_and_frees_the_connection(tmp_path: Path) -> None:
+    store = EdgeStore(tmp_path / "edge")
+    index = GatedIndex(store, "t")
+    index.gate.set()
+    settings = Settings.model_construct(data_dir=tmp_path, collection="t")
+    backends = Backends(index, EmbedderPort(HashEmbedder(8)), None)
+    service = Service(settings, backends, DEFAULT_SPEC, ServiceOptions(base=tmp_path))
+    app = BodyDeadline(create_app(service), 0.3)
+    try:
+        with running(app) as srv:
+            head = (
+                "POST /v1/search HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+                "content-type: application/json\r\ncontent-length: 100\r\n\r\n"
+            )
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+                sock.sendall(head.encode() + b'{"query": ')  # then nothing more
+                reply = b""
+                while b"\r\n\r\n" not in reply or not reply.endswith(b"}"):
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    reply += chunk
+            assert reply.startswith(b"HTTP/1.1 408 ")
+            assert b'"code": "TIMEOUT"' in reply
+            assert index.started == 0
+            assert _search(srv.port).status_code == 200  # a whole body in time is served
+    finally:
+        asyncio.run(perform_async(store.close()))
 
 
 @settings(max_examples=50, deadline=None)

@@ -30,6 +30,7 @@ from funcpipe_rag.app import Guard, ServiceOptions, Settings, open_service
 
 from ._admission import max_inflight_from_env
 from ._app import AppOptions, Lifecycle, create_app
+from ._deadline import DEFAULT_BODY_TIMEOUT_S, BodyDeadline
 from ._guardrails import Limits
 
 
@@ -46,6 +47,8 @@ class ServeOptions:
     ingest_share: float = 0.25
     max_inflight: int = field(default_factory=max_inflight_from_env)
     """Searches in flight at most (``serve/_admission``); env ``FUNCPIPE_SERVE_MAX_INFLIGHT``."""
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    """A request's body must arrive within this (else 408 ``TIMEOUT``; ``serve/_deadline``)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -150,10 +153,13 @@ async def serve_async(
                 return opened
             service = opened.value
             life = Lifecycle()
-            app = create_app(
-                service,
-                AppOptions(opts.api_key, opts.limits, opts.cors_origins, opts.max_inflight),
-                life,
+            app = BodyDeadline(
+                create_app(
+                    service,
+                    AppOptions(opts.api_key, opts.limits, opts.cors_origins, opts.max_inflight),
+                    life,
+                ),
+                opts.body_timeout_s,
             )
             server = _Server(uvicorn_config(app, opts))
             task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
