@@ -237,8 +237,8 @@ def _phase_means(metrics: str) -> dict[str, float]:
 
 def engine_threads(shard_dir: Path, n: int = 300) -> tuple[float, float]:
     """Why one process answers at one core's rate: the same dense queries on one Edge shard
-    from one thread, then two; (q/s with two / q/s with one, CPU / wall with two). A call that
-    released the GIL would give ~2x and ~2.0 on two idle cores."""
+    from one thread, then two; (q/s with two / q/s with one, CPU / wall with two). Queries
+    that ran at once would give ~2x and ~2.0 on two idle cores."""
     import qdrant_edge as qe
 
     shard = qe.EdgeShard.load(str(shard_dir))
@@ -382,7 +382,7 @@ def bench_load(tmp: Path, seconds: float) -> list[Row]:
             1.0,
             "ratio",
             "-",
-            f"CPU / wall with two threads {cpu_per_wall:.2f} (2.0 if the query released the GIL)",
+            f"CPU / wall with two threads {cpu_per_wall:.2f} (~2.0 if two queries ran at once)",
         ),
     ]
 
