@@ -16,7 +16,7 @@ from pathlib import Path
 
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
-from funcpipe_rag.adapters import EmbedderPort, Filters
+from funcpipe_rag.adapters import EmbedderPort, Filters, PhaseObserver
 from funcpipe_rag.app._backends import Backends, ingest_embedder, lower_priority, open_backends
 from funcpipe_rag.app._ingest import events_on
 from funcpipe_rag.app._manage import (
@@ -36,6 +36,7 @@ from funcpipe_rag.pipelines import DEFAULT_SETTINGS, IngestSettings, search, ver
 from ._guard import Guard
 from ._jobs import INGEST_RUNNING, Job, JobBoard, JobRequest, fold_into, request_roots
 from ._owner import claim
+from ._phases import TimedEmbedder, ignore_phase
 
 MAX_K = 1000
 
@@ -69,6 +70,10 @@ class Service:
         self.options = options
         self.base = (options.base or Path.cwd()).absolute()
         self.ingest_embedder = backends.embedder
+        self.observe_phase: PhaseObserver = ignore_phase
+        """Told each search phase's wall time (``app._phases``); the server's metrics set it."""
+        self._search_index = backends.index.observed(self._phase)
+        self._search_embedder = TimedEmbedder(backends.embedder, self._phase)
         local_embedder = not settings.embed_url
         # a thread of its own when the work is CPU-bound here and nothing is loop-bound
         self.jobs = JobBoard(self._run_job, threaded=local_embedder and not settings.qdrant_url)
@@ -80,12 +85,17 @@ class Service:
     async def search(
         self, query: str, options: SearchOptions | int
     ) -> Result[list[SearchHit], ErrInfo]:
-        """The best chunks (``INVALID_INPUT`` for an empty query or k out of 1..1000)."""
+        """The best chunks (``INVALID_INPUT`` for an empty query or k out of 1..1000); each
+        phase's time is told to ``observe_phase``. Cancelled at an await, it stops there (a
+        store or embedder call already running in its thread finishes and is dropped)."""
         k = options.k if isinstance(options, SearchOptions) else options
         if not 1 <= k <= MAX_K:
             return Err(ErrInfo(codes.INVALID_INPUT, f"k must be 1..{MAX_K}", stage="usage"))
-        b = self.backends
-        return await search(b.index, b.embedder, query, options, self.collection)()
+        index, embedder = self._search_index, self._search_embedder
+        return await search(index, embedder, query, options, self.collection)()
+
+    def _phase(self, name: str, seconds: float) -> None:
+        self.observe_phase(name, seconds)
 
     def start_ingest(self, request: JobRequest) -> Result[Job, ErrInfo]:
         """Check the request against the guard, then start it as a job (``INGEST_RUNNING`` if
