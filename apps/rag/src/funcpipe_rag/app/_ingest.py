@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 from funcpipe.result import Err, ErrInfo, Ok, Result
-from funcpipe.streams import AsyncGen
+from funcpipe.streams import AsyncGen, async_gen_from_results
 
 from funcpipe_rag.adapters import EmbedderPort, Filters, RootsSource
-from funcpipe_rag.domain import is_url
+from funcpipe_rag.domain import RawSource, is_url
 from funcpipe_rag.pipelines import (
     IngestEvent,
     IngestReport,
@@ -44,11 +45,25 @@ def key_base_of(settings: Settings) -> Path | None:
     return (settings.qdrant_path or settings.data_dir).absolute().parent
 
 
-async def _count(source: RootsSource) -> Walked:
-    total = 0
-    async for item in source.sources()():
-        total += 1 if isinstance(item, Ok) else 0
-    return Walked(total, tuple(sorted(source.skipped.items())))
+@dataclass(frozen=True, slots=True)
+class WalkOnce:
+    """The run's one walk of its roots: what it found (sources and walk errors, in walk order)
+    and what it skipped; the pipeline replays it and the progress total comes from it."""
+
+    found: tuple[Result[RawSource, ErrInfo], ...]
+    skipped: tuple[tuple[str, int], ...]
+
+    def sources(self) -> AsyncGen[RawSource]:
+        return async_gen_from_results(self.found)
+
+    def event(self) -> Walked:
+        return Walked(sum(1 for r in self.found if isinstance(r, Ok)), self.skipped)
+
+
+async def walk_once(source: RootsSource) -> WalkOnce:
+    """Walk ``source``'s roots once (the listing runs off the event loop)."""
+    found = tuple([item async for item in source.sources()()])
+    return WalkOnce(found, tuple(sorted(source.skipped.items())))
 
 
 def ingest_events(
@@ -127,8 +142,9 @@ def events_on(
 
     async def _gen() -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
         source = RootsSource(roots, base=base, http=b.http, filters=filters)
+        walked = await walk_once(source)  # the run's one walk: its sources and their total
         request = IngestRequest(
-            source, source.root_keys(), prune=prune, dry_run=dry_run, collection=b.index.collection
+            walked, source.root_keys(), prune=prune, dry_run=dry_run, collection=b.index.collection
         )
         where = settings.qdrant_path or settings.data_dir
         room = None if settings.qdrant_url else room_under(where, free_bytes)
@@ -149,7 +165,7 @@ def events_on(
                 if not counted and isinstance(item, Ok):  # the run started: count the sources
                     counted = True
                     yield Ok(Phase("walk"))
-                    yield Ok(await _count(RootsSource(roots, base=base, filters=filters)))
+                    yield Ok(walked.event())
                 if isinstance(item, Ok) and isinstance(item.value, Outcome):
                     upserted += item.value.upserted
                 yield item
