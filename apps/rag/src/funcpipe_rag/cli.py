@@ -1170,6 +1170,12 @@ def _quiet_stdout() -> None:
         os.close(devnull)
 
 
+# -- ask (issue 22): the command lives in funcpipe_rag._ask_cli; this is its only wiring -----
+from funcpipe_rag._ask_cli import register_ask  # noqa: E402
+
+register_ask(cli)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """The console-script entry point: the exit codes of the contract, a closed stdout ends
     quietly with 0."""
