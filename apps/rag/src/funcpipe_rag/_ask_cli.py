@@ -11,10 +11,11 @@ import sys
 from typing import Annotated
 
 import typer
+from funcpipe.result import Err
 from rich.markup import escape
 
 from funcpipe_rag.app import SearchOptions, parse_where
-from funcpipe_rag.app._ask import run_ask
+from funcpipe_rag.app._ask import ChatSettings, load_chat_settings, run_ask
 from funcpipe_rag.cli import (
     EMBED_ENV,
     STORE_ENV,
@@ -30,10 +31,12 @@ from funcpipe_rag.cli import (
     drive,
     emit_json,
     err_console,
+    fail,
     out,
     usage_error,
 )
 from funcpipe_rag.pipelines._ask import AskOptions
+from funcpipe_rag.pipelines._ask_stream import AskDelta, AskEvent
 
 ASK_HELP = """Answer QUESTION from the collection, each claim followed by a citation [n] of
 the chunk it comes from (source key, exact character span, title and headings).
@@ -43,6 +46,15 @@ retrieved chunks that best match the question (the collection's embedder plus te
 weighting), chosen with diversity; it cannot say anything the documents do not. When no
 passage reaches the relevance floor the answer is a refusal: exit 0, "answered": false and a
 one-line reason.
+
+Model mode, when FUNCPIPE_CHAT_URL names any OpenAI-compatible server (vLLM, llama.cpp server,
+Ollama, TGI, OpenAI; FUNCPIPE_CHAT_MODEL the model, FUNCPIPE_CHAT_API_KEY its key,
+FUNCPIPE_CHAT_CONTEXT its context window in tokens, default 8192): the model writes the answer
+from the retrieved chunks only, citing each by its id; every marker is checked against the
+chunks sent (unknown ones are removed and counted in "dropped_markers") and the citations are
+renumbered in order of first use. Below the relevance floor the model is not asked. A prompt
+the server cut short is reported ("truncated": true, and a warning). --extractive ignores the
+model.
 
 --json prints {"answer", "answered", "citations": [{"n", "source", "title", "headings",
 "start", "end", "text"}], "mode", "model", "usage", "truncated", "dropped_markers"}."""
@@ -54,7 +66,8 @@ def print_answer(doc: dict[str, object]) -> None:
     if not doc.get("answered"):
         out.print(f"No answer: {escape(str(doc.get('reason') or 'nothing relevant found'))}")
         return
-    out.print(escape(str(doc.get("answer", ""))))
+    if doc.get("answer") is not None:
+        out.print(escape(str(doc.get("answer", ""))))
     cites = doc.get("citations")
     if isinstance(cites, list) and cites:
         out.print("")
@@ -103,6 +116,12 @@ def ask(
     data_dir: DataDirOpt = None,
     qdrant_url: QdrantOpt = None,
     spec: SpecOpt = None,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Print the answer as it is written (model mode).")
+    ] = False,
+    extractive: Annotated[
+        bool, typer.Option("--extractive", help="Answer extractively even if a model is set.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     try:
@@ -113,12 +132,31 @@ def ask(
     settings = _settings(collection=collection, data_dir=data_dir, qdrant_url=qdrant_url)
     if spec is not None:
         settings = _with_collection(settings, _spec_or_exit(spec, settings))
-    answer = drive(lambda: run_ask(settings, question, options), settings)
+    chat: ChatSettings | None = None
+    if not extractive:
+        got = load_chat_settings()
+        if isinstance(got, Err):
+            fail(got.error)
+        chat = got.value if got.value.url else None
+    streamed: list[str] = []
+
+    def on_event(event: AskEvent) -> None:
+        if isinstance(event, AskDelta) and stream and not json_out and chat is not None:
+            streamed.append(event.text)
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+
+    answer = drive(
+        lambda: run_ask(settings, question, options, chat=chat, on_event=on_event), settings
+    )
+    doc = answer.to_json()
     if json_out:
-        emit_json(answer.to_json())
-    else:
-        print_answer(answer.to_json())
-    sys.stdout.flush()
+        emit_json(doc)
+        return
+    if streamed:
+        sys.stdout.write("\n")
+        doc = {**doc, "answer": None}
+    print_answer(doc)
 
 
 def register_ask(app: typer.Typer) -> None:
