@@ -14,6 +14,7 @@ import typer
 from funcpipe.result import Err
 from rich.markup import escape
 
+from funcpipe_rag import _remote_ask as remote
 from funcpipe_rag.app import SearchOptions, parse_where
 from funcpipe_rag.app._ask import ChatSettings, load_chat_settings, run_ask
 from funcpipe_rag.cli import (
@@ -24,6 +25,7 @@ from funcpipe_rag.cli import (
     DataDirOpt,
     JsonOpt,
     QdrantOpt,
+    ServerOpt,
     SpecOpt,
     _settings,
     _spec_or_exit,
@@ -116,6 +118,7 @@ def ask(
     data_dir: DataDirOpt = None,
     qdrant_url: QdrantOpt = None,
     spec: SpecOpt = None,
+    server: ServerOpt = None,
     stream: Annotated[
         bool, typer.Option("--stream", help="Print the answer as it is written (model mode).")
     ] = False,
@@ -129,6 +132,9 @@ def ask(
         options = AskOptions(SearchOptions(k, min(k, 3), tuple(source or ()), pairs))
     except ValueError as exc:
         usage_error(str(exc))
+    if server:
+        _remote_ask(server, question, k, options, extractive, stream and not json_out, json_out)
+        return
     settings = _settings(collection=collection, data_dir=data_dir, qdrant_url=qdrant_url)
     if spec is not None:
         settings = _with_collection(settings, _spec_or_exit(spec, settings))
@@ -150,6 +156,45 @@ def ask(
         lambda: run_ask(settings, question, options, chat=chat, on_event=on_event), settings
     )
     doc = answer.to_json()
+    if json_out:
+        emit_json(doc)
+        return
+    if streamed:
+        sys.stdout.write("\n")
+        doc = {**doc, "answer": None}
+    print_answer(doc)
+
+
+def _remote_ask(
+    server: str,
+    question: str,
+    k: int,
+    options: AskOptions,
+    extractive: bool,
+    stream: bool,
+    json_out: bool,
+) -> None:
+    streamed: list[str] = []
+
+    def on_delta(text: str) -> None:
+        streamed.append(text)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    got = remote.ask(
+        server,
+        question,
+        k,
+        source=options.search.source,
+        where=options.search.where,
+        extractive=extractive,
+        on_delta=on_delta if stream else None,
+    )
+    if isinstance(got, Err):
+        if streamed:
+            sys.stdout.write("\n")
+        fail(got.error)
+    doc = got.value if isinstance(got.value, dict) else {}
     if json_out:
         emit_json(doc)
         return

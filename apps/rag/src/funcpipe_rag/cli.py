@@ -1171,9 +1171,11 @@ def _quiet_stdout() -> None:
 
 
 # -- ask (issue 22): the command lives in funcpipe_rag._ask_cli; this is its only wiring -----
-from funcpipe_rag._ask_cli import register_ask  # noqa: E402
+# (under ``python -m`` this file is __main__ and the packaged module registers it; see below)
+if __name__ != "__main__":
+    from funcpipe_rag._ask_cli import register_ask
 
-register_ask(cli)
+    register_ask(cli)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -1207,4 +1209,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from funcpipe_rag.cli import main as packaged_main  # ask (issue 22): the registered copy
+
+    packaged_main()

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.streams import AsyncGen
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -20,9 +21,10 @@ from funcpipe_rag.adapters import EmbedderPort
 from funcpipe_rag.domain._answer import Answer, ChatModel
 from funcpipe_rag.pipelines import DEFAULT_SPEC
 from funcpipe_rag.pipelines._ask import AskOptions
-from funcpipe_rag.pipelines._ask_stream import AskDone, AskEvent, ask_events
+from funcpipe_rag.pipelines._ask_stream import AskCitation, AskDelta, AskDone, AskEvent, ask_events
 
 from ._compose import FreeBytes, collection_for, disk_free, open_backends
+from ._service import Service
 from ._settings import Settings, url_problem
 
 
@@ -114,3 +116,42 @@ async def run_ask(
                 return Ok(item.value.answer)
     msg = "the answer ended without a result"
     return Err(ErrInfo(codes.UNEXPECTED, msg, stage="chat"))
+
+
+def service_ask(
+    service: Service, question: str, options: AskOptions, chat: ChatSettings | None
+) -> AsyncGen[AskEvent]:
+    """The events of answering ``question`` on a server's open backends (model mode when
+    ``chat.url``; a chat client is opened per question and closed when the stream ends or is
+    closed, which cancels the upstream request)."""
+
+    async def _events() -> AsyncIterator[Result[AskEvent, ErrInfo]]:
+        b = service.backends
+        async with open_chat(chat) as model:
+            events = ask_events(
+                b.index,
+                b.embedder,
+                question,
+                options,
+                service.collection,
+                chat=model,
+                context=chat.context if chat else 8192,
+            )
+            async for item in events():
+                yield item
+
+    return _events
+
+
+__all__ = [
+    "AskCitation",
+    "AskDelta",
+    "AskDone",
+    "AskEvent",
+    "AskOptions",
+    "ChatSettings",
+    "load_chat_settings",
+    "open_chat",
+    "run_ask",
+    "service_ask",
+]

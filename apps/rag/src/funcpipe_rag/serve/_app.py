@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 
 from funcpipe_rag.app import JobRequest, SearchOptions, Service
 
+from ._ask import mount_ask
 from ._errors import body, status_for
 from ._guardrails import Guardrails, Limits
 from ._metrics import Metrics
@@ -216,6 +217,8 @@ def create_app(
                 "problems": [p.to_json() for p in r.problems],
             }
         )
+
+    mount_ask(api, service)  # ask (issue 22): POST /v1/ask lives in serve/_ask.py
 
     app: ASGIApp = api
     if options.cors_origins:

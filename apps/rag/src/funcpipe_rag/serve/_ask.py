@@ -1,0 +1,114 @@
+"""``POST /v1/ask``: the answer as ``ask --json``, or Server-Sent Events.
+
+SSE (``"stream": true`` or ``Accept: text/event-stream``): ``event: citation`` (a citation, as
+soon as the answer first uses it), ``event: delta`` (``{"text"}``), then ``event: done`` (the
+whole ``ask --json`` document plus ``timing``: ``total_ms`` and ``first_citation_ms``) or
+``event: error`` (``{"code", "msg", "partial"}``: the text that had arrived). A client that
+disconnects closes the stream, which closes the upstream chat request. Errors before the first
+event are JSON with their status (a chat server's failure: 502; a prompt that cannot fit: 413).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from funcpipe.result import Err, ErrInfo, codes
+from funcpipe.streams import AsyncGen
+from pydantic import BaseModel, ConfigDict, Field
+
+from funcpipe_rag.app import SearchOptions, Service
+from funcpipe_rag.app._ask import (
+    AskCitation,
+    AskDelta,
+    AskDone,
+    AskEvent,
+    AskOptions,
+    ChatSettings,
+    load_chat_settings,
+    service_ask,
+)
+
+from ._errors import body, status_for
+
+MAX_QUESTION_CHARS = 2000
+
+
+class AskBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="plain words")
+    k: int = Field(default=5, ge=1, le=50, description="how many chunks to answer from")
+    source: list[str] = Field(default_factory=list, max_length=100)
+    where: dict[str, str | list[str]] = Field(default_factory=dict)
+    stream: bool = Field(default=False, description="answer as Server-Sent Events")
+    extractive: bool = Field(default=False, description="never ask the model")
+
+    def options(self) -> AskOptions:
+        """``ValueError`` for a field ``where`` cannot filter on."""
+        pairs = tuple(
+            (name, v)
+            for name, value in self.where.items()
+            for v in ([value] if isinstance(value, str) else value)
+        )
+        return AskOptions(SearchOptions(self.k, min(self.k, 3), tuple(self.source), pairs))
+
+
+def _status(e: ErrInfo) -> int:
+    if e.stage == "chat" and e.code != codes.TOO_LARGE:
+        return 502
+    return status_for(e)
+
+
+def _sse(event: str, data: object) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def mount_ask(api: FastAPI, service: Service) -> None:
+    """Add ``POST /v1/ask`` to ``api`` (chat settings read from the environment once)."""
+    loaded = load_chat_settings()
+
+    @api.post("/v1/ask", summary="An answer with citations, as ask --json (or SSE)")
+    async def ask(req: AskBody, request: Request) -> Response:
+        try:
+            options = req.options()
+        except ValueError as exc:
+            return JSONResponse(body("INVALID_INPUT", str(exc)), status_code=400)
+        chat: ChatSettings | None = None
+        if not req.extractive:
+            if isinstance(loaded, Err):
+                return JSONResponse(body(loaded.error.code, loaded.error.msg), status_code=500)
+            chat = loaded.value if loaded.value.url else None
+        events = service_ask(service, req.question, options, chat)
+        sse = req.stream or "text/event-stream" in request.headers.get("accept", "")
+        if not sse:
+            async for item in events():
+                if isinstance(item, Err):
+                    return JSONResponse(body(item.error.code, item.error.msg), _status(item.error))
+                if isinstance(item.value, AskDone):
+                    return JSONResponse(item.value.answer.to_json())
+            return JSONResponse(body("UNEXPECTED", "no answer"), status_code=500)
+        return StreamingResponse(_stream(events), media_type="text/event-stream")
+
+    async def _stream(events: AsyncGen[AskEvent]) -> AsyncIterator[bytes]:
+        t0 = time.perf_counter()
+        first: float | None = None
+        async for item in events():
+            if isinstance(item, Err):
+                e = item.error
+                partial = e.ctx.get("partial", "")
+                yield _sse("error", {**body(e.code, e.msg), "partial": partial})
+                return
+            ev = item.value
+            if isinstance(ev, AskCitation):
+                if first is None:
+                    first = (time.perf_counter() - t0) * 1000
+                yield _sse("citation", ev.citation.to_json())
+            elif isinstance(ev, AskDelta):
+                yield _sse("delta", {"text": ev.text})
+            elif isinstance(ev, AskDone):
+                total = (time.perf_counter() - t0) * 1000
+                timing = {"total_ms": round(total, 3), "first_citation_ms": first}
+                yield _sse("done", {**ev.answer.to_json(), "timing": timing})
