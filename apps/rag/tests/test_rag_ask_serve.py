@@ -14,13 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import Result
 from funcpipe.testing import ChatReply, ChatServer
 from funcpipe_rag.app import Settings, run_ingest
 from funcpipe_rag.cli import cli
 from funcpipe_rag.pipelines import DEFAULT_SPEC
 from rag_doubles import drive
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 READY = re.compile(r"on (http://127\.0\.0\.1:\d+)")
 PAGES = {
