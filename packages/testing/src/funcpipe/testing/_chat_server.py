@@ -245,7 +245,7 @@ class ChatServer:
         self._httpd = _Server((host, 0), _Handler)
         self._httpd.owner = self
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="chat-server", daemon=True
+            target=self._httpd.serve_forever, args=(0.02,), name="chat-server", daemon=True
         )
         self._thread.start()
 
