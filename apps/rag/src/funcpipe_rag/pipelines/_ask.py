@@ -32,17 +32,23 @@ from ._types import STAGE_EMBED
 class AskOptions:
     """One question's choices: ``search`` picks the chunks to answer from (its ``k``: how
     many); ``floor`` is the relevance a sentence needs (below it for every sentence: a
-    refusal); ``most`` sentences at most in an extractive answer (2-8)."""
+    refusal); ``most`` sentences at most in an extractive answer (2-8); ``from_top``: see
+    below."""
 
     search: SearchOptions = field(default_factory=lambda: SearchOptions(k=5, per_source=3))
     floor: float = DEFAULT_FLOOR
     most: int = 4
+    from_top: int = 3
+    """Sentences are drawn from the ``from_top`` best chunks only (``make eval``, floor 0.35:
+    citation precision 0.79 against 0.63 from all five, answer hit rate 0.49 against 0.53)."""
 
     def __post_init__(self) -> None:
         if not -1.0 <= self.floor <= 1.0:
             raise ValueError(f"floor must be in [-1, 1], got {self.floor}")
         if not 2 <= self.most <= 8:
             raise ValueError(f"most must be in [2, 8], got {self.most}")
+        if not 1 <= self.from_top <= 1000:
+            raise ValueError(f"from_top must be in [1, 1000], got {self.from_top}")
 
 
 def retrieve(
@@ -59,7 +65,7 @@ def answer_from(
     embedder, scored against the question, picked by MMR (see ``extractive_answer``)."""
 
     async def _answer() -> Result[Answer, ErrInfo]:
-        cands = candidates(hits)
+        cands = candidates(hits[: options.from_top])
         if not cands:
             why = "nothing in the collection matches the question"
             if hits:

@@ -121,7 +121,7 @@ def ask_events(
             for event in _extractive_events(got.value):
                 yield Ok(event)
             return
-        best = await _relevant(embedder, question, hits.value)
+        best = await _relevant(embedder, question, hits.value[: options.from_top])
         if isinstance(best, Err):
             yield best
             return

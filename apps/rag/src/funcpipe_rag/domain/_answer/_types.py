@@ -63,6 +63,9 @@ class Answer:
     truncated: bool = False
     dropped_markers: int = 0
     reason: str = ""
+    relevance: float | None = None
+    """The best retrieved sentence's relevance (what the floor is compared with; not in the
+    JSON document)."""
 
     def to_json(self) -> dict[str, object]:
         doc: dict[str, object] = {
@@ -80,6 +83,8 @@ class Answer:
         return doc
 
 
-def refusal(reason: str, mode: str, model: str | None = None) -> Answer:
+def refusal(
+    reason: str, mode: str, model: str | None = None, relevance: float | None = None
+) -> Answer:
     """A refusal with a one-line ``reason``."""
-    return Answer("", False, (), mode, model, reason=" ".join(reason.split()))
+    return Answer("", False, (), mode, model, reason=" ".join(reason.split()), relevance=relevance)
