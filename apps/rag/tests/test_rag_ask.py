@@ -205,3 +205,20 @@ def test_cli_ask_source_filter_and_text_output(store: tuple[Settings, Path]) -> 
     assert "gzip.md" not in got.stdout
     bad = CliRunner().invoke(cli, ["ask", "x", "--where", "colour=red", *args])
     assert bad.exit_code == 2
+
+
+def test_ask_help_explains_both_modes_and_their_settings() -> None:
+    got = CliRunner().invoke(cli, ["ask", "--help"], env={"COLUMNS": "100"})
+    assert got.exit_code == 0
+    text = " ".join(got.stdout.split())
+    for needle in (
+        "Offline by default",
+        "Model mode",
+        "FUNCPIPE_CHAT_URL",
+        "FUNCPIPE_CHAT_MODEL",
+        "FUNCPIPE_CHAT_API_KEY",
+        "FUNCPIPE_CHAT_CONTEXT",
+        "dropped_markers",
+        "--stream",
+    ):
+        assert needle in text, needle

@@ -204,9 +204,17 @@ def _remote_ask(
     print_answer(doc)
 
 
+CHAT_ENV = (
+    "\n  FUNCPIPE_CHAT_URL        an OpenAI-compatible chat server: model mode (none: extractive)"
+    "\n  FUNCPIPE_CHAT_MODEL      its model name"
+    "\n  FUNCPIPE_CHAT_API_KEY    its API key"
+    "\n  FUNCPIPE_CHAT_CONTEXT    its context window in tokens (default 8192)"
+)
+
+
 def register_ask(app: typer.Typer) -> None:
     """Add the ``ask`` command to ``app``."""
-    app.command(cls=CleanCommand, epilog=STORE_ENV + EMBED_ENV, help=ASK_HELP)(ask)
+    app.command(cls=CleanCommand, epilog=STORE_ENV + EMBED_ENV + CHAT_ENV, help=ASK_HELP)(ask)
 
 
 __all__ = ["ASK_HELP", "ask", "print_answer", "register_ask"]
