@@ -17,7 +17,16 @@ from funcpipe_rag.adapters._chat import OpenAIChat
 from funcpipe_rag.app import Settings, run_ingest
 from funcpipe_rag.app._ask import ChatSettings, run_ask
 from funcpipe_rag.cli import cli
-from funcpipe_rag.domain._answer import Answer, ChatDelta, ChatEnd, feed, finish, renumber, start
+from funcpipe_rag.domain._answer import (
+    Answer,
+    ChatDelta,
+    ChatEnd,
+    feed,
+    finish,
+    renumber,
+    start,
+    verify_quotes,
+)
 from funcpipe_rag.pipelines import DEFAULT_SPEC
 from funcpipe_rag.pipelines._ask import AskOptions
 from funcpipe_rag.pipelines._ask_stream import AskCitation, AskDelta, AskEvent
@@ -51,7 +60,7 @@ def test_marker_rewriting_laws(raw: str, cuts: list[int]) -> None:
         state, emitted = feed(state, piece)
         out.append(emitted)
     state, tail = finish(state)
-    assert "".join(out) + tail == text
+    assert "".join(out) + tail == text == state.emitted
     assert (state.used, state.dropped) == (used, dropped)
     # every citation resolves to an id sent; numbering is first-use order, no duplicates
     assert set(used) <= set(IDS)
@@ -269,3 +278,44 @@ def test_cli_stream_cut_keeps_what_arrived_and_fails(
     assert got.exit_code == 3
     assert got.stdout.startswith("Register it with atexit.register() [1]")
     assert "cut" in got.stderr
+
+
+# -- --verify quotes ---------------------------------------------------------------------------
+
+
+def test_verify_quotes_keeps_only_claims_quoted_verbatim() -> None:
+    texts = {"c1a2b3c": "Register a function with atexit.register().\nIt runs at exit."}
+    raw = (
+        'Use atexit [c1a2b3c] "register a  function with atexit.register()".\n'
+        'It runs at startup [c1a2b3c] "runs at startup".\n'
+        "An uncited claim.\n"
+        'Invented [c9f9f9f] "It runs at exit."\n'
+        "Quoteless [c1a2b3c].\n"
+    )
+    kept, removed = verify_quotes(raw, texts)
+    assert kept == "Use atexit [c1a2b3c]."
+    assert removed == 4
+
+
+def quoting(req: Mapping[str, object]) -> ChatReply:
+    first = _ids_in(req)[0]
+    good = f'Register it with atexit [{first}] "register a function with atexit.register()".\n'
+    bad = f'It also cleans the oven [{first}] "cleans the oven".\n'
+    return ChatReply((good[:20], good[20:], bad))
+
+
+def test_cli_verify_quotes_removes_unsupported_claims(
+    store: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["--data-dir", str(store.data_dir), "--collection", "askm", "--json"]
+    with ChatServer(quoting) as server:
+        monkeypatch.setenv("FUNCPIPE_CHAT_URL", server.base_url)
+        got = CliRunner().invoke(cli, ["ask", Q, "--verify", "quotes", *args])
+        sent = server.requests[-1]
+    assert got.exit_code == 0, got.output
+    doc = json.loads(got.stdout)
+    assert doc["answer"] == "Register it with atexit [1]."
+    assert doc["claims_removed"] == 1
+    assert "quote" in json.dumps(sent)
+    bad = CliRunner().invoke(cli, ["ask", Q, "--verify", "facts", *args])
+    assert bad.exit_code == 2

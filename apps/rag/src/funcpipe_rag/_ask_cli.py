@@ -54,9 +54,10 @@ Ollama, TGI, OpenAI; FUNCPIPE_CHAT_MODEL the model, FUNCPIPE_CHAT_API_KEY its ke
 FUNCPIPE_CHAT_CONTEXT its context window in tokens, default 8192): the model writes the answer
 from the retrieved chunks only, citing each by its id; every marker is checked against the
 chunks sent (unknown ones are removed and counted in "dropped_markers") and the citations are
-renumbered in order of first use. Below the relevance floor the model is not asked. A prompt
-the server cut short is reported ("truncated": true, and a warning). --extractive ignores the
-model.
+renumbered in order of first use. --verify quotes also asks for a quote per citation and keeps
+only the claims whose quote is verbatim in the cited chunk. Below the relevance floor the
+model is not asked. A prompt the server cut short is reported ("truncated": true, and a
+warning). --extractive ignores the model.
 
 --json prints {"answer", "answered", "citations": [{"n", "source", "title", "headings",
 "start", "end", "text"}], "mode", "model", "usage", "truncated", "dropped_markers"}."""
@@ -125,15 +126,27 @@ def ask(
     extractive: Annotated[
         bool, typer.Option("--extractive", help="Answer extractively even if a model is set.")
     ] = False,
+    verify: Annotated[
+        str | None,
+        typer.Option(
+            "--verify",
+            metavar="quotes",
+            help="Model mode: ask a quote per citation; keep only claims whose quote is "
+            "verbatim in the cited chunk (the answer is printed after the check).",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     try:
         pairs = parse_where(where or [])
-        options = AskOptions(SearchOptions(k, min(k, 3), tuple(source or ()), pairs))
+        if verify not in (None, "quotes"):
+            raise ValueError(f"--verify {verify!r}: the only check is 'quotes'")
+        search = SearchOptions(k, min(k, 3), tuple(source or ()), pairs)
+        options = AskOptions(search, verify_quotes=verify == "quotes")
     except ValueError as exc:
         usage_error(str(exc))
     if server:
-        _remote_ask(server, question, k, options, extractive, stream and not json_out, json_out)
+        _remote_ask(server, question, options, extractive, stream and not json_out, json_out)
         return
     settings = _settings(collection=collection, data_dir=data_dir, qdrant_url=qdrant_url)
     if spec is not None:
@@ -168,7 +181,6 @@ def ask(
 def _remote_ask(
     server: str,
     question: str,
-    k: int,
     options: AskOptions,
     extractive: bool,
     stream: bool,
@@ -184,10 +196,11 @@ def _remote_ask(
     got = remote.ask(
         server,
         question,
-        k,
+        options.search.k,
         source=options.search.source,
         where=options.search.where,
         extractive=extractive,
+        verify_quotes=options.verify_quotes,
         on_delta=on_delta if stream else None,
     )
     if isinstance(got, Err):

@@ -43,10 +43,13 @@ def ask(
     source: tuple[str, ...] = (),
     where: tuple[tuple[str, str], ...] = (),
     extractive: bool = False,
+    verify_quotes: bool = False,
     on_delta: Callable[[str], None] | None = None,
 ) -> Result[object, ErrInfo]:
     """The answer document (streamed when ``on_delta`` is given)."""
     body = {**_body(question, k, source, where), "extractive": extractive}
+    if verify_quotes:
+        body["verify"] = "quotes"
     if on_delta is None:
         return _call("POST", server, "/v1/ask", json=body)
     import httpx  # loaded only when a server is used

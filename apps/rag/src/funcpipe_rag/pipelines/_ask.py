@@ -41,6 +41,9 @@ class AskOptions:
     from_top: int = 3
     """Sentences are drawn from the ``from_top`` best chunks only (``make eval``, floor 0.35:
     citation precision 0.79 against 0.63 from all five, answer hit rate 0.49 against 0.53)."""
+    verify_quotes: bool = False
+    """Model mode: ask a quote per citation and keep only the claims whose quote is in the
+    cited chunk (the answer is then sent whole, after the check)."""
 
     def __post_init__(self) -> None:
         if not -1.0 <= self.floor <= 1.0:

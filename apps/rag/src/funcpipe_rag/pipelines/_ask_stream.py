@@ -28,6 +28,7 @@ from funcpipe_rag.domain._answer import (
     ChatEnd,
     ChatModel,
     Citation,
+    MarkerState,
     Prompt,
     build_prompt,
     candidates,
@@ -38,6 +39,7 @@ from funcpipe_rag.domain._answer import (
     relevance,
     server_truncated,
     start,
+    verify_quotes,
 )
 
 from ._ask import AskOptions, answer_from, retrieve
@@ -133,11 +135,23 @@ def ask_events(
             )
             yield Ok(AskDone(refusal(why, MODE_MODEL, chat.model)))
             return
-        prompt = build_prompt(question, hits.value, context)
+        prompt = build_prompt(question, hits.value, context, quotes=options.verify_quotes)
         async for item in _model_events(chat, question, prompt):
             yield item
 
     return _events
+
+
+def _rewritten(
+    state: MarkerState, by_id: dict[str, SearchHit], piece: str
+) -> tuple[MarkerState, list[AskEvent]]:
+    """Feed ``piece`` to the marker fold: the citations it completes, then its text."""
+    before = len(state.used)
+    state, out = feed(state, piece)
+    events: list[AskEvent] = [
+        AskCitation(Citation(n + 1, by_id[state.used[n]])) for n in range(before, len(state.used))
+    ]
+    return state, [*events, AskDelta(out)] if out else events
 
 
 async def _model_events(
@@ -146,25 +160,23 @@ async def _model_events(
     for attempt in (1, 2):
         state = start(prompt.ids)
         by_id = dict(zip(prompt.ids, prompt.hits, strict=True))
-        text: list[str] = []
+        raw: list[str] = []
         end: ChatEnd | None = None
         async for item in chat.stream(prompt.messages, ANSWER_RESERVE)():
             if isinstance(item, Err):
-                if attempt == 1 and not text and is_overflow(item.error):
+                if attempt == 1 and not raw and is_overflow(item.error):
                     break
-                yield _at(item.error, STAGE_CHAT, partial="".join(text))
+                yield _at(item.error, STAGE_CHAT, partial="".join(raw))
                 return
             event = item.value
             if isinstance(event, ChatEnd):
                 end = event
                 break
-            before = len(state.used)
-            state, out = feed(state, event.text)
-            for n in range(before, len(state.used)):
-                yield Ok(AskCitation(Citation(n + 1, by_id[state.used[n]])))
-            if out:
-                text.append(out)
-                yield Ok(AskDelta(out))
+            raw.append(event.text)
+            if not prompt.quotes:
+                state, events = _rewritten(state, by_id, event.text)
+                for ev in events:
+                    yield Ok(ev)
         if end is None and attempt == 1:
             prompt = prompt.shrunk(question)
             continue
@@ -172,22 +184,36 @@ async def _model_events(
             msg = "the shrunk prompt still exceeds the model's context"
             yield Err(ErrInfo(codes.TOO_LARGE, msg, STAGE_CHAT, ctx={"context_overflow": True}))
             return
+        removed: int | None = None
+        if prompt.quotes:
+            texts = {i: h.text for i, h in by_id.items()}
+            kept, removed = verify_quotes("".join(raw), texts)
+            state, events = _rewritten(state, by_id, kept)
+            for ev in events:
+                yield Ok(ev)
         state, tail = finish(state)
         if tail:
-            text.append(tail)
             yield Ok(AskDelta(tail))
-        cites = tuple(Citation(n, by_id[i]) for n, i in enumerate(state.used, 1))
-        usage = end.usage
-        answer = Answer(
-            "".join(text),
-            bool(cites),
-            cites,
-            MODE_MODEL,
-            end.model or chat.model,
-            usage,
-            server_truncated(prompt, usage.prompt_tokens if usage else None),
-            state.dropped,
-            "" if cites else "the model's answer cites none of the retrieved passages",
-        )
-        yield Ok(AskDone(answer))
+        yield Ok(AskDone(_answer(chat, prompt, state, end, removed)))
         return
+
+
+def _answer(
+    chat: ChatModel, prompt: Prompt, state: MarkerState, end: ChatEnd, removed: int | None
+) -> Answer:
+    """The final answer: the text is rebuilt from the raw answer's markers, as streamed."""
+    by_id = dict(zip(prompt.ids, prompt.hits, strict=True))
+    cites = tuple(Citation(n, by_id[i]) for n, i in enumerate(state.used, 1))
+    usage = end.usage
+    return Answer(
+        state.emitted,
+        bool(cites),
+        cites,
+        MODE_MODEL,
+        end.model or chat.model,
+        usage,
+        server_truncated(prompt, usage.prompt_tokens if usage else None),
+        state.dropped,
+        "" if cites else "the model's answer cites none of the retrieved passages",
+        claims_removed=removed,
+    )

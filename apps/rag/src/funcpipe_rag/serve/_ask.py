@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -45,6 +46,9 @@ class AskBody(BaseModel):
     where: dict[str, str | list[str]] = Field(default_factory=dict)
     stream: bool = Field(default=False, description="answer as Server-Sent Events")
     extractive: bool = Field(default=False, description="never ask the model")
+    verify: Literal["quotes"] | None = Field(
+        default=None, description="quotes: keep only claims whose quote is in the cited chunk"
+    )
 
     def options(self) -> AskOptions:
         """``ValueError`` for a field ``where`` cannot filter on."""
@@ -53,7 +57,8 @@ class AskBody(BaseModel):
             for name, value in self.where.items()
             for v in ([value] if isinstance(value, str) else value)
         )
-        return AskOptions(SearchOptions(self.k, min(self.k, 3), tuple(self.source), pairs))
+        search = SearchOptions(self.k, min(self.k, 3), tuple(self.source), pairs)
+        return AskOptions(search, verify_quotes=self.verify == "quotes")
 
 
 def _status(e: ErrInfo) -> int:

@@ -20,6 +20,8 @@ from ._prompt import ANSWER_RESERVE as ANSWER_RESERVE
 from ._prompt import Prompt as Prompt
 from ._prompt import build_prompt as build_prompt
 from ._prompt import server_truncated as server_truncated
+from ._quotes import QUOTE_INSTRUCTION as QUOTE_INSTRUCTION
+from ._quotes import verify_quotes as verify_quotes
 from ._score import cosine as cosine
 from ._score import mmr as mmr
 from ._score import terms as terms

@@ -44,12 +44,14 @@ def _is_candidate(token: str, known: Mapping[str, int]) -> bool:
 @dataclass(frozen=True, slots=True)
 class MarkerState:
     """The fold state: ``known`` ids sent (lower case), ``used`` in first-use order,
-    ``dropped`` unknown ids removed, ``pending`` text held back (a marker not yet closed)."""
+    ``dropped`` unknown ids removed, ``pending`` text held back (a marker not yet closed),
+    ``emitted`` the rewritten text so far."""
 
     known: frozenset[str]
     used: tuple[str, ...] = ()
     dropped: int = 0
     pending: str = ""
+    emitted: str = ""
 
 
 def start(ids: Sequence[str]) -> MarkerState:
@@ -92,13 +94,13 @@ def feed(state: MarkerState, delta: str) -> tuple[MarkerState, str]:
     if cut >= 0 and "]" not in text[cut:] and len(text) - cut < MAX_MARKER:
         text, hold = text[:cut], text[cut:]
     new, out = _rewrite(replace(state, pending=""), text)
-    return replace(new, pending=hold), out
+    return replace(new, pending=hold, emitted=new.emitted + out), out
 
 
 def finish(state: MarkerState) -> tuple[MarkerState, str]:
     """End of the answer: emit what was held back (an unclosed bracket is text)."""
     new, out = _rewrite(replace(state, pending=""), state.pending)
-    return new, out
+    return replace(new, emitted=new.emitted + out), out
 
 
 def renumber(ids: Sequence[str], raw: str) -> tuple[str, tuple[str, ...], int]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from funcpipe_rag.domain._types import SearchHit
 
 from ._citations import short_ids
+from ._quotes import QUOTE_INSTRUCTION
 
 SYSTEM = (
     "You answer questions using only the sources given. Each source starts with its id in "
@@ -44,6 +45,8 @@ class Prompt:
     messages: tuple[dict[str, str], ...]
     hits: tuple[SearchHit, ...]
     ids: tuple[str, ...]
+    quotes: bool = False
+    """The model was asked for a quote per citation (``--verify quotes``)."""
 
     @property
     def chars(self) -> int:
@@ -52,7 +55,7 @@ class Prompt:
     def shrunk(self, question: str) -> Prompt:
         """The same prompt with the lower-ranked half of its hits left out (at least one)."""
         keep = max(1, len(self.hits) // 2)
-        return _prompt(question, self.hits[:keep], self.ids[:keep])
+        return _prompt(question, self.hits[:keep], self.ids[:keep], self.quotes)
 
 
 def _source_block(sid: str, hit: SearchHit) -> str:
@@ -61,16 +64,22 @@ def _source_block(sid: str, hit: SearchHit) -> str:
     return f"{head}\n{hit.text.strip()}"
 
 
-def _prompt(question: str, hits: Sequence[SearchHit], ids: Sequence[str]) -> Prompt:
+def _prompt(
+    question: str, hits: Sequence[SearchHit], ids: Sequence[str], quotes: bool = False
+) -> Prompt:
     blocks = "\n\n".join(_source_block(s, h) for s, h in zip(ids, hits, strict=True))
     user = f"Sources:\n\n{blocks}\n\nQuestion: {question.strip()}"
-    messages = ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
-    return Prompt(messages, tuple(hits), tuple(ids))
+    system = SYSTEM + (QUOTE_INSTRUCTION if quotes else "")
+    messages = ({"role": "system", "content": system}, {"role": "user", "content": user})
+    return Prompt(messages, tuple(hits), tuple(ids), quotes)
 
 
-def build_prompt(question: str, hits: Sequence[SearchHit], context: int) -> Prompt:
+def build_prompt(
+    question: str, hits: Sequence[SearchHit], context: int, *, quotes: bool = False
+) -> Prompt:
     """The prompt for ``question`` over as many of ``hits`` (rank order) as fit ``context``
-    tokens with ``ANSWER_RESERVE`` left for the answer."""
+    tokens with ``ANSWER_RESERVE`` left for the answer; ``quotes`` asks for a quote per
+    citation."""
     ids = short_ids([h.chunk_id for h in hits])
     room = context - ANSWER_RESERVE - budget_tokens(SYSTEM + question) - 16
     keep = 0
@@ -79,7 +88,7 @@ def build_prompt(question: str, hits: Sequence[SearchHit], context: int) -> Prom
         if room < 0 and keep > 0:
             break
         keep += 1
-    return _prompt(question, hits[:keep], ids[:keep])
+    return _prompt(question, hits[:keep], ids[:keep], quotes)
 
 
 def server_truncated(prompt: Prompt, prompt_tokens: int | None) -> bool:

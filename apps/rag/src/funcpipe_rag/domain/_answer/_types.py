@@ -64,6 +64,9 @@ class Answer:
     dropped_markers: int = 0
     reason: str = ""
     relevance: float | None = None
+    claims_removed: int | None = None
+    """With ``--verify quotes``: claims left out because their quote is not in the cited
+    chunk (in the JSON document only then)."""
     """The best retrieved sentence's relevance (what the floor is compared with; not in the
     JSON document)."""
 
@@ -80,6 +83,8 @@ class Answer:
         }
         if not self.answered:
             doc["reason"] = self.reason
+        if self.claims_removed is not None:
+            doc["claims_removed"] = self.claims_removed
         return doc
 
 
