@@ -276,8 +276,13 @@ def test_cli_stream_cut_keeps_what_arrived_and_fails(
         monkeypatch.setenv("FUNCPIPE_CHAT_URL", server.base_url)
         got = CliRunner().invoke(cli, ["ask", Q, "--stream", *args])
     assert got.exit_code == 3
-    assert got.stdout.startswith("Register it with atexit.register() [1]")
+    assert got.stdout == "Register it with atexit.register() [1]\n"
     assert "cut" in got.stderr
+    with ChatServer(lambda req: citing(req, drop_after=3)) as server:
+        monkeypatch.setenv("FUNCPIPE_CHAT_URL", server.base_url)
+        quiet = CliRunner().invoke(cli, ["ask", Q, *args])  # not streamed: printed at the end
+    assert quiet.exit_code == 3
+    assert quiet.stdout == "Register it with atexit.register() [1]\n"
 
 
 # -- --verify quotes ---------------------------------------------------------------------------

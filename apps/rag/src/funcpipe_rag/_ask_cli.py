@@ -11,7 +11,7 @@ import sys
 from typing import Annotated
 
 import typer
-from funcpipe.result import Err
+from funcpipe.result import Err, ErrInfo, Result
 from rich.markup import escape
 
 from funcpipe_rag import _remote_ask as remote
@@ -37,6 +37,7 @@ from funcpipe_rag.cli import (
     out,
     usage_error,
 )
+from funcpipe_rag.domain._answer import Answer
 from funcpipe_rag.pipelines._ask import AskOptions
 from funcpipe_rag.pipelines._ask_stream import AskDelta, AskEvent
 
@@ -165,9 +166,17 @@ def ask(
             sys.stdout.write(event.text)
             sys.stdout.flush()
 
-    answer = drive(
-        lambda: run_ask(settings, question, options, chat=chat, on_event=on_event), settings
-    )
+    async def _ask() -> Result[Answer, ErrInfo]:
+        got = await run_ask(settings, question, options, chat=chat, on_event=on_event)
+        if isinstance(got, Err) and not json_out:
+            # a stream cut mid-answer: what arrived is printed before the error line
+            partial = got.error.ctx.get("partial")
+            if streamed or (isinstance(partial, str) and partial):
+                sys.stdout.write(("" if streamed else str(partial)) + "\n")
+                sys.stdout.flush()
+        return got
+
+    answer = drive(_ask, settings)
     doc = answer.to_json()
     if json_out:
         emit_json(doc)

@@ -166,7 +166,8 @@ async def _model_events(
             if isinstance(item, Err):
                 if attempt == 1 and not raw and is_overflow(item.error):
                     break
-                yield _at(item.error, STAGE_CHAT, partial="".join(raw))
+                partial = "".join(raw) if prompt.quotes else state.emitted
+                yield _at(item.error, STAGE_CHAT, partial=partial)
                 return
             event = item.value
             if isinstance(event, ChatEnd):
