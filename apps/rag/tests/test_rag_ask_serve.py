@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -35,6 +36,8 @@ def _reply(req: Mapping[str, object]) -> ChatReply:
     msgs = req.get("messages")
     user = msgs[-1]["content"] if isinstance(msgs, list) and isinstance(msgs[-1], dict) else ""
     first = re.findall(r"^\[(c[0-9a-f]+)\]", str(user), re.MULTILINE)[0]
+    if "slowly" in str(user):
+        return ChatReply(tuple(f"word{i} [{first}] " for i in range(400)), delay_s=0.05)
     return ChatReply(("Use atexit.register() [", first[:4], first[4:] + "]", ", not [7]."))
 
 
@@ -130,3 +133,22 @@ def test_cli_ask_server_parity(served: tuple[str, Path, ChatServer]) -> None:
     assert streamed.stdout.startswith("Use atexit.register() [1], not .\n")
     assert "[1] atexit.md [" in streamed.stdout
     del chat
+
+
+def test_a_client_that_disconnects_cancels_the_upstream_request(
+    served: tuple[str, Path, ChatServer],
+) -> None:
+    url, _, chat = served
+    before = chat.disconnects
+    with (
+        httpx.Client(base_url=url, timeout=60) as c,
+        c.stream("POST", "/v1/ask", json={"question": Q + " slowly", "stream": True}) as r,
+    ):
+        for line in r.iter_lines():
+            if line.startswith("event: delta"):
+                break  # one delta arrived: go away mid-answer
+    for _ in range(500):  # the server notices at its next write (a bounded wait, not a timing)
+        if chat.disconnects > before:
+            break
+        time.sleep(0.02)
+    assert chat.disconnects == before + 1

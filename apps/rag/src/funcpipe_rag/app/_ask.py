@@ -9,8 +9,9 @@ deltas joined are the answer). Errors as ``pipelines.ask_events``; a bad chat UR
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
@@ -26,6 +27,19 @@ from funcpipe_rag.pipelines._ask_stream import AskCitation, AskDelta, AskDone, A
 from ._compose import FreeBytes, collection_for, disk_free, open_backends
 from ._service import Service
 from ._settings import Settings, url_problem
+
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def closing(it: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """``it``, closed (``aclose``, awaited) on exit, however the ``with`` ends: a consumer
+    that stops early (a client that disconnects) closes the chat request at once."""
+    try:
+        yield it
+    finally:
+        if isinstance(it, AsyncGenerator):
+            await it.aclose()
 
 
 class ChatSettings(BaseSettings):
@@ -107,13 +121,14 @@ async def run_ask(
             chat=model,
             context=chat.context if chat else 8192,
         )
-        async for item in events():
-            if isinstance(item, Err):
-                return item
-            if on_event is not None:
-                on_event(item.value)
-            if isinstance(item.value, AskDone):
-                return Ok(item.value.answer)
+        async with closing(events()) as stream:
+            async for item in stream:
+                if isinstance(item, Err):
+                    return item
+                if on_event is not None:
+                    on_event(item.value)
+                if isinstance(item.value, AskDone):
+                    return Ok(item.value.answer)
     msg = "the answer ended without a result"
     return Err(ErrInfo(codes.UNEXPECTED, msg, stage="chat"))
 
@@ -137,8 +152,9 @@ def service_ask(
                 chat=model,
                 context=chat.context if chat else 8192,
             )
-            async for item in events():
-                yield item
+            async with closing(events()) as stream:
+                async for item in stream:
+                    yield item
 
     return _events
 
@@ -150,6 +166,7 @@ __all__ = [
     "AskEvent",
     "AskOptions",
     "ChatSettings",
+    "closing",
     "load_chat_settings",
     "open_chat",
     "run_ask",

@@ -29,6 +29,7 @@ from funcpipe_rag.app._ask import (
     AskEvent,
     AskOptions,
     ChatSettings,
+    closing,
     load_chat_settings,
     service_ask,
 )
@@ -89,31 +90,35 @@ def mount_ask(api: FastAPI, service: Service) -> None:
         events = service_ask(service, req.question, options, chat)
         sse = req.stream or "text/event-stream" in request.headers.get("accept", "")
         if not sse:
-            async for item in events():
-                if isinstance(item, Err):
-                    return JSONResponse(body(item.error.code, item.error.msg), _status(item.error))
-                if isinstance(item.value, AskDone):
-                    return JSONResponse(item.value.answer.to_json())
+            async with closing(events()) as stream:
+                async for item in stream:
+                    if isinstance(item, Err):
+                        return JSONResponse(
+                            body(item.error.code, item.error.msg), _status(item.error)
+                        )
+                    if isinstance(item.value, AskDone):
+                        return JSONResponse(item.value.answer.to_json())
             return JSONResponse(body("UNEXPECTED", "no answer"), status_code=500)
         return StreamingResponse(_stream(events), media_type="text/event-stream")
 
     async def _stream(events: AsyncGen[AskEvent]) -> AsyncIterator[bytes]:
         t0 = time.perf_counter()
         first: float | None = None
-        async for item in events():
-            if isinstance(item, Err):
-                e = item.error
-                partial = e.ctx.get("partial", "")
-                yield _sse("error", {**body(e.code, e.msg), "partial": partial})
-                return
-            ev = item.value
-            if isinstance(ev, AskCitation):
-                if first is None:
-                    first = (time.perf_counter() - t0) * 1000
-                yield _sse("citation", ev.citation.to_json())
-            elif isinstance(ev, AskDelta):
-                yield _sse("delta", {"text": ev.text})
-            elif isinstance(ev, AskDone):
-                total = (time.perf_counter() - t0) * 1000
-                timing = {"total_ms": round(total, 3), "first_citation_ms": first}
-                yield _sse("done", {**ev.answer.to_json(), "timing": timing})
+        async with closing(events()) as stream:
+            async for item in stream:
+                if isinstance(item, Err):
+                    e = item.error
+                    partial = e.ctx.get("partial", "")
+                    yield _sse("error", {**body(e.code, e.msg), "partial": partial})
+                    return
+                ev = item.value
+                if isinstance(ev, AskCitation):
+                    if first is None:
+                        first = (time.perf_counter() - t0) * 1000
+                    yield _sse("citation", ev.citation.to_json())
+                elif isinstance(ev, AskDelta):
+                    yield _sse("delta", {"text": ev.text})
+                elif isinstance(ev, AskDone):
+                    total = (time.perf_counter() - t0) * 1000
+                    timing = {"total_ms": round(total, 3), "first_citation_ms": first}
+                    yield _sse("done", {**ev.answer.to_json(), "timing": timing})

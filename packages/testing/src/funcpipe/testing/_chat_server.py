@@ -16,7 +16,8 @@ shapes the stream the way real servers do: ``reasoning`` deltas (vLLM's ``reason
 ``omit_nulls`` (TGI: null fields left out), ``malformed`` (comments, unknown events, broken
 JSON lines between the good ones), ``drop_after`` (the connection closes after that many content
 deltas, no ``[DONE]``), ``prompt_tokens`` (what usage reports: less than sent mimics Ollama's
-silent truncation). Without ``stream`` the answer is one ``chat.completion`` JSON document.
+silent truncation), ``delay_s`` (a pause before each delta; a client that goes away is counted
+in ``disconnects``). Without ``stream`` the answer is one ``chat.completion`` JSON document.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class ChatReply:
     malformed: bool = False
     drop_after: int | None = None
     finish_reason: str = "stop"
+    delay_s: float = 0.0
+    """A pause before each content delta (a slow model; see ``ChatServer.disconnects``)."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,10 @@ class _Handler(BaseHTTPRequestHandler):
                 doc["usage"] = usage
             self._send(200, json.dumps(doc).encode())
             return
-        self._stream(req, reply, model, usage)
+        try:
+            self._stream(req, reply, model, usage)
+        except (BrokenPipeError, ConnectionResetError):
+            owner._disconnected()
 
     def _stream(
         self, req: Mapping[str, object], reply: ChatReply, model: str, usage: dict[str, int]
@@ -193,6 +199,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._event(_chunk(model, {key: text}, None, nulls))
         for n, text in enumerate(reply.deltas):
             if reply.drop_after is not None and n >= reply.drop_after:
+                return
+            if reply.delay_s and self.server.owner._closing.wait(reply.delay_s):
                 return
             if reply.malformed:
                 self._line(": keep-alive comment")
@@ -240,6 +248,9 @@ class ChatServer:
         self.model = model
         self.api_key = api_key
         self.requests: list[object] = []
+        self.disconnects = 0
+        """Streams the client closed before their end (a write found the connection gone)."""
+        self._closing = threading.Event()
         self._faults: deque[ChatFault] = deque()
         self._lock = threading.Lock()
         self._httpd = _Server((host, 0), _Handler)
@@ -267,8 +278,13 @@ class ChatServer:
         with self._lock:
             self.requests.append(req)
 
+    def _disconnected(self) -> None:
+        with self._lock:
+            self.disconnects += 1
+
     def close(self) -> None:
-        """Stop serving and release the port."""
+        """Stop serving and release the port (a slow answer stops at its next pause)."""
+        self._closing.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
