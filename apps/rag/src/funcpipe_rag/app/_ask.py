@@ -160,6 +160,7 @@ def service_ask(
 
 
 __all__ = [
+    "Answer",
     "AskCitation",
     "AskDelta",
     "AskDone",

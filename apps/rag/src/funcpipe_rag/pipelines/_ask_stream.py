@@ -20,7 +20,7 @@ from typing import TypeAlias
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
 
-from funcpipe_rag.domain import Embedder, SearchHit, VectorIndex
+from funcpipe_rag.domain import Embedder, SearchHit, Stage, VectorIndex
 from funcpipe_rag.domain._answer import (
     ANSWER_RESERVE,
     MODE_MODEL,
@@ -45,7 +45,7 @@ from funcpipe_rag.domain._answer import (
 from ._ask import AskOptions, answer_from, retrieve
 from ._types import STAGE_EMBED
 
-STAGE_CHAT = "chat"
+STAGE_CHAT = Stage.CHAT
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,10 @@
 SSE (``"stream": true`` or ``Accept: text/event-stream``): ``event: citation`` (a citation, as
 soon as the answer first uses it), ``event: delta`` (``{"text"}``), then ``event: done`` (the
 whole ``ask --json`` document plus ``timing``: ``total_ms`` and ``first_citation_ms``) or
-``event: error`` (``{"code", "msg", "partial"}``: the text that had arrived). A client that
-disconnects closes the stream, which closes the upstream chat request. Errors before the first
-event are JSON with their status (a chat server's failure: 502; a prompt that cannot fit: 413).
+``event: error`` (``{"code", "msg", "class", "partial"}``: the text that had arrived). A client
+that disconnects closes the stream, which closes the upstream chat request. Errors before the
+first event are JSON with the failure model's status (a chat server's failure is a backend's:
+503; a prompt that cannot fit: 413).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from funcpipe.result import Err, ErrInfo, codes
+from funcpipe.result import Err
 from funcpipe.streams import AsyncGen
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,7 +35,7 @@ from funcpipe_rag.app._ask import (
     service_ask,
 )
 
-from ._errors import body, status_for
+from ._errors import body, body_of, status_for
 
 MAX_QUESTION_CHARS = 2000
 
@@ -62,12 +63,6 @@ class AskBody(BaseModel):
         return AskOptions(search, verify_quotes=self.verify == "quotes")
 
 
-def _status(e: ErrInfo) -> int:
-    if e.stage == "chat" and e.code != codes.TOO_LARGE:
-        return 502
-    return status_for(e)
-
-
 def _sse(event: str, data: object) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
@@ -85,7 +80,7 @@ def mount_ask(api: FastAPI, service: Service) -> None:
         chat: ChatSettings | None = None
         if not req.extractive:
             if isinstance(loaded, Err):
-                return JSONResponse(body(loaded.error.code, loaded.error.msg), status_code=500)
+                return JSONResponse(body_of(loaded.error), status_code=status_for(loaded.error))
             chat = loaded.value if loaded.value.url else None
         events = service_ask(service, req.question, options, chat)
         sse = req.stream or "text/event-stream" in request.headers.get("accept", "")
@@ -93,9 +88,7 @@ def mount_ask(api: FastAPI, service: Service) -> None:
             async with closing(events()) as stream:
                 async for item in stream:
                     if isinstance(item, Err):
-                        return JSONResponse(
-                            body(item.error.code, item.error.msg), _status(item.error)
-                        )
+                        return JSONResponse(body_of(item.error), status_for(item.error))
                     if isinstance(item.value, AskDone):
                         return JSONResponse(item.value.answer.to_json())
             return JSONResponse(body("UNEXPECTED", "no answer"), status_code=500)
@@ -109,7 +102,7 @@ def mount_ask(api: FastAPI, service: Service) -> None:
                 if isinstance(item, Err):
                     e = item.error
                     partial = e.ctx.get("partial", "")
-                    yield _sse("error", {**body(e.code, e.msg), "partial": partial})
+                    yield _sse("error", {**body_of(e), "partial": partial})
                     return
                 ev = item.value
                 if isinstance(ev, AskCitation):

@@ -1,5 +1,4 @@
-"""``funcpipe-rag ask``: an answer with numbered citations (registered on the CLI by
-``register_ask``; rendering in ``print_answer``).
+"""``funcpipe-rag ask``: an answer with numbered citations (rendering in ``print_answer``).
 
 Exit codes as every command; a refusal (nothing relevant enough) is not a failure: exit 0,
 ``"answered": false`` and a one-line reason.
@@ -14,32 +13,34 @@ import typer
 from funcpipe.result import Err, ErrInfo, Result
 from rich.markup import escape
 
-from funcpipe_rag import _remote_ask as remote
-from funcpipe_rag.app import SearchOptions, parse_where
-from funcpipe_rag.app._ask import ChatSettings, load_chat_settings, run_ask
-from funcpipe_rag.cli import (
-    EMBED_ENV,
-    STORE_ENV,
-    CleanCommand,
+from funcpipe_rag.app import SearchOptions, parse_where, read_spec
+from funcpipe_rag.app._ask import (
+    Answer,
+    AskDelta,
+    AskEvent,
+    AskOptions,
+    ChatSettings,
+    load_chat_settings,
+    run_ask,
+)
+
+from . import _remote_ask as remote
+from ._app import EMBED_ENV, SERVER_ENV, STORE_ENV, CleanCommand, cli
+from ._fail import drive, fail, ok_or_fail, settings_of, usage_error
+from ._io import emit_json, err_console, out
+from ._options import (
     CollectionOpt,
     DataDirOpt,
     JsonOpt,
     QdrantOpt,
     ServerOpt,
+    SourceOpt,
     SpecOpt,
-    _settings,
-    _spec_or_exit,
-    _with_collection,
-    drive,
-    emit_json,
-    err_console,
-    fail,
-    out,
-    usage_error,
+    WhereOpt,
 )
-from funcpipe_rag.domain._answer import Answer
-from funcpipe_rag.pipelines._ask import AskOptions
-from funcpipe_rag.pipelines._ask_stream import AskDelta, AskEvent
+from ._remote import Server
+from ._settings import with_collection
+from ._target import same_collection, server_for
 
 ASK_HELP = """Answer QUESTION from the collection, each claim followed by a citation [n] of
 the chunk it comes from (source key, exact character span, title and headings).
@@ -92,6 +93,15 @@ def print_answer(doc: dict[str, object]) -> None:
         )
 
 
+CHAT_ENV = (
+    "\n  FUNCPIPE_CHAT_URL        an OpenAI-compatible chat server: model mode (none: extractive)"
+    "\n  FUNCPIPE_CHAT_MODEL      its model name"
+    "\n  FUNCPIPE_CHAT_API_KEY    its API key"
+    "\n  FUNCPIPE_CHAT_CONTEXT    its context window in tokens (default 8192)"
+)
+
+
+@cli.command(cls=CleanCommand, epilog=STORE_ENV + EMBED_ENV + CHAT_ENV + SERVER_ENV, help=ASK_HELP)
 def ask(
     question: Annotated[
         str, typer.Argument(help="The question, in plain words.", metavar="QUESTION")
@@ -100,22 +110,8 @@ def ask(
         int,
         typer.Option("-k", metavar="N", min=1, max=50, help="How many chunks to answer from."),
     ] = 5,
-    source: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--source",
-            metavar="GLOB",
-            help="Only sources with this key or matching this glob (repeatable).",
-        ),
-    ] = None,
-    where: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--where",
-            metavar="FIELD=VALUE",
-            help="Only chunks whose payload FIELD equals VALUE (as search --where).",
-        ),
-    ] = None,
+    source: SourceOpt = None,
+    where: WhereOpt = None,
     collection: CollectionOpt = None,
     data_dir: DataDirOpt = None,
     qdrant_url: QdrantOpt = None,
@@ -146,12 +142,15 @@ def ask(
         options = AskOptions(search, verify_quotes=verify == "quotes")
     except ValueError as exc:
         usage_error(str(exc))
+    loaded = ok_or_fail(read_spec(spec)) if spec is not None else None
     if server:
-        _remote_ask(server, question, options, extractive, stream and not json_out, json_out)
+        target = server_for(server, {"--data-dir": data_dir, "--qdrant-url": qdrant_url})
+        same_collection(target, settings_of(collection=collection), loaded)
+        _remote_ask(target, question, options, extractive, stream and not json_out, json_out)
         return
-    settings = _settings(collection=collection, data_dir=data_dir, qdrant_url=qdrant_url)
-    if spec is not None:
-        settings = _with_collection(settings, _spec_or_exit(spec, settings))
+    settings = with_collection(
+        settings_of(collection=collection, data_dir=data_dir, qdrant_url=qdrant_url), loaded
+    )
     chat: ChatSettings | None = None
     if not extractive:
         got = load_chat_settings()
@@ -188,7 +187,7 @@ def ask(
 
 
 def _remote_ask(
-    server: str,
+    server: Server,
     question: str,
     options: AskOptions,
     extractive: bool,
@@ -224,19 +223,3 @@ def _remote_ask(
         sys.stdout.write("\n")
         doc = {**doc, "answer": None}
     print_answer(doc)
-
-
-CHAT_ENV = (
-    "\n  FUNCPIPE_CHAT_URL        an OpenAI-compatible chat server: model mode (none: extractive)"
-    "\n  FUNCPIPE_CHAT_MODEL      its model name"
-    "\n  FUNCPIPE_CHAT_API_KEY    its API key"
-    "\n  FUNCPIPE_CHAT_CONTEXT    its context window in tokens (default 8192)"
-)
-
-
-def register_ask(app: typer.Typer) -> None:
-    """Add the ``ask`` command to ``app``."""
-    app.command(cls=CleanCommand, epilog=STORE_ENV + EMBED_ENV + CHAT_ENV, help=ASK_HELP)(ask)
-
-
-__all__ = ["ASK_HELP", "ask", "print_answer", "register_ask"]

@@ -1,6 +1,7 @@
 """``ask --server``: ``POST /v1/ask`` on a running ``funcpipe-rag serve``.
 
-Returns the same document ``ask --json`` prints locally, or ``Err`` as ``_remote`` maps them.
+Returns the same document ``ask --json`` prints locally, or ``Err`` as ``Server.call`` maps
+them (the server's class kept in ``ctx["class"]``).
 With ``on_delta``, the answer is read as Server-Sent Events and each text delta is handed to
 ``on_delta`` as it arrives; an ``error`` event -> ``Err`` with ``ctx["partial"]``.
 """
@@ -12,7 +13,9 @@ from collections.abc import Callable
 
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
-from funcpipe_rag._remote import _call, _headers
+from funcpipe_rag.app import Stage
+
+from ._remote import Server
 
 
 def _body(
@@ -30,13 +33,16 @@ def _failed(server: str, status: int, text: str, reason: str) -> Err[ErrInfo]:
     except ValueError:
         doc = None
     got = doc if isinstance(doc, dict) else {}
+    ctx: dict[str, object] = {"status": status}
+    if isinstance(got.get("class"), str):
+        ctx["class"] = got["class"]
     code = str(got.get("code", codes.SERVICE_SPECIFIC))
-    stage = "store" if status >= 500 else "usage"
-    return Err(ErrInfo(code, f"server {server}: {got.get('msg', reason)}", stage))
+    msg = f"server {server}: {got.get('msg', reason)}"
+    return Err(ErrInfo(code, msg, Stage.SERVER, ctx=ctx))
 
 
 def ask(
-    server: str,
+    server: Server,
     question: str,
     k: int,
     *,
@@ -51,11 +57,11 @@ def ask(
     if verify_quotes:
         body["verify"] = "quotes"
     if on_delta is None:
-        return _call("POST", server, "/v1/ask", json=body)
+        return server.call("POST", "/v1/ask", json=body)
     import httpx  # loaded only when a server is used
 
-    url = server.rstrip("/") + "/v1/ask"
-    headers = {**_headers(), "accept": "text/event-stream"}
+    url = server.url + "/v1/ask"
+    headers = {**server._headers(), "accept": "text/event-stream"}
     event = ""
     try:
         with httpx.stream(
@@ -63,7 +69,7 @@ def ask(
         ) as r:
             if r.status_code >= 400:
                 r.read()
-                return _failed(server, r.status_code, r.text, r.reason_phrase)
+                return _failed(server.url, r.status_code, r.text, r.reason_phrase)
             for line in r.iter_lines():
                 if line.startswith("event:"):
                     event = line[6:].strip()
@@ -81,9 +87,12 @@ def ask(
                 elif event == "done":
                     return Ok(data)
                 elif event == "error":
-                    msg = f"server {server}: {data.get('msg', 'the answer failed')}"
+                    msg = f"server {server.url}: {data.get('msg', 'the answer failed')}"
                     code = str(data.get("code", codes.SERVICE_SPECIFIC))
-                    return Err(ErrInfo(code, msg, "chat", ctx={"partial": data.get("partial")}))
+                    ctx = {"partial": data.get("partial"), "class": data.get("class")}
+                    return Err(ErrInfo(code, msg, Stage.SERVER, ctx=ctx))
     except httpx.HTTPError as exc:
-        return Err(ErrInfo(codes.NETWORK, f"cannot reach the server at {server}: {exc}", "store"))
-    return Err(ErrInfo(codes.NETWORK, f"server {server}: the answer stream was cut", "store"))
+        msg = f"cannot reach the server at {server.url}: {exc}"
+        return Err(ErrInfo(codes.NETWORK, msg, Stage.SERVER))
+    msg = f"server {server.url}: the answer stream was cut"
+    return Err(ErrInfo(codes.NETWORK, msg, Stage.SERVER))
