@@ -248,7 +248,7 @@ class ChatServer:
         self.model = model
         self.api_key = api_key
         self.requests: list[object] = []
-        self.disconnects = 0
+        self.disconnects: int = 0
         """Streams the client closed before their end (a write found the connection gone)."""
         self._closing = threading.Event()
         self._faults: deque[ChatFault] = deque()
