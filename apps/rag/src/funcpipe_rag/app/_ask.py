@@ -9,8 +9,10 @@ deltas joined are the answer). Errors as ``pipelines.ask_events``; a bad chat UR
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from typing import TypeVar
 
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
@@ -72,6 +74,13 @@ def load_chat_settings() -> Result[ChatSettings, ErrInfo]:
     return Ok(chat)
 
 
+@lru_cache(maxsize=1)
+def _tls() -> ssl.SSLContext:
+    """One TLS context for the process: building one (loading the CA store) costs ~80 ms, which
+    a client per question would otherwise pay each time."""
+    return ssl.create_default_context()
+
+
 @asynccontextmanager
 async def open_chat(chat: ChatSettings | None) -> AsyncIterator[ChatModel | None]:
     """The configured chat model (``None`` without a URL), its HTTP client closed on exit."""
@@ -82,7 +91,7 @@ async def open_chat(chat: ChatSettings | None) -> AsyncIterator[ChatModel | None
 
     from funcpipe_rag.adapters._chat import OpenAIChat
 
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=_tls()) as client:
         key = chat.api_key.get_secret_value() if chat.api_key else None
         yield OpenAIChat(
             client, base_url=chat.url, model=chat.model, api_key=key, timeout_s=chat.timeout_s
