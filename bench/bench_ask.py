@@ -25,7 +25,7 @@ from bench_rag import VOCAB
 from funcpipe.result import ErrInfo, Ok, Result
 from funcpipe.testing import ChatReply, ChatServer
 from funcpipe_rag.app import Settings, open_backends, run_ingest
-from funcpipe_rag.pipelines import DEFAULT_SPEC, search
+from funcpipe_rag.pipelines import DEFAULT_SETTINGS, search
 from funcpipe_rag.pipelines._ask import AskOptions, ask
 
 TARGET_CHUNKS = 20_000
@@ -77,7 +77,7 @@ def bench_ask(tmp: Path) -> list[Row]:
     while chunks < TARGET_CHUNKS:
         make_corpus(docs, n_docs, 2000, seed=n_docs)
         n_docs += 2000
-        ingested = asyncio.run(run_ingest(settings, DEFAULT_SPEC, [str(docs)], base=tmp))
+        ingested = asyncio.run(run_ingest(settings, DEFAULT_SETTINGS, [str(docs)], base=tmp))
         assert isinstance(ingested, Ok), ingested
         chunks += ingested.value.chunks_upserted
     rng = random.Random(11)

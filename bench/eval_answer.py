@@ -31,7 +31,7 @@ from eval_retrieval import DEFAULT_CORPUS, HERE, Question, load_questions, page_
 from funcpipe.result import Err
 from funcpipe_rag.app import Settings, open_backends, run_ingest
 from funcpipe_rag.domain._answer import Answer
-from funcpipe_rag.pipelines import DEFAULT_SPEC
+from funcpipe_rag.pipelines import DEFAULT_SETTINGS
 from funcpipe_rag.pipelines._ask import AskOptions, ask
 
 
@@ -72,7 +72,7 @@ async def run(
     floors: Sequence[float],
 ) -> int:
     settings = Settings(data_dir=work / "store")
-    report = await run_ingest(settings, DEFAULT_SPEC, [str(corpus)], base=corpus.parent)
+    report = await run_ingest(settings, DEFAULT_SETTINGS, [str(corpus)], base=corpus.parent)
     if isinstance(report, Err):
         raise SystemExit(f"ingest failed: {report.error.code}: {report.error.msg}")
     phrases = labels["phrases"]

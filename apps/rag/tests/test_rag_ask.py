@@ -11,7 +11,7 @@ from funcpipe_rag.app import Settings, run_ingest
 from funcpipe_rag.app._ask import run_ask
 from funcpipe_rag.cli import cli
 from funcpipe_rag.domain._answer import mmr, sentence_spans, sentences
-from funcpipe_rag.pipelines import DEFAULT_SPEC
+from funcpipe_rag.pipelines import DEFAULT_SETTINGS
 from funcpipe_rag.pipelines._ask import AskOptions
 from hypothesis import given
 from hypothesis import strategies as st
@@ -128,7 +128,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
     for name, text in PAGES.items():
         (root / name).write_text(text)
     settings = Settings.model_construct(data_dir=root / "data", collection="ask")
-    report = drive(lambda: run_ingest(settings, DEFAULT_SPEC, [str(root)], base=root))
+    report = drive(lambda: run_ingest(settings, DEFAULT_SETTINGS, [str(root)], base=root))
     assert report.errors == []
     return settings, root
 

@@ -27,7 +27,7 @@ from funcpipe_rag.domain._answer import (
     start,
     verify_quotes,
 )
-from funcpipe_rag.pipelines import DEFAULT_SPEC
+from funcpipe_rag.pipelines import DEFAULT_SETTINGS
 from funcpipe_rag.pipelines._ask import AskOptions
 from funcpipe_rag.pipelines._ask_stream import AskCitation, AskDelta, AskEvent
 from hypothesis import given
@@ -190,7 +190,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     for name, text in PAGES.items():
         (root / name).write_text(text)
     settings = Settings.model_construct(data_dir=root / "data", collection="askm")
-    assert drive(lambda: run_ingest(settings, DEFAULT_SPEC, [str(root)], base=root)).errors == []
+    assert (
+        drive(lambda: run_ingest(settings, DEFAULT_SETTINGS, [str(root)], base=root)).errors == []
+    )
     return settings
 
 

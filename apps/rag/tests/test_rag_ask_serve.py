@@ -18,7 +18,7 @@ import pytest
 from funcpipe.testing import ChatReply, ChatServer
 from funcpipe_rag.app import Settings, run_ingest
 from funcpipe_rag.cli import cli
-from funcpipe_rag.pipelines import DEFAULT_SPEC
+from funcpipe_rag.pipelines import DEFAULT_SETTINGS
 from rag_doubles import drive
 from typer.testing import CliRunner, Result
 
@@ -52,7 +52,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     for name, text in PAGES.items():
         (root / name).write_text(text)
     settings = Settings.model_construct(data_dir=root / "data", collection="funcpipe")
-    assert drive(lambda: run_ingest(settings, DEFAULT_SPEC, [str(root)], base=root)).errors == []
+    assert (
+        drive(lambda: run_ingest(settings, DEFAULT_SETTINGS, [str(root)], base=root)).errors == []
+    )
     local = CliRunner().invoke(
         cli, ["ask", Q, "--json", "--extractive", "--data-dir", str(root / "data")]
     )

@@ -22,7 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from funcpipe_rag.adapters import EmbedderPort
 from funcpipe_rag.domain._answer import Answer, ChatModel
-from funcpipe_rag.pipelines import DEFAULT_SPEC
+from funcpipe_rag.pipelines import DEFAULT_SETTINGS
 from funcpipe_rag.pipelines._ask import AskOptions
 from funcpipe_rag.pipelines._ask_stream import AskCitation, AskDelta, AskDone, AskEvent, ask_events
 
@@ -112,7 +112,7 @@ async def run_ask(
     async with (
         open_backends(
             settings,
-            collection_for(settings, DEFAULT_SPEC),
+            collection_for(settings, DEFAULT_SETTINGS),
             embedder=embedder,
             free_bytes=free_bytes,
         ) as opened,
