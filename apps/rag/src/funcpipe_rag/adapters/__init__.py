@@ -1,6 +1,7 @@
 """funcpipe_rag.adapters: the library's clients bound to the app's ports."""
 
 from ._embedder import EmbedderPort as EmbedderPort
+from ._index import PhaseObserver as PhaseObserver
 from ._index import StoreIndex as StoreIndex
 from ._index import encoder as encoder
 from ._index import store_query as store_query
@@ -17,6 +18,7 @@ __all__ = [
     "EmbedderPort",
     "FileRaw",
     "Filters",
+    "PhaseObserver",
     "RootsSource",
     "StoreIndex",
     "UrlRaw",

@@ -16,7 +16,6 @@ from functools import lru_cache
 from typing import TypeVar
 
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
-from funcpipe.streams import AsyncGen
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -26,9 +25,9 @@ from funcpipe_rag.pipelines import DEFAULT_SETTINGS
 from funcpipe_rag.pipelines._ask import AskOptions
 from funcpipe_rag.pipelines._ask_stream import AskCitation, AskDelta, AskDone, AskEvent, ask_events
 
-from ._compose import FreeBytes, collection_for, disk_free, open_backends
-from ._service import Service
-from ._settings import Settings, url_problem
+from ._backends import open_backends
+from ._settings import Settings, collection_for, url_problem
+from ._space import FreeBytes, disk_free
 
 T = TypeVar("T")
 
@@ -142,32 +141,6 @@ async def run_ask(
     return Err(ErrInfo(codes.UNEXPECTED, msg, stage="chat"))
 
 
-def service_ask(
-    service: Service, question: str, options: AskOptions, chat: ChatSettings | None
-) -> AsyncGen[AskEvent]:
-    """The events of answering ``question`` on a server's open backends (model mode when
-    ``chat.url``; a chat client is opened per question and closed when the stream ends or is
-    closed, which cancels the upstream request)."""
-
-    async def _events() -> AsyncIterator[Result[AskEvent, ErrInfo]]:
-        b = service.backends
-        async with open_chat(chat) as model:
-            events = ask_events(
-                b.index,
-                b.embedder,
-                question,
-                options,
-                service.collection,
-                chat=model,
-                context=chat.context if chat else 8192,
-            )
-            async with closing(events()) as stream:
-                async for item in stream:
-                    yield item
-
-    return _events
-
-
 __all__ = [
     "Answer",
     "AskCitation",
@@ -180,5 +153,4 @@ __all__ = [
     "load_chat_settings",
     "open_chat",
     "run_ask",
-    "service_ask",
 ]

@@ -1,6 +1,6 @@
 """``ask --server``: ``POST /v1/ask`` on a running ``funcpipe-rag serve``.
 
-Returns the same document ``ask --json`` prints locally, or ``Err`` as ``Server.call`` maps
+Returns the same document ``ask --json`` prints locally, or ``Err`` as ``ServerClient.call`` maps
 them (the server's class kept in ``ctx["class"]``).
 With ``on_delta``, the answer is read as Server-Sent Events and each text delta is handed to
 ``on_delta`` as it arrives; an ``error`` event -> ``Err`` with ``ctx["partial"]``.
@@ -15,7 +15,7 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 from funcpipe_rag.app import Stage
 
-from ._remote import Server
+from ._client import ServerClient
 
 
 def _body(
@@ -42,7 +42,7 @@ def _failed(server: str, status: int, text: str, reason: str) -> Err[ErrInfo]:
 
 
 def ask(
-    server: Server,
+    server: ServerClient,
     question: str,
     k: int,
     *,

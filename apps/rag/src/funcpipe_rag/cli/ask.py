@@ -26,6 +26,7 @@ from funcpipe_rag.app._ask import (
 
 from . import _remote_ask as remote
 from ._app import EMBED_ENV, SERVER_ENV, STORE_ENV, CleanCommand, cli
+from ._client import ServerClient
 from ._fail import drive, fail, ok_or_fail, settings_of, usage_error
 from ._io import emit_json, err_console, out
 from ._options import (
@@ -38,7 +39,6 @@ from ._options import (
     SpecOpt,
     WhereOpt,
 )
-from ._remote import Server
 from ._settings import with_collection
 from ._target import same_collection, server_for
 
@@ -187,7 +187,7 @@ def ask(
 
 
 def _remote_ask(
-    server: Server,
+    server: ServerClient,
     question: str,
     options: AskOptions,
     extractive: bool,

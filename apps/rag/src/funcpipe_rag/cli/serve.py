@@ -60,6 +60,16 @@ def serve(
             help="Share of a core an ingest job's embedding may use (searches get the rest).",
         ),
     ] = 0.25,
+    max_inflight: Annotated[
+        int | None,
+        typer.Option(
+            "--max-inflight",
+            metavar="N",
+            min=1,
+            help="Searches in flight at most; past it 503 OVERLOADED + Retry-After "
+            "(env FUNCPIPE_SERVE_MAX_INFLIGHT; default 8).",
+        ),
+    ] = None,
     collection: CollectionOpt = None,
     data_dir: DataDirOpt = None,
     qdrant_url: QdrantOpt = None,
@@ -73,7 +83,7 @@ def serve(
     fetch only public URLs. SIGTERM or Ctrl-C drains (stops a running ingest safely) and exits
     0. Other commands reach it with --server URL or FUNCPIPE_SERVER.
     """
-    from funcpipe_rag.serve import ServeOptions, roots_of
+    from funcpipe_rag.serve import ServeOptions, max_inflight_from_env, roots_of
     from funcpipe_rag.serve import serve as run_server
 
     settings = settings_of(collection=collection, data_dir=data_dir, qdrant_url=qdrant_url)
@@ -85,6 +95,7 @@ def serve(
         allow_private_urls=allow_private_urls,
         cors_origins=tuple(cors_origin or ()),
         ingest_share=ingest_share,
+        max_inflight=max_inflight or max_inflight_from_env(),
     )
     ok_or_fail(run_server(settings, opts), settings)
 

@@ -22,7 +22,7 @@ from funcpipe.result import Err
 from funcpipe.streams import AsyncGen
 from pydantic import BaseModel, ConfigDict, Field
 
-from funcpipe_rag.app import SearchOptions, Service
+from funcpipe_rag.app import SearchOptions
 from funcpipe_rag.app._ask import (
     AskCitation,
     AskDelta,
@@ -32,8 +32,8 @@ from funcpipe_rag.app._ask import (
     ChatSettings,
     closing,
     load_chat_settings,
-    service_ask,
 )
+from funcpipe_rag.app.service import Service, service_ask
 
 from ._errors import body, body_of, status_for
 
