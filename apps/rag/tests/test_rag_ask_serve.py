@@ -63,7 +63,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     with ChatServer(_reply) as chat:
         cmd = [sys.executable, "-m", "funcpipe_rag.cli", "serve", "--port", "0"]
         proc = subprocess.Popen(
-            [*cmd, "--data-dir", str(root / "data")],
+            [*cmd, "--data-dir", str(root / "data"), "--max-inflight", "1"],
             cwd=root,
             env=_env(FUNCPIPE_CHAT_URL=chat.base_url),
             stderr=subprocess.PIPE,
@@ -154,3 +154,20 @@ def test_a_client_that_disconnects_cancels_the_upstream_request(
             break
         time.sleep(0.02)
     assert chat.disconnects == before + 1
+
+
+def test_a_question_in_flight_holds_its_admission_slot(
+    served: tuple[str, Path, ChatServer],
+) -> None:
+    url, _, _ = served
+    with (
+        httpx.Client(base_url=url, timeout=60) as c,
+        c.stream("POST", "/v1/ask", json={"question": Q + " slowly", "stream": True}) as r,
+    ):
+        for line in r.iter_lines():
+            if line.startswith("event: delta"):
+                break  # answering: the one slot is taken
+        shed = c.post("/v1/ask", json={"question": Q})
+        assert shed.status_code == 503
+        assert shed.json()["code"] == "OVERLOADED"
+        assert shed.headers["retry-after"]

@@ -263,7 +263,7 @@ def create_app(
     async def verify_repair(req: VerifyBody) -> Response:
         return _json_of(await service.verify(repair=req.repair))
 
-    mount_ask(api, service)  # ask (issue 22): POST /v1/ask lives in serve/_ask.py
+    mount_ask(api, service, admission)  # ask (issue 22): POST /v1/ask lives in serve/_ask.py
 
     app: ASGIApp = api
     if options.cors_origins:
