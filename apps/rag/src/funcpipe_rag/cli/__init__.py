@@ -15,6 +15,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from . import ask as ask
 from . import ingest as ingest
 from . import search as search
 from . import serve as serve

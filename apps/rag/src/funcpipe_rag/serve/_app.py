@@ -24,6 +24,7 @@ from funcpipe_rag.app import SearchOptions, VerifyOutcome, check_spec
 from funcpipe_rag.app.service import JobRequest, Service
 
 from ._admission import DEFAULT_MAX_INFLIGHT, Admission, ClientGone, overloaded, watch_disconnect
+from ._ask import mount_ask
 from ._errors import body, body_of, status_for
 from ._guardrails import Guardrails, Limits
 from ._metrics import Metrics
@@ -261,6 +262,8 @@ def create_app(
     @api.post("/v1/verify", summary="Check (repair: restore) the invariants", responses=_ERRORS)
     async def verify_repair(req: VerifyBody) -> Response:
         return _json_of(await service.verify(repair=req.repair))
+
+    mount_ask(api, service, admission)  # ask (issue 22): POST /v1/ask lives in serve/_ask.py
 
     app: ASGIApp = api
     if options.cors_origins:
