@@ -224,7 +224,7 @@ class DaskEmbedder:
         if r is None:
             return Err(_malformed())
         if isinstance(r, Err):
-            return Err(ErrInfo(r.error.code, r.error.msg, "embed", ()))
+            return Err(ErrInfo(r.error.code, r.error.msg, Stage.EMBED, ()))
         got = r.value.results
         if len(got) != 1:
             return Err(_malformed())
@@ -248,7 +248,7 @@ def _vectors_of(data: Plain) -> Result[list[Vector], ErrInfo]:
         return Err(_malformed())
     if dim < 0:
         msg = "the embedder returned vectors of different lengths"
-        return Err(ErrInfo(codes.DIMENSION_MISMATCH, msg, "embed"))
+        return Err(ErrInfo(codes.DIMENSION_MISMATCH, msg, Stage.EMBED))
     flat = array("d")
     try:
         flat.frombytes(base64.b64decode(b64, validate=True))

@@ -37,6 +37,7 @@ from funcpipe.streams import AsyncGen, close_stream
 from funcpipe_rag.domain import (
     SUPPORTED_EXTENSIONS,
     RawSource,
+    Stage,
     escape_name,
     is_url,
     kind_of,
@@ -183,7 +184,7 @@ class RootsSource:
                 st = await run_blocking(partial(os.stat, root_abs))
             except OSError as exc:
                 e = os_error_info(exc, str(root_abs))
-                yield Err(ErrInfo(e.code, e.msg, "read", (prefix,), e.cause, e.ctx))
+                yield Err(ErrInfo(e.code, e.msg, Stage.READ, (prefix,), e.cause, e.ctx))
                 return
             if stat.S_ISREG(st.st_mode):
                 if not supported_file(root_abs.name):
@@ -191,13 +192,13 @@ class RootsSource:
                         f"{root_abs}: no parser for this file type "
                         f"(supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))} and .gz of them)"
                     )
-                    yield Err(ErrInfo(codes.UNSUPPORTED, msg, "read", (prefix,)))
+                    yield Err(ErrInfo(codes.UNSUPPORTED, msg, Stage.READ, (prefix,)))
                 else:
                     yield Ok(FileRaw(prefix, root_abs, self.reader))
                 return
             if not stat.S_ISDIR(st.st_mode):
                 msg = f"{root_abs}: not a file or folder"
-                yield Err(ErrInfo(codes.INVALID_INPUT, msg, "read", (prefix,)))
+                yield Err(ErrInfo(codes.INVALID_INPUT, msg, Stage.READ, (prefix,)))
                 return
             it = walked()
             try:
@@ -209,7 +210,7 @@ class RootsSource:
                     e = item.error
                     rel = str(e.path[0]) if e.path else ""
                     key = key_of(rel) if rel and rel != "." else prefix
-                    yield Err(ErrInfo(e.code, e.msg, "read", (key,), e.cause, e.ctx))
+                    yield Err(ErrInfo(e.code, e.msg, Stage.READ, (key,), e.cause, e.ctx))
             finally:
                 await close_stream(it)
 

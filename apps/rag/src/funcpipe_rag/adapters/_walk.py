@@ -34,6 +34,8 @@ from funcpipe.adapters.runtime import run_blocking
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
 
+from funcpipe_rag.domain import Stage
+
 SECOND_LINK = "(second link)"
 NO_EXTENSION = "(none)"
 
@@ -63,7 +65,7 @@ class Filters:
             exc = pathspec.GitIgnoreSpec.from_lines(self.exclude) if self.exclude else None
         except (ValueError, TypeError) as err:
             msg = f"bad --include/--exclude pattern: {err}"
-            return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="usage"))
+            return Err(ErrInfo(codes.INVALID_INPUT, msg, stage=Stage.USAGE))
         return Ok((inc, exc))
 
 

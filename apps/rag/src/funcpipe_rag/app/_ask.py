@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from funcpipe_rag.adapters import EmbedderPort
+from funcpipe_rag.domain import Stage
 from funcpipe_rag.domain._answer import Answer, ChatModel
 from funcpipe_rag.pipelines import DEFAULT_SETTINGS
 from funcpipe_rag.pipelines._ask import AskOptions
@@ -65,11 +66,11 @@ def load_chat_settings() -> Result[ChatSettings, ErrInfo]:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "chat"
         msg = f"invalid setting FUNCPIPE_CHAT_{where.upper()}: {first.get('msg', 'invalid')}"
-        return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="config"))
+        return Err(ErrInfo(codes.INVALID_INPUT, msg, stage=Stage.CONFIG))
     problem = url_problem(chat.url) if chat.url else None
     if problem is not None:
         msg = f"invalid FUNCPIPE_CHAT_URL {chat.url!r}: {problem}"
-        return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="config"))
+        return Err(ErrInfo(codes.INVALID_INPUT, msg, stage=Stage.CONFIG))
     return Ok(chat)
 
 
@@ -138,7 +139,7 @@ async def run_ask(
                 if isinstance(item.value, AskDone):
                     return Ok(item.value.answer)
     msg = "the answer ended without a result"
-    return Err(ErrInfo(codes.UNEXPECTED, msg, stage="chat"))
+    return Err(ErrInfo(codes.UNEXPECTED, msg, stage=Stage.CHAT))
 
 
 __all__ = [

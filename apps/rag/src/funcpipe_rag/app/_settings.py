@@ -9,6 +9,7 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from funcpipe_rag.domain import Stage
 from funcpipe_rag.pipelines import DEFAULT_COLLECTION, IngestSettings
 
 
@@ -63,13 +64,13 @@ def load_settings(**flags: object) -> Result[Settings, ErrInfo]:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
         msg = f"invalid setting {where}: {first.get('msg', 'invalid value')}"
-        return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="config"))
+        return Err(ErrInfo(codes.INVALID_INPUT, msg, stage=Stage.CONFIG))
     for name, label in _URL_FIELDS.items():
         value = getattr(settings, name)
         problem = url_problem(value) if value else None
         if problem is not None:
             msg = f"invalid {label} {value!r}: {problem}"
-            return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="config"))
+            return Err(ErrInfo(codes.INVALID_INPUT, msg, stage=Stage.CONFIG))
     return Ok(settings)
 
 

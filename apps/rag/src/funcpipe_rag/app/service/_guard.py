@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from funcpipe.adapters.runtime import run_blocking
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
-from funcpipe_rag.domain import is_url
+from funcpipe_rag.domain import Stage, is_url
 
 if TYPE_CHECKING:
     import httpx
@@ -36,7 +36,7 @@ def resolve(host: str) -> list[str]:
 
 
 def _deny(msg: str, code: str = codes.PERMISSION_DENIED) -> Err[ErrInfo]:
-    return Err(ErrInfo(code, msg, stage="usage"))
+    return Err(ErrInfo(code, msg, stage=Stage.USAGE))
 
 
 def check_url(
