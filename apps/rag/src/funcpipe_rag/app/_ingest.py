@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from funcpipe.result import Err, ErrInfo, Ok, Result
 from funcpipe.streams import AsyncGen, async_gen_from_results
@@ -178,33 +179,26 @@ def events_on(
     return _gen
 
 
+class IngestOptions(TypedDict, total=False):
+    """``ingest_events``' keyword options, for the functions that pass them on."""
+
+    prune: bool
+    dry_run: bool
+    base: Path | None
+    embedder: EmbedderPort | None
+    free_bytes: FreeBytes
+    filters: Filters | None
+    cluster: Cluster | None
+
+
 async def run_ingest(
     settings: Settings,
     spec: IngestSettings,
     roots: Sequence[str],
-    *,
-    prune: bool = False,
-    dry_run: bool = False,
-    base: Path | None = None,
-    embedder: EmbedderPort | None = None,
-    free_bytes: FreeBytes = disk_free,
-    filters: Filters | None = None,
-    cluster: Cluster | None = None,
+    **options: Unpack[IngestOptions],
 ) -> Result[IngestReport, ErrInfo]:
-    """Ingest ``roots`` (paths or URLs) by ``spec``: the fold of ``ingest_events``.
-
-    Source keys follow the key rule with ``base`` (see ``ingest_events``). A local store's
-    free space is checked before each write (``free_bytes``)."""
-    events = ingest_events(
-        settings,
-        spec,
-        roots,
-        prune=prune,
-        dry_run=dry_run,
-        base=base,
-        embedder=embedder,
-        free_bytes=free_bytes,
-        filters=filters,
-        cluster=cluster,
-    )
-    return await fold_events(events, keep_outcomes=dry_run)()
+    """Ingest ``roots`` (paths or URLs) by ``spec``: the fold of ``ingest_events`` (the same
+    options). Source keys follow the key rule with ``base``; a local store's free space is
+    checked before each write (``free_bytes``)."""
+    events = ingest_events(settings, spec, roots, **options)
+    return await fold_events(events, keep_outcomes=options.get("dry_run", False))()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypedDict, TypeVar, Unpack
 
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.policies import ResilienceEnv, Sleeper
@@ -177,28 +177,25 @@ def ingest_events(
     return _gen
 
 
+class RunOptions(TypedDict, total=False):
+    """``ingest_events``' keyword options, for the functions that pass them on."""
+
+    resilience: ResilienceEnv | None
+    sleeper: Sleeper | None
+    room: Room | None
+    remote: Remote | None
+
+
 def ingest(
     settings: IngestSettings,
     index: VectorIndex,
     embedder: Embedder,
     request: IngestRequest,
-    *,
-    resilience: ResilienceEnv | None = None,
-    sleeper: Sleeper | None = None,
-    room: Room | None = None,
-    remote: Remote | None = None,
+    **options: Unpack[RunOptions],
 ) -> AsyncPlan[IngestReport]:
-    """The run's report: ``fold_report`` of ``ingest_events``; its ``Err`` if it ends in one."""
-    events = ingest_events(
-        settings,
-        index,
-        embedder,
-        request,
-        resilience=resilience,
-        sleeper=sleeper,
-        room=room,
-        remote=remote,
-    )
+    """The run's report: ``fold_report`` of ``ingest_events`` (the same options); its ``Err``
+    if it ends in one."""
+    events = ingest_events(settings, index, embedder, request, **options)
     return fold_events(events, keep_outcomes=request.dry_run)
 
 
