@@ -2,8 +2,8 @@
 
 - one failure model: every code and stage has one class, and the exit code, the HTTP status
   and the client all follow it; hints read codes, never message text;
-- each policy applies once, at the unit that fails (an embedding request is tried exactly
-  ``max_attempts`` times, not ``max_attempts`` squared);
+- each policy applies once, at the unit that fails (the embed op's timeout bounds each
+  request, never the sum of a group's requests; a request is tried ``max_attempts`` times);
 - a failure protects exactly its own file from ``--prune`` (keys are never split at ``#``);
 - one walk per run;
 - no probing of library objects with ``getattr`` in the app.
@@ -18,11 +18,27 @@ from pathlib import Path
 
 import pytest
 from funcpipe.async_plan import AsyncPlan
+from funcpipe.policies import (
+    BackpressurePolicy,
+    ChunkPolicy,
+    RetryPolicy,
+    TimeoutPolicy,
+)
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.specs import batch_map_op, flat_map_op, map_op, pipeline_spec
 from funcpipe_rag.adapters import EmbedderPort, RootsSource
 from funcpipe_rag.app import Failure, Settings, Stage, classify, exit_code, http_status, run_ingest
 from funcpipe_rag.cli._fail import hint
-from funcpipe_rag.pipelines import DEFAULT_SETTINGS, ingest_settings
+from funcpipe_rag.pipelines import (
+    DEFAULT_SETTINGS,
+    DESCRIBE_ENTRIES,
+    DOCS_ID,
+    EMBED_ID,
+    PLAN_ID,
+    READ_ID,
+    WRITE_ID,
+    ingest_settings,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 from rag_doubles import HashEmbedder, fast_retry_spec
@@ -102,7 +118,70 @@ def test_an_embedding_request_is_tried_exactly_max_attempts_times(tmp_path: Path
     )
     assert isinstance(report, Ok), report
     assert [e.code for e in report.value.errors] == [codes.MAX_RETRIES]
-    assert failing.calls == 3  # one request, its policy once: 3 attempts (not 3 x 3)
+    assert failing.calls == 3
+
+
+class Unhurried(HashEmbedder):
+    """Answers each request after ``delay_s`` (well inside any one request's timeout)."""
+
+    def __init__(self, dim: int, delay_s: float) -> None:
+        super().__init__(dim)
+        self.delay_s = delay_s
+
+    def embed(self, texts: Sequence[str]) -> AsyncPlan[list[list[float]]]:
+        inner = super().embed(texts)
+
+        async def _run() -> Result[list[list[float]], ErrInfo]:
+            await asyncio.sleep(self.delay_s)
+            return await inner()
+
+        return _run
+
+
+def test_the_embed_timeout_bounds_each_request_not_the_whole_group(tmp_path: Path) -> None:
+    """40 requests of 50 ms in one group, one at a time, under a 1.5 s timeout: each request
+    is far inside it, their sum (2 s) is not. A timeout around the group (the old double
+    application) failed every source; applied once, per request, the run succeeds."""
+    words = " ".join(f"w{i}x" for i in range(400))
+    docs = _docs(tmp_path, {"long.md": f"# Long\n\n{words}\n".encode()})
+    retry = RetryPolicy(max_attempts=1)
+    spec = pipeline_spec(
+        "timeouts",
+        [
+            map_op(DESCRIBE_ENTRIES[READ_ID]),
+            flat_map_op(DESCRIBE_ENTRIES[DOCS_ID]),
+            batch_map_op(
+                DESCRIBE_ENTRIES[PLAN_ID],
+                chunk=ChunkPolicy(max_units=8, max_delay_ms=0),
+                params={"chunk_chars": 50, "chunk_overlap": 0},
+            ),
+            batch_map_op(
+                DESCRIBE_ENTRIES[EMBED_ID],
+                params={"embed_batch": 1},
+                chunk=ChunkPolicy(max_units=8, max_delay_ms=0),
+                retry=retry,
+                timeout=TimeoutPolicy(timeout_ms=1_500),
+                backpressure=BackpressurePolicy(max_concurrent=1),
+            ),
+            batch_map_op(
+                DESCRIBE_ENTRIES[WRITE_ID], chunk=ChunkPolicy(max_units=8, max_delay_ms=0)
+            ),
+        ],
+    )
+    slow = Unhurried(8, 0.05)
+    settings = Settings.model_construct(data_dir=tmp_path / "data", collection="slow")
+    report = asyncio.run(
+        run_ingest(
+            settings,
+            ingest_settings(spec).unwrap(),
+            [str(docs)],
+            base=tmp_path,
+            embedder=EmbedderPort(slow),
+        )
+    )
+    assert isinstance(report, Ok), report
+    assert report.value.errors == []
+    assert slow.calls >= 40  # one request per chunk: the group's sum is past the timeout
 
 
 def test_a_failure_protects_exactly_its_own_file_from_prune(tmp_path: Path) -> None:
