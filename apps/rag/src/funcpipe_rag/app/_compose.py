@@ -22,6 +22,7 @@ from funcpipe.specs import PipelineSpec
 from funcpipe.streams import AsyncGen
 
 from funcpipe_rag.adapters import EmbedderPort, Filters, RootsSource, StoreIndex
+from funcpipe_rag.adapters.extract import ExtractPool
 from funcpipe_rag.domain import (
     NO_SPACE,
     READ_MARGIN,
@@ -304,7 +305,8 @@ def events_on(
     ``cluster``: run on Dask (the command stays the store's one writer)."""
 
     async def _gen() -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
-        source = RootsSource(roots, base=base, http=b.http, filters=filters)
+        pool = ExtractPool(settings.jobs)  # round 3 documents: --jobs extraction workers
+        source = RootsSource(roots, base=base, http=b.http, filters=filters, pool=pool)
         request = IngestRequest(
             source, source.root_keys(), prune=prune, dry_run=dry_run, collection=b.index.collection
         )
@@ -313,6 +315,7 @@ def events_on(
         upserted = 0
         counted = False
         async with AsyncExitStack() as stack:
+            stack.callback(pool.close)
             remote = None
             if cluster is not None:
                 opened_remote = await stack.enter_async_context(

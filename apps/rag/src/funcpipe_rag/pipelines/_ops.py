@@ -38,6 +38,7 @@ from funcpipe.streams import AsyncGen, async_gen_bounded_map
 from funcpipe_rag.domain import (
     NO_SPACE,
     SUPPORTED_EXTENSIONS,
+    BinarySource,
     Bm25Params,
     ChunkingConfig,
     ChunkRecord,
@@ -65,6 +66,7 @@ from funcpipe_rag.domain import (
     space_needed,
 )
 
+from ._extract import read_binary
 from ._types import STAGE_EMBED, STAGE_STORE, Outcome, Prepared, Ready
 
 READ_ID, DOCS_ID, PLAN_ID = "rag.read", "rag.docs", "rag.plan"
@@ -256,6 +258,8 @@ def read_source(
         if raw.key in seen:
             return []
         seen.add(raw.key)
+        if isinstance(raw, BinarySource):  # round 3 documents: PDF, DOCX, plug-ins (_extract)
+            return await read_binary(raw, max_bytes, _current_commit)
         got = await raw.read(max_bytes)()
         if isinstance(got, Err):
             e = got.error

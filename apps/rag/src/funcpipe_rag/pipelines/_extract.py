@@ -1,0 +1,64 @@
+"""The read stage for a binary source (PDF, DOCX, plug-ins): bytes -> hash -> extract.
+
+An unchanged file (same bytes, same extractor identity) costs a read and a hash: its raw hash
+is ``sha256(identity, bytes)``, so the committed marker says it is current and nothing is
+extracted. Otherwise the source's extractor runs (in the adapter's worker pool) and gives one
+document: its extracted text (offsets and ``show --span`` refer to it), kind, title and
+locator marks. A ``.pdf`` that is really HTML or text comes back as that kind. Errors are
+the source's one ``Err`` (stage ``read`` or ``extract``, ``path[0]`` the key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+
+from funcpipe_rag.domain import BinarySource, CommitRecord, Document, doc_version, parse_text
+
+Parsed = list[Result[Document, ErrInfo]]
+
+
+def raw_hash_of(identity: str, data: bytes) -> str:
+    """The raw hash of a binary source: its bytes under its extractor's identity."""
+    h = hashlib.sha256(identity.encode("utf-8"))
+    h.update(b"\n")
+    h.update(data)
+    return h.hexdigest()
+
+
+def _at(e: ErrInfo, stage: str, key: str) -> list[Result[Document, ErrInfo]]:
+    return [Err(ErrInfo(e.code, e.msg, e.stage or stage, (key,), e.cause, e.ctx))]
+
+
+async def read_binary(
+    raw: BinarySource,
+    max_bytes: int,
+    current: Callable[[str, str], Awaitable[CommitRecord | None]],
+) -> Parsed:
+    """One binary source's documents (see the module's rules); ``current(key, raw_hash)``
+    gives its commit marker when it was written from this very raw hash."""
+    got = await raw.read_bytes(max_bytes)()
+    if isinstance(got, Err):
+        return _at(got.error, "read", raw.key)
+    raw_hash = raw_hash_of(raw.identity, got.value)
+    known = await current(raw.key, raw_hash)
+    if known is not None:
+        return [Ok(Document(raw.key, "", known.doc_version, "pdf", "", raw_hash))]
+    ex = await raw.extract(got.value)()
+    if isinstance(ex, Err):
+        return _at(ex.error, "extract", raw.key)
+    x = ex.value
+    if x.marks is None:  # sniffed: HTML or text under a binary extension
+        docs = parse_text(raw.key, x.text, x.kind)
+    elif not x.text.strip():
+        msg = "no readable text"
+        return _at(ErrInfo(codes.EMPTY_INPUT, msg), "extract", raw.key)
+    else:
+        docs = [Ok(Document(raw.key, x.text, doc_version(x.text), x.kind, x.title, "", x.marks))]
+    return [Ok(_with_hash(d.value, raw_hash)) if isinstance(d, Ok) else d for d in docs]
+
+
+def _with_hash(d: Document, raw_hash: str) -> Document:
+    return Document(d.source, d.text, d.version, d.kind, d.title, raw_hash, d.marks)
