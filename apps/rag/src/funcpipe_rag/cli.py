@@ -49,14 +49,17 @@ from funcpipe_rag.app import (
     Settings,
     SourceError,
     Walked,
+    cite,
     collection_for,
     dask_missing,
     ingest_events,
+    key_base_of,
     load_settings,
     owner_of,
     parse_where,
     plan_lines,
     read_spec,
+    resolve_source,
     run_collections,
     run_delete,
     run_demo,
@@ -65,6 +68,8 @@ from funcpipe_rag.app import (
     run_sources,
     run_stats,
     run_verify,
+    source_text,
+    span_of,
     spec_format,
     spec_hash_of,
     spec_text,
@@ -725,7 +730,9 @@ def print_hits(hits: list[dict[str, object]]) -> None:
     if not hits:
         out.print("  (no hits)")
     for n, h in enumerate(hits, 1):
-        out.print(f"  {n}. {h['score']:.3f}  {escape(str(h['source']))} [{h['start']}:{h['end']}]")
+        loc = h.get("locator")  # round 3 documents: file.pdf p. 12-13
+        cited = cite(str(h["source"]), tuple(loc.items()) if isinstance(loc, dict) else ())
+        out.print(f"  {n}. {h['score']:.3f}  {escape(cited)} [{h['start']}:{h['end']}]")
         raw = h.get("headings")
         where = [str(h.get("title") or "")] + (
             [str(x) for x in raw] if isinstance(raw, list) else []
@@ -1158,6 +1165,39 @@ def serve(
 
 
 # -- demo ------------------------------------------------------------------------------------
+
+
+@cli.command(cls=CleanCommand)  # round 3 documents
+def show(
+    source: Annotated[
+        str, typer.Argument(help="The file (a path, or its source key).", metavar="SOURCE")
+    ],
+    span: Annotated[
+        str | None,
+        typer.Option(
+            "--span",
+            metavar="START:END",
+            help="Print only these character offsets (a hit's start:end).",
+        ),
+    ] = None,
+    key_base: Annotated[
+        Path | None,
+        typer.Option("--key-base", metavar="DIR", help="Where keys are relative to."),
+    ] = None,
+) -> None:
+    """Print the text a source's offsets point into: a text file's clean text, a PDF's or
+    DOCX's extracted text (as the ingest read it), or the span START:END of it, so a cited
+    span can be checked by anyone."""
+    settings = _settings(key_base=key_base)
+    path = resolve_source(source, key_base_of(settings))
+    text = drive(lambda: source_text(path, jobs=0), settings)
+    if span is None:
+        sys.stdout.write(text)
+        return
+    got = span_of(text, span)
+    if isinstance(got, Err):
+        fail(got.error)
+    sys.stdout.write(got.value)
 
 
 @cli.command(cls=CleanCommand)

@@ -1,6 +1,13 @@
 """Test doubles of the RAG app's ports and test specs (never shipped: they live under the
 app's tests)."""
 
+from ._documents import blank_pdf as blank_pdf
+from ._documents import crashing_extract as crashing_extract
+from ._documents import echo_extract as echo_extract
+from ._documents import image_only_pdf as image_only_pdf
+from ._documents import make_docx as make_docx
+from ._documents import make_pdf as make_pdf
+from ._documents import sleepy_extract as sleepy_extract
 from ._hash_embedder import HashEmbedder as HashEmbedder
 from ._memory import MemoryIndex as MemoryIndex
 from ._replay import ReplayingShards as ReplayingShards
@@ -10,6 +17,13 @@ from ._stored import drive as drive
 from ._stored import stored as stored
 
 __all__ = [
+    "blank_pdf",
+    "crashing_extract",
+    "echo_extract",
+    "image_only_pdf",
+    "make_docx",
+    "make_pdf",
+    "sleepy_extract",
     "HashEmbedder",
     "MemoryIndex",
     "ReplayingShards",

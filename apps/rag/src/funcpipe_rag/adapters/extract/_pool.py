@@ -40,14 +40,22 @@ def guarded(fn: ExtractFn, data: bytes, limits: Limits) -> Result[Extracted, Err
         return Err(ErrInfo(codes.DECODE_ERROR, msg, stage="extract"))
 
 
+def _wire(got: Result[Extracted, ErrInfo]) -> tuple[str, object, str]:
+    """A Result as plain picklable data (``Ok`` and ``ErrInfo`` do not cross processes)."""
+    if isinstance(got, Ok):
+        return ("ok", got.value, "")
+    return ("err", got.error.code, got.error.msg)
+
+
 def _serve(conn: Connection) -> None:
-    """A worker's loop: ``(fn, data, limits)`` in, a Result out, until the pipe closes."""
+    """A worker's loop: ``(fn, data, limits)`` in, a Result (as ``_wire``) out, until the
+    pipe closes."""
     while True:
         try:
             fn, data, limits = conn.recv()
         except (EOFError, OSError):
             return
-        conn.send(guarded(fn, data, limits))
+        conn.send(_wire(guarded(fn, data, limits)))
 
 
 @dataclass
@@ -73,10 +81,12 @@ def _call(w: _Worker, job: tuple[ExtractFn, bytes, Limits]) -> object:
 
 
 def _result(got: object) -> Result[Extracted, ErrInfo]:
-    if isinstance(got, Ok) and isinstance(got.value, Extracted):
-        return Ok(got.value)
-    if isinstance(got, Err) and isinstance(got.error, ErrInfo):
-        return Err(got.error)
+    if isinstance(got, tuple) and len(got) == 3:
+        tag, value, text = got
+        if tag == "ok" and isinstance(value, Extracted):
+            return Ok(value)
+        if tag == "err" and isinstance(value, str) and isinstance(text, str):
+            return Err(ErrInfo(value, text, stage="extract"))
     msg = f"the extraction worker answered {type(got).__name__}"
     return Err(ErrInfo(codes.UNEXPECTED, msg, stage="extract"))
 

@@ -1,0 +1,346 @@
+"""Documents teams hold: Sphinx sources, PDF and DOCX, with locators a person can follow.
+
+Real files made in the test (fpdf2, python-docx, a hand-written PDF of 10,000 blank pages),
+the real extractors, the real worker pool and the embedded store (with a hashing embedder).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from funcpipe.result import Err, Ok, codes
+from funcpipe_rag.adapters import EmbedderPort
+from funcpipe_rag.adapters.extract import ExtractPool, extract_docx, extract_pdf
+from funcpipe_rag.adapters.extract._pdf import drop_running, normalise_page
+from funcpipe_rag.app import Settings, run_ingest, run_search, source_text
+from funcpipe_rag.cli import cli
+from funcpipe_rag.domain import (
+    ENCRYPTED,
+    NO_TEXT,
+    ChunkingConfig,
+    Document,
+    EmbedderId,
+    Extracted,
+    Limits,
+    SyncContext,
+    cite,
+    desired_records,
+    doc_version,
+)
+from funcpipe_rag.pipelines import DEFAULT_SPEC
+from hypothesis import given
+from hypothesis import strategies as st
+from rag_doubles import (
+    HashEmbedder,
+    blank_pdf,
+    crashing_extract,
+    drive,
+    echo_extract,
+    image_only_pdf,
+    make_docx,
+    make_pdf,
+    sleepy_extract,
+)
+from typer.testing import CliRunner
+
+EMB = EmbedderPort(HashEmbedder(32))
+
+
+def settings_for(tmp: Path, jobs: int = 0) -> Settings:
+    return Settings.model_construct(data_dir=tmp / "data", collection="docs", jobs=jobs)
+
+
+def ingest_docs(settings: Settings, root: Path) -> object:
+    return drive(
+        lambda: run_ingest(settings, DEFAULT_SPEC, [str(root / "docs")], base=root, embedder=EMB)
+    )
+
+
+# -- 1. Sphinx sources -----------------------------------------------------------------------
+
+RST_TXT = """\
+.. _streams-guide:
+
+*******
+Streams
+*******
+
+Bounded maps
+============
+
+Use :func:`bounded_map` to keep at most eight calls in flight; see :ref:`streams-guide`.
+
+.. note::
+
+   Results keep their order.
+"""
+
+
+def test_sphinx_sources_are_read_as_their_markup(tmp_path: Path) -> None:
+    sources = tmp_path / "docs" / "_sources" / "library"
+    sources.mkdir(parents=True)
+    (sources / "streams.rst.txt").write_text(RST_TXT)
+    (sources / "guide.md.txt").write_text("# Guide\n\n## Install\n\nRun **pip install** once.\n")
+    settings = settings_for(tmp_path)
+    report = ingest_docs(settings, tmp_path)
+    assert getattr(report, "errors", None) == []
+    hits = drive(lambda: run_search(settings, "bounded_map calls in flight", 2, embedder=EMB))
+    top = hits[0]
+    assert top.source == "docs/_sources/library/streams.rst.txt"  # the key keeps the real name
+    assert (top.title, top.headings[:1]) == ("Streams", ("Streams",))
+    assert "Bounded maps" in top.text
+    assert ":func:" not in top.text
+    assert ":ref:" not in top.text
+    assert "****" not in top.text
+    assert "bounded_map" in top.text
+    md = drive(lambda: run_search(settings, "pip install once", 1, embedder=EMB))[0]
+    assert (md.source, md.title, md.headings[:1]) == (
+        "docs/_sources/library/guide.md.txt",
+        "Guide",
+        ("Guide",),
+    )
+    assert "Install" in md.text
+    assert "**" not in md.text
+    assert "#" not in md.text
+
+
+# -- 2. PDF and DOCX extraction ----------------------------------------------------------------
+
+
+def test_pdf_text_per_page_with_labels_title_and_running_headers_removed() -> None:
+    pages = [
+        f"Part {n}: the {word} chapter explains bounded maps. A hyphen-\nated word ends it."
+        for n, word in enumerate(["first", "second", "third", "fourth"], 1)
+    ]
+    data = make_pdf(pages, title="Guide to Streams", header="ACME Manual", roman=2)
+    got = extract_pdf(data, Limits())
+    assert isinstance(got, Ok)
+    x = got.value
+    assert (x.kind, x.title) == ("pdf", "Guide to Streams")
+    assert x.marks is not None
+    assert x.marks.labels == ("i", "ii", "1", "2")
+    assert "ACME Manual" not in x.text  # a running header, on every page
+    assert x.text.count("hyphenated word") == 4
+    for i, word in enumerate(["first", "second", "third", "fourth"]):
+        a = x.marks.starts[i]
+        b = x.marks.starts[i + 1] if i < 3 else len(x.text)
+        assert f"the {word} chapter" in x.text[a:b]
+
+
+def test_page_normal_form() -> None:
+    assert normalise_page("e\ufb03cient \ufb01le\r\nbuf-\nfer soft\u00adhyphen") == (
+        "efficient file\nbuffer softhyphen"
+    )
+    assert normalise_page("well-\nKnown") == "well-\nKnown"  # a capital: a real hyphen
+    heads = ["Report 1\nbody a", "Report 2\nbody b", "Report 3\nbody c", "other\nbody d"]
+    assert drop_running(heads) == ["body a", "body b", "body c", "other\nbody d"]
+    assert drop_running(heads[:2]) == heads[:2]  # two pages say nothing of a running header
+
+
+def test_docx_blocks_headings_tables_and_title() -> None:
+    data = make_docx(
+        [
+            ("h1", "Operations"),
+            ("p", "Start the service with the run command."),
+            ("h2", "Limits"),
+            ("table", [["name", "value"], ["timeout", "30 s"]]),
+            ("p", "Limits are checked per request."),
+        ],
+        core_title="Ops Handbook",
+    )
+    got = extract_docx(data, Limits())
+    assert isinstance(got, Ok)
+    x = got.value
+    assert x.title == "Ops Handbook"
+    assert x.marks is not None
+    assert len(x.marks.starts) == 5
+    assert "timeout | 30 s" in x.text
+    doc = Document("h.docx", x.text, doc_version(x.text), x.kind, x.title, "", x.marks)
+    ctx = SyncContext(EmbedderId("m", 4), "s", ChunkingConfig(60, 0))
+    recs = desired_records(doc, ctx)
+    table = next(r for r in recs if "timeout" in r.text)
+    assert table.headings == ("Operations", "Limits")
+    loc = dict(table.locator)
+    assert loc["block"] in (2, 3)
+    assert loc["block_end"] in (3, 4)
+    untitled = extract_docx(make_docx([("p", "intro"), ("h1", "First Head")]), Limits())
+    assert isinstance(untitled, Ok)
+    assert untitled.value.title == "First Head"
+
+
+WORDS = st.lists(st.sampled_from(["alpha", "beta", "gamma", "delta", "omega"]), max_size=40)
+
+
+@given(pages=st.lists(WORDS, min_size=1, max_size=5), size=st.integers(40, 200))
+def test_every_pdf_chunk_cites_its_exact_span_and_its_pages(
+    pages: list[list[str]], size: int
+) -> None:
+    """For every chunk: the extracted text's span is exactly its text (what ``show --span``
+    prints), and each word of it lies on a page between its first and last page."""
+    texts = [" ".join(f"{w}{p}" for w in ws) for p, ws in enumerate(pages, 1)]
+    got = extract_pdf(make_pdf(texts), Limits())
+    if not any(texts):
+        assert isinstance(got, Err)
+        assert got.error.code == NO_TEXT
+        return
+    assert isinstance(got, Ok)
+    x = got.value
+    doc = Document("g.pdf", x.text, doc_version(x.text), x.kind, x.title, "", x.marks)
+    ctx = SyncContext(EmbedderId("m", 4), "s", ChunkingConfig(size, 0))
+    for r in desired_records(doc, ctx):
+        assert x.text[r.start : r.end] == r.text
+        loc = dict(r.locator)
+        first, last = loc["page"], loc["page_end"]
+        assert isinstance(first, int)
+        assert isinstance(last, int)
+        assert first <= last
+        on = {int(t.rstrip("|")[-1]) for t in r.text.split() if t[-1].isdigit()}
+        assert on <= set(range(first, last + 1))
+        assert loc["page_label"] == str(first)
+        assert loc["page_label_end"] == str(last)
+
+
+def test_pdf_and_docx_ingest_search_cite_and_show(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    body = "Backpressure keeps the reader from outrunning the writer. " * 3
+    pages = ["Preface on reading.", "Contents list.", body, "Appendix on retries and jitter."]
+    (docs / "guide.pdf").write_bytes(make_pdf(pages, title="Guide", roman=2))
+    (docs / "ops.docx").write_bytes(
+        make_docx([("h1", "Runbook"), ("p", "Rotate the signing keys every quarter.")])
+    )
+    settings = settings_for(tmp_path, jobs=1)  # a real worker process
+    first = ingest_docs(settings, tmp_path)
+    assert getattr(first, "errors", None) == []
+    assert getattr(first, "sources_added", 0) == 2
+    again = ingest_docs(settings, tmp_path)  # the same bytes: a hash, nothing else
+    assert (getattr(again, "sources_unchanged", 0), getattr(again, "chunks_embedded", 1)) == (2, 0)
+
+    hit = drive(lambda: run_search(settings, "backpressure reader writer", 1, embedder=EMB))[0]
+    assert hit.source == "docs/guide.pdf"
+    assert hit.title == "Guide"
+    loc = dict(hit.locator)
+    assert loc["page"] == 3
+    assert loc["page_label"] == "1"
+    assert (
+        cite(hit.source, hit.locator)
+        == f"docs/guide.pdf p. 1{'' if loc['page_end'] == 3 else '-2'}"
+    )
+    text = drive(lambda: source_text(str(docs / "guide.pdf")))
+    assert text[hit.start : hit.end] == hit.text
+    assert hit.to_json()["locator"] == loc
+
+    runner = CliRunner()
+    shown = runner.invoke(
+        cli, ["show", str(docs / "guide.pdf"), "--span", f"{hit.start}:{hit.end}"]
+    )
+    assert (shown.exit_code, shown.stdout) == (0, hit.text)
+    bad = runner.invoke(cli, ["show", str(docs / "guide.pdf"), "--span", "5:1"])
+    assert bad.exit_code == 2
+
+    ops = drive(lambda: run_search(settings, "rotate signing keys quarter", 1, embedder=EMB))[0]
+    assert (ops.source, ops.title, ops.headings) == ("docs/ops.docx", "Runbook", ("Runbook",))
+    assert dict(ops.locator) == {"block": 0, "block_end": 1} or dict(ops.locator)["block_end"] == 1
+
+
+# -- 3. bad input: a code, one line, nothing else lost -------------------------------------------
+
+
+def _code(data: bytes, limits: Limits | None = None, docx: bool = False) -> str:
+    got = (extract_docx if docx else extract_pdf)(data, limits or Limits())
+    assert isinstance(got, Err)
+    assert "\n" not in got.error.msg
+    return got.error.code
+
+
+def test_encrypted_pdf_is_ENCRYPTED() -> None:
+    assert _code(make_pdf(["secret plans"], password="pw")) == ENCRYPTED
+
+
+def test_image_only_pdf_is_NO_TEXT_and_says_ocr_is_out_of_scope() -> None:
+    got = extract_pdf(image_only_pdf(), Limits())
+    assert isinstance(got, Err)
+    assert got.error.code == NO_TEXT
+    assert "OCR is out of scope" in got.error.msg
+
+
+def test_truncated_pdf_is_DECODE_ERROR() -> None:
+    data = make_pdf(["a page of text"] * 3)
+    assert _code(data[: len(data) // 2]) == codes.DECODE_ERROR
+    assert _code(b"%PDF-1.7\n" + b"\x00garbage" * 50) == codes.DECODE_ERROR
+
+
+def test_ten_thousand_blank_pages_is_TOO_LARGE() -> None:
+    assert _code(blank_pdf(10_000)) == codes.TOO_LARGE
+    big_text = make_pdf(["word " * 400] * 3)
+    assert _code(big_text, Limits(max_chars=3000)) == codes.TOO_LARGE
+
+
+def test_docx_bad_inputs_ENCRYPTED_DECODE_ERROR_TOO_LARGE() -> None:
+    assert _code(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 512, docx=True) == ENCRYPTED
+    good = make_docx([("p", "hello")])
+    assert _code(good[: len(good) // 2], docx=True) == codes.DECODE_ERROR
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("word/document.xml", b"\x00" * 5_000_000)  # a bomb: 5 MB from a few KB
+    assert len(buf.getvalue()) < 50_000
+    assert _code(buf.getvalue(), Limits(max_bytes=1_000_000), docx=True) == codes.TOO_LARGE
+
+
+def test_a_pdf_that_is_html_or_text_is_read_as_what_it_is() -> None:
+    html = b"<!DOCTYPE html><html><title>Not a PDF</title><p>Served as a page.</p></html>"
+    got = extract_pdf(html, Limits())
+    assert isinstance(got, Ok)
+    assert got.value.kind == "html"
+    assert got.value.marks is None
+    txt = extract_pdf(b"plain words in a misnamed file\n", Limits())
+    assert isinstance(txt, Ok)
+    assert txt.value.kind == "txt"
+
+
+@pytest.mark.asyncio
+async def test_a_worker_past_the_time_limit_is_killed_TIMEOUT_and_the_pool_goes_on() -> None:
+    pool = ExtractPool(1)
+    try:
+        slow = await pool.run(sleepy_extract, b"x", Limits(seconds=0.5))
+        assert isinstance(slow, Err)
+        assert slow.error.code == codes.TIMEOUT
+        crashed = await pool.run(crashing_extract, b"x", Limits())
+        assert isinstance(crashed, Err)
+        assert crashed.error.code == codes.UNEXPECTED
+        fine = await pool.run(echo_extract, b"still here", Limits())
+        assert fine == Ok(Extracted("still here", "txt"))
+        assert pool.replaced == 2
+    finally:
+        pool.close()
+
+
+def test_a_folder_of_bad_documents_fails_each_alone(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "locked.pdf").write_bytes(make_pdf(["secret"], password="pw"))
+    (docs / "scan.pdf").write_bytes(image_only_pdf())
+    (docs / "cut.pdf").write_bytes(make_pdf(["text"])[:300])
+    (docs / "page.pdf").write_bytes(b"<!doctype html><html><title>Page</title><p>Hi there.</p>")
+    (docs / "good.md").write_text("# Good\n\nThis one is fine.\n")
+    report = ingest_docs(settings_for(tmp_path), tmp_path)
+    errors = {e.source: e.code for e in getattr(report, "errors", [])}
+    assert errors == {
+        "docs/locked.pdf": ENCRYPTED,
+        "docs/scan.pdf": NO_TEXT,
+        "docs/cut.pdf": codes.DECODE_ERROR,
+    }
+    assert getattr(report, "sources_added", 0) == 2  # good.md and the HTML page.pdf
+    assert json.dumps(errors)  # plain strings
+
+
+@pytest.mark.parametrize("name", ["guide.pdf", "notes.docx"])
+def test_ingest_help_lists_the_formats(name: str) -> None:
+    res = CliRunner().invoke(cli, ["ingest", "--help"])
+    assert res.exit_code == 0
+    assert f".{name.rsplit('.', 1)[1]}" in res.stdout
+    assert ".rst.txt" in res.stdout
