@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 from funcpipe.result import Err, Ok, codes
 from funcpipe_rag.adapters import EmbedderPort
-from funcpipe_rag.adapters.extract import ExtractPool, extract_docx, extract_pdf
+from funcpipe_rag.adapters.extract import (
+    Extractor,
+    ExtractPool,
+    extract_docx,
+    extract_pdf,
+    load_extractors,
+)
 from funcpipe_rag.adapters.extract._pdf import drop_running, normalise_page
 from funcpipe_rag.app import Settings, run_ingest, run_search, source_text
 from funcpipe_rag.cli import cli
@@ -31,12 +37,14 @@ from funcpipe_rag.domain import (
     desired_records,
     doc_version,
 )
-from funcpipe_rag.pipelines import DEFAULT_SPEC
+from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport
 from hypothesis import given
 from hypothesis import strategies as st
 from rag_doubles import (
+    EXTRACTED,
     HashEmbedder,
     blank_pdf,
+    counting_pdf,
     crashing_extract,
     drive,
     echo_extract,
@@ -54,7 +62,7 @@ def settings_for(tmp: Path, jobs: int = 0) -> Settings:
     return Settings.model_construct(data_dir=tmp / "data", collection="docs", jobs=jobs)
 
 
-def ingest_docs(settings: Settings, root: Path) -> object:
+def ingest_docs(settings: Settings, root: Path) -> IngestReport:
     return drive(
         lambda: run_ingest(settings, DEFAULT_SPEC, [str(root / "docs")], base=root, embedder=EMB)
     )
@@ -87,7 +95,7 @@ def test_sphinx_sources_are_read_as_their_markup(tmp_path: Path) -> None:
     (sources / "guide.md.txt").write_text("# Guide\n\n## Install\n\nRun **pip install** once.\n")
     settings = settings_for(tmp_path)
     report = ingest_docs(settings, tmp_path)
-    assert getattr(report, "errors", None) == []
+    assert report.errors == []
     hits = drive(lambda: run_search(settings, "bounded_map calls in flight", 2, embedder=EMB))
     top = hits[0]
     assert top.source == "docs/_sources/library/streams.rst.txt"  # the key keeps the real name
@@ -215,10 +223,10 @@ def test_pdf_and_docx_ingest_search_cite_and_show(tmp_path: Path) -> None:
     )
     settings = settings_for(tmp_path, jobs=1)  # a real worker process
     first = ingest_docs(settings, tmp_path)
-    assert getattr(first, "errors", None) == []
-    assert getattr(first, "sources_added", 0) == 2
+    assert first.errors == []
+    assert first.sources_added == 2
     again = ingest_docs(settings, tmp_path)  # the same bytes: a hash, nothing else
-    assert (getattr(again, "sources_unchanged", 0), getattr(again, "chunks_embedded", 1)) == (2, 0)
+    assert (again.sources_unchanged, again.chunks_embedded) == (2, 0)
 
     hit = drive(lambda: run_search(settings, "backpressure reader writer", 1, embedder=EMB))[0]
     assert hit.source == "docs/guide.pdf"
@@ -245,6 +253,45 @@ def test_pdf_and_docx_ingest_search_cite_and_show(tmp_path: Path) -> None:
     ops = drive(lambda: run_search(settings, "rotate signing keys quarter", 1, embedder=EMB))[0]
     assert (ops.source, ops.title, ops.headings) == ("docs/ops.docx", "Runbook", ("Runbook",))
     assert dict(ops.locator) == {"block": 0, "block_end": 1} or dict(ops.locator)["block_end"] == 1
+
+
+def test_the_extractor_identity_re_extracts_once_on_purpose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from funcpipe_rag.adapters.extract import _registry
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.pdf").write_bytes(make_pdf(["Offsets point into this text."]))
+    settings = settings_for(tmp_path)
+
+    def run_with(version: str) -> tuple[int, int, int, int]:
+        ex = Extractor("pypdfium2", version, (".pdf",), counting_pdf)
+        monkeypatch.setattr(_registry, "_TABLE", {".pdf": ex})
+        before = EXTRACTED[0]
+        r = ingest_docs(settings, tmp_path)
+        assert r.errors == []
+        added, same = r.sources_added, r.sources_unchanged
+        return (EXTRACTED[0] - before, added, same, r.sources_updated)
+
+    assert run_with("1.0") == (1, 1, 0, 0)
+    assert run_with("1.0") == (0, 0, 1, 0)  # the same bytes: a hash, no extraction
+    assert run_with("2.0") == (1, 0, 0, 1)  # a new extractor: extracted again, on purpose
+    assert run_with("2.0") == (0, 0, 1, 0)
+
+
+def test_parsers_register_by_entry_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dist = tmp_path / "odt_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: odt-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[funcpipe_rag.parsers]\nodt = rag_doubles:ODT_PLUGIN\nbroken = rag_doubles:NO_SUCH_NAME\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    table, broken = load_extractors()
+    assert table[".pdf"].name == "pypdfium2"
+    assert table[".docx"].name == "python-docx"
+    assert table[".odt"].identity == "odt-plugin/1.0"
+    assert [b.split(":")[0] for b in broken] == ["broken"]
 
 
 # -- 3. bad input: a code, one line, nothing else lost -------------------------------------------
@@ -328,13 +375,13 @@ def test_a_folder_of_bad_documents_fails_each_alone(tmp_path: Path) -> None:
     (docs / "page.pdf").write_bytes(b"<!doctype html><html><title>Page</title><p>Hi there.</p>")
     (docs / "good.md").write_text("# Good\n\nThis one is fine.\n")
     report = ingest_docs(settings_for(tmp_path), tmp_path)
-    errors = {e.source: e.code for e in getattr(report, "errors", [])}
+    errors = {e.source: e.code for e in report.errors}
     assert errors == {
         "docs/locked.pdf": ENCRYPTED,
         "docs/scan.pdf": NO_TEXT,
         "docs/cut.pdf": codes.DECODE_ERROR,
     }
-    assert getattr(report, "sources_added", 0) == 2  # good.md and the HTML page.pdf
+    assert report.sources_added == 2  # good.md and the HTML page.pdf
     assert json.dumps(errors)  # plain strings
 
 

@@ -28,7 +28,8 @@ class EmbedderId:
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """One parsed, cleaned document. ``version`` is the sha256 of ``text`` (never mtime)."""
+    """One parsed, cleaned document. ``version`` is the sha256 of ``text`` (never mtime); of
+    an extracted one (PDF, DOCX), of its extractor's identity and ``text``."""
 
     source: str
     text: str

@@ -4,8 +4,12 @@ An unchanged file (same bytes, same extractor identity) costs a read and a hash:
 is ``sha256(identity, bytes)``, so the committed marker says it is current and nothing is
 extracted. Otherwise the source's extractor runs (in the adapter's worker pool) and gives one
 document: its extracted text (offsets and ``show --span`` refer to it), kind, title and
-locator marks. A ``.pdf`` that is really HTML or text comes back as that kind. Errors are
-the source's one ``Err`` (stage ``read`` or ``extract``, ``path[0]`` the key).
+locator marks. The extractor's identity (name/version) is part of the document's version
+too (``sha256(identity, text)``): a new extractor re-extracts each such file once, on
+purpose, and rewrites its chunks' payloads and marker (offsets never mix two extractors'
+texts); text files and their chunks are untouched. A ``.pdf`` that is really HTML or text
+comes back as that kind. Errors are the source's one ``Err`` (stage ``read`` or ``extract``,
+``path[0]`` the key).
 """
 
 from __future__ import annotations
@@ -56,7 +60,8 @@ async def read_binary(
         msg = "no readable text"
         return _at(ErrInfo(codes.EMPTY_INPUT, msg), "extract", raw.key)
     else:
-        docs = [Ok(Document(raw.key, x.text, doc_version(x.text), x.kind, x.title, "", x.marks))]
+        version = doc_version(f"{raw.identity}\n{x.text}")
+        docs = [Ok(Document(raw.key, x.text, version, x.kind, x.title, "", x.marks))]
     return [Ok(_with_hash(d.value, raw_hash)) if isinstance(d, Ok) else d for d in docs]
 
 

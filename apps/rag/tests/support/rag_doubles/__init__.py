@@ -1,7 +1,10 @@
 """Test doubles of the RAG app's ports and test specs (never shipped: they live under the
 app's tests)."""
 
+from ._documents import EXTRACTED as EXTRACTED
+from ._documents import ODT_PLUGIN as ODT_PLUGIN
 from ._documents import blank_pdf as blank_pdf
+from ._documents import counting_pdf as counting_pdf
 from ._documents import crashing_extract as crashing_extract
 from ._documents import echo_extract as echo_extract
 from ._documents import image_only_pdf as image_only_pdf
@@ -17,6 +20,9 @@ from ._stored import drive as drive
 from ._stored import stored as stored
 
 __all__ = [
+    "EXTRACTED",
+    "ODT_PLUGIN",
+    "counting_pdf",
     "blank_pdf",
     "crashing_extract",
     "echo_extract",

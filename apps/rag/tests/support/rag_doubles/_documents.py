@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import docx
 from fpdf import FPDF
 from funcpipe.result import ErrInfo, Ok, Result
+from funcpipe_rag.adapters.extract import Extractor, extract_pdf
 from funcpipe_rag.domain import Extracted, Limits
 
 
@@ -112,3 +113,17 @@ def crashing_extract(data: bytes, limits: Limits) -> Result[Extracted, ErrInfo]:
 def echo_extract(data: bytes, limits: Limits) -> Result[Extracted, ErrInfo]:
     """An extractor that reads UTF-8 text as it is."""
     return Ok(Extracted(data.decode(), "txt"))
+
+
+EXTRACTED: list[int] = [0]
+"""How many times ``counting_pdf`` ran (in this process: a pool of ``jobs=0``)."""
+
+
+def counting_pdf(data: bytes, limits: Limits) -> Result[Extracted, ErrInfo]:
+    """The built-in PDF extractor, counted."""
+    EXTRACTED[0] += 1
+    return extract_pdf(data, limits)
+
+
+ODT_PLUGIN = Extractor("odt-plugin", "1.0", (".odt",), echo_extract)
+"""A plug-in format registered by a test's entry point (``.odt`` read as UTF-8 text)."""
