@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from funcpipe.result import Err, Ok, codes
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe_rag.adapters import EmbedderPort
 from funcpipe_rag.adapters.extract import (
     Extractor,
@@ -292,6 +292,37 @@ def test_parsers_register_by_entry_point(tmp_path: Path, monkeypatch: pytest.Mon
     assert table[".docx"].name == "python-docx"
     assert table[".odt"].identity == "odt-plugin/1.0"
     assert [b.split(":")[0] for b in broken] == ["broken"]
+
+
+def test_a_dask_worker_prepares_a_pdf_and_its_locators_cross_the_wire(tmp_path: Path) -> None:
+    from funcpipe_rag.adapters import file_source
+    from funcpipe_rag.pipelines._shards import (
+        Known,
+        PreparedList,
+        prepare_source,
+        prepared_of,
+        prepared_to_plain,
+    )
+
+    path = tmp_path / "w.pdf"
+    path.write_bytes(make_pdf(["First page words.", "Second page words."], roman=1))
+    ctx = SyncContext(EmbedderId("m", 4), "s", ChunkingConfig(200, 0))
+    raw = file_source("w.pdf", path)
+
+    async def prep(known: Known | None) -> Result[PreparedList, ErrInfo]:
+        return await prepare_source(raw, known, max_bytes=1 << 20, ctx=ctx)()
+
+    got = drive(lambda: prep(None))
+    [one] = got
+    assert isinstance(one, Ok)
+    records = one.value.records
+    assert [dict(r.locator)["page_label"] for r in records] == ["i", "1"]
+    back = prepared_of(json.loads(json.dumps(prepared_to_plain(got))), ctx, "shard-0")
+    assert back == got  # the locators travel as plain data
+    known = Known(one.value.doc.raw_hash, one.value.doc.version)
+    again = drive(lambda: prep(known))
+    assert isinstance(again[0], Ok)
+    assert again[0].value.records == ()
 
 
 # -- 3. bad input: a code, one line, nothing else lost -------------------------------------------

@@ -22,7 +22,7 @@ import os
 import stat
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -121,6 +121,20 @@ class FileRaw:
         return _run
 
 
+def file_source(
+    key: str,
+    path: Path,
+    reader: FileReader | None = None,
+    pool: Callable[[], ExtractPool] | None = None,
+) -> RawSource:
+    """A file's source: extracted (PDF, DOCX, plug-ins; in ``pool()``, by default in threads
+    of this process, as a Dask worker does) or read as text."""
+    ex = None if path.name.lower().endswith(".gz") else extractor_for(path.name)
+    if ex is not None:
+        return DocRaw(key, path, ex, pool() if pool is not None else ExtractPool(0))
+    return FileRaw(key, path, reader or FileReader())
+
+
 @dataclass(frozen=True, slots=True)
 class UrlRaw:
     key: str
@@ -180,11 +194,7 @@ class RootsSource:
             self._pool.close()
 
     def _file(self, key: str, path: Path) -> RawSource:
-        """A file's source: extracted (PDF, DOCX, plug-ins) or read as text."""
-        ex = None if path.name.lower().endswith(".gz") else extractor_for(path.name)
-        if ex is not None:
-            return DocRaw(key, path, ex, self.pool)
-        return FileRaw(key, path, self.reader)
+        return file_source(key, path, self.reader, lambda: self.pool)
 
     def root_keys(self) -> tuple[str, ...]:
         return tuple(root_key(r, self.base, self.home) for r in self.roots)

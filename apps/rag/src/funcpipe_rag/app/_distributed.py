@@ -22,7 +22,6 @@ from pathlib import Path
 
 import httpx
 from funcpipe.adapters.dask import DaskJob, DaskRunner, Partition, Plain, dask_client
-from funcpipe.adapters.files import FileReader
 from funcpipe.adapters.http import HttpClient, OpenAIEmbeddings
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.policies import ChunkPolicy
@@ -40,7 +39,8 @@ from funcpipe.specs import (
 from funcpipe.specs import serialize as spec_serialize
 from funcpipe.streams import AsyncGen
 
-from funcpipe_rag.adapters import EmbedderPort, FileRaw, UrlRaw
+from funcpipe_rag.adapters import EmbedderPort, FileRaw, UrlRaw, file_source
+from funcpipe_rag.adapters.extract import DocRaw
 from funcpipe_rag.domain import EmbedderId, RawSource, SyncContext, Vector, is_url
 from funcpipe_rag.pipelines import (
     DEFAULT_MAX_BYTES,
@@ -165,7 +165,7 @@ def _shard_op(params: Params) -> Callable[[list[object]], AsyncPlan[list[Plain]]
             msg = f"a malformed shard item: {exc}"
             return [Err(ErrInfo(codes.INVALID_INPUT, msg, STAGE, ("?",)))], False
         if not is_url(si.location):
-            raw: RawSource = FileRaw(si.key, Path(si.location), FileReader())
+            raw: RawSource = file_source(si.key, Path(si.location))  # round 3: PDF, DOCX
             got = await prepare_source(raw, si.known, max_bytes=max_bytes, ctx=ctx)()
         else:
             async with httpx.AsyncClient(follow_redirects=True) as client:
@@ -340,7 +340,7 @@ class DaskShards:
         return prepared
 
     def locate(self, raw: RawSource) -> str | None:
-        if isinstance(raw, FileRaw):
+        if isinstance(raw, FileRaw | DocRaw):
             return str(raw.path.absolute())
         if isinstance(raw, UrlRaw):
             return raw.url

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
-from funcpipe_rag.domain import BinarySource, CommitRecord, Document, doc_version, parse_text
+from funcpipe_rag.domain import BinarySource, Document, doc_version, parse_text
 
 Parsed = list[Result[Document, ErrInfo]]
 
@@ -39,17 +39,18 @@ def _at(e: ErrInfo, stage: str, key: str) -> list[Result[Document, ErrInfo]]:
 async def read_binary(
     raw: BinarySource,
     max_bytes: int,
-    current: Callable[[str, str], Awaitable[CommitRecord | None]],
+    current: Callable[[str, str], Awaitable[str | None]],
 ) -> Parsed:
     """One binary source's documents (see the module's rules); ``current(key, raw_hash)``
-    gives its commit marker when it was written from this very raw hash."""
+    gives its committed document version when it was written from this very raw hash (the
+    document is then a stub: no text, that version)."""
     got = await raw.read_bytes(max_bytes)()
     if isinstance(got, Err):
         return _at(got.error, "read", raw.key)
     raw_hash = raw_hash_of(raw.identity, got.value)
     known = await current(raw.key, raw_hash)
     if known is not None:
-        return [Ok(Document(raw.key, "", known.doc_version, "pdf", "", raw_hash))]
+        return [Ok(Document(raw.key, "", known, "pdf", "", raw_hash))]
     ex = await raw.extract(got.value)()
     if isinstance(ex, Err):
         return _at(ex.error, "extract", raw.key)

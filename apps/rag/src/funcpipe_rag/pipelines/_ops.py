@@ -259,7 +259,7 @@ def read_source(
             return []
         seen.add(raw.key)
         if isinstance(raw, BinarySource):  # round 3 documents: PDF, DOCX, plug-ins (_extract)
-            return await read_binary(raw, max_bytes, _current_commit)
+            return await read_binary(raw, max_bytes, _current_version)
         got = await raw.read(max_bytes)()
         if isinstance(got, Err):
             e = got.error
@@ -279,6 +279,10 @@ def read_source(
         if len(docs) == 1 and isinstance(docs[0], Ok) and docs[0].value.source == raw.key:
             return [Ok(replace(docs[0].value, raw_hash=raw_hash))]
         return docs
+
+    async def _current_version(key: str, raw_hash: str) -> str | None:
+        c = await _current_commit(key, raw_hash)
+        return None if c is None else c.doc_version
 
     async def _current_commit(key: str, raw_hash: str) -> CommitRecord | None:
         """The source's commit marker when it was written from this very raw text by this

@@ -22,10 +22,12 @@ from funcpipe.streams import AsyncGen
 
 from funcpipe_rag.domain import (
     SUPPORTED_EXTENSIONS,
+    BinarySource,
     ChunkRecord,
     CommitRecord,
     Document,
     Embedder,
+    Locator,
     RawSource,
     SyncContext,
     desired_records,
@@ -36,6 +38,7 @@ from funcpipe_rag.domain import (
     sha256_hex,
 )
 
+from ._extract import read_binary
 from ._ops import StoreSession
 from ._types import SPEC_CODES, STAGE_CLUSTER, Prepared
 
@@ -128,7 +131,13 @@ def prepare_source(
     """The worker's stage: read, parse and chunk one source (what ``read_source`` and the
     plan's chunking do in one process). Errors are per source (its key in ``path[0]``)."""
 
+    async def _known(key: str, raw_hash: str) -> str | None:
+        return known.doc_version if known is not None and known.raw_hash == raw_hash else None
+
     async def _run() -> Result[PreparedList, ErrInfo]:
+        if isinstance(raw, BinarySource):  # round 3 documents: PDF, DOCX, plug-ins
+            parsed = await read_binary(raw, max_bytes, _known)
+            return Ok([Ok(_prepared(r.value, ctx)) if isinstance(r, Ok) else r for r in parsed])
         got = await raw.read(max_bytes)()
         if isinstance(got, Err):
             e = got.error
@@ -158,11 +167,19 @@ def prepare_source(
     return _run
 
 
+def _prepared(doc: Document, ctx: SyncContext) -> Prepared:
+    """A read document with its chunk records (none for a stub: the source is current)."""
+    if not doc.text:
+        return Prepared(doc, ())
+    return Prepared(replace(doc, text="", marks=None), desired_records(doc, ctx))
+
+
 # -- the wire: plain data ----------------------------------------------------------------------
 
 
 def _record_plain(r: ChunkRecord) -> Plain:
     headings: list[Plain] = list(r.headings)
+    locator: list[Plain] = [[k, v] for k, v in r.locator]  # round 3: an 11th field, if any
     return [
         r.id,
         r.source,
@@ -174,13 +191,15 @@ def _record_plain(r: ChunkRecord) -> Plain:
         r.text,
         r.title,
         headings,
+        *([locator] if locator else []),
     ]
 
 
 def _record_of(data: object, embedder: str, spec_hash: str) -> ChunkRecord:
-    if not isinstance(data, list) or len(data) != 10:
+    if not isinstance(data, list) or len(data) not in (10, 11):
         raise ValueError("a chunk record is malformed")
-    id_, source, version, chash, occ, start, end, text, title, headings = data
+    id_, source, version, chash, occ, start, end, text, title, headings = data[:10]
+    locator = _locator_of(data[10] if len(data) == 11 else [])
     strs = (id_, source, version, chash, text, title)
     ints = (occ, start, end)
     if not all(isinstance(s, str) for s in strs) or not all(
@@ -202,7 +221,23 @@ def _record_of(data: object, embedder: str, spec_hash: str) -> ChunkRecord:
         spec_hash,
         str(title),
         tuple(str(h) for h in headings),
+        locator,
     )
+
+
+def _locator_of(data: object) -> Locator:
+    pairs = data if isinstance(data, list) else None
+    out: list[tuple[str, int | str]] = []
+    for p in pairs or []:
+        if not (isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)):
+            raise ValueError("a chunk record's locator is malformed")
+        k, v = p
+        if isinstance(v, bool) or not isinstance(v, int | str):
+            raise ValueError("a chunk record's locator is malformed")
+        out.append((k, v))
+    if pairs is None:
+        raise ValueError("a chunk record's locator is malformed")
+    return tuple(out)
 
 
 def prepared_to_plain(items: PreparedList) -> Plain:

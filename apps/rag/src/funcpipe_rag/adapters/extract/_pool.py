@@ -107,7 +107,7 @@ class ExtractPool:
         self.jobs = max(0, jobs if jobs is not None else (os.cpu_count() or 1))
         self._idle: list[_Worker] = []
         self._slots: asyncio.Semaphore | None = None
-        self._threads = ThreadPoolExecutor(max(1, self.jobs), thread_name_prefix="extract")
+        self._threads: ThreadPoolExecutor | None = None  # made on first use (jobs > 0)
         self.replaced = 0
 
     def _start(self) -> _Worker:
@@ -121,9 +121,10 @@ class ExtractPool:
     async def run(self, fn: ExtractFn, data: bytes, limits: Limits) -> Result[Extracted, ErrInfo]:
         loop = asyncio.get_running_loop()
         if self.jobs == 0:
-            return await loop.run_in_executor(self._threads, guarded, fn, data, limits)
-        if self._slots is None:
+            return await loop.run_in_executor(None, guarded, fn, data, limits)
+        if self._slots is None or self._threads is None:
             self._slots = asyncio.Semaphore(self.jobs)
+            self._threads = ThreadPoolExecutor(self.jobs, thread_name_prefix="extract")
         async with self._slots:
             w = (
                 self._idle.pop()
@@ -154,4 +155,5 @@ class ExtractPool:
         """End every idle worker (a busy one ends with its call or with the process)."""
         while self._idle:
             self._idle.pop().kill()
-        self._threads.shutdown(wait=False)
+        if self._threads is not None:
+            self._threads.shutdown(wait=False)
