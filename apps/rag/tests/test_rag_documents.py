@@ -41,18 +41,14 @@ from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport
 from hypothesis import given
 from hypothesis import strategies as st
 from rag_doubles import (
-    EXTRACTED,
     HashEmbedder,
     blank_pdf,
-    counting_pdf,
-    crashing_extract,
     drive,
-    echo_extract,
     image_only_pdf,
     make_docx,
     make_pdf,
-    sleepy_extract,
 )
+from rag_extractors import EXTRACTED, counting_pdf, crashing_extract, echo_extract, sleepy_extract
 from typer.testing import CliRunner
 
 EMB = EmbedderPort(HashEmbedder(32))
@@ -137,6 +133,34 @@ def test_pdf_text_per_page_with_labels_title_and_running_headers_removed() -> No
         a = x.marks.starts[i]
         b = x.marks.starts[i + 1] if i < 3 else len(x.text)
         assert f"the {word} chapter" in x.text[a:b]
+
+
+REAL_PDFS = [
+    Path("/usr/share/doc/libtasn1-doc/libtasn1.pdf"),  # Debian libtasn1-doc (texinfo)
+    Path("/usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf"),  # Debian shared-mime-info
+]
+
+
+@pytest.mark.parametrize("path", REAL_PDFS, ids=lambda p: p.name)
+def test_real_world_pdfs_the_project_did_not_make(path: Path) -> None:
+    if not path.exists():
+        pytest.skip(f"{path} is absent (install the Debian package that ships it)")
+    import pypdfium2
+
+    data = path.read_bytes()
+    got = extract_pdf(data, Limits())
+    assert isinstance(got, Ok)
+    x = got.value
+    assert x.marks is not None
+    assert len(x.marks.starts) == len(pypdfium2.PdfDocument(data))
+    assert len(x.text) > 10_000
+    doc = Document(path.name, x.text, doc_version(x.text), x.kind, x.title, "", x.marks)
+    recs = desired_records(doc, SyncContext(EmbedderId("m", 4), "s", ChunkingConfig(800, 80)))
+    for r in recs:
+        assert x.text[r.start : r.end] == r.text
+        loc = dict(r.locator)
+        assert loc["page"] == loc["page_end"]  # a PDF chunk never crosses a page
+        assert loc["page_label"] == x.marks.label(int(loc["page"]) - 1)
 
 
 def test_page_normal_form() -> None:
@@ -284,7 +308,9 @@ def test_parsers_register_by_entry_point(tmp_path: Path, monkeypatch: pytest.Mon
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: odt-plugin\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text(
-        "[funcpipe_rag.parsers]\nodt = rag_doubles:ODT_PLUGIN\nbroken = rag_doubles:NO_SUCH_NAME\n"
+        "[funcpipe_rag.parsers]\n"
+        "odt = rag_extractors:ODT_PLUGIN\n"
+        "broken = rag_extractors:NO_SUCH_NAME\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     table, broken = load_extractors()

@@ -1,16 +1,10 @@
 """Test doubles of the RAG app's ports and test specs (never shipped: they live under the
 app's tests)."""
 
-from ._documents import EXTRACTED as EXTRACTED
-from ._documents import ODT_PLUGIN as ODT_PLUGIN
 from ._documents import blank_pdf as blank_pdf
-from ._documents import counting_pdf as counting_pdf
-from ._documents import crashing_extract as crashing_extract
-from ._documents import echo_extract as echo_extract
 from ._documents import image_only_pdf as image_only_pdf
 from ._documents import make_docx as make_docx
 from ._documents import make_pdf as make_pdf
-from ._documents import sleepy_extract as sleepy_extract
 from ._hash_embedder import HashEmbedder as HashEmbedder
 from ._memory import MemoryIndex as MemoryIndex
 from ._replay import ReplayingShards as ReplayingShards
@@ -20,16 +14,10 @@ from ._stored import drive as drive
 from ._stored import stored as stored
 
 __all__ = [
-    "EXTRACTED",
-    "ODT_PLUGIN",
-    "counting_pdf",
     "blank_pdf",
-    "crashing_extract",
-    "echo_extract",
     "image_only_pdf",
     "make_docx",
     "make_pdf",
-    "sleepy_extract",
     "HashEmbedder",
     "MemoryIndex",
     "ReplayingShards",

@@ -1,18 +1,12 @@
-"""Documents made in tests: PDFs (fpdf2) and DOCX files (python-docx), and misbehaving
-extractors for the worker pool (top-level: workers import them by name)."""
+"""Documents made in tests: PDFs (fpdf2) and DOCX files (python-docx)."""
 
 from __future__ import annotations
 
 import io
-import os
-import time
 from collections.abc import Sequence
 
 import docx
 from fpdf import FPDF
-from funcpipe.result import ErrInfo, Ok, Result
-from funcpipe_rag.adapters.extract import Extractor, extract_pdf
-from funcpipe_rag.domain import Extracted, Limits
 
 
 def make_pdf(
@@ -97,33 +91,3 @@ def make_docx(blocks: Sequence[tuple[str, object]], *, core_title: str = "") -> 
     buf = io.BytesIO()
     d.save(buf)
     return buf.getvalue()
-
-
-def sleepy_extract(data: bytes, limits: Limits) -> Result[Extracted, ErrInfo]:
-    """An extractor that never finishes in time (for the TIMEOUT law)."""
-    time.sleep(3600)
-    return Ok(Extracted(data.decode(), "txt"))
-
-
-def crashing_extract(data: bytes, limits: Limits) -> Result[Extracted, ErrInfo]:
-    """An extractor whose process dies (as a crash in C code would)."""
-    os._exit(3)
-
-
-def echo_extract(data: bytes, limits: Limits) -> Result[Extracted, ErrInfo]:
-    """An extractor that reads UTF-8 text as it is."""
-    return Ok(Extracted(data.decode(), "txt"))
-
-
-EXTRACTED: list[int] = [0]
-"""How many times ``counting_pdf`` ran (in this process: a pool of ``jobs=0``)."""
-
-
-def counting_pdf(data: bytes, limits: Limits) -> Result[Extracted, ErrInfo]:
-    """The built-in PDF extractor, counted."""
-    EXTRACTED[0] += 1
-    return extract_pdf(data, limits)
-
-
-ODT_PLUGIN = Extractor("odt-plugin", "1.0", (".odt",), echo_extract)
-"""A plug-in format registered by a test's entry point (``.odt`` read as UTF-8 text)."""

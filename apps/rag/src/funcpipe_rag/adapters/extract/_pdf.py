@@ -4,8 +4,8 @@ The text of page ``i`` starts at ``marks.starts[i]``; pages are joined by a blan
 page is normalised: ``\\r\\n`` and ``\\r`` -> ``\\n``, ligatures spelled out, soft hyphens
 dropped (pdfium's end-of-line hyphen mark too), a word hyphenated across a line break joined,
 then ``clean_text``; a short line (at most 80 characters) repeated at the top (or bottom) of
-at least 3 and 60% of the pages, digits aside, is a running header (footer) and is dropped
-(never a page's only line).
+at least 3 pages (5 in a document of 25 pages or more), digits aside, is a running header
+(footer) and is dropped (never a page's only line).
 Codes: ENCRYPTED (a password is needed), DECODE_ERROR (not a
 PDF pdfium can read: corrupt, truncated), TOO_LARGE (more pages than ``limits.max_pages``, or
 more text than ``limits.max_chars``), NO_TEXT (no page has text: a scan; OCR is out of scope).
@@ -49,6 +49,12 @@ def _edge(lines: list[str], last: bool) -> str:
     return _DIGITS.sub("#", line) if len(line) <= _RUNNING_MAX else ""
 
 
+def _repeats(pages: int) -> int:
+    """How many pages must share an edge line for it to be a running header: 3, and a fifth
+    of the pages up to 5 (a book's headers name the chapter: they repeat per chapter)."""
+    return max(3, min(5, pages // 5))
+
+
 def drop_running(pages: list[str]) -> list[str]:
     """Pages without their running header and footer lines (see the module's rules)."""
     if len(pages) < 3:
@@ -56,7 +62,7 @@ def drop_running(pages: list[str]) -> list[str]:
     out = [p.split("\n") for p in pages]
     for last in (False, True):
         seen = Counter(_edge(ls, last) for ls in out if len(ls) > 1)
-        common = {k for k, n in seen.items() if k and n >= max(3, (len(pages) * 3 + 4) // 5)}
+        common = {k for k, n in seen.items() if k and n >= _repeats(len(pages))}
         for ls in out:
             if len(ls) > 1 and _edge(ls, last) in common:  # never a page's only line
                 ls.pop(-1 if last else 0)

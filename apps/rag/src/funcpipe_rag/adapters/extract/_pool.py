@@ -95,7 +95,7 @@ def _context() -> mp.context.ForkServerContext | mp.context.SpawnContext:
     # forkserver on Linux: cheap workers that never inherit the loop's threads
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])  # imported once, by the server: workers fork
+        ctx.set_forkserver_preload(["__main__", __name__])  # imported once, by the server
         return ctx
     return mp.get_context("spawn")
 
