@@ -1,6 +1,7 @@
 """funcpipe-rag over PDFs: pages/s of the ingest (extraction in worker processes, chunking,
 the default embedder, the embedded store) against the extractor alone on the same files in
-this process, with ``--jobs 1`` and ``--jobs 2``.
+this process, with ``--jobs 1`` and ``--jobs 2``, and against the ingest of the same text
+as ``.txt`` files (the pipeline without extraction: embedding and writes bound it).
 
 The files are made here (fpdf2): PDFS documents of PAGES pages of ~1,800 characters each.
 Both sides of each ratio run in this process run, on the same files; each ingest starts from
@@ -92,6 +93,15 @@ def extractor_alone(root: Path) -> float:
     return time.perf_counter() - t0
 
 
+def as_text(root: Path, out: Path) -> None:
+    """The extracted text of each PDF as a ``.txt`` file: the same ingest without extraction."""
+    out.mkdir(parents=True, exist_ok=True)
+    for f in sorted(root.glob("*.pdf")):
+        got = extract_pdf(f.read_bytes(), Limits())
+        assert isinstance(got, Ok)
+        (out / f"{f.stem}.txt").write_text(got.value.text)
+
+
 def ingest(root: Path, data: Path, jobs: int) -> float:
     """Seconds of one ingest of ``root`` into an empty store with ``--jobs jobs``."""
     shutil.rmtree(data, ignore_errors=True)
@@ -113,6 +123,9 @@ def run() -> list[Row]:
         alone = min(extractor_alone(root) for _ in range(2))
         one = min(ingest(root, Path(tmp) / "d1", 1) for _ in range(2))
         two = min(ingest(root, Path(tmp) / "d2", 2) for _ in range(2))
+        texts = Path(tmp) / "texts"
+        as_text(root, texts)
+        plain = min(ingest(texts, Path(tmp) / "d3", 1) for _ in range(2))
     load = "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     note = f"{PDFS} PDFs x {PAGES} pages; {load}"
     return [
@@ -123,6 +136,15 @@ def run() -> list[Row]:
             pages / alone,
             "pages/s",
             ">= 0.85 of the extractor alone",
+            note,
+        ),
+        Row(
+            "PDF ingest, --jobs 1 (pages/s)",
+            pages / one,
+            "the same text as .txt files (no extraction)",
+            pages / plain,
+            "pages/s",
+            "what extraction costs the ingest",
             note,
         ),
         Row(

@@ -14,6 +14,7 @@ comes back as that kind. Errors are the source's one ``Err`` (stage ``read`` or 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +23,7 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe_rag.domain import BinarySource, Document, doc_version, parse_text
 
 Parsed = list[Result[Document, ErrInfo]]
+_HASH_INLINE = 1 << 20
 
 
 def raw_hash_of(identity: str, data: bytes) -> str:
@@ -47,11 +49,15 @@ async def read_binary(
     got = await raw.read_bytes(max_bytes)()
     if isinstance(got, Err):
         return _at(got.error, "read", raw.key)
-    raw_hash = raw_hash_of(raw.identity, got.value)
+    data = got.value
+    if len(data) > _HASH_INLINE:  # hashing 100 MB takes a while: a thread does it
+        raw_hash = await asyncio.to_thread(raw_hash_of, raw.identity, data)
+    else:
+        raw_hash = raw_hash_of(raw.identity, data)
     known = await current(raw.key, raw_hash)
     if known is not None:
         return [Ok(Document(raw.key, "", known, "pdf", "", raw_hash))]
-    ex = await raw.extract(got.value)()
+    ex = await raw.extract(data)()
     if isinstance(ex, Err):
         return _at(ex.error, "extract", raw.key)
     x = ex.value
