@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -38,7 +40,7 @@ from funcpipe_rag.domain import (
     doc_version,
 )
 from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from rag_doubles import (
     HashEmbedder,
@@ -47,6 +49,7 @@ from rag_doubles import (
     image_only_pdf,
     make_docx,
     make_pdf,
+    stored,
 )
 from rag_extractors import EXTRACTED, counting_pdf, crashing_extract, echo_extract, sleepy_extract
 from typer.testing import CliRunner
@@ -349,6 +352,69 @@ def test_a_dask_worker_prepares_a_pdf_and_its_locators_cross_the_wire(tmp_path: 
     again = drive(lambda: prep(known))
     assert isinstance(again[0], Ok)
     assert again[0].value.records == ()
+
+
+ACTIONS = ["pdf", "pdf2", "docx", "html", "truncate", "encrypt", "delete"]
+
+
+def _apply(path: Path, action: str) -> None:
+    """One edit of a document file (what a team does to its folder)."""
+    word = path.stem
+    if action == "delete" or (action == "truncate" and not path.exists()):
+        path.unlink(missing_ok=True)
+    elif action == "truncate":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif action == "pdf":
+        path.write_bytes(make_pdf([f"{word} alpha beta.", f"{word} gamma delta."]))
+    elif action == "pdf2":
+        path.write_bytes(make_pdf([f"{word} alpha beta, edited.", "", f"{word} omega."]))
+    elif action == "docx":
+        path.write_bytes(make_docx([("h1", word), ("p", f"{word} paragraph text.")]))
+    elif action == "html":
+        path.write_bytes(f"<!doctype html><title>{word}</title><p>{word} page.</p>".encode())
+    else:
+        path.write_bytes(make_pdf([f"{word} locked."], password="pw"))
+
+
+LAW_EXAMPLES = 40 if os.environ.get("HYPOTHESIS_PROFILE") == "deep" else 2
+"""Each example runs several real ingests: a few in CI, many under the deep profile."""
+
+
+@settings(max_examples=LAW_EXAMPLES)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["a.pdf", "b.docx"]), st.sampled_from(ACTIONS)),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_the_store_after_edits_to_documents_equals_a_clean_run(
+    steps: list[tuple[str, str]],
+) -> None:
+    """Edits, truncations, encryption, a format swapped for another: after each ingest (with
+    --prune) the store holds, for every source that reads, what a clean run writes; a source
+    that fails keeps what it had (never half-written)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "docs").mkdir()
+        (root / "docs" / "keep.md").write_text("# Keep\n\nA page that never changes.\n")
+        live = settings_for(root)
+        failed: set[str] = set()
+        for name, action in steps:
+            _apply(root / "docs" / name, action)
+            r = drive(
+                lambda: run_ingest(
+                    live, DEFAULT_SPEC, [str(root / "docs")], base=root, embedder=EMB, prune=True
+                )
+            )
+            failed = {e.source for e in r.errors}
+        clean = Settings.model_construct(data_dir=root / "clean", collection="docs", jobs=0)
+        ingest_docs(clean, root)
+
+        def readable(s: Settings) -> dict[str, object]:
+            return {k: v for k, v in stored(s).items() if getattr(v, "source", "") not in failed}
+
+        assert readable(live) == readable(clean)
 
 
 # -- 3. bad input: a code, one line, nothing else lost -------------------------------------------
