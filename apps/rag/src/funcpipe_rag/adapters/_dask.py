@@ -36,6 +36,7 @@ from funcpipe_rag.pipelines import (
 )
 
 from ._sources import FileRaw, UrlRaw
+from .extract import DocRaw
 
 WORKER_REGISTRY = "funcpipe_rag.worker:worker_registry"
 """The import name every worker rebuilds the shipped specs from (the package installed)."""
@@ -128,7 +129,7 @@ class DaskShards:
         return prepared
 
     def locate(self, raw: RawSource) -> str | None:
-        if isinstance(raw, FileRaw):
+        if isinstance(raw, FileRaw | DocRaw):
             return str(raw.path.absolute())
         if isinstance(raw, UrlRaw):
             return raw.url

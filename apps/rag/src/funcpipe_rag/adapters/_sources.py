@@ -22,7 +22,7 @@ import os
 import stat
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -46,6 +46,7 @@ from funcpipe_rag.domain import (
 )
 
 from ._walk import Filters, walk_tree
+from .extract import DocRaw, ExtractPool, extractor_for
 
 
 def _under(path: str, base: str) -> str | None:
@@ -81,8 +82,9 @@ def root_key(root: str, base: Path | None, home: Path | None = None) -> str:
 
 
 def supported_file(name: str) -> bool:
-    """Whether a parser handles the file ``name`` (by extension; ``.gz`` of those too)."""
-    return kind_of(name) is not None
+    """Whether a parser handles the file ``name`` (by extension; ``.gz`` of the text ones;
+    the extractors' formats, plug-ins included)."""
+    return kind_of(name) is not None or extractor_for(name) is not None
 
 
 def _read_gz(path: str, limit: int) -> bytes:
@@ -120,6 +122,20 @@ class FileRaw:
         return _run
 
 
+def file_source(
+    key: str,
+    path: Path,
+    reader: FileReader | None = None,
+    pool: Callable[[], ExtractPool] | None = None,
+) -> RawSource:
+    """A file's source: extracted (PDF, DOCX, plug-ins; in ``pool()``, by default in threads
+    of this process, as a Dask worker does) or read as text."""
+    ex = None if path.name.lower().endswith(".gz") else extractor_for(path.name)
+    if ex is not None:
+        return DocRaw(key, path, ex, pool() if pool is not None else ExtractPool(0))
+    return FileRaw(key, path, reader or FileReader())
+
+
 @dataclass(frozen=True, slots=True)
 class UrlRaw:
     key: str
@@ -154,6 +170,7 @@ class RootsSource:
         http: HttpPort | None = None,
         filters: Filters | None = None,
         home: Path | None = None,
+        pool: ExtractPool | None = None,
     ) -> None:
         self.roots = tuple(roots)
         self.base = base
@@ -163,6 +180,22 @@ class RootsSource:
         self.skipped: Counter[str] = Counter()
         # Reads started together share one executor hop: a hop costs more than a small file.
         self.reader = FileReader()
+        self._pool = pool  # binary documents' extraction workers (made on first use)
+
+    @property
+    def pool(self) -> ExtractPool:
+        """The extraction pool (``--jobs``; by default one worker per core, made lazily)."""
+        if self._pool is None:
+            self._pool = ExtractPool()
+        return self._pool
+
+    def close(self) -> None:
+        """End the extraction workers, if any were started."""
+        if self._pool is not None:
+            self._pool.close()
+
+    def _file(self, key: str, path: Path) -> RawSource:
+        return file_source(key, path, self.reader, lambda: self.pool)
 
     def root_keys(self) -> tuple[str, ...]:
         return tuple(root_key(r, self.base, self.home) for r in self.roots)
@@ -194,7 +227,7 @@ class RootsSource:
                     )
                     yield Err(ErrInfo(codes.UNSUPPORTED, msg, Stage.READ, (prefix,)))
                 else:
-                    yield Ok(FileRaw(prefix, root_abs, self.reader))
+                    yield Ok(self._file(prefix, root_abs))
                 return
             if not stat.S_ISDIR(st.st_mode):
                 msg = f"{root_abs}: not a file or folder"
@@ -205,7 +238,7 @@ class RootsSource:
                 async for item in it:
                     if isinstance(item, Ok):
                         found = item.value
-                        yield Ok(FileRaw(key_of(found.rel), found.path, self.reader))
+                        yield Ok(self._file(key_of(found.rel), found.path))
                         continue
                     e = item.error
                     rel = str(e.path[0]) if e.path else ""

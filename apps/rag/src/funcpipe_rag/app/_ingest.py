@@ -13,6 +13,7 @@ from funcpipe.result import Err, ErrInfo, Ok, Result
 from funcpipe.streams import AsyncGen, async_gen_from_results
 
 from funcpipe_rag.adapters import EmbedderPort, Filters, RootsSource
+from funcpipe_rag.adapters.extract import ExtractPool
 from funcpipe_rag.domain import RawSource, is_url
 from funcpipe_rag.pipelines import (
     IngestEvent,
@@ -142,16 +143,22 @@ def events_on(
     ``cluster``: run on Dask (the command stays the store's one writer)."""
 
     async def _gen() -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
-        source = RootsSource(roots, base=base, http=b.http, filters=filters)
-        walked = await walk_once(source)  # the run's one walk: its sources and their total
-        request = IngestRequest(
-            walked, source.root_keys(), prune=prune, dry_run=dry_run, collection=b.index.collection
-        )
         where = settings.qdrant_path or settings.data_dir
         room = None if settings.qdrant_url else room_under(where, free_bytes)
         upserted = 0
         counted = False
         async with AsyncExitStack() as stack:
+            pool = ExtractPool(settings.jobs)  # PDF/DOCX extraction processes (--jobs)
+            stack.callback(pool.close)
+            source = RootsSource(roots, base=base, http=b.http, filters=filters, pool=pool)
+            walked = await walk_once(source)  # the run's one walk: its sources and their total
+            request = IngestRequest(
+                walked,
+                source.root_keys(),
+                prune=prune,
+                dry_run=dry_run,
+                collection=b.index.collection,
+            )
             remote = None
             if cluster is not None:
                 opened_remote = await stack.enter_async_context(

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     embed_api_key: SecretStr | None = None
     embed_dim: int | None = Field(default=None, ge=1, le=65536)
     key_base: Path | None = Field(default=None, description="source keys are relative to it")
+    # round 3 documents: PDF/DOCX extraction workers (None: the cores; 0: threads, no kill)
+    jobs: int | None = Field(default=None, ge=0, le=256, description="extraction processes")
 
 
 _URL_FIELDS = {

@@ -29,6 +29,7 @@ class Stage(StrEnum):
     SPECS = "specs"
     QUERY = "query"
     READ = "read"
+    EXTRACT = "extract"
     PARSE = "parse"
     EMBED = "embed"
     STORE = "store"

@@ -22,7 +22,9 @@ from funcpipe.streams import AsyncGen, close_stream
 
 from funcpipe_rag.domain import (
     SUPPORTED_EXTENSIONS,
+    BinarySource,
     CommitRecord,
+    Document,
     Embedder,
     RawSource,
     Stage,
@@ -35,6 +37,7 @@ from funcpipe_rag.domain import (
     sha256_hex,
 )
 
+from ._extract import read_binary
 from ._session import StoreSession
 from ._types import SPEC_CODES, STAGE_CLUSTER, Halt, Prepared, Unchanged
 
@@ -127,7 +130,13 @@ def prepare_source(
     """The worker's stage: read, parse and chunk one source (what ``read_source`` and the
     plan's chunking do in one process). Errors are per source (its key in ``path[0]``)."""
 
+    async def _known(key: str, raw_hash: str) -> str | None:
+        return known.doc_version if known is not None and known.raw_hash == raw_hash else None
+
     async def _run() -> Result[PreparedList, ErrInfo]:
+        if isinstance(raw, BinarySource):  # round 3 documents: PDF, DOCX, plug-ins
+            parsed = await read_binary(raw, max_bytes, _known)
+            return Ok([Ok(_prepared(r.value, ctx)) if isinstance(r, Ok) else r for r in parsed])
         got = await raw.read(max_bytes)()
         if isinstance(got, Err):
             e = got.error
@@ -154,6 +163,13 @@ def prepare_source(
         return Ok(out)
 
     return _run
+
+
+def _prepared(doc: Document | Unchanged, ctx: SyncContext) -> Prepared:
+    """A read document with its chunk records, or an unchanged source (current: nothing)."""
+    if isinstance(doc, Unchanged):
+        return Prepared(doc)
+    return Prepared(replace(doc, text="", marks=None), desired_records(doc, ctx))
 
 
 # -- the command's front -----------------------------------------------------------------------

@@ -24,6 +24,7 @@ from funcpipe.streams import AsyncGen, async_gen_bounded_map, close_stream
 
 from funcpipe_rag.domain import (
     SUPPORTED_EXTENSIONS,
+    BinarySource,
     ChunkRecord,
     CommitRecord,
     Document,
@@ -43,6 +44,7 @@ from funcpipe_rag.domain import (
     sha256_hex,
 )
 
+from ._extract import read_binary
 from ._session import RunConfig, StoreSession
 from ._settings import Retrying
 from ._types import Prepared, Ready, Unchanged
@@ -80,6 +82,8 @@ def read_source(
         if raw.key in seen:
             return []
         seen.add(raw.key)
+        if isinstance(raw, BinarySource):  # PDF, DOCX, plug-ins: extracted (see _extract)
+            return await read_binary(raw, cfg.settings.max_bytes, _current_version)
         got = await raw.read(cfg.settings.max_bytes)()
         if isinstance(got, Err):
             e = got.error
@@ -99,6 +103,10 @@ def read_source(
         if len(docs) == 1 and isinstance(docs[0], Ok) and docs[0].value.source == raw.key:
             return [Ok(replace(docs[0].value, raw_hash=raw_hash))]
         return list(docs)
+
+    async def _current_version(key: str, raw_hash: str) -> str | None:
+        c = await _current_commit(key, raw_hash)
+        return None if c is None else c.doc_version
 
     async def _current_commit(key: str, raw_hash: str) -> CommitRecord | None:
         """The source's commit marker when it was written from this very raw text by this

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from funcpipe.result import Err, ErrInfo, Ok, codes
 
-from funcpipe_rag.domain import ChunkRecord, Document, SyncContext
+from funcpipe_rag.domain import ChunkRecord, Document, Locator, SyncContext
 
 from ._shards import Plain, PreparedList
 from ._types import STAGE_CLUSTER, Prepared, Unchanged
@@ -13,6 +13,7 @@ from ._types import STAGE_CLUSTER, Prepared, Unchanged
 
 def _record_plain(r: ChunkRecord) -> Plain:
     headings: list[Plain] = list(r.headings)
+    locator: list[Plain] = [[k, v] for k, v in r.locator]  # an 11th field, when there is one
     return [
         r.id,
         r.source,
@@ -24,13 +25,15 @@ def _record_plain(r: ChunkRecord) -> Plain:
         r.text,
         r.title,
         headings,
+        *([locator] if locator else []),
     ]
 
 
 def _record_of(data: object, embedder: str, spec_hash: str) -> ChunkRecord:
-    if not isinstance(data, list) or len(data) != 10:
+    if not isinstance(data, list) or len(data) not in (10, 11):
         raise ValueError("a chunk record is malformed")
-    id_, source, version, chash, occ, start, end, text, title, headings = data
+    id_, source, version, chash, occ, start, end, text, title, headings = data[:10]
+    locator = _locator_of(data[10] if len(data) == 11 else [])
     strs = (id_, source, version, chash, text, title)
     ints = (occ, start, end)
     if not all(isinstance(s, str) for s in strs) or not all(
@@ -52,7 +55,22 @@ def _record_of(data: object, embedder: str, spec_hash: str) -> ChunkRecord:
         spec_hash,
         str(title),
         tuple(str(h) for h in headings),
+        locator,
     )
+
+
+def _locator_of(data: object) -> Locator:
+    if not isinstance(data, list):
+        raise ValueError("a chunk record's locator is malformed")
+    out: list[tuple[str, int | str]] = []
+    for p in data:
+        if not (isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)):
+            raise ValueError("a chunk record's locator is malformed")
+        k, v = p
+        if isinstance(v, bool) or not isinstance(v, int | str):
+            raise ValueError("a chunk record's locator is malformed")
+        out.append((k, v))
+    return tuple(out)
 
 
 def prepared_to_plain(items: PreparedList) -> Plain:
