@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TypeVar, get_args
 
@@ -40,6 +41,27 @@ LOCKED = re.compile(r"\block(ed)?\b|wouldblock|already accessed")
 """A store already open elsewhere, as the engine words it (-> ``STORE_LOCKED``)."""
 
 
+@dataclass(frozen=True, slots=True)
+class CollectionSpec:
+    """A checked ``ensure_collection`` request (``dim >= 1``, a known distance)."""
+
+    name: str
+    dim: int
+    distance: Distance
+    indexes: Mapping[str, PayloadIndexKind]
+    sparse: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NearestQuery:
+    """A ``query`` request (``limit >= 1``)."""
+
+    vector: tuple[float, ...]
+    filter: Filter | None
+    limit: int
+    exact: bool
+
+
 class StoreBase(ABC):
     """The shared half of a ``VectorStore``: argument checks, then the backend's hook."""
 
@@ -55,7 +77,10 @@ class StoreBase(ABC):
         vectors (IDF modifier); add missing payload indexes (see the backend for its limits)."""
         if dim < 1 or distance not in DISTANCES:
             raise ValueError(f"ensure_collection: bad dim {dim} or distance {distance!r}")
-        return self._ensure_plan(name, dim, distance, dict(payload_indexes), tuple(sparse_vectors))
+        indexes = dict(payload_indexes)
+        return self._ensure_plan(
+            CollectionSpec(name, dim, distance, indexes, tuple(sparse_vectors))
+        )
 
     def upsert(self, collection: str, points: Sequence[Point]) -> AsyncPlan[int]:
         """Upsert ``points`` in batches; Ok(number of points written). A failed batch -> Err
@@ -125,7 +150,7 @@ class StoreBase(ABC):
         exact: bool = False,
     ) -> AsyncPlan[list[ScoredPoint]]:
         """Nearest points to ``vector``, best first (``exact`` where the backend indexes)."""
-        plan = self._query_plan(collection, tuple(vector), filter, limit, exact)
+        plan = self._query_plan(collection, NearestQuery(tuple(vector), filter, limit, exact))
 
         async def _run() -> Result[list[ScoredPoint], ErrInfo]:
             if limit < 1:
@@ -151,14 +176,7 @@ class StoreBase(ABC):
     # ---- hooks: the backend's half ----
 
     @abstractmethod
-    def _ensure_plan(
-        self,
-        name: str,
-        dim: int,
-        distance: Distance,
-        indexes: dict[str, PayloadIndexKind],
-        sparse: tuple[str, ...],
-    ) -> AsyncPlan[None]: ...
+    def _ensure_plan(self, spec: CollectionSpec) -> AsyncPlan[None]: ...
 
     @abstractmethod
     def _upsert_plan(self, collection: str, points: tuple[Point, ...]) -> AsyncPlan[int]: ...
@@ -177,15 +195,8 @@ class StoreBase(ABC):
         """``filter`` is never empty here."""
 
     @abstractmethod
-    def _query_plan(
-        self,
-        collection: str,
-        vector: tuple[float, ...],
-        filter: Filter | None,
-        limit: int,
-        exact: bool,
-    ) -> AsyncPlan[list[ScoredPoint]]:
-        """Run only with ``limit >= 1``."""
+    def _query_plan(self, collection: str, q: NearestQuery) -> AsyncPlan[list[ScoredPoint]]:
+        """Run only with ``q.limit >= 1``."""
 
     @abstractmethod
     def _scroll(

@@ -12,35 +12,10 @@ from pathlib import Path
 from typing import TypeAlias, TypeVar
 
 import qdrant_edge as qe
-from funcpipe.adapters._store_base import (
-    LOCKED,
-    StoreBase,
-    filter_parts,
-    in_order,
-    needs_total,
-    paged,
-    search_sizes,
-    stored_record,
-)
+from funcpipe.adapters import _store_base as base
+from funcpipe.adapters import vectors
 from funcpipe.adapters.runtime import dedicated_executor, run_blocking
-from funcpipe.adapters.vectors import (
-    DEFAULT_MAX_BATCH_BYTES,
-    DEFAULT_MAX_BATCH_POINTS,
-    Distance,
-    Filter,
-    PayloadIndexKind,
-    Point,
-    Record,
-    ScoredPoint,
-    SearchQuery,
-    SparseVector,
-    cap_groups,
-    check_collection_name,
-    check_search,
-    check_sparse_names,
-    check_vector,
-    checked_batches,
-)
+from funcpipe.adapters.vectors import Filter, Point, Record, ScoredPoint, SearchQuery, SparseVector
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
@@ -83,7 +58,7 @@ def _edge_filter(flt: Filter) -> qe.Filter:
     def many(key: str, values: list[str] | list[int]) -> qe.ConditionType:
         return qe.FieldCondition(key=key, match=qe.MatchAny(values))
 
-    must, must_not = filter_parts(flt, one, many)
+    must, must_not = base.filter_parts(flt, one, many)
     return qe.Filter(must=must, must_not=must_not)
 
 
@@ -114,7 +89,7 @@ def edge_error(exc: BaseException, op: str, collection: str) -> ErrInfo:
     low = text.lower()
     if "dimension error" in low or "vector size" in low:
         code = codes.DIMENSION_MISMATCH
-    elif LOCKED.search(low):
+    elif base.LOCKED.search(low):
         code = codes.STORE_LOCKED
     elif isinstance(exc, ValueError | TypeError) or "incompatible" in low:
         code = codes.INVALID_INPUT
@@ -125,7 +100,7 @@ def edge_error(exc: BaseException, op: str, collection: str) -> ErrInfo:
     )
 
 
-class EdgeStore(StoreBase):
+class EdgeStore(base.StoreBase):
     """A ``VectorStore`` on Qdrant Edge: one shard directory per collection under ``root``.
 
     - Every blocking Edge call runs on this store's one dedicated thread, in order, so the
@@ -153,8 +128,8 @@ class EdgeStore(StoreBase):
         full_scan_threshold_kb: int | None = None,
         indexing_threshold_kb: int | None = None,
         search_ef: int | None = None,
-        max_batch_points: int = DEFAULT_MAX_BATCH_POINTS,
-        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        max_batch_points: int = vectors.DEFAULT_MAX_BATCH_POINTS,
+        max_batch_bytes: int = vectors.DEFAULT_MAX_BATCH_BYTES,
     ) -> None:
         self._root = Path(root)
         self._hnsw = (hnsw_m, ef_construct, full_scan_threshold_kb)
@@ -226,14 +201,8 @@ class EdgeStore(StoreBase):
             self._sparse[name] = meta[2]
         return shard
 
-    def _ensure(
-        self,
-        name: str,
-        dim: int,
-        distance: str,
-        indexes: Mapping[str, PayloadIndexKind],
-        sparse: Sequence[str],
-    ) -> None:
+    def _ensure(self, spec: base.CollectionSpec) -> None:
+        name, dim, distance, sparse = spec.name, spec.dim, spec.distance, spec.sparse
         if self._closed.is_set():
             raise _Fail(codes.DB_ERROR, "store is closed")
         path = self._root / name
@@ -247,7 +216,7 @@ class EdgeStore(StoreBase):
                 )
             if have is not None and have[1] != distance:
                 raise _Fail(codes.INVALID_INPUT, f"uses {have[1]} distance, not {distance}")
-            named = check_sparse_names(name, self._sparse.get(name, frozenset()), sparse)
+            named = vectors.check_sparse_names(name, self._sparse.get(name, frozenset()), sparse)
             if isinstance(named, Err):
                 raise _Fail(named.error.code, named.error.msg, **named.error.ctx)
             shard = self._shards[name]
@@ -259,7 +228,7 @@ class EdgeStore(StoreBase):
             self._sparse[name] = frozenset(sparse)
             self._dirty.add(name)
         existing = shard.info().payload_schema
-        for field_name, kind in indexes.items():
+        for field_name, kind in spec.indexes.items():
             if field_name not in existing:
                 shard.update(qe.UpdateOperation.create_field_index(field_name, _SCHEMA[kind]))
                 self._dirty.add(name)
@@ -276,7 +245,7 @@ class EdgeStore(StoreBase):
     # ---- plans ----
 
     async def _call(self, op: str, collection: str, fn: Callable[[], T]) -> Result[T, ErrInfo]:
-        name = check_collection_name(collection) if collection else Ok(collection)
+        name = vectors.check_collection_name(collection) if collection else Ok(collection)
         if isinstance(name, Err):
             return name
         if self._closed.is_set():
@@ -291,20 +260,9 @@ class EdgeStore(StoreBase):
         meta = self._meta.get(collection)
         return meta[0] if meta else None
 
-    def _ensure_plan(
-        self,
-        name: str,
-        dim: int,
-        distance: Distance,
-        indexes: dict[str, PayloadIndexKind],
-        sparse: tuple[str, ...],
-    ) -> AsyncPlan[None]:
+    def _ensure_plan(self, spec: base.CollectionSpec) -> AsyncPlan[None]:
         async def _run() -> Result[None, ErrInfo]:
-            return await self._call(
-                "ensure_collection",
-                name,
-                lambda: self._ensure(name, dim, distance, indexes, sparse),
-            )
+            return await self._call("ensure_collection", spec.name, lambda: self._ensure(spec))
 
         return _run
 
@@ -313,7 +271,7 @@ class EdgeStore(StoreBase):
         the writes all run there, never on the event loop."""
 
         def _work() -> Result[int, ErrInfo]:
-            batches = checked_batches(
+            batches = vectors.checked_batches(
                 collection,
                 frozen,
                 self._dim_on_worker(collection),
@@ -361,23 +319,16 @@ class EdgeStore(StoreBase):
 
         return await self._call(op_name, collection, _write)
 
-    def _query_plan(
-        self,
-        collection: str,
-        frozen: tuple[float, ...],
-        filter: Filter | None,
-        limit: int,
-        exact: bool,
-    ) -> AsyncPlan[list[ScoredPoint]]:
+    def _query_plan(self, collection: str, q: base.NearestQuery) -> AsyncPlan[list[ScoredPoint]]:
         """HNSW after ``optimize``, unless exact."""
 
         def _q() -> list[ScoredPoint]:
-            checked = check_vector(frozen, self._dim_on_worker(collection))
+            checked = vectors.check_vector(q.vector, self._dim_on_worker(collection))
             if isinstance(checked, Err):
                 e = checked.error
                 raise _Fail(e.code, e.msg, **e.ctx)
             vec = checked.value
-            if exact:
+            if q.exact:
                 params = qe.SearchParams(exact=True)
             elif self._search_ef is not None:
                 params = qe.SearchParams(hnsw_ef=self._search_ef)
@@ -386,8 +337,8 @@ class EdgeStore(StoreBase):
             hits = self._shard(collection).query(
                 qe.QueryRequest(
                     query=qe.Query.Nearest(vec),
-                    limit=limit,
-                    filter=to_edge_filter(filter),
+                    limit=q.limit,
+                    filter=to_edge_filter(q.filter),
                     with_payload=True,
                     with_vector=False,
                     params=params,
@@ -440,21 +391,21 @@ class EdgeStore(StoreBase):
 
         def _s() -> list[ScoredPoint]:
             dim = self._dim_on_worker(collection)
-            checked = check_search(
+            checked = vectors.check_search(
                 collection, query, dim, self._sparse.get(collection, frozenset())
             )
             if isinstance(checked, Err):
                 raise _Fail(checked.error.code, checked.error.msg, **checked.error.ctx)
             shard = self._shard(collection)
-            total = int(shard.info().points_count) if needs_total(query) else 0
-            sizes = search_sizes(query, total)
+            total = int(shard.info().points_count) if base.needs_total(query) else 0
+            sizes = base.search_sizes(query, total)
             out: list[ScoredPoint] = []
             for n in sizes:
                 hits = [
                     ScoredPoint(str(h.id), float(h.score), dict(h.payload or {}))
                     for h in shard.query(_request(n))
                 ]
-                out = cap_groups(hits, query)
+                out = vectors.cap_groups(hits, query)
                 if len(out) >= query.limit or len(hits) < n:
                     break
             return out
@@ -477,7 +428,7 @@ class EdgeStore(StoreBase):
                     with_vector=False,
                 )
             )
-            out = [stored_record(r.id, r.payload, None, with_payload, False) for r in records]
+            out = [base.stored_record(r.id, r.payload, None, with_payload, False) for r in records]
             return out, nxt
 
         async def _fetch(
@@ -485,7 +436,7 @@ class EdgeStore(StoreBase):
         ) -> Result[tuple[list[Record], _PointId | None], ErrInfo]:
             return await self._call("scroll", collection, lambda: _page(offset))
 
-        return paged(_fetch, None)
+        return base.paged(_fetch, None)
 
     async def _retrieve(
         self, collection: str, wanted: list[str], with_payload: bool, with_vectors: bool
@@ -497,9 +448,10 @@ class EdgeStore(StoreBase):
                 list[_PointId](wanted), with_payload, with_vectors
             )
             got = [
-                stored_record(r.id, r.payload, r.vector, with_payload, with_vectors) for r in recs
+                base.stored_record(r.id, r.payload, r.vector, with_payload, with_vectors)
+                for r in recs
             ]
-            return in_order(got, wanted)
+            return base.in_order(got, wanted)
 
         return await self._call("retrieve", collection, _read)
 
@@ -562,7 +514,7 @@ class EdgeStore(StoreBase):
             if not self._root.is_dir():
                 return []
             names = (p.name for p in self._root.iterdir() if (p / "segments").is_dir())
-            return sorted(n for n in names if isinstance(check_collection_name(n), Ok))
+            return sorted(n for n in names if isinstance(vectors.check_collection_name(n), Ok))
 
         async def _run() -> Result[list[str], ErrInfo]:
             return await self._call("list_collections", "", _list)
@@ -587,7 +539,7 @@ class EdgeStore(StoreBase):
             return True
 
         async def _run() -> Result[bool, ErrInfo]:
-            checked = check_collection_name(name)
+            checked = vectors.check_collection_name(name)
             if isinstance(checked, Err):
                 return checked
             return await self._call("drop_collection", name, _drop)

@@ -7,35 +7,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 import httpx
-from funcpipe.adapters._store_base import (
-    LOCKED,
-    StoreBase,
-    filter_parts,
-    in_order,
-    needs_total,
-    paged,
-    search_sizes,
-    stored_record,
-)
+from funcpipe.adapters import _store_base as base
+from funcpipe.adapters import vectors
 from funcpipe.adapters.http import code_for_status, safe_url
-from funcpipe.adapters.vectors import (
-    DEFAULT_MAX_BATCH_BYTES,
-    DEFAULT_MAX_BATCH_POINTS,
-    Distance,
-    Filter,
-    PayloadIndexKind,
-    Point,
-    Record,
-    ScoredPoint,
-    SearchQuery,
-    SparseVector,
-    cap_groups,
-    check_collection_name,
-    check_search,
-    check_sparse_names,
-    check_vector,
-    checked_batches,
-)
+from funcpipe.adapters.vectors import Filter, Point, Record, ScoredPoint, SearchQuery, SparseVector
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
@@ -69,7 +44,7 @@ def _qdrant_filter(flt: Filter) -> models.Filter:
     def many(key: str, values: list[str] | list[int]) -> models.Condition:
         return models.FieldCondition(key=key, match=models.MatchAny(any=values))
 
-    must, must_not = filter_parts(flt, one, many)
+    must, must_not = base.filter_parts(flt, one, many)
     return models.Filter(must=must, must_not=must_not)
 
 
@@ -91,7 +66,7 @@ def qdrant_error(exc: BaseException, op: str, collection: str) -> ErrInfo:
         source = exc.source if isinstance(exc, ResponseHandlingException) else exc
         code = codes.TIMEOUT if isinstance(source, httpx.TimeoutException) else codes.NETWORK
         text = f"{type(source).__name__}: {source}"
-    elif LOCKED.search(text.lower()):
+    elif base.LOCKED.search(text.lower()):
         code = codes.STORE_LOCKED  # local mode: the path is open in another client
     elif isinstance(exc, ValueError) and "not found" in text.lower():
         code = codes.NOT_FOUND
@@ -104,7 +79,7 @@ def qdrant_error(exc: BaseException, op: str, collection: str) -> ErrInfo:
     )
 
 
-class QdrantStore(StoreBase):
+class QdrantStore(base.StoreBase):
     """A ``VectorStore`` on ``AsyncQdrantClient``: a Qdrant server or cluster (``url``, optional
     ``api_key``) or qdrant-client's local mode (``location=":memory:"`` or ``path=``).
 
@@ -123,8 +98,8 @@ class QdrantStore(StoreBase):
         client: AsyncQdrantClient,
         *,
         owns_client: bool = False,
-        max_batch_points: int = DEFAULT_MAX_BATCH_POINTS,
-        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        max_batch_points: int = vectors.DEFAULT_MAX_BATCH_POINTS,
+        max_batch_bytes: int = vectors.DEFAULT_MAX_BATCH_BYTES,
     ) -> None:
         self._client = client
         self._owns = owns_client
@@ -173,7 +148,7 @@ class QdrantStore(StoreBase):
     async def _guard(
         self, op: str, collection: str, make: Callable[[], Awaitable[T]]
     ) -> Result[T, ErrInfo]:
-        name = check_collection_name(collection)
+        name = vectors.check_collection_name(collection)
         if isinstance(name, Err):
             return name
         try:
@@ -209,15 +184,9 @@ class QdrantStore(StoreBase):
             raise ValueError(f"collection {collection} has no default dense vector")
         return params
 
-    def _ensure_plan(
-        self,
-        name: str,
-        dim: int,
-        distance: Distance,
-        indexes: dict[str, PayloadIndexKind],
-        sparse: tuple[str, ...],
-    ) -> AsyncPlan[None]:
+    def _ensure_plan(self, spec: base.CollectionSpec) -> AsyncPlan[None]:
         """Payload indexes are created in server mode only."""
+        name, dim, distance, sparse = spec.name, spec.dim, spec.distance, spec.sparse
 
         async def _ensure() -> None:
             if await self._client.collection_exists(name):
@@ -229,7 +198,7 @@ class QdrantStore(StoreBase):
                         codes.INVALID_INPUT, f"uses {params.distance.value}, not {distance}"
                     )
                 self._sparse.pop(name, None)
-                named = check_sparse_names(name, await self._sparse_names(name), sparse)
+                named = vectors.check_sparse_names(name, await self._sparse_names(name), sparse)
                 if isinstance(named, Err):
                     raise _Mismatch(named.error.code, named.error.msg, named.error.ctx)
                 existing = (await self._client.get_collection(name)).payload_schema
@@ -245,7 +214,7 @@ class QdrantStore(StoreBase):
                 self._sparse[name] = frozenset(sparse)
                 existing = {}
             if not self._local:
-                for field_name, kind in indexes.items():
+                for field_name, kind in spec.indexes.items():
                     if field_name not in existing:
                         await self._client.create_payload_index(
                             name, field_name=field_name, field_schema=_SCHEMA[kind], wait=True
@@ -277,7 +246,7 @@ class QdrantStore(StoreBase):
                 have = await self._sparse_names(collection)
             except Exception as exc:
                 return Err(qdrant_error(exc, "upsert", collection))
-            batches = checked_batches(
+            batches = vectors.checked_batches(
                 collection,
                 frozen,
                 dim.value,
@@ -326,31 +295,24 @@ class QdrantStore(StoreBase):
     async def _delete(self, collection: str, selector: Callable[[], models.PointsSelector]) -> None:
         await self._client.delete(collection, points_selector=selector(), wait=True)
 
-    def _query_plan(
-        self,
-        collection: str,
-        frozen: tuple[float, ...],
-        filter: Filter | None,
-        limit: int,
-        exact: bool,
-    ) -> AsyncPlan[list[ScoredPoint]]:
+    def _query_plan(self, collection: str, q: base.NearestQuery) -> AsyncPlan[list[ScoredPoint]]:
         """Local mode is always exact."""
 
         async def _run() -> Result[list[ScoredPoint], ErrInfo]:
             dim = await self._dim(collection)
             if isinstance(dim, Err):
                 return dim
-            vec = check_vector(frozen, dim.value)
+            vec = vectors.check_vector(q.vector, dim.value)
             if isinstance(vec, Err):
                 return Err(vec.error.with_ctx(collection=collection))
-            params = models.SearchParams(exact=True) if exact and not self._local else None
+            params = models.SearchParams(exact=True) if q.exact and not self._local else None
 
             async def _q() -> list[ScoredPoint]:
                 resp = await self._client.query_points(
                     collection,
                     query=vec.value,
-                    query_filter=to_qdrant_filter(filter),
-                    limit=limit,
+                    query_filter=to_qdrant_filter(q.filter),
+                    limit=q.limit,
                     with_payload=True,
                     with_vectors=False,
                     search_params=params,
@@ -414,22 +376,22 @@ class QdrantStore(StoreBase):
             have = await self._guard("search", collection, lambda: self._sparse_names(collection))
             if isinstance(have, Err):
                 return have
-            checked = check_search(collection, query, dim.value, have.value)
+            checked = vectors.check_search(collection, query, dim.value, have.value)
             if isinstance(checked, Err):
                 return checked
             total = 0
-            if needs_total(query):
+            if base.needs_total(query):
                 got_total = await self._guard("search", collection, _total)
                 if isinstance(got_total, Err):
                     return got_total
                 total = got_total.value
-            sizes = search_sizes(query, total)
+            sizes = base.search_sizes(query, total)
             out: list[ScoredPoint] = []
             for n in sizes:
                 got = await self._guard("search", collection, functools.partial(_fetch, n))
                 if isinstance(got, Err):
                     return got
-                out = cap_groups(got.value, query)
+                out = vectors.cap_groups(got.value, query)
                 if len(out) >= query.limit or len(got.value) < n:
                     break
             return Ok(out)
@@ -452,14 +414,16 @@ class QdrantStore(StoreBase):
                 with_payload=with_payload,
                 with_vectors=False,
             )
-            return [stored_record(r.id, r.payload, None, with_payload, False) for r in records], nxt
+            return [
+                base.stored_record(r.id, r.payload, None, with_payload, False) for r in records
+            ], nxt
 
         async def _fetch(
             off: models.ExtendedPointId | None,
         ) -> Result[tuple[list[Record], models.ExtendedPointId | None], ErrInfo]:
             return await self._guard("scroll", collection, functools.partial(_page, off))
 
-        return paged(_fetch, None)
+        return base.paged(_fetch, None)
 
     async def _retrieve(
         self, collection: str, wanted: list[str], with_payload: bool, with_vectors: bool
@@ -475,9 +439,10 @@ class QdrantStore(StoreBase):
                 with_vectors=with_vectors,
             )
             got = [
-                stored_record(r.id, r.payload, r.vector, with_payload, with_vectors) for r in recs
+                base.stored_record(r.id, r.payload, r.vector, with_payload, with_vectors)
+                for r in recs
             ]
-            return in_order(got, wanted)
+            return base.in_order(got, wanted)
 
         return await self._guard("retrieve", collection, _get)
 
