@@ -122,7 +122,7 @@ class QdrantStore(base.StoreBase):
         """A plan that builds a client owned by the store: exactly one of ``url``,
         ``location`` (``":memory:"``) or ``path`` (local on-disk mode).
 
-        A ``path`` already opened by another client -> ``Err(DB_ERROR)``. Building a client
+        A ``path`` already opened by another client -> ``Err(STORE_LOCKED)``. Building a client
         for ``url`` does not contact the server (the first operation does).
         """
         if sum(x is not None for x in (url, location, path)) != 1:
