@@ -31,6 +31,10 @@ EMPTY_INPUT: Final = "EMPTY_INPUT"
 DIMENSION_MISMATCH: Final = "DIMENSION_MISMATCH"
 CANCELLED: Final = "CANCELLED"
 
+# Codes of the resilience runtime: a call refused before it was sent.
+RETRY_BUDGET: Final = "RETRY_BUDGET"
+CIRCUIT_OPEN: Final = "CIRCUIT_OPEN"
+
 # Codes of funcpipe.specs (reconstruction of pipelines shipped as data).
 HASH_MISMATCH: Final = "HASH_MISMATCH"
 UNALLOWED_OP: Final = "UNALLOWED_OP"
