@@ -2,6 +2,8 @@
 
 from ._gather import async_gather as async_gather
 from ._gather import run_guarded as run_guarded
+from ._guards import SharedCircuitBreaker as SharedCircuitBreaker
+from ._guards import SharedRetryBudget as SharedRetryBudget
 from ._lift import lift_sync as lift_sync
 from ._lift import lift_sync_with_executor as lift_sync_with_executor
 from ._plan import AsyncAction as AsyncAction
@@ -21,6 +23,8 @@ __all__ = [
     "AsyncAction",
     "AsyncPlan",
     "NonIdempotentRetryWarning",
+    "SharedCircuitBreaker",
+    "SharedRetryBudget",
     "async_bind",
     "async_from_result",
     "async_gather",
