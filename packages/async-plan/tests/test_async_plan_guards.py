@@ -123,7 +123,7 @@ def test_retries_sent_are_bounded_by_the_budget(
     refused = [r for r in run.results if isinstance(r, Err) and r.error.code == codes.RETRY_BUDGET]
     assert len(refused) == budget.refused
     for r in refused:
-        assert r.error.ctx["attempts"] == run.port.attempts[r.error.path[0]]
+        assert r.error.ctx["attempts"] == run.port.attempts[str(r.error.path[0])]
 
 
 @given(schedules, breakers, st.integers(1, 8), interleaving_seeds())
