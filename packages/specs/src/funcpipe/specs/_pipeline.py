@@ -6,13 +6,20 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import TypeAlias, cast
 
-from funcpipe.async_plan import AsyncPlan, resilient_mapper
+from funcpipe.async_plan import (
+    AsyncPlan,
+    SharedCircuitBreaker,
+    SharedRetryBudget,
+    resilient_mapper,
+)
 from funcpipe.policies import (
     BackpressurePolicy,
     ChunkPolicy,
+    CircuitBreaker,
     RateLimitPolicy,
     RealSleeper,
     ResilienceEnv,
+    RetryBudget,
     RetryPolicy,
     Sleeper,
     TimeoutCtx,
@@ -77,6 +84,8 @@ class _Resolved:
     backpressure: BackpressurePolicy | None
     rate_limit: RateLimitPolicy | None
     chunk: ChunkPolicy[object] | None
+    retry_budget: RetryBudget | None
+    circuit_breaker: CircuitBreaker | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +114,12 @@ def reconstruct_pipeline(
     (UNKNOWN_OP). A factory that raises or returns a non-callable, and
     any other unexpected exception, gives RECONSTRUCT_FAIL; nothing is raised.
 
-    Each op becomes: Map / Sink: rate limit (if any) on its input, then retry/timeout per item
-    and a bounded map with its backpressure policy (sequential without one). FlatMap: rate
-    limit, then flat map. BatchMap: chunk by its chunk policy, rate limit per batch, retry and
-    timeout per batch, bounded map over batches, flatten (a batch may hold per-item Results).
+    Each op becomes: Map / Sink: rate limit (if any) on its input, then circuit breaker,
+    timeout, retry and retry budget per item (one breaker and one budget per op, shared by its
+    items; see ``async_with_resilience`` for the order) and a bounded map with its backpressure
+    policy (sequential without one). FlatMap: rate limit, then flat map. BatchMap: chunk by its
+    chunk policy, rate limit per batch, the same guards per batch, bounded map over batches,
+    flatten (a batch may hold per-item Results).
     Then its error policy. ``env`` drives retries and rate limits, ``sleeper`` the age of
     batches, ``timeout_ctx`` timeouts (defaults: the running loop's time).
     """
@@ -209,6 +220,8 @@ def _resolve(
             backpressure=cast(BackpressurePolicy | None, built.get("backpressure")),
             rate_limit=cast(RateLimitPolicy | None, built.get("rate_limit")),
             chunk=cast(ChunkPolicy[object] | None, built.get("chunk")),
+            retry_budget=cast(RetryBudget | None, built.get("retry_budget")),
+            circuit_breaker=cast(CircuitBreaker | None, built.get("circuit_breaker")),
         )
     )
 
@@ -249,10 +262,24 @@ def _build_stage(i: int, r: _Resolved, env: _Env) -> Result[Stage, ErrInfo]:
 
 
 def _with_resilience(fn: _ItemFn, r: _Resolved, env: _Env) -> _ItemFn:
-    if r.retry is None and r.timeout is None:
+    """Retry, timeout, budget and breaker around each item (each batch) of the op.
+
+    The op's budget and breaker state is made here, once per rebuilt pipeline, and shared
+    by every item and every run of it.
+    """
+    guards = (r.retry, r.timeout, r.retry_budget, r.circuit_breaker)
+    if all(g is None for g in guards):
         return fn
     retry = r.retry if r.retry is not None else RetryPolicy()
-    return resilient_mapper(fn, retry, r.timeout, env.resilience, timeout_ctx=env.timeout_ctx)
+    return resilient_mapper(
+        fn,
+        retry,
+        r.timeout,
+        env.resilience,
+        timeout_ctx=env.timeout_ctx,
+        budget=None if r.retry_budget is None else SharedRetryBudget(r.retry_budget),
+        breaker=None if r.circuit_breaker is None else SharedCircuitBreaker(r.circuit_breaker),
+    )
 
 
 def _limited(src: AsyncGen[object], r: _Resolved, env: _Env) -> AsyncGen[object]:
