@@ -18,6 +18,7 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 from ._guards import SharedCircuitBreaker, SharedRetryBudget
 from ._plan import AsyncPlan
+from ._trace import note_attempt, note_refusal, note_retry
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -48,6 +49,7 @@ def _guarded(step: AsyncPlan[A]) -> AsyncPlan[A]:
 
 def _refused(code: str, why: str, attempts: int, last: ErrInfo | None) -> Err[ErrInfo]:
     """``Err(code)`` for a call not sent, carrying the last error's place when there was one."""
+    note_refusal(code)
     ctx: dict[str, object] = {"attempts": attempts}
     if last is None:
         return Err(ErrInfo(code, why, ctx=ctx))
@@ -77,7 +79,9 @@ def async_with_resilience(
     ``ctx = {"attempts": n}`` (and ``"last_error"`` after a failed attempt) and are final.
     The breaker counts an error with a retriable code as a failure, any other answer as
     healthy; a cancelled attempt gives no verdict. Every ``Ok`` is a success for the budget.
-    Times come from ``env.clock``. Without ``budget`` and ``breaker``, as before:
+    Times come from ``env.clock``. Inside a traced stage (``traced_mapper``) the attempt
+    number and retry reason are set on its span, each retry and backoff sleep is an event.
+    Without ``budget`` and ``breaker``, as before:
 
     - Only an ``Err`` whose code is in ``retry.retriable_codes`` is retried; any other ``Err``
       is returned unchanged. An attempt that times out becomes ``Err(TIMEOUT)``.
@@ -125,6 +129,7 @@ def async_with_resilience(
                 admitted, probe = breaker.admit(run_env.clock.now_s())
                 if not admitted:
                     return _refused(codes.CIRCUIT_OPEN, "circuit open", attempt - 1, last)
+            note_attempt(attempt)
             try:
                 res = await _attempt()
             except asyncio.CancelledError:
@@ -163,7 +168,9 @@ def async_with_resilience(
                 )
             if run_env is None:
                 run_env = ResilienceEnv.default()
-            await run_env.sleep(retry.delay_s(attempt, run_env.rng, _retry_after(last)))
+            delay = retry.delay_s(attempt, run_env.rng, _retry_after(last))
+            note_retry(attempt, last.code, delay)
+            await run_env.sleep(delay)
         assert last is not None
         return Err(
             ErrInfo(
