@@ -196,3 +196,13 @@ def test_an_error_ends_the_span_as_failed() -> None:
     assert span.attributes is not None
     assert span.attributes["funcpipe.error_code"] == codes.AUTH
     assert not span.status.is_ok
+
+
+def test_with_no_sdk_configured_nothing_is_traced() -> None:
+    from opentelemetry import trace as otel_trace
+
+    if not isinstance(otel_trace.get_tracer_provider(), otel_trace.ProxyTracerProvider):
+        pytest.skip("a global tracer provider was set by another test")
+    assert otel_pipeline_trace() is None
+    parse = resilient_mapper(lambda k: async_pure(k), RETRY)
+    assert traced_mapper(parse, otel_pipeline_trace(), "parse") is parse  # zero cost

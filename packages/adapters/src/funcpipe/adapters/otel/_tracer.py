@@ -59,8 +59,15 @@ class OtelStageTracer:
         return _OtelSpan(span)
 
 
-def otel_pipeline_trace(tracer: Tracer | None = None) -> PipelineTrace:
-    """A fresh ``PipelineTrace`` for one run, on ``tracer`` (default: the global provider's),
-    timed by the running loop's clock (``PipelineTrace(OtelStageTracer(t), clock)`` for
-    another)."""
+def otel_pipeline_trace(tracer: Tracer | None = None) -> PipelineTrace | None:
+    """A fresh ``PipelineTrace`` for one run, on ``tracer``, timed by the running loop's clock
+    (``PipelineTrace(OtelStageTracer(t), clock)`` for another clock).
+
+    Without ``tracer``: the global provider's, or None (nothing wrapped: zero cost) while no
+    SDK provider is configured. Call it per run, after the application set up its SDK.
+    """
+    if tracer is None:
+        provider = trace.get_tracer_provider()
+        if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+            return None
     return PipelineTrace(OtelStageTracer(tracer))
