@@ -206,3 +206,40 @@ def test_with_no_sdk_configured_nothing_is_traced() -> None:
     assert otel_pipeline_trace() is None
     parse = resilient_mapper(lambda k: async_pure(k), RETRY)
     assert traced_mapper(parse, otel_pipeline_trace(), "parse") is parse  # zero cost
+
+
+def test_rate_limit_waits_become_a_histogram() -> None:
+    from funcpipe.adapters.otel import RATE_LIMIT_WAIT, otel_wait_recorder
+    from funcpipe.policies import RateLimitPolicy
+    from funcpipe.streams import async_gen_rate_limited
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("test")
+    limited = async_gen_rate_limited(
+        async_gen_from_list(KEYS_A),
+        RateLimitPolicy(tokens_per_second=4.0, burst_tokens=1),
+        env=make_test_resilience_env(),
+        on_wait=otel_wait_recorder("embed", meter=meter),
+    )
+
+    async def main() -> list[R]:
+        return [r async for r in limited()]
+
+    assert len(run_virtual(main)) == 4
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = [
+        p
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == RATE_LIMIT_WAIT
+        for p in m.data.data_points
+    ]
+    (point,) = points
+    assert isinstance(point, HistogramDataPoint)
+    assert point.count == 4
+    assert point.sum == pytest.approx(750.0)  # 0 + 250 + 250 + 250 ms
+    assert dict(point.attributes or {}) == {"funcpipe.stage": "embed"}
