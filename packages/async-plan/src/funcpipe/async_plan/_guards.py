@@ -28,11 +28,11 @@ class SharedRetryBudget:
     __slots__ = ("_state", "granted", "policy", "refused")
 
     def __init__(self, policy: RetryBudget) -> None:
-        self.policy = policy
+        self.policy: RetryBudget = policy
         self._state: BudgetState | None = None
-        self.granted = 0
+        self.granted: int = 0
         """Retries allowed so far."""
-        self.refused = 0
+        self.refused: int = 0
         """Retries refused so far (each an ``Err(RETRY_BUDGET)``)."""
 
     def _now(self, now_s: float) -> BudgetState:
@@ -65,13 +65,13 @@ class SharedCircuitBreaker:
     __slots__ = ("_state", "half_opens", "policy", "rejected", "trips")
 
     def __init__(self, policy: CircuitBreaker) -> None:
-        self.policy = policy
+        self.policy: CircuitBreaker = policy
         self._state: BreakerState = CLOSED
-        self.rejected = 0
+        self.rejected: int = 0
         """Calls failed fast so far (each an ``Err(CIRCUIT_OPEN)``)."""
-        self.trips = 0
+        self.trips: int = 0
         """Times it opened."""
-        self.half_opens = 0
+        self.half_opens: int = 0
         """Times it turned half-open (each a new round of at most ``half_open_probes``)."""
 
     @property
