@@ -47,6 +47,7 @@ EXTRA_MODULES: dict[str, dict[str, str]] = {
         "funcpipe/adapters/http/": "http",
         "funcpipe/adapters/qdrant/": "qdrant",
         "funcpipe/adapters/dask/": "dask",
+        "funcpipe/adapters/otel/": "otel",
     },
     "funcpipe-testing": {"funcpipe/testing/pytest_plugin.py": "pytest"},
     "funcpipe-rag": {"funcpipe_rag/worker.py": "dask", "funcpipe_rag/adapters/_dask.py": "dask"},
@@ -54,7 +55,7 @@ EXTRA_MODULES: dict[str, dict[str, str]] = {
 # Extras that only gather other extras of the same distribution.
 AGGREGATE_EXTRAS = {("funcpipe-adapters", "all")}
 # Adapters subpackages named as their extra: importing funcpipe.adapters.<sub> needs [<sub>].
-ADAPTER_SUBPACKAGES = {"dask", "edge", "embed", "files", "http", "qdrant"}
+ADAPTER_SUBPACKAGES = {"dask", "edge", "embed", "files", "http", "otel", "qdrant"}
 
 
 def normalize(name: str) -> str:
@@ -203,17 +204,20 @@ def test_every_wheel_carries_the_mit_license(wheels: dict[str, Wheel]) -> None:
 
 
 def imported_names(source: bytes) -> Iterator[str]:
-    """Absolute imports of a module (``funcpipe.X`` kept two-deep, others top-level)."""
+    """Absolute imports of a module (``funcpipe.X`` kept two-deep, others in full)."""
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             modules = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            modules = [node.module]
+            # ``from ns import sub``: the name may be a module of a shared namespace
+            top = node.module.split(".")[0]
+            outside = top != "funcpipe" and top not in sys.stdlib_module_names
+            modules = [f"{node.module}.{a.name}" for a in node.names] if outside else [node.module]
         else:
             continue
         for module in modules:
             parts = module.split(".")
-            yield ".".join(parts[:3]) if parts[0] == "funcpipe" else parts[0]
+            yield ".".join(parts[:3]) if parts[0] == "funcpipe" else module
 
 
 @functools.cache
@@ -230,7 +234,20 @@ def distribution_of(import_name: str, own: str) -> str | None:
         return normalize("funcpipe-" + import_name.split(".")[1])
     dists = _packages_distributions().get(top)
     assert dists, f"{own}: no installed distribution provides {top!r}"
+    if len(dists) > 1:  # a namespace several distributions share (opentelemetry): whose file?
+        dists = [d for d in dists if _provides(d, import_name)] or dists
     return normalize(dists[0])
+
+
+def _provides(dist: str, name: str) -> bool:
+    """Whether ``dist`` holds the module ``name`` (or, for ``pkg.mod.attr``, ``pkg.mod``)."""
+    files = {str(f) for f in importlib.metadata.files(dist) or ()}
+    parts = name.split(".")
+    for depth in range(len(parts), 1, -1):
+        stem = "/".join(parts[:depth])
+        if f"{stem}.py" in files or f"{stem}/__init__.py" in files:
+            return True
+    return False
 
 
 def extra_of(wheel: Wheel, module_path: str) -> str | None:
@@ -345,6 +362,7 @@ EXTRA_IMPORTS = [
     ("embed", "tokenizers"),
     ("embed", "safetensors"),
     ("dask", "distributed"),
+    ("otel", "opentelemetry"),
 ]
 
 

@@ -10,7 +10,9 @@ import yaml  # type: ignore[import-untyped]
 from funcpipe.policies import (
     BackpressurePolicy,
     ChunkPolicy,
+    CircuitBreaker,
     RateLimitPolicy,
+    RetryBudget,
     RetryPolicy,
     TimeoutPolicy,
 )
@@ -68,6 +70,19 @@ rate_data = st.builds(
     tokens_per_second=st.floats(0.001, 1e6),
     burst_tokens=st.integers(1, 1000),
 ).map(RateLimitPolicy.to_dict)
+budget_data = st.builds(
+    RetryBudget,
+    ratio=st.floats(0.0, 10.0) | st.integers(0, 3),
+    min_per_s=st.floats(0.0, 100.0),
+    window_s=st.floats(0.001, 3600.0) | st.integers(1, 60),
+).map(RetryBudget.to_dict)
+breaker_data = st.builds(
+    CircuitBreaker,
+    failure_threshold=st.integers(1, 100),
+    window_s=st.floats(0.001, 3600.0),
+    reset_timeout_s=st.floats(0.0, 3600.0) | st.integers(0, 60),
+    half_open_probes=st.integers(1, 10),
+).map(CircuitBreaker.to_dict)
 sizes = st.none() | st.sampled_from(["count", "chars"]) | ids
 """The size a chunk policy names: none, a built-in one, or any id a registry could hold."""
 
@@ -93,12 +108,15 @@ POLICY_DATA = {
     "backpressure": backpressure_data,
     "rate_limit": rate_data,
     "chunk": chunk_data,
+    "retry_budget": budget_data,
+    "circuit_breaker": breaker_data,
 }
+_GUARDS = ("retry_budget", "circuit_breaker")
 KIND_POLICIES = {
-    "Map": ("retry", "timeout", "backpressure", "rate_limit"),
-    "Sink": ("retry", "timeout", "backpressure", "rate_limit"),
+    "Map": ("retry", "timeout", "backpressure", "rate_limit", *_GUARDS),
+    "Sink": ("retry", "timeout", "backpressure", "rate_limit", *_GUARDS),
     "FlatMap": ("rate_limit",),
-    "BatchMap": ("retry", "timeout", "backpressure", "rate_limit", "chunk"),
+    "BatchMap": ("retry", "timeout", "backpressure", "rate_limit", "chunk", *_GUARDS),
 }
 
 

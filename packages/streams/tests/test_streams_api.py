@@ -34,6 +34,7 @@ EXTRAS = {
     "async_gen_take",
     "async_gen_take_until_err",
     "async_gen_tap",
+    "close_stream",
 }
 
 

@@ -126,3 +126,21 @@ def test_early_exit_and_purity() -> None:
     assert opened == [1]
     with pytest.raises(TypeError, match="RateLimitPolicy"):
         async_gen_rate_limited(src, 5.0)  # type: ignore[arg-type]
+
+
+def test_on_wait_reports_each_items_wait_for_its_token() -> None:
+    policy = RateLimitPolicy(tokens_per_second=2.0, burst_tokens=2)
+    waits: list[float] = []
+    limited = async_gen_rate_limited(
+        async_gen_from_list(list(range(5))),
+        policy,
+        env=make_test_resilience_env(),
+        on_wait=waits.append,
+    )
+
+    async def main() -> list[Item]:
+        return [r async for r in limited()]
+
+    assert run_virtual(main) == [Ok(i) for i in range(5)]
+    # two from the burst, then one token every 0.5 s
+    assert waits == pytest.approx([0.0, 0.0, 0.5, 0.5, 0.5])

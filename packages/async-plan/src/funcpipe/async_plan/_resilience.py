@@ -1,4 +1,4 @@
-"""Interpreting RetryPolicy and TimeoutPolicy around a plan."""
+"""Interpreting RetryPolicy, TimeoutPolicy, RetryBudget and CircuitBreaker around a plan."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from funcpipe.policies import (
 )
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
+from ._guards import SharedCircuitBreaker, SharedRetryBudget
 from ._plan import AsyncPlan
+from ._trace import note_attempt, note_refusal, note_retry
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -45,6 +47,17 @@ def _guarded(step: AsyncPlan[A]) -> AsyncPlan[A]:
     return _once
 
 
+def _refused(code: str, why: str, attempts: int, last: ErrInfo | None) -> Err[ErrInfo]:
+    """``Err(code)`` for a call not sent, carrying the last error's place when there was one."""
+    note_refusal(code)
+    ctx: dict[str, object] = {"attempts": attempts}
+    if last is None:
+        return Err(ErrInfo(code, why, ctx=ctx))
+    ctx["last_error"] = last
+    msg = f"{why} after {attempts} attempts: {last.code}: {last.msg}"
+    return Err(ErrInfo(code, msg, stage=last.stage, path=last.path, cause=last.cause, ctx=ctx))
+
+
 def async_with_resilience(
     step: AsyncPlan[A],
     retry: RetryPolicy,
@@ -52,8 +65,23 @@ def async_with_resilience(
     env: ResilienceEnv | None = None,
     *,
     timeout_ctx: TimeoutCtx | None = None,
+    budget: SharedRetryBudget | None = None,
+    breaker: SharedCircuitBreaker | None = None,
 ) -> AsyncPlan[A]:
     """Retry ``step`` by ``retry``, bounding each attempt by ``timeout``.
+
+    Order, per attempt: ``breaker`` (open: ``Err(CIRCUIT_OPEN)`` at once, nothing sent) ->
+    ``timeout`` around the attempt -> verdict to the breaker -> retry decision: retriable
+    code and attempts left -> ``budget`` (exhausted: ``Err(RETRY_BUDGET)`` at once, no sleep)
+    -> backoff sleep. A stream's rate limit, when there is one, comes before all of this
+    (once per item). The breaker is first so an open circuit costs neither budget nor time;
+    the budget is asked before the sleep so a refused retry never waits. Both refusals carry
+    ``ctx = {"attempts": n}`` (and ``"last_error"`` after a failed attempt) and are final.
+    The breaker counts an error with a retriable code as a failure, any other answer as
+    healthy; a cancelled attempt gives no verdict. Every ``Ok`` is a success for the budget.
+    Times come from ``env.clock``. Inside a traced stage (``traced_mapper``) the attempt
+    number and retry reason are set on its span, each retry and backoff sleep is an event.
+    Without ``budget`` and ``breaker``, as before:
 
     - Only an ``Err`` whose code is in ``retry.retriable_codes`` is retried; any other ``Err``
       is returned unchanged. An attempt that times out becomes ``Err(TIMEOUT)``.
@@ -70,7 +98,7 @@ def async_with_resilience(
     - One behaviour for every policy: the wrapper is never ``step`` itself, so an exception
       becomes ``Err(UNEXPECTED)`` with ``max_attempts == 1`` too.
     """
-    if retry.max_attempts == 1 and timeout is None:
+    if retry.max_attempts == 1 and timeout is None and budget is None and breaker is None:
         return _guarded(step)
     enter_timeout = timeout_ctx or default_timeout_ctx
 
@@ -91,24 +119,46 @@ def async_with_resilience(
 
     async def _resilient() -> Result[A, ErrInfo]:
         run_env = env  # the default env (a freshly seeded Random) is made only if needed
+        if run_env is None and (budget is not None or breaker is not None):
+            run_env = ResilienceEnv.default()
         warned = False
         last: ErrInfo | None = None
         for attempt in range(1, retry.max_attempts + 1):
+            probe = False
+            if breaker is not None and run_env is not None:
+                admitted, probe = breaker.admit(run_env.clock.now_s())
+                if not admitted:
+                    return _refused(codes.CIRCUIT_OPEN, "circuit open", attempt - 1, last)
+            note_attempt(attempt)
             try:
                 res = await _attempt()
             except asyncio.CancelledError:
+                if breaker is not None and run_env is not None:
+                    breaker.record(run_env.clock.now_s(), None, probe)
                 raise
             except Exception as exc:
+                if breaker is not None and run_env is not None:
+                    breaker.record(run_env.clock.now_s(), None, probe)
                 return Err(ErrInfo.from_exception(exc, code=codes.UNEXPECTED))
+            failed = isinstance(res, Err) and res.error.code in retry.retriable_codes
+            if run_env is not None:
+                now = run_env.clock.now_s()
+                if breaker is not None:
+                    breaker.record(now, not failed, probe)
+                if budget is not None and isinstance(res, Ok):
+                    budget.record_success(now)
             if isinstance(res, Ok):
                 return res
             last = res.error
-            if last.code not in retry.retriable_codes:
+            if not failed:
                 return res
             if attempt == retry.max_attempts:
                 if attempt == 1:  # nothing was retried, so nothing is exhausted
                     return res
                 break
+            spent = budget is None or run_env is None or budget.try_retry(run_env.clock.now_s())
+            if not spent:
+                return _refused(codes.RETRY_BUDGET, "retry budget exhausted", attempt, last)
             if not retry.idempotent and not warned:
                 warned = True
                 warnings.warn(
@@ -118,7 +168,9 @@ def async_with_resilience(
                 )
             if run_env is None:
                 run_env = ResilienceEnv.default()
-            await run_env.sleep(retry.delay_s(attempt, run_env.rng, _retry_after(last)))
+            delay = retry.delay_s(attempt, run_env.rng, _retry_after(last))
+            note_retry(attempt, last.code, delay)
+            await run_env.sleep(delay)
         assert last is not None
         return Err(
             ErrInfo(
@@ -149,8 +201,12 @@ def resilient_mapper(
     *,
     timeout_ctx: TimeoutCtx | None = None,
     key: Callable[[A], str | int] | None = None,
+    budget: SharedRetryBudget | None = None,
+    breaker: SharedCircuitBreaker | None = None,
 ) -> Callable[[A], AsyncPlan[B]]:
     """Wrap a per-item plan factory so every item's plan gets the same resilience.
+
+    ``budget`` and ``breaker`` are shared by every item (see ``async_with_resilience``).
 
     Law: every error of an item carries its key: an ``Err`` with an empty ``path`` gets
     ``path=(key(item),)`` (other paths are kept). ``key`` defaults to the item itself when it
@@ -166,7 +222,15 @@ def resilient_mapper(
 
     def _mapped(item: A) -> AsyncPlan[B]:
         try:
-            plan = async_with_resilience(f(item), retry, timeout, env, timeout_ctx=timeout_ctx)
+            plan = async_with_resilience(
+                f(item),
+                retry,
+                timeout,
+                env,
+                timeout_ctx=timeout_ctx,
+                budget=budget,
+                breaker=breaker,
+            )
         except Exception as exc:
             err = ErrInfo.from_exception(exc, code=codes.UNEXPECTED)
 

@@ -1,5 +1,15 @@
 """funcpipe.policies: resilience and flow-control policies as validated data; time ports."""
 
+from ._breaker import CLOSED as CLOSED
+from ._breaker import BreakerMode as BreakerMode
+from ._breaker import BreakerState as BreakerState
+from ._breaker import CircuitBreaker as CircuitBreaker
+from ._breaker import breaker_admit as breaker_admit
+from ._breaker import breaker_record as breaker_record
+from ._budget import BudgetState as BudgetState
+from ._budget import RetryBudget as RetryBudget
+from ._budget import budget_record_success as budget_record_success
+from ._budget import budget_try_retry as budget_try_retry
 from ._chunk import ChunkPolicy as ChunkPolicy
 from ._flow import BackpressurePolicy as BackpressurePolicy
 from ._flow import FairnessPolicy as FairnessPolicy
@@ -18,13 +28,19 @@ from ._time import TimeoutCtx as TimeoutCtx
 from ._time import default_timeout_ctx as default_timeout_ctx
 
 __all__ = [
+    "CLOSED",
     "BackpressurePolicy",
+    "BreakerMode",
+    "BreakerState",
+    "BudgetState",
     "ChunkPolicy",
+    "CircuitBreaker",
     "Clock",
     "FairnessPolicy",
     "RateLimitPolicy",
     "RealSleeper",
     "ResilienceEnv",
+    "RetryBudget",
     "RetryPolicy",
     "Sleep",
     "Sleeper",
@@ -32,6 +48,10 @@ __all__ = [
     "TimeoutCtx",
     "TimeoutPolicy",
     "TokenBucket",
+    "breaker_admit",
+    "breaker_record",
+    "budget_record_success",
+    "budget_try_retry",
     "default_timeout_ctx",
     "token_bucket_step",
 ]

@@ -33,6 +33,10 @@ CANCELLED: Final = "CANCELLED"
 STORE_LOCKED: Final = "STORE_LOCKED"
 """An embedded store already open in another process (its lock is held)."""
 
+# Codes of the resilience runtime: a call refused before it was sent.
+RETRY_BUDGET: Final = "RETRY_BUDGET"
+CIRCUIT_OPEN: Final = "CIRCUIT_OPEN"
+
 # Codes of funcpipe.specs (reconstruction of pipelines shipped as data).
 HASH_MISMATCH: Final = "HASH_MISMATCH"
 UNALLOWED_OP: Final = "UNALLOWED_OP"

@@ -8,7 +8,9 @@ from typing import TypeAlias
 from funcpipe.policies import (
     BackpressurePolicy,
     ChunkPolicy,
+    CircuitBreaker,
     RateLimitPolicy,
+    RetryBudget,
     RetryPolicy,
     TimeoutPolicy,
 )
@@ -56,6 +58,14 @@ def _op(
     return op.model_copy(update={"version": canonical_hash(op)})
 
 
+def _guards(rate_limit: object, retry_budget: object, circuit_breaker: object) -> dict[str, object]:
+    return {
+        "rate_limit": rate_limit,
+        "retry_budget": retry_budget,
+        "circuit_breaker": circuit_breaker,
+    }
+
+
 def map_op(
     entry: RegistryEntry,
     *,
@@ -66,14 +76,25 @@ def map_op(
     timeout: TimeoutPolicy | str | None = None,
     backpressure: BackpressurePolicy | str | None = None,
     rate_limit: RateLimitPolicy | str | None = None,
+    retry_budget: RetryBudget | str | None = None,
+    circuit_breaker: CircuitBreaker | str | None = None,
 ) -> OpSpec:
     """A Map op of ``entry`` (policies as objects or names of shared policies), hashed.
+
+    ``retry_budget`` and ``circuit_breaker`` are shared by every item of the op when it runs.
 
     ``name`` defaults to the entry id; ``params`` must be plain JSON data (``SecretRef`` for
     secrets). Misuse raises ``ValueError``.
     """
     pol = {"retry": retry, "timeout": timeout, "backpressure": backpressure}
-    return _op("Map", entry, name, params, error_policy, {**pol, "rate_limit": rate_limit})
+    return _op(
+        "Map",
+        entry,
+        name,
+        params,
+        error_policy,
+        {**pol, **_guards(rate_limit, retry_budget, circuit_breaker)},
+    )
 
 
 def sink_op(
@@ -86,10 +107,19 @@ def sink_op(
     timeout: TimeoutPolicy | str | None = None,
     backpressure: BackpressurePolicy | str | None = None,
     rate_limit: RateLimitPolicy | str | None = None,
+    retry_budget: RetryBudget | str | None = None,
+    circuit_breaker: CircuitBreaker | str | None = None,
 ) -> OpSpec:
     """A Sink op of ``entry`` (an idempotent write), hashed; see ``map_op``."""
     pol = {"retry": retry, "timeout": timeout, "backpressure": backpressure}
-    return _op("Sink", entry, name, params, error_policy, {**pol, "rate_limit": rate_limit})
+    return _op(
+        "Sink",
+        entry,
+        name,
+        params,
+        error_policy,
+        {**pol, **_guards(rate_limit, retry_budget, circuit_breaker)},
+    )
 
 
 def flat_map_op(
@@ -99,6 +129,8 @@ def flat_map_op(
     params: Mapping[str, object] | None = None,
     error_policy: ErrorPolicy = "collect",
     rate_limit: RateLimitPolicy | str | None = None,
+    retry_budget: RetryBudget | str | None = None,
+    circuit_breaker: CircuitBreaker | str | None = None,
 ) -> OpSpec:
     """A FlatMap op of ``entry``, hashed; see ``map_op``."""
     return _op("FlatMap", entry, name, params, error_policy, {"rate_limit": rate_limit})
@@ -115,6 +147,8 @@ def batch_map_op(
     timeout: TimeoutPolicy | str | None = None,
     backpressure: BackpressurePolicy | str | None = None,
     rate_limit: RateLimitPolicy | str | None = None,
+    retry_budget: RetryBudget | str | None = None,
+    circuit_breaker: CircuitBreaker | str | None = None,
 ) -> OpSpec:
     """A BatchMap op of ``entry`` batching by ``chunk``, hashed; see ``map_op``.
 
@@ -122,7 +156,14 @@ def batch_map_op(
     the receiving registry holds); any other function raises ``ValueError``.
     """
     pol = {"retry": retry, "timeout": timeout, "backpressure": backpressure, "chunk": chunk}
-    return _op("BatchMap", entry, name, params, error_policy, {**pol, "rate_limit": rate_limit})
+    return _op(
+        "BatchMap",
+        entry,
+        name,
+        params,
+        error_policy,
+        {**pol, **_guards(rate_limit, retry_budget, circuit_breaker)},
+    )
 
 
 def pipeline_spec(

@@ -10,9 +10,11 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -42,6 +44,8 @@ PolicySlot: TypeAlias = str | dict[str, JsonValue] | None
 
 JsonObject: TypeAlias = dict[str, JsonValue]
 
+_OPTIONAL_KINDS: tuple[PolicyKind, ...] = ("retry_budget", "circuit_breaker")
+
 
 def _plain_data(value: JsonObject, info: ValidationInfo) -> JsonObject:
     where = info.field_name or "data"
@@ -64,7 +68,7 @@ class _SpecModel(BaseModel):
 class NamedPolicy(_SpecModel):
     """A policy shared by name: its kind and its dict form (validated by building it)."""
 
-    kind: Literal["retry", "timeout", "backpressure", "rate_limit", "chunk"]
+    kind: PolicyKind
     config: JsonObject = Field(default_factory=dict, validate_default=True)
 
     @field_validator("config", mode="before")
@@ -84,6 +88,19 @@ class OpPolicies(_SpecModel):
     backpressure: PolicySlot = None
     rate_limit: PolicySlot = None
     chunk: PolicySlot = None
+    retry_budget: PolicySlot = None
+    circuit_breaker: PolicySlot = None
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset_guards(self, handler: SerializerFunctionWrapHandler) -> object:
+        """No ``retry_budget``/``circuit_breaker`` key when unset: specs without them keep
+        the hashes they had before these kinds existed."""
+        data = handler(self)
+        if isinstance(data, dict):
+            for kind in _OPTIONAL_KINDS:
+                if data.get(kind) is None:
+                    data.pop(kind, None)
+        return data
 
     @field_validator("*", mode="before")
     @classmethod
@@ -107,7 +124,14 @@ class OpPolicies(_SpecModel):
         return tuple((k, v) for k, v in pairs if v is not None)
 
 
-_FLATMAP_FORBIDDEN: tuple[PolicyKind, ...] = ("retry", "timeout", "backpressure", "chunk")
+_FLATMAP_FORBIDDEN: tuple[PolicyKind, ...] = (
+    "retry",
+    "timeout",
+    "backpressure",
+    "chunk",
+    "retry_budget",
+    "circuit_breaker",
+)
 
 
 class OpSpec(_SpecModel):
@@ -115,9 +139,11 @@ class OpSpec(_SpecModel):
 
     Kinds: Map (item -> AsyncPlan), FlatMap (item -> AsyncGen), BatchMap (list -> AsyncPlan of
     list; needs a chunk policy), Sink (like Map, for idempotent writes). FlatMap takes no retry,
-    timeout, backpressure or chunk policy; only BatchMap takes a chunk policy. ``error_policy``
-    decides what leaves the op: ``collect`` keeps Err items in place, ``drop`` removes them,
-    ``fail_fast`` emits the first Err and ends the stream. ``version`` is the op's canonical hash.
+    timeout, backpressure, chunk, retry_budget or circuit_breaker policy; only BatchMap takes a
+    chunk policy. A retry budget and a circuit breaker are shared by every item (every batch)
+    of their op. ``error_policy`` decides what leaves the op: ``collect`` keeps Err items in
+    place, ``drop`` removes them, ``fail_fast`` emits the first Err and ends the stream.
+    ``version`` is the op's canonical hash.
     """
 
     kind: OpKind

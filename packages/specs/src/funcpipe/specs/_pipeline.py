@@ -74,10 +74,12 @@ def reconstruct_pipeline(
     (UNKNOWN_OP). A factory that raises or returns a non-callable, and
     any other unexpected exception, gives RECONSTRUCT_FAIL; nothing is raised.
 
-    Each op becomes: Map / Sink: rate limit (if any) on its input, then retry/timeout per item
-    and a bounded map with its backpressure policy (sequential without one). FlatMap: rate
-    limit, then flat map. BatchMap: chunk by its chunk policy, rate limit per batch, retry and
-    timeout per batch, bounded map over batches, flatten (a batch may hold per-item Results).
+    Each op becomes: Map / Sink: rate limit (if any) on its input, then circuit breaker,
+    timeout, retry and retry budget per item (one breaker and one budget per op, shared by its
+    items; see ``async_with_resilience`` for the order) and a bounded map with its backpressure
+    policy (sequential without one). FlatMap: rate limit, then flat map. BatchMap: chunk by its
+    chunk policy, rate limit per batch, the same guards per batch, bounded map over batches,
+    flatten (a batch may hold per-item Results).
     Then its error policy. ``env`` drives retries and rate limits, ``sleeper`` the age of
     batches, ``timeout_ctx`` timeouts (defaults: the running loop's time).
     """

@@ -8,7 +8,9 @@ from typing import Literal, TypeAlias
 from funcpipe.policies import (
     BackpressurePolicy,
     ChunkPolicy,
+    CircuitBreaker,
     RateLimitPolicy,
+    RetryBudget,
     RetryPolicy,
     TimeoutPolicy,
 )
@@ -17,16 +19,34 @@ from pydantic import JsonValue
 from ._ids import is_id
 from ._sizes import DEFAULT_SIZE, NamedSize, SizeFn
 
-PolicyKind = Literal["retry", "timeout", "backpressure", "rate_limit", "chunk"]
-POLICY_KINDS: tuple[PolicyKind, ...] = ("retry", "timeout", "backpressure", "rate_limit", "chunk")
+PolicyKind = Literal[
+    "retry", "timeout", "backpressure", "rate_limit", "chunk", "retry_budget", "circuit_breaker"
+]
+POLICY_KINDS: tuple[PolicyKind, ...] = (
+    "retry",
+    "timeout",
+    "backpressure",
+    "rate_limit",
+    "chunk",
+    "retry_budget",
+    "circuit_breaker",
+)
 
 AnyPolicy: TypeAlias = (
-    RetryPolicy | TimeoutPolicy | BackpressurePolicy | RateLimitPolicy | ChunkPolicy[object]
+    RetryPolicy
+    | TimeoutPolicy
+    | BackpressurePolicy
+    | RateLimitPolicy
+    | ChunkPolicy[object]
+    | RetryBudget
+    | CircuitBreaker
 )
 
 _FLOAT_FIELDS: dict[PolicyKind, tuple[str, ...]] = {
     "retry": ("jitter_factor",),
     "rate_limit": ("tokens_per_second",),
+    "retry_budget": ("ratio", "min_per_s", "window_s"),
+    "circuit_breaker": ("window_s", "reset_timeout_s"),
 }
 
 
@@ -65,6 +85,10 @@ def build_policy(
             return BackpressurePolicy.from_dict(data)
         if kind == "rate_limit":
             return RateLimitPolicy.from_dict(data)
+        if kind == "retry_budget":
+            return RetryBudget.from_dict(data)
+        if kind == "circuit_breaker":
+            return CircuitBreaker.from_dict(data)
         return ChunkPolicy[object].from_dict(data, size_fn or _DEFAULT_SIZE_FN)
     except TypeError as exc:  # e.g. cls(**data) refusing the data's shape
         raise ValueError(f"{kind} policy: {exc}") from None
@@ -78,6 +102,8 @@ def policy_kind(policy: object) -> PolicyKind:
         (BackpressurePolicy, "backpressure"),
         (RateLimitPolicy, "rate_limit"),
         (ChunkPolicy, "chunk"),
+        (RetryBudget, "retry_budget"),
+        (CircuitBreaker, "circuit_breaker"),
     )
     for cls, kind in kinds:
         if isinstance(policy, cls):

@@ -22,13 +22,20 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
-from funcpipe.async_plan import AsyncPlan, resilient_mapper
+from funcpipe.async_plan import (
+    AsyncPlan,
+    SharedCircuitBreaker,
+    SharedRetryBudget,
+    resilient_mapper,
+)
 from funcpipe.policies import (
     BackpressurePolicy,
     ChunkPolicy,
+    CircuitBreaker,
     RateLimitPolicy,
     RealSleeper,
     ResilienceEnv,
+    RetryBudget,
     RetryPolicy,
     Sleeper,
     TimeoutCtx,
@@ -67,6 +74,8 @@ class ResolvedOp:
     backpressure: BackpressurePolicy | None = None
     rate_limit: RateLimitPolicy | None = None
     chunk: ChunkPolicy[object] | None = None
+    retry_budget: RetryBudget | None = None
+    circuit_breaker: CircuitBreaker | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +151,8 @@ def _resolve(
             backpressure=cast(BackpressurePolicy | None, built.get("backpressure")),
             rate_limit=cast(RateLimitPolicy | None, built.get("rate_limit")),
             chunk=cast(ChunkPolicy[object] | None, built.get("chunk")),
+            retry_budget=cast(RetryBudget | None, built.get("retry_budget")),
+            circuit_breaker=cast(CircuitBreaker | None, built.get("circuit_breaker")),
         )
     )
 
@@ -168,10 +179,22 @@ def _resolve_size(
 def _with_resilience(
     fn: Callable[[A], AsyncPlan[B]], r: ResolvedOp, env: StageEnv, resilient: bool
 ) -> Callable[[A], AsyncPlan[B]]:
-    if not resilient or (r.retry is None and r.timeout is None):
+    """Retry, timeout, budget and breaker around each item (each batch) of the op. The op's
+    budget and breaker state is made here, once per built stage, and shared by every item and
+    every run of it."""
+    guards = (r.retry, r.timeout, r.retry_budget, r.circuit_breaker)
+    if not resilient or all(g is None for g in guards):
         return fn
     retry = r.retry if r.retry is not None else RetryPolicy()
-    return resilient_mapper(fn, retry, r.timeout, env.resilience, timeout_ctx=env.timeout_ctx)
+    return resilient_mapper(
+        fn,
+        retry,
+        r.timeout,
+        env.resilience,
+        timeout_ctx=env.timeout_ctx,
+        budget=None if r.retry_budget is None else SharedRetryBudget(r.retry_budget),
+        breaker=None if r.circuit_breaker is None else SharedCircuitBreaker(r.circuit_breaker),
+    )
 
 
 def _limited(src: AsyncGen[A], r: ResolvedOp, env: StageEnv) -> AsyncGen[A]:

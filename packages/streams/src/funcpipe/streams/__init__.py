@@ -34,7 +34,6 @@ from ._rate import async_gen_rate_limited as async_gen_rate_limited
 from ._types import AsyncGen as AsyncGen
 
 __all__ = [
-    "close_stream",
     "AsyncGen",
     "async_gen_and_then",
     "async_gen_bounded_map",
@@ -57,6 +56,7 @@ __all__ = [
     "async_gen_take_until_err",
     "async_gen_tap",
     "async_gen_using",
+    "close_stream",
     "lift_async_item",
     "lift_sync_gen_with_executor",
 ]

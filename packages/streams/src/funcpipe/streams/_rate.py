@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import TypeVar
 
 from funcpipe.policies import RateLimitPolicy, ResilienceEnv, TokenBucket, token_bucket_step
@@ -16,7 +16,11 @@ T = TypeVar("T")
 
 
 def async_gen_rate_limited(
-    stream_in: AsyncGen[T], policy: RateLimitPolicy, *, env: ResilienceEnv | None = None
+    stream_in: AsyncGen[T],
+    policy: RateLimitPolicy,
+    *,
+    env: ResilienceEnv | None = None,
+    on_wait: Callable[[float], None] | None = None,
 ) -> AsyncGen[T]:
     """Pass ``stream_in`` through a token bucket: every emitted item (Ok or Err) costs a token.
 
@@ -26,7 +30,9 @@ def async_gen_rate_limited(
     (replays do not share it). Waiting uses ``env.sleep``; ``env`` defaults to
     ``ResilienceEnv.default()`` (the loop's clock and ``asyncio.sleep``), made when the
     iteration starts. At most one item is held while waiting for a token; no task is started.
-    Cancellation interrupts the wait and closes the upstream.
+    Cancellation interrupts the wait and closes the upstream. ``on_wait``, when given, is
+    called with each emitted item's wait for its token in seconds (0.0 when there was none),
+    e.g. to feed a histogram; it must not raise.
     """
     if not isinstance(policy, RateLimitPolicy):
         raise TypeError(f"async_gen_rate_limited: policy must be a RateLimitPolicy, got {policy!r}")
@@ -38,7 +44,7 @@ def async_gen_rate_limited(
         it = open_stream(stream_in)
         try:
             async for item in it:
-                now = clock.now_s()
+                now = arrived = clock.now_s()
                 if bucket is None:
                     bucket = TokenBucket.full(policy, now)
                 while True:
@@ -50,6 +56,8 @@ def async_gen_rate_limited(
                     # and at least one float step, avoids a livelock when rounding leaves a
                     # deficit smaller than the clock's resolution.
                     now = max(clock.now_s(), now + wait_s, math.nextafter(now, math.inf))
+                if on_wait is not None:
+                    on_wait(now - arrived)
                 yield item
         finally:
             await close_stream(it)

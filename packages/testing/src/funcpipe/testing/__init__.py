@@ -51,6 +51,8 @@ from ._ports import FaultPort as FaultPort
 from ._strategies import fault_schedules as fault_schedules
 from ._strategies import interleaving_seeds as interleaving_seeds
 from ._strategies import outcomes as outcomes
+from ._tracing import RecordedSpan as RecordedSpan
+from ._tracing import RecordingTracer as RecordingTracer
 from ._virtual import DeadlockError as DeadlockError
 from ._virtual import StepLimitError as StepLimitError
 from ._virtual import VirtualRun as VirtualRun
@@ -83,6 +85,8 @@ __all__ = [
     "LawViolation",
     "LoopClock",
     "Outcome",
+    "RecordedSpan",
+    "RecordingTracer",
     "StepLimitError",
     "StoredPoint",
     "Vector",
