@@ -44,6 +44,14 @@ from funcpipe_rag.domain import (
     path_key,
 )
 
+from ._confine import (
+    OUTSIDE_ROOT,
+    Confine,
+    NotRegular,
+    OutsideRoot,
+    read_gz_inside,
+    read_inside,
+)
 from ._walk import Filters, walk_tree
 
 
@@ -91,11 +99,18 @@ def _read_gz(path: str, limit: int) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class FileRaw:
+    """A file source. With ``confine`` (server mode) it is read only through a descriptor
+    ``open_inside`` checked (``PERMISSION_DENIED`` when it now leads out of the roots) and
+    messages name it relative to its root."""
+
     key: str
     path: Path
     reader: FileReader
+    confine: Confine | None = None
 
     def read(self, max_bytes: int) -> AsyncPlan[str]:
+        if self.confine is not None:
+            return self._read_inside(self.confine, max_bytes)
         if self.path.name.lower().endswith(".gz"):
             return self._read_gz(max_bytes)
         return self.reader.read_text(self.path, max_bytes=max_bytes)
@@ -115,6 +130,32 @@ class FileRaw:
                 msg = f"{p}: truncated or corrupt gzip data ({exc})"
                 return Err(ErrInfo(codes.DECODE_ERROR, msg, ctx={"path": p}))
             return text_of(data, p, max_bytes)
+
+        return _run
+
+    def _read_inside(self, confine: Confine, max_bytes: int) -> AsyncPlan[str]:
+        gz = self.path.name.lower().endswith(".gz")
+        read = read_gz_inside if gz else read_inside
+        shown = confine.shown(self.path)
+
+        async def _run() -> Result[str, ErrInfo]:
+            try:
+                data = await run_blocking(partial(read, self.path, confine, max_bytes + 1))
+            except OutsideRoot:
+                msg = f"{shown}: leads outside the allowed roots; not read"
+                return Err(ErrInfo(codes.PERMISSION_DENIED, msg, ctx={"path": shown}))
+            except NotRegular:
+                msg = f"{shown}: not a regular file"
+                return Err(ErrInfo(codes.INVALID_INPUT, msg, ctx={"path": shown}))
+            except OSError as exc:
+                if gz and (isinstance(exc, gzip.BadGzipFile) or exc.errno is None):
+                    msg = f"{shown}: not a valid gzip file"
+                    return Err(ErrInfo(codes.DECODE_ERROR, msg, ctx={"path": shown}))
+                return Err(os_error_info(exc, shown))
+            except (EOFError, zlib.error):
+                msg = f"{shown}: truncated or corrupt gzip data"
+                return Err(ErrInfo(codes.DECODE_ERROR, msg, ctx={"path": shown}))
+            return text_of(data, shown, max_bytes)
 
         return _run
 
@@ -141,8 +182,11 @@ class RootsSource:
     """Every supported file under the given roots (walked by ``_walk``'s rules) and URLs.
 
     A file named explicitly as a root with an extension no parser handles is
-    ``Err(UNSUPPORTED)`` (never skipped). Files skipped by the walk are counted in ``skipped`` (by
-    extension, ``(second link)``). Errors carry the source key in ``path[0]``.
+    ``Err(UNSUPPORTED)`` (never skipped). With ``confine`` (server mode) nothing outside the
+    roots is opened: a root or link leading out is skipped and counted as ``(outside root)``
+    (``_confine``), and files are read through checked descriptors. Files skipped by the walk
+    are counted in ``skipped`` (by extension, ``(second link)``, ``(outside root)``).
+    Errors carry the source key in ``path[0]``.
     """
 
     def __init__(
@@ -153,12 +197,14 @@ class RootsSource:
         http: HttpPort | None = None,
         filters: Filters | None = None,
         home: Path | None = None,
+        confine: Confine | None = None,
     ) -> None:
         self.roots = tuple(roots)
         self.base = base
         self.http = http
         self.filters = filters or Filters()
         self.home = home
+        self.confine = confine
         self.skipped: Counter[str] = Counter()
         # Reads started together share one executor hop: a hop costs more than a small file.
         self.reader = FileReader()
@@ -176,27 +222,34 @@ class RootsSource:
         def key_of(rel: str) -> str:
             return f"{prefix}/{escape_name(rel)}" if prefix else escape_name(rel)
 
-        walked = walk_tree(root_abs, supported_file, self.filters, self.skipped)
+        walked = walk_tree(root_abs, supported_file, self.filters, self.skipped, self.confine)
+        confine = self.confine
+        shown = confine.shown(root_abs) if confine is not None else str(root_abs)
 
         async def _gen() -> AsyncIterator[Result[RawSource, ErrInfo]]:
             try:
                 st = await run_blocking(partial(os.stat, root_abs))
             except OSError as exc:
-                e = os_error_info(exc, str(root_abs))
+                e = os_error_info(exc, shown)
                 yield Err(ErrInfo(e.code, e.msg, "read", (prefix,), e.cause, e.ctx))
                 return
+            if confine is not None:
+                real = await run_blocking(partial(os.path.realpath, root_abs))
+                if not confine.holds(real):
+                    self.skipped[OUTSIDE_ROOT] += 1
+                    return
             if stat.S_ISREG(st.st_mode):
                 if not supported_file(root_abs.name):
                     msg = (
-                        f"{root_abs}: no parser for this file type "
+                        f"{shown}: no parser for this file type "
                         f"(supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))} and .gz of them)"
                     )
                     yield Err(ErrInfo(codes.UNSUPPORTED, msg, "read", (prefix,)))
                 else:
-                    yield Ok(FileRaw(prefix, root_abs, self.reader))
+                    yield Ok(FileRaw(prefix, root_abs, self.reader, confine))
                 return
             if not stat.S_ISDIR(st.st_mode):
-                msg = f"{root_abs}: not a file or folder"
+                msg = f"{shown}: not a file or folder"
                 yield Err(ErrInfo(codes.INVALID_INPUT, msg, "read", (prefix,)))
                 return
             it = walked()
@@ -204,7 +257,7 @@ class RootsSource:
                 async for item in it:
                     if isinstance(item, Ok):
                         found = item.value
-                        yield Ok(FileRaw(key_of(found.rel), found.path, self.reader))
+                        yield Ok(FileRaw(key_of(found.rel), found.path, self.reader, confine))
                         continue
                     e = item.error
                     rel = str(e.path[0]) if e.path else ""

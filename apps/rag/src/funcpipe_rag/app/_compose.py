@@ -21,7 +21,7 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec
 from funcpipe.streams import AsyncGen
 
-from funcpipe_rag.adapters import EmbedderPort, Filters, RootsSource, StoreIndex
+from funcpipe_rag.adapters import Confine, EmbedderPort, Filters, RootsSource, StoreIndex
 from funcpipe_rag.domain import (
     NO_SPACE,
     READ_MARGIN,
@@ -297,14 +297,16 @@ def events_on(
     free_bytes: FreeBytes = disk_free,
     cluster: Cluster | None = None,
     filters: Filters | None = None,
+    confine: Confine | None = None,
 ) -> AsyncGen[IngestEvent]:
     """``ingest_events`` on backends already open (a long-lived process's); keys by the key
     rule with ``base``; ``filters``: ``--include`` / ``--exclude``. Ends after the first
     ``Err`` item. Builds the ANN index when points were written.
-    ``cluster``: run on Dask (the command stays the store's one writer)."""
+    ``cluster``: run on Dask (the command stays the store's one writer). ``confine``: read
+    nothing outside these roots (server mode; see ``adapters._confine``)."""
 
     async def _gen() -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
-        source = RootsSource(roots, base=base, http=b.http, filters=filters)
+        source = RootsSource(roots, base=base, http=b.http, filters=filters, confine=confine)
         request = IngestRequest(
             source, source.root_keys(), prune=prune, dry_run=dry_run, collection=b.index.collection
         )
@@ -327,7 +329,8 @@ def events_on(
                 if not counted and isinstance(item, Ok):  # the run started: count the sources
                     counted = True
                     yield Ok(Phase("walk"))
-                    yield Ok(await _count(RootsSource(roots, base=base, filters=filters)))
+                    counting = RootsSource(roots, base=base, filters=filters, confine=confine)
+                    yield Ok(await _count(counting))
                 if isinstance(item, Ok) and isinstance(item.value, Outcome):
                     upserted += item.value.upserted
                 yield item

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from funcpipe.adapters.runtime import run_blocking
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
+from funcpipe_rag.adapters import Confine
 from funcpipe_rag.domain import is_url
 
 if TYPE_CHECKING:
@@ -85,6 +86,10 @@ class Guard:
     roots: tuple[Path, ...] = ()
     allow_private_urls: bool = False
     resolver: Resolver = resolve
+
+    def confine(self) -> Confine:
+        """Where a job may open files: under the allowed roots only (``adapters._confine``)."""
+        return Confine.of(self.roots)
 
     def check(self, items: Sequence[str]) -> Result[list[str], ErrInfo]:
         """Every item allowed, or the first refusal (nothing is read then)."""

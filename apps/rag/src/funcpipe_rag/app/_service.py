@@ -184,6 +184,7 @@ class Service:
                 dry_run=job.request.dry_run,
                 base=self.base,
                 free_bytes=self.options.free_bytes,
+                confine=self.options.guard.confine(),
             )
             await fold_into(job, events, self.jobs.counters)
 
