@@ -19,13 +19,24 @@ import httpx
 import pytest
 from funcpipe.result import Err, Ok
 from funcpipe_rag.adapters import OUTSIDE_ROOT, Confine, EmbedderPort, FileRaw, RootsSource
-from funcpipe_rag.app import Guard, JobRequest, ServiceOptions, Settings, open_service
+from funcpipe_rag.app import (
+    Guard,
+    JobRequest,
+    ServiceOptions,
+    Settings,
+    open_service,
+    run_delete,
+    run_ingest,
+    run_sources,
+)
 from funcpipe_rag.app._jobs import JobBoard
+from funcpipe_rag.pipelines import DEFAULT_SPEC, match_sources
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rag_doubles import HashEmbedder, Served, serve
 
 SECRET = "zebracorn secret outside the root"
+DEL_FILES = ("x[1].md", "x1.md", "g1.md", "g2.md", "keep.md", "*.md")
 
 
 def outside_tree(base: Path) -> Path:
@@ -69,7 +80,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Pat
     (docs / "linkdir").symlink_to(out / "dir")
     if Path("/proc/self/status").exists():
         (docs / "proc.md").symlink_to("/proc/self/status")
-    server = serve(base, base / "store", "--allow-root", str(docs))
+    dels = base / "del"
+    dels.mkdir()
+    for name in DEL_FILES:
+        (dels / name).write_text(f"# {name}\n\nnote on {name}\n", "utf-8")
+    roots = ("--allow-root", str(docs), "--allow-root", str(dels))
+    server = serve(base, base / "store", *roots)
     yield server, base
     assert server.stop() == 0
 
@@ -83,7 +99,8 @@ def test_links_out_of_the_root_are_skipped_counted_and_never_read(
     server, base = site
     with server.client() as c:
         report = report_of(c, {"paths": [str(base / "docs")]})
-        keys = sorted(s["source"] for s in c.get("/v1/sources").json())
+        listed = c.get("/v1/sources").json()
+        keys = sorted(s["source"] for s in listed if s["source"].startswith("docs/"))
         hits = c.post("/v1/search", json={"query": "zebracorn secret", "k": 20}).json()
     assert keys == ["docs/a.md", "docs/inner.md", "docs/sub/real.md"]  # inside links work
     outside_links = 3 if (base / "docs" / "proc.md").is_symlink() else 2
@@ -245,3 +262,77 @@ def test_no_drawn_tree_yields_a_source_outside_the_root(
         read = asyncio.run(texts())
         assert not any("zebracorn" in t or "VmRSS" in t for t in read)
         assert marks <= {m for t in read for m in marks if m in t}  # inside files all read
+
+
+# -- 2. exact deletes --------------------------------------------------------------------------
+
+
+def _keys(c: httpx.Client) -> set[str]:
+    return {s["source"] for s in c.get("/v1/sources").json() if s["source"].startswith("del/")}
+
+
+def test_delete_removes_exactly_its_key_and_retries_are_harmless(
+    site: tuple[Served, Path],
+) -> None:
+    server, base = site
+    with server.client() as c:
+        report_of(c, {"paths": [str(base / "del")]})
+        every = {f"del/{n}" for n in DEL_FILES}
+        assert _keys(c) == every
+        for path in ("/v1/sources/%2A", "/v1/sources/del/%2A%2A", "/v1/sources/del/x%3F.md"):
+            r = c.delete(path)  # glob characters are plain characters here
+            assert (r.status_code, r.json()["code"]) == (404, "NOT_FOUND"), path
+        assert _keys(c) == every
+        first = c.delete("/v1/sources/del/x%5B1%5D.md")
+        assert (first.status_code, first.json()["deleted"]) == (200, ["del/x[1].md"])
+        for _ in range(3):  # a client's retries
+            again = c.delete("/v1/sources/del/x%5B1%5D.md")
+            assert (again.status_code, again.json()["code"]) == (404, "NOT_FOUND")
+        star = c.delete("/v1/sources/del/%2A.md")  # the file really named *.md
+        assert star.json()["deleted"] == ["del/*.md"]
+        assert _keys(c) == every - {"del/x[1].md", "del/*.md"}
+
+        dry = c.post("/v1/sources:delete", json={"glob": "del/g*.md", "dry_run": True})
+        assert dry.status_code == 200, dry.text
+        assert (dry.json()["matched"], dry.json()["dry_run"]) == (2, True)
+        assert _keys(c) == every - {"del/x[1].md", "del/*.md"}
+        done = c.post("/v1/sources:delete", json={"glob": "del/g*.md"})
+        assert sorted(done.json()["deleted"]) == ["del/g1.md", "del/g2.md"]
+        retry = c.post("/v1/sources:delete", json={"glob": "del/g*.md"})
+        assert (retry.status_code, retry.json()["matched"]) == (200, 0)
+        assert _keys(c) == {"del/x1.md", "del/keep.md"}
+        bad = c.post("/v1/sources:delete", json={"glob": "x" * 5000})
+        assert (bad.status_code, bad.json()["code"]) == (400, "INVALID_INPUT")
+
+
+@given(st.sets(st.sampled_from(["a", "a*", "[a]", "b?", "ab", "*"]), max_size=6), st.data())
+def test_an_exact_delete_matches_only_its_own_key(keys: set[str], data: st.DataObject) -> None:
+    key = data.draw(st.sampled_from(["a", "a*", "[a]", "b?", "ab", "*", "zz"]))
+    left = set(keys)
+    for attempt in range(3):  # the first delete and two retries
+        hit, missed = match_sources(left, [key], exact=True)
+        assert hit == ([key] if attempt == 0 and key in keys else [])
+        assert missed == ([] if hit else [key])
+        left -= set(hit)
+    assert left == keys - {key}
+
+
+def test_cli_delete_exact_and_dry_run(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("x[1].md", "x1.md", "g1.md"):
+        (docs / name).write_text(f"# {name}\n\nabout {name}\n", "utf-8")
+    s = Settings(data_dir=tmp_path / "store")
+    emb = EmbedderPort(HashEmbedder(8))
+    run = asyncio.run(run_ingest(s, DEFAULT_SPEC, [str(docs)], base=tmp_path, embedder=emb))
+    assert isinstance(run, Ok)
+    dry = asyncio.run(run_delete(s, "funcpipe", ["docs/*"], dry_run=True))
+    assert isinstance(dry, Ok)
+    assert len(dry.value.deleted) == 3
+    for attempt in range(2):
+        got = asyncio.run(run_delete(s, "funcpipe", ["docs/x[1].md"], exact=True))
+        assert isinstance(got, Ok)
+        assert got.value.deleted == (("docs/x[1].md",) if attempt == 0 else ())
+    listed = asyncio.run(run_sources(s, "funcpipe"))
+    assert isinstance(listed, Ok)
+    assert [e.source for e in listed.value] == ["docs/g1.md", "docs/x1.md"]

@@ -72,8 +72,11 @@ def stats(server: str) -> Result[object, ErrInfo]:
 
 
 def verify(server: str, *, repair: bool) -> Result[object, ErrInfo]:
-    """``GET /v1/verify``: as ``verify --json``."""
-    return _call("GET", server, "/v1/verify", params={"repair": str(repair).lower()})
+    """``GET /v1/verify`` (``POST`` to repair: a GET never changes state): as
+    ``verify --json``."""
+    if repair:
+        return _call("POST", server, "/v1/verify", json={"repair": True})
+    return _call("GET", server, "/v1/verify")
 
 
 def ingest(

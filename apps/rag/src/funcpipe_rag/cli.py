@@ -953,6 +953,14 @@ def delete(
             metavar="SOURCE_OR_GLOB...",
         ),
     ],
+    exact: Annotated[
+        bool,
+        typer.Option("--exact", help="Keys only: * ? [ are plain characters (as DELETE /v1)."),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="List and count what would be deleted; change nothing."),
+    ] = False,
     collection: CollectionOpt = None,
     data_dir: DataDirOpt = None,
     qdrant_url: QdrantOpt = None,
@@ -962,11 +970,14 @@ def delete(
     delete cut short is finished by running it again. Exit 4 when a SOURCE matched nothing."""
     settings = _store_settings(collection, data_dir, qdrant_url)
     name = settings.collection or "funcpipe"
-    rep = drive(lambda: run_delete(settings, name, patterns), settings)
+    rep = drive(
+        lambda: run_delete(settings, name, patterns, exact=exact, dry_run=dry_run), settings
+    )
     if json_out:
-        emit_json(rep.to_json())
+        emit_json({**rep.to_json(), "dry_run": True} if dry_run else rep.to_json())
     else:
-        out.print(f"deleted {len(rep.deleted)} sources ({rep.chunks_deleted} chunks)")
+        verb = "would delete" if dry_run else "deleted"
+        out.print(f"{verb} {len(rep.deleted)} sources ({rep.chunks_deleted} chunks)")
         for key in rep.deleted:
             out.print(f"  {escape(key)}")
         for e in rep.errors:
@@ -1116,7 +1127,8 @@ def serve(
     """Serve the HTTP API: one process owns the store, so searches never wait for an ingest.
 
     JSON under /v1: POST /v1/search, POST /v1/ingest (202 + job), GET /v1/jobs/ID,
-    GET /v1/sources, DELETE /v1/sources/KEY, GET /v1/stats, GET /v1/verify; GET /healthz,
+    GET /v1/sources, DELETE /v1/sources/KEY (exactly that key), POST /v1/sources:delete
+    (a glob, with dry_run), GET /v1/stats, GET /v1/verify (POST to repair); GET /healthz,
     /readyz, /metrics (Prometheus), /openapi.json. Bearer key from FUNCPIPE_API_KEY (required
     beyond loopback). Ingests read only under --allow-root (none by default) and fetch only
     public URLs. SIGTERM or Ctrl-C drains (stops a running ingest safely) and exits 0. Other

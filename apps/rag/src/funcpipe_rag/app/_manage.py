@@ -258,12 +258,13 @@ async def list_sources(index: StoreIndex) -> Result[list[SourceEntry], ErrInfo]:
 
 
 async def remove_sources(
-    index: StoreIndex, patterns: Sequence[str]
+    index: StoreIndex, patterns: Sequence[str], *, exact: bool = False, dry_run: bool = False
 ) -> Result[DeleteReport, ErrInfo]:
     """Delete the stored sources named by ``patterns`` (keys, or globs over keys: ``*``, ``?``,
-    ``[``) by the ingestion protocol; a source with chunks but no marker (a delete or ingest
-    cut short) is matched too, so a re-run converges. A pattern that matches nothing is listed
-    as ``NOT_FOUND``; missing collection -> ``NOT_FOUND``."""
+    ``[``; with ``exact`` keys only) by the ingestion protocol; a source with chunks but no
+    marker (a delete or ingest cut short) is matched too, so a re-run converges. A pattern that
+    matches nothing is listed as ``NOT_FOUND``; missing collection -> ``NOT_FOUND``.
+    ``dry_run``: the report of what would be deleted; nothing changes."""
     if not patterns:
         msg = "name at least one SOURCE (a key or a glob; see: funcpipe-rag sources)"
         return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="usage"))
@@ -272,7 +273,9 @@ async def remove_sources(
         return _store_err(info.error)
     if info.value is None:
         return missing_collection(index.collection)
-    done = await delete_sources(index, patterns, resilience=spec_resilience(DEFAULT_SPEC))()
+    done = await delete_sources(
+        index, patterns, resilience=spec_resilience(DEFAULT_SPEC), dry_run=dry_run, exact=exact
+    )()
     if isinstance(done, Err):
         return done
     d = done.value
@@ -336,10 +339,15 @@ async def run_sources(settings: Settings, collection: str) -> Result[list[Source
 
 
 async def run_delete(
-    settings: Settings, collection: str, patterns: Sequence[str]
+    settings: Settings,
+    collection: str,
+    patterns: Sequence[str],
+    *,
+    exact: bool = False,
+    dry_run: bool = False,
 ) -> Result[DeleteReport, ErrInfo]:
     """``remove_sources`` in ``collection`` on the configured store."""
     async with open_index(settings, collection) as opened:
         if isinstance(opened, Err):
             return opened
-        return await remove_sources(opened.value, patterns)
+        return await remove_sources(opened.value, patterns, exact=exact, dry_run=dry_run)

@@ -134,14 +134,18 @@ class Service:
             self.backends.index, store_dir(self.settings, self.collection)
         )
 
-    async def delete(self, key: str) -> Result[DeleteReport, ErrInfo]:
-        """Delete one source (a key or a glob over keys) by the protocol; refused with
-        ``INGEST_RUNNING`` while a job runs (both would write the same sources)."""
+    async def delete(
+        self, key: str, *, glob: bool = False, dry_run: bool = False
+    ) -> Result[DeleteReport, ErrInfo]:
+        """Delete exactly the source ``key`` (with ``glob``: every source the glob matches) by
+        the protocol; ``dry_run`` changes nothing. Refused with ``INGEST_RUNNING`` while a job
+        runs (both would write the same sources)."""
         running = self.jobs.current
         if running is not None:
             msg = f"an ingest is running (job {running.id}); delete after it ends"
             return Err(ErrInfo(INGEST_RUNNING, msg, stage="usage", ctx={"job": running.id}))
-        return await remove_sources(self.backends.index, [key])
+        index = self.backends.index
+        return await remove_sources(index, [key], exact=not glob, dry_run=dry_run)
 
     async def verify(self, *, repair: bool) -> Result[VerifyReport, ErrInfo]:
         """The store's invariants (``verify``); with ``repair`` what it removed is gone after.

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 
 from funcpipe_rag.app import JobRequest, SearchOptions, Service
 
+from ._changes import add_change_routes, verify_json
 from ._errors import body, status_for
 from ._guardrails import Guardrails, Limits
 from ._metrics import Metrics
@@ -184,17 +185,6 @@ def create_app(
             return _error(got.error)
         return JSONResponse([s.to_json() for s in got.value])
 
-    @api.delete("/v1/sources/{key:path}", summary="Delete a source", responses=_ERRORS)
-    async def delete_source(key: str) -> Response:
-        got = await service.delete(key)
-        if isinstance(got, Err):
-            return _error(got.error)
-        report = got.value
-        if not report.deleted and report.errors:
-            e = report.errors[0]
-            return JSONResponse(body(e.code, e.msg), status_code=404)
-        return JSONResponse(report.to_json())
-
     @api.get("/v1/stats", summary="The collection's figures", responses=_ERRORS)
     async def stats() -> Response:
         got = await service.stats()
@@ -202,20 +192,14 @@ def create_app(
             return _error(got.error)
         return JSONResponse(got.value.to_json())
 
-    @api.get("/v1/verify", summary="Check (repair=true: restore) the invariants", responses=_ERRORS)
+    @api.get("/v1/verify", summary="Check the invariants (reads only)", responses=_ERRORS)
     async def verify(repair: bool = False) -> Response:
-        got = await service.verify(repair=repair)
-        if isinstance(got, Err):
-            return _error(got.error)
-        r = got.value
-        return JSONResponse(
-            {
-                "ok": r.ok,
-                "sources": r.sources,
-                "points": r.points,
-                "problems": [p.to_json() for p in r.problems],
-            }
-        )
+        if repair:  # a GET never changes state
+            msg = 'repair changes the store: POST /v1/verify {"repair": true}'
+            return JSONResponse(body("METHOD_NOT_ALLOWED", msg), status_code=405)
+        return await verify_json(service, repair=False)
+
+    add_change_routes(api, service, _ERRORS)
 
     app: ASGIApp = api
     if options.cors_origins:
