@@ -143,7 +143,7 @@ def test_a_file_swapped_for_a_link_after_the_202_is_not_read(tmp_path: Path) -> 
             assert isinstance(opened, Ok)
             svc = opened.value
             svc.jobs = JobBoard(svc._run_job, threaded=False)
-            started = svc.start_ingest(JobRequest(paths=(str(target), str(docs / "b.md"))))
+            started = await svc.start_ingest(JobRequest(paths=(str(target), str(docs / "b.md"))))
             assert isinstance(started, Ok)  # the 202: the path was checked and is allowed
             target.unlink()
             target.symlink_to(out / "secret.md")

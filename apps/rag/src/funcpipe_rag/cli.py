@@ -1110,6 +1110,15 @@ def serve(
             help="Allow browser calls from this origin (repeatable).",
         ),
     ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            metavar="NAME",
+            help="A Host name served beside loopback ones (repeatable; without a key only "
+            "loopback names are served, against DNS rebinding).",
+        ),
+    ] = None,
     ingest_share: Annotated[
         float,
         typer.Option(
@@ -1133,6 +1142,13 @@ def serve(
     beyond loopback). Ingests read only under --allow-root (none by default) and fetch only
     public URLs. SIGTERM or Ctrl-C drains (stops a running ingest safely) and exits 0. Other
     commands reach it with --server URL or FUNCPIPE_SERVER.
+
+    Safe beyond loopback (with FUNCPIPE_API_KEY): files are opened under --allow-root only,
+    never through a link out of it; URLs connect only to the public address that was checked
+    (redirects re-checked; at most 32 per request); heads over 64 KiB, slow heads and bodies
+    are cut off; DELETE removes exactly one key. Not safe beyond loopback: no key (refused),
+    --allow-private-urls (the server can then be made to fetch your internal services),
+    --allow-root of a folder others can write links or files into that you would not publish.
     """
     from funcpipe_rag.serve import ServeOptions, roots_of
     from funcpipe_rag.serve import serve as run_server
@@ -1146,6 +1162,7 @@ def serve(
         allow_roots=roots_of(allow_root or []),
         allow_private_urls=allow_private_urls,
         cors_origins=tuple(cors_origin or ()),
+        allowed_hosts=tuple(allow_host or ()),
         ingest_share=ingest_share,
     )
     done = run_server(settings, opts)

@@ -32,7 +32,7 @@ from funcpipe_rag.domain import SearchHit, SearchOptions, VerifyReport, is_url
 from funcpipe_rag.pipelines import DEFAULT_SPEC, search, verify
 
 from ._compose import Backends, FreeBytes, collection_for, disk_free, events_on, open_backends
-from ._guard import Guard
+from ._guard import Guard, shown_url
 from ._jobs import INGEST_RUNNING, Job, JobBoard, JobRequest, fold_into, request_roots
 from ._manage import (
     CollectionStats,
@@ -109,17 +109,18 @@ class Service:
         b = self.backends
         return await search(b.index, b.embedder, query, options, self.collection)()
 
-    def start_ingest(self, request: JobRequest) -> Result[Job, ErrInfo]:
-        """Check the request against the guard, then start it as a job (``INGEST_RUNNING`` if
-        one runs). Nothing is read before every path and URL is allowed."""
+    async def start_ingest(self, request: JobRequest) -> Result[Job, ErrInfo]:
+        """Check the request against the guard (off the event loop, within its budget), then
+        start it as a job (``INGEST_RUNNING`` if one runs). Nothing is read before every path
+        and URL is allowed."""
         roots = request_roots(request)
         if not roots:
             return Err(ErrInfo(codes.INVALID_INPUT, "give paths or urls", stage="usage"))
         for url in request.urls:
             if not is_url(url):
-                msg = f"not an http(s) URL: {url}"
+                msg = f"not an http(s) URL: {shown_url(url)}"
                 return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="usage"))
-        checked = self.options.guard.check(roots)
+        checked = await self.options.guard.admit(roots)
         if isinstance(checked, Err):
             return checked
         return self.jobs.start(request)
@@ -169,10 +170,9 @@ class Service:
                 import httpx  # loaded only when URLs are fetched (start-up time)
                 from funcpipe.adapters.http import HttpClient
 
-                hook = self.options.guard.request_hook()
                 client = await stack.enter_async_context(
                     httpx.AsyncClient(
-                        follow_redirects=True, event_hooks={"request": [hook] if hook else []}
+                        follow_redirects=True, transport=self.options.guard.transport()
                     )
                 )
                 http = HttpClient(client)

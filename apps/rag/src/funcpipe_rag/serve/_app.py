@@ -24,6 +24,7 @@ from funcpipe_rag.app import JobRequest, SearchOptions, Service
 from ._changes import add_change_routes, verify_json
 from ._errors import body, status_for
 from ._guardrails import Guardrails, Limits
+from ._hosts import HostPolicy
 from ._metrics import Metrics
 
 MAX_QUERY_CHARS = 2000
@@ -74,6 +75,8 @@ class AppOptions:
     api_key: str | None = None
     limits: Limits = field(default_factory=Limits)
     cors_origins: Sequence[str] = ()
+    allowed_hosts: Sequence[str] = ()
+    """Host names served beside loopback ones; checked without a key or when given."""
 
 
 _ERRORS: dict[int | str, dict[str, object]] = {
@@ -159,7 +162,7 @@ def create_app(
                     body("INVALID_INPUT", f"a path or URL over {MAX_ITEM_CHARS} chars or with NUL"),
                     status_code=400,
                 )
-        started = service.start_ingest(
+        started = await service.start_ingest(
             JobRequest(tuple(req.paths), tuple(req.urls), prune=req.prune, dry_run=req.dry_run)
         )
         if isinstance(started, Err):
@@ -201,8 +204,13 @@ def create_app(
 
     add_change_routes(api, service, _ERRORS)
 
-    app: ASGIApp = api
-    if options.cors_origins:
+    hosts = None
+    if not options.api_key or options.allowed_hosts:
+        hosts = HostPolicy(options.allowed_hosts)
+    app: ASGIApp = Guardrails(
+        api, metrics=metrics, api_key=options.api_key, limits=options.limits, hosts=hosts
+    )
+    if options.cors_origins:  # outermost: a preflight is answered before the key is asked
         app = CORSMiddleware(
             app,
             allow_origins=list(options.cors_origins),
@@ -210,4 +218,4 @@ def create_app(
             allow_headers=["authorization", "content-type", "x-request-id"],
             expose_headers=["x-request-id"],
         )
-    return Guardrails(app, metrics=metrics, api_key=options.api_key, limits=options.limits)
+    return app

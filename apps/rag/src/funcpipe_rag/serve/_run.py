@@ -28,6 +28,7 @@ from funcpipe_rag.app import Guard, ServiceOptions, Settings, open_service
 
 from ._app import AppOptions, Lifecycle, create_app
 from ._guardrails import Limits
+from ._protocol import protocol_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,7 @@ class ServeOptions:
     allow_roots: tuple[Path, ...] = ()
     allow_private_urls: bool = False
     cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     drain_s: float = 10.0
     ingest_share: float = 0.25
@@ -116,13 +118,13 @@ async def serve_async(
             life = Lifecycle()
             app = create_app(
                 service,
-                AppOptions(opts.api_key, opts.limits, opts.cors_origins),
+                AppOptions(opts.api_key, opts.limits, opts.cors_origins, opts.allowed_hosts),
                 life,
             )
             config = uvicorn.Config(
                 app,
                 lifespan="off",
-                http="httptools",
+                http=protocol_for(opts.limits),  # httptools, bounded before the app runs
                 log_level="warning",
                 access_log=False,
                 timeout_graceful_shutdown=max(1, int(opts.drain_s)),
