@@ -8,15 +8,21 @@ here sends a packet beyond loopback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.server
 import json
 import os
+import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from funcpipe.result import Err, Ok
 from funcpipe_rag.adapters import OUTSIDE_ROOT, Confine, EmbedderPort, FileRaw, RootsSource
 from funcpipe_rag.app import (
@@ -29,11 +35,15 @@ from funcpipe_rag.app import (
     run_ingest,
     run_sources,
 )
+from funcpipe_rag.app._addresses import embedded_ipv4, is_public
+from funcpipe_rag.app._guard import check_url
 from funcpipe_rag.app._jobs import JobBoard
 from funcpipe_rag.pipelines import DEFAULT_SPEC, match_sources
+from funcpipe_rag.serve import AppOptions, Limits, create_app
+from funcpipe_rag.serve._protocol import protocol_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rag_doubles import HashEmbedder, Served, serve
+from rag_doubles import FlipResolver, HashEmbedder, Served, serve
 
 SECRET = "zebracorn secret outside the root"
 DEL_FILES = ("x[1].md", "x1.md", "g1.md", "g2.md", "keep.md", "*.md")
@@ -86,6 +96,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Pat
         (dels / name).write_text(f"# {name}\n\nnote on {name}\n", "utf-8")
     roots = ("--allow-root", str(docs), "--allow-root", str(dels))
     server = serve(base, base / "store", *roots)
+    with server.client() as c:  # the collection exists whichever test runs first
+        report_of(c, {"paths": [str(docs / "a.md")]})
     yield server, base
     assert server.stop() == 0
 
@@ -336,3 +348,370 @@ def test_cli_delete_exact_and_dry_run(tmp_path: Path) -> None:
     listed = asyncio.run(run_sources(s, "funcpipe"))
     assert isinstance(listed, Ok)
     assert [e.source for e in listed.value] == ["docs/g1.md", "docs/x1.md"]
+
+
+# -- 3. the network boundary -------------------------------------------------------------------
+
+_V4 = st.ip_addresses(v=4).map(lambda a: IPv4Address(int(a)))
+
+
+def _forms(v: IPv4Address, low: int) -> list[IPv6Address]:
+    """``v`` embedded in each IPv6 form that can deliver to it (``low``: the free bits)."""
+    n = int(v)
+    return [
+        IPv6Address((0xFFFF << 32) | n),  # ::ffff:a.b.c.d
+        IPv6Address((0xFFFF << 48) | n),  # ::ffff:0:a.b.c.d
+        IPv6Address(n),  # ::a.b.c.d
+        IPv6Address((0x64FF9B << 96) | n),  # 64:ff9b::a.b.c.d
+        IPv6Address((0x64FF9B0001 << 80) | (low & 0xFFFF) << 32 | n),  # 64:ff9b:1::/48
+        IPv6Address((0x2002 << 112) | (n << 80) | (low & ((1 << 80) - 1))),  # 6to4
+        IPv6Address((0x20010000 << 96) | (n << 64) | (low & 0xFFFF_FFFF) << 32 | (~n & 0xFFFFFFFF)),
+        IPv6Address((0x20010000 << 96) | (0x08080808 << 64) | (~n & 0xFFFFFFFF)),  # Teredo
+    ]
+
+
+@given(_V4, st.integers(min_value=0, max_value=(1 << 80) - 1))
+def test_an_address_embedding_a_non_public_ipv4_is_not_public(v: IPv4Address, low: int) -> None:
+    assert is_public(v) == v.is_global
+    for form in _forms(v, low):
+        if is_public(form):
+            assert is_public(v), form
+        if not v.is_global and int(v) > 1:
+            assert not is_public(form), form
+
+
+@given(st.ip_addresses(v=6).map(lambda a: IPv6Address(int(a))))
+def test_an_ipv6_address_embedding_nothing_is_public_iff_global(ip: IPv6Address) -> None:
+    if not embedded_ipv4(ip):
+        assert is_public(ip) == ip.is_global
+    else:
+        assert is_public(ip) == (ip.is_global and all(v.is_global for v in embedded_ipv4(ip)))
+
+
+@pytest.mark.parametrize(
+    "addr",
+    ["::127.0.0.1", "::ffff:127.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::", "2002:a00:1::1"],
+)
+def test_the_embedded_forms_from_the_report_are_refused(addr: str) -> None:
+    got = check_url("http://docs.example/", allow_private=False, resolver=lambda _: [addr])
+    assert isinstance(got, Err)
+    assert got.error.code == "PERMISSION_DENIED"
+
+
+class _Hits(http.server.BaseHTTPRequestHandler):
+    """Answers a page naming the server it is; counts requests and the Host headers."""
+
+    def do_GET(self) -> None:
+        server = self.server
+        assert isinstance(server, _Site)
+        server.hosts.append(self.headers.get("host", ""))
+        if self.path == "/redirect":
+            self.send_response(302)
+            self.send_header("location", f"http://127.0.0.1:{server.server_address[1]}/page.md")
+            self.end_headers()
+            return
+        body = f"# Page\n\nserved by {server.name}\n".encode()
+        self.send_response(200)
+        self.send_header("content-type", "text/markdown")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _Site(http.server.ThreadingHTTPServer):
+    def __init__(self, host: str, port: int, name: str) -> None:
+        super().__init__((host, port), _Hits)
+        self.name = name
+        self.hosts: list[str] = []
+
+
+@pytest.fixture(scope="module")
+def two_sites() -> Iterator[tuple[_Site, _Site]]:
+    """A "public" site on 127.0.0.2 and an "internal" one on 127.0.0.1, on the same port:
+    which one a request reaches shows which address it connected to."""
+    for _ in range(20):
+        try:
+            public = _Site("127.0.0.2", 0, "public")
+        except OSError:
+            pytest.skip("127.0.0.2 cannot be bound here")
+        try:
+            internal = _Site("127.0.0.1", public.server_address[1], "internal")
+        except OSError:
+            public.server_close()
+            continue
+        break
+    else:
+        pytest.skip("no port free on both loopback addresses")
+    for s in (public, internal):
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    yield public, internal
+    for s in (public, internal):
+        s.shutdown()
+        s.server_close()
+
+
+def _only_public(ip: object) -> bool:
+    return ip == IPv4Address("127.0.0.2")  # the test's stand-in for a public address
+
+
+def _fetch(guard: Guard, url: str) -> tuple[int, str] | str:
+    async def go() -> tuple[int, str] | str:
+        async with httpx.AsyncClient(transport=guard.transport(), follow_redirects=True) as c:
+            try:
+                r = await c.get(url)
+            except httpx.ConnectError as exc:
+                return str(exc)
+            return r.status_code, r.text
+
+    return asyncio.run(go())
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([["127.0.0.2"], ["127.0.0.1"], ["127.0.0.2", "127.0.0.1"]]),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_a_rebinding_name_never_reaches_the_internal_address(
+    two_sites: tuple[_Site, _Site], answers: list[list[str]]
+) -> None:
+    public, internal = two_sites
+    internal.hosts.clear()
+    port = public.server_address[1]
+    resolver = FlipResolver(answers)
+    guard = Guard(resolver=resolver, public=_only_public)
+    admitted = asyncio.run(guard.admit([f"http://rebind.test:{port}/page.md"]))
+    got = _fetch(guard, f"http://rebind.test:{port}/page.md")
+    assert internal.hosts == []  # whatever the name answered, 127.0.0.1 was never reached
+    connect_answer = answers[min(1, len(answers) - 1)]  # the transport's own lookup
+    if connect_answer == ["127.0.0.2"]:
+        assert got == (200, "# Page\n\nserved by public\n")
+        assert public.hosts[-1] == f"rebind.test:{port}"  # the name, not the pinned address
+    else:
+        assert isinstance(got, str)
+        assert "non-public address 127.0.0.1" in got
+    assert isinstance(admitted, Ok) == (answers[0] == ["127.0.0.2"])
+    assert len(resolver.lookups) == 2  # one lookup for the check, one per connection
+
+
+def test_every_redirect_is_checked_again(two_sites: tuple[_Site, _Site]) -> None:
+    public, internal = two_sites
+    internal.hosts.clear()
+    guard = Guard(resolver=FlipResolver([["127.0.0.2"]]), public=_only_public)
+    got = _fetch(guard, f"http://rebind.test:{public.server_address[1]}/redirect")
+    assert isinstance(got, str)
+    assert "non-public address 127.0.0.1" in got
+    assert internal.hosts == []
+
+
+def test_an_ingest_job_fetches_from_the_checked_address(
+    tmp_path: Path, two_sites: tuple[_Site, _Site]
+) -> None:
+    public, internal = two_sites
+    internal.hosts.clear()
+    url = f"http://rebind.test:{public.server_address[1]}/page.md"
+
+    async def scenario(answers: list[list[str]]) -> dict[str, object]:
+        guard = Guard(resolver=FlipResolver(answers), public=_only_public)
+        opened_cm = open_service(
+            Settings(data_dir=tmp_path / f"store{len(answers)}"),
+            ServiceOptions(guard=guard, base=tmp_path),
+            embedder=EmbedderPort(HashEmbedder(16)),
+        )
+        async with opened_cm as opened:
+            assert isinstance(opened, Ok)
+            started = await opened.value.start_ingest(JobRequest(urls=(url,)))
+            assert isinstance(started, Ok)
+            assert await asyncio.to_thread(started.value.done.wait, 120)
+            report = started.value.to_json()["report"]
+            assert isinstance(report, dict)
+            return report
+
+    fine = asyncio.run(scenario([["127.0.0.2"]]))
+    assert (fine["sources_added"], fine["errors"]) == (1, [])
+    rebound = asyncio.run(scenario([["127.0.0.2"], ["127.0.0.1"]]))
+    assert rebound["sources_added"] == 0
+    assert "non-public address 127.0.0.1" in json.dumps(rebound["errors"])
+    assert internal.hosts == []
+
+
+def test_a_slow_resolver_never_blocks_the_loop_and_urls_are_capped() -> None:
+    release = threading.Event()
+
+    def stuck(host: str) -> list[str]:
+        release.wait(30)
+        return ["93.184.215.14"]
+
+    guard = Guard(resolver=stuck, dns_budget_s=0.3)
+
+    async def scenario() -> tuple[object, int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        ticker = asyncio.create_task(tick())
+        urls = [f"http://slow{i}.test/x" for i in range(6)]
+        got = await guard.admit(urls)
+        ticker.cancel()
+        return got, ticks
+
+    try:
+        got, ticks = asyncio.run(scenario())
+    finally:
+        release.set()
+    assert isinstance(got, Err)
+    assert got.error.code == "TIMEOUT"
+    assert ticks > 1  # the loop ran other work while the names were being resolved
+    many = asyncio.run(Guard().admit([f"http://h{i}.test/" for i in range(33)]))
+    assert isinstance(many, Err)
+    assert many.error.code == "INVALID_INPUT"
+
+
+# -- 4. requests: hosts, methods, bounded work, JSON errors --------------------------------------
+
+
+def test_a_keyless_server_answers_loopback_host_names_only(site: tuple[Served, Path]) -> None:
+    server, _ = site
+    port = server.url.rsplit(":", 1)[1]
+    with server.client() as c:
+        for host in ("evil.test", f"evil.test:{port}", "127.0.0.1.nip.io", "[::2]"):
+            r = c.get("/v1/sources", headers={"host": host})
+            assert (r.status_code, r.json()["code"]) == (403, "PERMISSION_DENIED"), host
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "[::1]:1", "LOCALHOST"):
+            assert c.get("/healthz", headers={"host": host}).status_code == 200, host
+
+
+def test_state_changes_only_on_post_or_delete(site: tuple[Served, Path]) -> None:
+    server, _ = site
+    with server.client() as c:
+        get = c.get("/v1/verify", params={"repair": "true"})
+        assert (get.status_code, get.json()["code"]) == (405, "METHOD_NOT_ALLOWED")
+        assert c.get("/v1/verify").status_code == 200
+        post = c.post("/v1/verify", json={"repair": True})
+        assert post.status_code == 200, post.text
+        assert post.json()["ok"] is True
+
+
+def test_bad_input_is_json_never_a_traceback_nor_a_credential(site: tuple[Served, Path]) -> None:
+    server, base = site
+    with server.client() as c:
+        bracket = c.post("/v1/ingest", json={"urls": ["http://[::1"]})
+        assert (bracket.status_code, bracket.json()["code"]) == (400, "INVALID_INPUT")
+        cred = c.post("/v1/ingest", json={"urls": ["http://user:hunter2@127.0.0.1:9/x"]})
+        assert cred.status_code == 403
+        assert "hunter2" not in cred.text
+        nul = c.delete("/v1/sources/a%00b")
+        assert nul.status_code == 400
+        long_glob = c.post("/v1/search", json={"query": "x", "source": ["*" * 600]})
+        assert (long_glob.status_code, long_glob.json()["code"]) == (400, "INVALID_INPUT")
+        many = {f"f{i}": "v" for i in range(17)}
+        wide = c.post("/v1/search", json={"query": "x", "where": many})
+        assert (wide.status_code, wide.json()["code"]) == (400, "INVALID_INPUT")
+        urls = [f"http://h{i}.test/" for i in range(33)]
+        capped = c.post("/v1/ingest", json={"urls": urls})
+        assert (capped.status_code, capped.json()["code"]) == (400, "INVALID_INPUT")
+    for r in (bracket, cred, nul, long_glob, wide, capped):
+        assert set(r.json()) == {"code", "msg"}
+        assert "Traceback" not in r.text
+        assert str(base) not in r.json()["msg"] or r is cred
+
+
+def _raw(url: str, data: bytes) -> bytes:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        with contextlib.suppress(OSError):  # the server may stop reading: take its answer
+            s.sendall(data)
+        chunks = []
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := s.recv(65536):
+                chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_a_huge_head_is_refused_before_it_is_read(site: tuple[Served, Path]) -> None:
+    server, _ = site
+    head = b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n" + b"x-pad: " + b"a" * 200_000
+    answer = _raw(server.url, head + b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 431")
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["code"] == "TOO_LARGE"
+    garbage = _raw(server.url, b"NOT HTTP AT ALL\r\n\r\n")
+    assert garbage.startswith(b"HTTP/1.1 400")
+    assert json.loads(garbage.split(b"\r\n\r\n", 1)[1])["code"] == "INVALID_INPUT"
+
+
+def test_slow_or_idle_connections_are_closed() -> None:
+    """The protocol alone on a loopback uvicorn with short timeouts: an idle connection and a
+    half-sent head get a 408 and are closed; a half-sent body is closed."""
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        raise AssertionError("the app must not run")
+
+    limits = Limits(head_timeout_s=0.2, body_timeout_s=0.2)
+    sock = socket.create_server(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    config = uvicorn.Config(app, http=protocol_for(limits), lifespan="off", log_level="error")
+    server = uvicorn.Server(config)
+
+    async def scenario() -> list[bytes]:
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        got = [
+            await asyncio.to_thread(_raw, url, b""),
+            await asyncio.to_thread(_raw, url, b"GET /x HTTP/1.1\r\nhost: 127.0.0.1\r\n"),
+            await asyncio.to_thread(
+                _raw, url, b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: 10\r\n\r\nab"
+            ),
+        ]
+        server.should_exit = True
+        await task
+        return got
+
+    idle, half_head, half_body = asyncio.run(scenario())
+    assert idle.startswith(b"HTTP/1.1 408")
+    assert half_head.startswith(b"HTTP/1.1 408")
+    assert json.loads(half_head.split(b"\r\n\r\n", 1)[1])["code"] == "TIMEOUT"
+    assert b"200" not in half_body.split(b"\r\n", 1)[0]
+
+
+def test_cors_preflight_is_answered_before_the_key(tmp_path: Path) -> None:
+    async def scenario() -> list[httpx.Response]:
+        opened_cm = open_service(
+            Settings(data_dir=tmp_path / "store"), embedder=EmbedderPort(HashEmbedder(8))
+        )
+        async with opened_cm as opened:
+            assert isinstance(opened, Ok)
+            app = create_app(
+                opened.value, AppOptions(api_key="k3y", cors_origins=("http://ui.test",))
+            )
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://any.host") as c:
+                pre = await c.options(
+                    "/v1/search",
+                    headers={
+                        "origin": "http://ui.test",
+                        "access-control-request-method": "POST",
+                        "access-control-request-headers": "authorization,content-type",
+                    },
+                )
+                nokey = await c.get("/v1/sources", headers={"origin": "http://ui.test"})
+                keyed = await c.get(
+                    "/v1/stats", headers={"origin": "http://ui.test", "authorization": "Bearer k3y"}
+                )
+                return [pre, nokey, keyed]
+
+    pre, nokey, keyed = asyncio.run(scenario())
+    assert pre.status_code == 200
+    assert pre.headers["access-control-allow-origin"] == "http://ui.test"
+    assert nokey.status_code == 401  # the key is still asked of the real request
+    assert nokey.headers["access-control-allow-origin"] == "http://ui.test"  # readable
+    assert keyed.status_code in (200, 404)  # with a key any Host is served

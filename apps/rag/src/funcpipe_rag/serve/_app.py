@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,6 +31,11 @@ from ._metrics import Metrics
 MAX_QUERY_CHARS = 2000
 MAX_ROOTS = 1000
 MAX_ITEM_CHARS = 4096
+MAX_TERMS = 32
+"""At most this many source globs in a search, and values per ``where`` field."""
+MAX_TERM_CHARS = 512
+MAX_WHERE_FIELDS = 16
+Term = Annotated[str, Field(max_length=MAX_TERM_CHARS)]
 
 
 class SearchBody(BaseModel):
@@ -39,11 +45,14 @@ class SearchBody(BaseModel):
     per_source: int | None = Field(
         default=None, ge=1, le=1000, description="at most this many hits per source"
     )
-    source: list[str] = Field(
-        default_factory=list, max_length=100, description="only sources matching a key or glob"
+    source: list[Term] = Field(
+        default_factory=list,
+        max_length=MAX_TERMS,
+        description="only sources matching a key or glob",
     )
-    where: dict[str, str | list[str]] = Field(
+    where: dict[Term, Term | Annotated[list[Term], Field(max_length=MAX_TERMS)]] = Field(
         default_factory=dict,
+        max_length=MAX_WHERE_FIELDS,
         description="payload field -> value (or any of values): title, headings, source, ...",
     )
 

@@ -6,6 +6,8 @@
   connection, a half-sent head) is closed, with 408 ``TIMEOUT`` when nothing was answered yet;
   a body not complete within ``body_timeout_s`` after its head is closed the same way.
 - A request the parser rejects -> 400 ``INVALID_INPUT`` as JSON (uvicorn's is plain text).
+- After such an answer the connection is half-closed and what the client still sends is
+  dropped for up to 2 s, then it is closed (no reset that could lose the answer).
 
 Idle keep-alive connections are closed by uvicorn's ``timeout_keep_alive``. Every answer here
 is ``{"code","msg"}``.
@@ -41,6 +43,20 @@ def protocol_for(limits: Limits) -> type[HttpToolsProtocol]:
         _timer: asyncio.TimerHandle | None = None
         _head_bytes = 0
         _in_head = True
+        _refused = False
+
+        def _refuse(self, status: bytes, code: str, msg: str) -> None:
+            """Answer, then close gently: our side ends at once, what the client still sends
+            is read and dropped for a moment (closing with unread data would reset the
+            connection and could lose the answer)."""
+            self._refused = True
+            self.transport.write(_raw_response(status, code, msg))
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+                self._disarm()
+                self._timer = self.loop.call_later(2.0, self.transport.close)
+            else:
+                self.transport.close()
 
         def _arm(self, seconds: float) -> None:
             self._disarm()
@@ -55,10 +71,13 @@ def protocol_for(limits: Limits) -> type[HttpToolsProtocol]:
             self._timer = None
             if getattr(self, "transport", None) is None or self.transport.is_closing():
                 return
-            if self.cycle is None or self._in_head:
+            if self._refused:
+                self.transport.close()
+            elif self.cycle is None or self._in_head:
                 msg = "the request was not sent in time"
-                self.transport.write(_raw_response(b"408 Request Timeout", "TIMEOUT", msg))
-            self.transport.close()
+                self._refuse(b"408 Request Timeout", "TIMEOUT", msg)
+            else:
+                self.transport.close()
 
         def __init__(
             self,
@@ -75,13 +94,13 @@ def protocol_for(limits: Limits) -> type[HttpToolsProtocol]:
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            if self._refused:
+                return
             if self._in_head:
                 self._head_bytes += len(data)
                 if self._head_bytes > limits.max_head:
                     msg = f"the request head is over the limit of {limits.max_head} bytes"
-                    status = b"431 Request Header Fields Too Large"
-                    self.transport.write(_raw_response(status, "TOO_LARGE", msg))
-                    self.transport.close()
+                    self._refuse(b"431 Request Header Fields Too Large", "TOO_LARGE", msg)
                     return
             super().data_received(data)
 
@@ -102,7 +121,6 @@ def protocol_for(limits: Limits) -> type[HttpToolsProtocol]:
             super().on_message_complete()
 
         def send_400_response(self, msg: str) -> None:
-            self.transport.write(_raw_response(b"400 Bad Request", "INVALID_INPUT", msg))
-            self.transport.close()
+            self._refuse(b"400 Bad Request", "INVALID_INPUT", msg)
 
     return Bounded
