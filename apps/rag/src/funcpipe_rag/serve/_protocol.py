@@ -44,6 +44,7 @@ def protocol_for(limits: Limits) -> type[HttpToolsProtocol]:
         _head_bytes = 0
         _in_head = True
         _refused = False
+        _tail = b""
 
         def _refuse(self, status: bytes, code: str, msg: str) -> None:
             """Answer, then close gently: our side ends at once, what the client still sends
@@ -97,11 +98,14 @@ def protocol_for(limits: Limits) -> type[HttpToolsProtocol]:
             if self._refused:
                 return
             if self._in_head:
-                self._head_bytes += len(data)
-                if self._head_bytes > limits.max_head:
+                room = limits.max_head - self._head_bytes
+                # over the limit unless the head ends (a blank line) within it
+                if len(data) > room and b"\r\n\r\n" not in self._tail + data[: max(room, 0)]:
                     msg = f"the request head is over the limit of {limits.max_head} bytes"
                     self._refuse(b"431 Request Header Fields Too Large", "TOO_LARGE", msg)
                     return
+                self._head_bytes += len(data)
+                self._tail = (self._tail + data)[-3:]
             super().data_received(data)
 
         def on_message_begin(self) -> None:
@@ -118,6 +122,7 @@ def protocol_for(limits: Limits) -> type[HttpToolsProtocol]:
         def on_message_complete(self) -> None:
             self._disarm()
             self._head_bytes = 0
+            self._tail = b""
             super().on_message_complete()
 
         def send_400_response(self, msg: str) -> None:
