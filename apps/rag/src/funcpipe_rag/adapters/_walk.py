@@ -88,13 +88,15 @@ class _Entry:
     outside: bool = False
 
 
-def _list_dir(path: str, confine: Confine | None = None) -> list[_Entry]:
-    """The entries of folder ``path``; with ``confine`` the folder is opened by ``open_inside``
-    and listed through that descriptor, and a link out of the roots is marked ``outside``
-    without its target being looked at."""
-    if confine is None:
-        with os.scandir(path) as it:
-            return _entries(it, path, None)
+def _list_dir(path: str) -> list[_Entry]:
+    """The entries of folder ``path`` (links followed)."""
+    with os.scandir(path) as it:
+        return _entries(it, path, None)
+
+
+def _list_dir_inside(path: str, confine: Confine) -> list[_Entry]:
+    """``_list_dir`` of a folder opened by ``open_inside`` and listed through that descriptor;
+    a link out of the roots is marked ``outside`` without its target being looked at."""
     fd = open_inside(path, confine, folder=True)
     try:
         with os.scandir(fd if os.scandir in os.supports_fd else path) as it:
@@ -171,7 +173,12 @@ def walk_tree(
         while stack:
             folder, prefix, ancestors = stack.pop()
             try:
-                entries = await run_blocking(partial(_list_dir, str(folder), confine))
+                listing = (
+                    partial(_list_dir, str(folder))
+                    if confine is None
+                    else partial(_list_dir_inside, str(folder), confine)
+                )
+                entries = await run_blocking(listing)
             except OutsideRoot:
                 skipped[OUTSIDE_ROOT] += 1
                 continue
