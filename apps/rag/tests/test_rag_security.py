@@ -13,6 +13,8 @@ import http.server
 import json
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -44,6 +46,7 @@ from funcpipe_rag.serve._protocol import protocol_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rag_doubles import FlipResolver, HashEmbedder, Served, serve
+from rag_doubles._served import clean_env
 
 SECRET = "zebracorn secret outside the root"
 DEL_FILES = ("x[1].md", "x1.md", "g1.md", "g2.md", "keep.md", "*.md")
@@ -715,3 +718,25 @@ def test_cors_preflight_is_answered_before_the_key(tmp_path: Path) -> None:
     assert nokey.status_code == 401  # the key is still asked of the real request
     assert nokey.headers["access-control-allow-origin"] == "http://ui.test"  # readable
     assert keyed.status_code in (200, 404)  # with a key any Host is served
+
+
+def test_cli_no_links_out_refuses_links_leaving_the_given_folders(tmp_path: Path) -> None:
+    out = outside_tree(tmp_path)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nmine\n", "utf-8")
+    (docs / "leak.md").symlink_to(out / "secret.md")
+    run = subprocess.run(
+        [
+            *(sys.executable, "-m", "funcpipe_rag.cli", "ingest", str(docs), "--no-links-out"),
+            *("--json", "--dry-run", "--data-dir", str(tmp_path / "store")),
+        ],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert (report["sources_added"], report["sources_skipped"]) == (1, {OUTSIDE_ROOT: 1})

@@ -41,6 +41,7 @@ from funcpipe_rag import _remote as _client
 from funcpipe_rag.app import (
     SPEC_CODES,
     Cluster,
+    Confine,
     Filters,
     IngestEvent,
     IngestReport,
@@ -596,6 +597,14 @@ def ingest(
             "folder holding the data dir).",
         ),
     ] = None,
+    no_links_out: Annotated[
+        bool,
+        typer.Option(
+            "--no-links-out",
+            help="Read nothing through a link that leads out of the given folders (skipped and "
+            "counted as (outside root)); serve always works so.",
+        ),
+    ] = False,
     server: ServerOpt = None,
     json_out: JsonOpt = False,
     workers: Annotated[
@@ -641,8 +650,16 @@ def ingest(
     loaded = _spec_or_exit(spec, settings)
     filters = Filters(tuple(include or ()), tuple(exclude or ()))
     cluster = _cluster(workers, dask)
+    inside = [p for p in paths if not p.lower().startswith(("http://", "https://"))]
     events = ingest_events(
-        settings, loaded, paths, prune=prune, dry_run=dry_run, cluster=cluster, filters=filters
+        settings,
+        loaded,
+        paths,
+        prune=prune,
+        dry_run=dry_run,
+        cluster=cluster,
+        filters=filters,
+        confine=Confine.of(Path(p).absolute() for p in inside) if no_links_out else None,
     )
     report = IngestReport(keep_outcomes=dry_run)
 
@@ -1146,9 +1163,10 @@ def serve(
     Safe beyond loopback (with FUNCPIPE_API_KEY): files are opened under --allow-root only,
     never through a link out of it; URLs connect only to the public address that was checked
     (redirects re-checked; at most 32 per request); heads over 64 KiB, slow heads and bodies
-    are cut off; DELETE removes exactly one key. Not safe beyond loopback: no key (refused),
-    --allow-private-urls (the server can then be made to fetch your internal services),
-    --allow-root of a folder others can write links or files into that you would not publish.
+    are cut off; DELETE removes exactly one key; without a key only loopback Host names are
+    answered. Not safe beyond loopback: no key (refused at start), --allow-private-urls (the
+    server can then be made to fetch your internal services), an --allow-root folder holding
+    files you would not publish.
     """
     from funcpipe_rag.serve import ServeOptions, roots_of
     from funcpipe_rag.serve import serve as run_server

@@ -2,6 +2,7 @@
 
 from funcpipe.specs import PipelineSpec, serialize
 
+from funcpipe_rag.adapters import Confine as Confine
 from funcpipe_rag.adapters import Filters as Filters
 from funcpipe_rag.domain import SearchHit as SearchHit
 from funcpipe_rag.domain import SearchOptions as SearchOptions
@@ -88,6 +89,7 @@ __all__ = [
     "owner_of",
     "Backends",
     "Cluster",
+    "Confine",
     "CollectionEntry",
     "CollectionStats",
     "DeleteReport",

@@ -241,6 +241,7 @@ def ingest_events(
     free_bytes: FreeBytes = disk_free,
     filters: Filters | None = None,
     cluster: Cluster | None = None,
+    confine: Confine | None = None,
 ) -> AsyncGen[IngestEvent]:
     """The ingest of ``roots`` (paths or URLs) by ``spec`` as a stream of events: ``Walked``
     (the sources counted, the files skipped), phases, per source an outcome or an error; a
@@ -250,7 +251,8 @@ def ingest_events(
     ``key_base_of(settings)``); ``filters`` are the ``--include`` / ``--exclude`` patterns. The
     backends are open while the stream is drained. A local store's free space is checked
     before each write (``free_bytes``). ``cluster``: run on Dask (``open_remote``); without
-    the ``[dask]`` extra that is ``Err(MISSING_EXTRA)``."""
+    the ``[dask]`` extra that is ``Err(MISSING_EXTRA)``. ``confine``: open nothing outside
+    these roots (``--no-links-out``; on Dask the walk is confined, workers read by path)."""
 
     key_base = base.absolute() if base is not None else key_base_of(settings)
 
@@ -278,6 +280,7 @@ def ingest_events(
                 free_bytes=free_bytes,
                 cluster=cluster,
                 filters=filters,
+                confine=confine,
             )
             async for item in events():
                 yield item
