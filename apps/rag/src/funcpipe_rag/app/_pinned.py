@@ -22,11 +22,21 @@ Lookup = Callable[[str], Awaitable[Result[list[IPAddress], ErrInfo]]]
 
 
 class PinnedTransport(httpx.AsyncBaseTransport):
-    """``inner`` (default: a plain ``httpx.AsyncHTTPTransport``) pinned by ``lookup``."""
+    """``inner`` (default: a plain ``httpx.AsyncHTTPTransport`` per host name, so a pooled TLS
+    connection made for one name is never reused for another on the same address) pinned by
+    ``lookup``."""
 
     def __init__(self, lookup: Lookup, inner: httpx.AsyncBaseTransport | None = None) -> None:
         self._lookup = lookup
-        self._inner = inner or httpx.AsyncHTTPTransport()
+        self._inner = inner
+        self._per_host: dict[str, httpx.AsyncBaseTransport] = {}
+
+    def _for(self, host: str) -> httpx.AsyncBaseTransport:
+        if self._inner is not None:
+            return self._inner
+        if host not in self._per_host:
+            self._per_host[host] = httpx.AsyncHTTPTransport()
+        return self._per_host[host]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -46,7 +56,9 @@ class PinnedTransport(httpx.AsyncBaseTransport):
             stream=request.stream,
             extensions=extensions,
         )
-        return await self._inner.handle_async_request(direct)
+        return await self._for(url.host).handle_async_request(direct)
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        for t in [*self._per_host.values(), *([self._inner] if self._inner else [])]:
+            await t.aclose()
+        self._per_host.clear()
