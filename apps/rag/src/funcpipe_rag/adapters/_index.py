@@ -24,7 +24,7 @@ from funcpipe.adapters.vectors import (
 )
 from funcpipe.async_plan import AsyncPlan, async_pure
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
-from funcpipe.streams import AsyncGen
+from funcpipe.streams import AsyncGen, close_stream
 
 from funcpipe_rag.domain import (
     KIND_CHUNK,
@@ -70,9 +70,7 @@ async def _collect(gen: AsyncGen[Record]) -> Result[list[Record], ErrInfo]:
                 return item
             out.append(item.value)
     finally:
-        aclose = getattr(it, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await close_stream(it)
     return Ok(out)
 
 
@@ -284,21 +282,7 @@ class StoreIndex:
         Below that, a scan is as fast as the index (Edge: ~1.7 ms at 20k x 256-d), and the
         build would cost more than the ingest itself.
         """
-        info = getattr(self._store, "indexed_vectors", None)
-        optimize = self._store.optimize(self._collection)
-
-        async def _run() -> Result[bool, ErrInfo]:
-            if info is None:
-                return await optimize()
-            got = await info(self._collection)()
-            if isinstance(got, Err):
-                return got
-            indexed, points = got.value
-            if points - indexed < unindexed_threshold:
-                return Ok(False)
-            return await optimize()
-
-        return _run
+        return self._store.optimize(self._collection, unindexed_threshold=unindexed_threshold)
 
 
 MAX_CANDIDATES = 1000

@@ -32,7 +32,7 @@ from funcpipe.adapters.runtime import run_blocking
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.ports import HttpPort
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
-from funcpipe.streams import AsyncGen
+from funcpipe.streams import AsyncGen, close_stream
 
 from funcpipe_rag.domain import (
     SUPPORTED_EXTENSIONS,
@@ -264,9 +264,7 @@ class RootsSource:
                     key = key_of(rel) if rel and rel != "." else prefix
                     yield Err(ErrInfo(e.code, e.msg, "read", (key,), e.cause, e.ctx))
             finally:
-                aclose = getattr(it, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+                await close_stream(it)
 
         return _gen
 
@@ -282,8 +280,6 @@ class RootsSource:
                     async for item in it:
                         yield item
                 finally:
-                    aclose = getattr(it, "aclose", None)
-                    if aclose is not None:
-                        await aclose()
+                    await close_stream(it)
 
         return _gen

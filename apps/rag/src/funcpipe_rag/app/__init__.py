@@ -4,11 +4,24 @@ from funcpipe.specs import PipelineSpec, serialize
 
 from funcpipe_rag.adapters import Confine as Confine
 from funcpipe_rag.adapters import Filters as Filters
+from funcpipe_rag.domain import EXIT_CODES as EXIT_CODES
+from funcpipe_rag.domain import EXIT_OK as EXIT_OK
+from funcpipe_rag.domain import INGEST_RUNNING as INGEST_RUNNING
+from funcpipe_rag.domain import NO_SPACE as NO_SPACE
+from funcpipe_rag.domain import OVERLOADED as OVERLOADED
+from funcpipe_rag.domain import SPEC_CODES as SPEC_CODES
+from funcpipe_rag.domain import STORE_LOCKED as STORE_LOCKED
+from funcpipe_rag.domain import Failure as Failure
 from funcpipe_rag.domain import SearchHit as SearchHit
 from funcpipe_rag.domain import SearchOptions as SearchOptions
+from funcpipe_rag.domain import Stage as Stage
+from funcpipe_rag.domain import VerifyOutcome as VerifyOutcome
 from funcpipe_rag.domain import VerifyReport as VerifyReport
+from funcpipe_rag.domain import classify as classify
+from funcpipe_rag.domain import error_body as error_body
+from funcpipe_rag.domain import exit_code as exit_code
+from funcpipe_rag.domain import http_status as http_status
 from funcpipe_rag.domain import parse_where as parse_where
-from funcpipe_rag.pipelines import SPEC_CODES as SPEC_CODES
 from funcpipe_rag.pipelines import IngestEvent as IngestEvent
 from funcpipe_rag.pipelines import IngestReport as IngestReport
 from funcpipe_rag.pipelines import Outcome as Outcome
@@ -32,7 +45,6 @@ from ._compose import static_embedder as static_embedder
 from ._demo import QUERIES as QUERIES
 from ._demo import run_demo as run_demo
 from ._guard import Guard as Guard
-from ._jobs import INGEST_RUNNING as INGEST_RUNNING
 from ._jobs import Job as Job
 from ._jobs import JobRequest as JobRequest
 from ._manage import CollectionEntry as CollectionEntry
@@ -75,6 +87,17 @@ def spec_hash_of(spec: PipelineSpec) -> str:
 
 
 __all__ = [
+    "EXIT_CODES",
+    "EXIT_OK",
+    "NO_SPACE",
+    "OVERLOADED",
+    "STORE_LOCKED",
+    "Failure",
+    "Stage",
+    "classify",
+    "error_body",
+    "exit_code",
+    "http_status",
     "INGEST_RUNNING",
     "OWNER_FILE",
     "QUERIES",
@@ -104,6 +127,7 @@ __all__ = [
     "Settings",
     "SourceEntry",
     "SourceError",
+    "VerifyOutcome",
     "VerifyReport",
     "Walked",
     "check_spec",

@@ -38,7 +38,7 @@ from funcpipe.specs import (
     pipeline_spec,
 )
 from funcpipe.specs import serialize as spec_serialize
-from funcpipe.streams import AsyncGen
+from funcpipe.streams import AsyncGen, close_stream
 
 from funcpipe_rag.adapters import EmbedderPort, FileRaw, UrlRaw
 from funcpipe_rag.domain import EmbedderId, RawSource, SyncContext, Vector, is_url
@@ -376,9 +376,7 @@ class DaskShards:
                     )
                     yield Ok(ShardDone(done.key, prepared))
             finally:
-                aclose = getattr(it, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+                await close_stream(it)
 
         return _gen
 

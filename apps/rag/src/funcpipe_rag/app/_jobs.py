@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 
 from funcpipe.adapters.runtime import aclose_quietly, run_blocking, run_main
 from funcpipe.result import Err, ErrInfo, Ok, Result
+from funcpipe.specs import PipelineSpec
 from funcpipe.streams import AsyncGen
 
+from funcpipe_rag.domain import INGEST_RUNNING as INGEST_RUNNING
+from funcpipe_rag.domain import Failure, classify, error_body
 from funcpipe_rag.pipelines import (
     IngestEvent,
     IngestReport,
@@ -30,9 +33,6 @@ from funcpipe_rag.pipelines import (
     plan_lines,
 )
 
-INGEST_RUNNING = "INGEST_RUNNING"
-"""Code of a second ``start`` while a job runs (HTTP 409)."""
-
 KEEP_JOBS = 100
 """Finished jobs remembered (oldest forgotten first)."""
 
@@ -41,10 +41,16 @@ JobRun = Callable[["Job"], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class JobRequest:
+    """What an ingest job runs: the roots, ``--prune`` / ``--dry-run``, ``--include`` /
+    ``--exclude`` and a spec (``None``: the server's) that ``Service.start_ingest`` checked."""
+
     paths: tuple[str, ...] = ()
     urls: tuple[str, ...] = ()
     prune: bool = False
     dry_run: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    spec: PipelineSpec | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -52,6 +58,9 @@ class JobRequest:
             "urls": list(self.urls),
             "prune": self.prune,
             "dry_run": self.dry_run,
+            "include": list(self.include),
+            "exclude": list(self.exclude),
+            "spec": self.spec.version if self.spec is not None else None,
         }
 
 
@@ -116,8 +125,18 @@ class Job:
                 if self.request.dry_run:
                     doc["plan"] = list(plan_lines(r))
             if self.error is not None:
-                doc["error"] = {"code": self.error.code, "msg": self.error.msg}
+                doc["error"] = error_body(self.error)
+            doc["class"] = self._failure()
             return doc
+
+    def _failure(self) -> str | None:
+        """The finished run's class (what the CLI's ``--server`` twin exits by)."""
+        if self.status == "interrupted":
+            return Failure.CANCELLED.value
+        if self.error is not None:
+            return classify(self.error).value
+        failure = self.report.failure() if not self.active else None
+        return failure.value if failure is not None else None
 
 
 @dataclass(slots=True)

@@ -27,8 +27,8 @@ from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec
 
-from funcpipe_rag.adapters import EmbedderPort
-from funcpipe_rag.domain import SearchHit, SearchOptions, VerifyReport, is_url
+from funcpipe_rag.adapters import EmbedderPort, Filters
+from funcpipe_rag.domain import SearchHit, SearchOptions, Stage, VerifyOutcome, is_url
 from funcpipe_rag.pipelines import DEFAULT_SPEC, search, verify
 
 from ._compose import Backends, FreeBytes, collection_for, disk_free, events_on, open_backends
@@ -44,6 +44,7 @@ from ._manage import (
     store_dir,
 )
 from ._settings import Settings
+from ._specfile import check_spec
 
 OWNER_FILE = "serve.json"
 """Under a local store's data dir while a server owns it: ``{"url", "pid"}``."""
@@ -120,6 +121,17 @@ class Service:
             if not is_url(url):
                 msg = f"not an http(s) URL: {shown_url(url)}"
                 return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="usage"))
+        if request.spec is not None:
+            spec = check_spec(request.spec)
+            if isinstance(spec, Err):
+                return spec
+            named = collection_for(self.settings, request.spec)
+            if named != self.collection:
+                msg = f"the spec names collection {named!r}; this server serves {self.collection!r}"
+                return Err(ErrInfo(codes.INVALID_INPUT, msg, stage=Stage.USAGE))
+        filters = Filters(request.include, request.exclude).check()
+        if isinstance(filters, Err):
+            return filters
         checked = await self.options.guard.admit(roots)
         if isinstance(checked, Err):
             return checked
@@ -148,7 +160,7 @@ class Service:
         index = self.backends.index
         return await remove_sources(index, [key], exact=not glob, dry_run=dry_run)
 
-    async def verify(self, *, repair: bool) -> Result[VerifyReport, ErrInfo]:
+    async def verify(self, *, repair: bool) -> Result[VerifyOutcome, ErrInfo]:
         """The store's invariants (``verify``); with ``repair`` what it removed is gone after.
         Both refused with ``INGEST_RUNNING`` while a job runs (a half-written source would be
         reported, or repaired under the writer)."""
@@ -160,7 +172,7 @@ class Service:
         if isinstance(got, Err):
             return got
         found, after = got.value
-        return Ok(after if after is not None else found)
+        return Ok(VerifyOutcome(after if after is not None else found, found if repair else None))
 
     async def _run_job(self, job: Job) -> None:
         urls = bool(job.request.urls)
@@ -179,15 +191,17 @@ class Service:
             if self.jobs.threaded:
                 lower_priority()
             b = Backends(self.backends.index, self.ingest_embedder, http)
+            request = job.request
             events = events_on(
                 b,
                 self.settings,
-                self.spec,
-                request_roots(job.request),
-                prune=job.request.prune,
-                dry_run=job.request.dry_run,
+                request.spec or self.spec,
+                request_roots(request),
+                prune=request.prune,
+                dry_run=request.dry_run,
                 base=self.base,
                 free_bytes=self.options.free_bytes,
+                filters=Filters(request.include, request.exclude),
                 confine=self.options.guard.confine(),
             )
             await fold_into(job, events, self.jobs.counters)

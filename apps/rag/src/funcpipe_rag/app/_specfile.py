@@ -7,6 +7,7 @@ from pathlib import Path
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import DEFAULT_MAX_BYTES, Format, PipelineSpec, parse
 
+from funcpipe_rag.domain import Stage
 from funcpipe_rag.pipelines import DEFAULT_SPEC, check_ingest_spec
 
 
@@ -26,16 +27,16 @@ def read_spec(path: Path | None, *, reseal: bool = False) -> Result[PipelineSpec
         size = path.stat().st_size
         if size > DEFAULT_MAX_BYTES:
             msg = f"{path}: spec is larger than {DEFAULT_MAX_BYTES} bytes"
-            return Err(ErrInfo(codes.INVALID_SPEC, msg, stage="spec"))
+            return Err(ErrInfo(codes.INVALID_SPEC, msg, stage=Stage.SPECS))
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return Err(
-            ErrInfo(codes.INVALID_SPEC, f"{path}: cannot read the spec ({exc})", stage="spec")
+            ErrInfo(codes.INVALID_SPEC, f"{path}: cannot read the spec ({exc})", stage=Stage.SPECS)
         )
     parsed = parse(text, spec_format(path), reseal=reseal)
     if isinstance(parsed, Err):
         e = parsed.error
-        return Err(ErrInfo(e.code, f"{path}: {e.msg}", "spec", e.path, e.cause, e.ctx))
+        return Err(ErrInfo(e.code, f"{path}: {e.msg}", Stage.SPECS, e.path, e.cause, e.ctx))
     return check_spec(parsed.value)
 
 
@@ -45,5 +46,7 @@ def check_spec(spec: PipelineSpec) -> Result[PipelineSpec, ErrInfo]:
     checked = check_ingest_spec(spec)
     if isinstance(checked, Err):
         e = checked.error
-        return Err(ErrInfo(e.code, f"spec {spec.name!r}: {e.msg}", "spec", e.path, e.cause, e.ctx))
+        return Err(
+            ErrInfo(e.code, f"spec {spec.name!r}: {e.msg}", Stage.SPECS, e.path, e.cause, e.ctx)
+        )
     return Ok(spec)

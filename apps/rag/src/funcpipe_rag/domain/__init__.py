@@ -7,6 +7,24 @@ No I/O happens here; the ports are Protocols the adapters implement.
 from ._chunk import ChunkingConfig as ChunkingConfig
 from ._chunk import chunk_document as chunk_document
 from ._clean import clean_text as clean_text
+from ._failures import BACKEND_STAGES as BACKEND_STAGES
+from ._failures import EXIT_CODES as EXIT_CODES
+from ._failures import EXIT_OK as EXIT_OK
+from ._failures import EXIT_SIGTERM as EXIT_SIGTERM
+from ._failures import INGEST_RUNNING as INGEST_RUNNING
+from ._failures import NO_SPACE as NO_SPACE
+from ._failures import OVERLOADED as OVERLOADED
+from ._failures import SPEC_CODES as SPEC_CODES
+from ._failures import STORE_LOCKED as STORE_LOCKED
+from ._failures import USAGE_STAGES as USAGE_STAGES
+from ._failures import Failure as Failure
+from ._failures import Stage as Stage
+from ._failures import classify as classify
+from ._failures import error_body as error_body
+from ._failures import exit_code as exit_code
+from ._failures import http_status as http_status
+from ._failures import identity_mismatch as identity_mismatch
+from ._failures import is_backend as is_backend
 from ._identity import NAMESPACE as NAMESPACE
 from ._identity import chunk_hash as chunk_hash
 from ._identity import chunk_set_hash as chunk_set_hash
@@ -45,7 +63,6 @@ from ._retrieval import Mode as Mode
 from ._retrieval import SearchConfig as SearchConfig
 from ._retrieval import SearchOptions as SearchOptions
 from ._retrieval import parse_where as parse_where
-from ._sync import NO_SPACE as NO_SPACE
 from ._sync import READ_MARGIN as READ_MARGIN
 from ._sync import STAMP_ID as STAMP_ID
 from ._sync import WRITE_MARGIN as WRITE_MARGIN
@@ -82,6 +99,7 @@ from ._verify import DUPLICATE as DUPLICATE
 from ._verify import HALF_WRITTEN as HALF_WRITTEN
 from ._verify import ORPHAN as ORPHAN
 from ._verify import Problem as Problem
+from ._verify import VerifyOutcome as VerifyOutcome
 from ._verify import VerifyReport as VerifyReport
 from ._verify import verify_records as verify_records
 
@@ -109,6 +127,23 @@ __all__ = [
     "Mode",
     "NAMESPACE",
     "NO_SPACE",
+    "BACKEND_STAGES",
+    "EXIT_CODES",
+    "EXIT_OK",
+    "EXIT_SIGTERM",
+    "INGEST_RUNNING",
+    "OVERLOADED",
+    "SPEC_CODES",
+    "STORE_LOCKED",
+    "USAGE_STAGES",
+    "Failure",
+    "Stage",
+    "classify",
+    "error_body",
+    "exit_code",
+    "http_status",
+    "is_backend",
+    "identity_mismatch",
     "ORPHAN",
     "Problem",
     "READ_MARGIN",
@@ -127,6 +162,7 @@ __all__ = [
     "SyncContext",
     "Vector",
     "VectorIndex",
+    "VerifyOutcome",
     "VerifyReport",
     "WHERE_FIELDS",
     "WRITE_MARGIN",

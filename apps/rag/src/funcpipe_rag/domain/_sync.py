@@ -16,6 +16,7 @@ from typing import Literal
 from uuid import uuid5
 
 from ._chunk import ChunkingConfig, chunk_document
+from ._failures import NO_SPACE as NO_SPACE
 from ._identity import NAMESPACE, chunk_hash, chunk_set_hash, commit_id, key_is_under, point_id
 from ._retrieval import DENSE_ONLY, SearchConfig
 from ._types import (
@@ -38,9 +39,6 @@ class SyncContext:
     spec_hash: str
     chunking: ChunkingConfig
 
-
-NO_SPACE = "NO_SPACE"
-"""The error code of too little free space under the data dir (a backend problem: exit 3)."""
 
 WRITE_MARGIN = 16 * 1024 * 1024
 """Free bytes always kept beyond the next writes' estimate (a new collection alone takes ~5

@@ -44,6 +44,29 @@ class VerifyReport:
         return not self.problems
 
 
+@dataclass(frozen=True, slots=True)
+class VerifyOutcome:
+    """What ``verify`` reports: the check, and with a repair what was found and removed
+    (``found``) beside the state after it (``final``)."""
+
+    final: VerifyReport
+    found: VerifyReport | None = None
+    """``None`` when no repair was asked."""
+
+    def to_json(self) -> dict[str, object]:
+        """``verify --json``; with ``--repair``, ``repaired`` and ``removed`` too."""
+        doc: dict[str, object] = {
+            "ok": self.final.ok,
+            "sources": self.final.sources,
+            "points": self.final.points,
+            "problems": [p.to_json() for p in self.final.problems],
+        }
+        if self.found is not None:
+            doc["repaired"] = [p.to_json() for p in self.found.problems]
+            doc["removed"] = list(self.found.repair_deletes)
+        return doc
+
+
 def verify_records(
     records: Iterable[StoredRecord], corrupt_ids: Iterable[str] = ()
 ) -> VerifyReport:

@@ -12,7 +12,7 @@ from funcpipe.async_plan import AsyncPlan, async_pure
 from funcpipe.policies import ResilienceEnv, Sleeper
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import PipelineSpec, Registry, reconstruct_pipeline
-from funcpipe.streams import AsyncGen
+from funcpipe.streams import AsyncGen, close_stream
 
 from funcpipe_rag.domain import (
     Bm25Params,
@@ -27,10 +27,12 @@ from funcpipe_rag.domain import (
     Room,
     SearchHit,
     SourceState,
+    Stage,
     StoredRecord,
     SyncContext,
     Vector,
     VectorIndex,
+    identity_mismatch,
     plan_source,
     prune_candidates,
     stamp_conflict,
@@ -166,7 +168,7 @@ def ingest_events(
     try:
         search_config = spec_search(spec)
     except ValueError as exc:
-        bad = ErrInfo(codes.INVALID_SPEC, f"resources.{exc}", "specs", ("resources", "search"))
+        bad = ErrInfo(codes.INVALID_SPEC, f"resources.{exc}", Stage.SPECS, ("resources", "search"))
         return lambda: _one_err(bad)
     want = CollectionStamp(embedder.identity, spec_chunking(spec), search_config)
 
@@ -184,7 +186,7 @@ def ingest_events(
             return _store_err(listed.error, "cannot read the commit markers")
         conflict = stamp_conflict(request.collection, info.value, want, listed.value)
         if conflict is not None:
-            return Err(ErrInfo(codes.INVALID_INPUT, conflict, stage="config"))
+            return Err(identity_mismatch(conflict))
         commits = {c.source: c for c in listed.value}
         # a stamp that fits but differs (the search's mode, RRF or cap changed) is rewritten
         return Ok(Opened(index, commits, fresh=False, stamped=info.value.stamp == want))
@@ -255,9 +257,7 @@ def ingest_events(
             for task in (first, opening):
                 task.cancel()
             await asyncio.gather(first, opening, return_exceptions=True)
-            aclose = getattr(it, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await close_stream(it)
         if store.fatal is not None:
             yield Err(store.fatal)
             return

@@ -33,7 +33,7 @@ from funcpipe.specs import (
     flat_map_entry,
     map_entry,
 )
-from funcpipe.streams import AsyncGen, async_gen_bounded_map
+from funcpipe.streams import AsyncGen, async_gen_bounded_map, close_stream
 
 from funcpipe_rag.domain import (
     NO_SPACE,
@@ -51,6 +51,7 @@ from funcpipe_rag.domain import (
     SearchConfig,
     SourcePlan,
     SourceState,
+    Stage,
     SyncContext,
     Vector,
     VectorIndex,
@@ -448,9 +449,7 @@ def embed_group(
                     failed = r.error
                     break
         finally:
-            aclose = getattr(it, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await close_stream(it)
         vectors: list[Vector | None] = [None] * len(texts)
         for i, vs in done.items():
             vectors[spans[i].start : spans[i].stop] = vs
@@ -638,14 +637,14 @@ def check_stage_types(ops: Sequence[str]) -> Result[None, ErrInfo]:
         takes, gives = types
         if takes != have:
             msg = f"ops.{i}: {func_id} takes {takes}, but {prev} gives {have}"
-            return Err(ErrInfo(codes.INVALID_SPEC, msg, stage="spec", path=("ops", i)))
+            return Err(ErrInfo(codes.INVALID_SPEC, msg, stage=Stage.SPECS, path=("ops", i)))
         have, prev = gives, func_id
     if have != "Outcome":
         msg = (
             f"the last op, {prev}, gives {have}: an ingest spec must end with {WRITE_ID} "
             f"(read -> docs -> plan -> embed -> write), or it would ingest nothing"
         )
-        return Err(ErrInfo(codes.INVALID_SPEC, msg, stage="spec", path=("ops",)))
+        return Err(ErrInfo(codes.INVALID_SPEC, msg, stage=Stage.SPECS, path=("ops",)))
     return Ok(None)
 
 
@@ -679,34 +678,36 @@ def check_ingest_spec(spec: PipelineSpec) -> Result[None, ErrInfo]:
         spec_search(spec)
     except ValueError as exc:
         msg = f"resources.{exc}"
-        return Err(ErrInfo(codes.INVALID_SPEC, msg, stage="specs", path=("resources", "search")))
+        return Err(
+            ErrInfo(codes.INVALID_SPEC, msg, stage=Stage.SPECS, path=("resources", "search"))
+        )
     for i, op in enumerate(spec.ops):
         entry = DESCRIBE_ENTRIES.get(op.func_id)
         path: tuple[str | int, ...] = ("ops", i)
         if entry is None:
             msg = f"ops.{i}.func_id: {op.func_id!r} is not in the allow-list"
-            return Err(ErrInfo(codes.UNALLOWED_OP, msg, stage="specs", path=(*path, "func_id")))
+            return Err(ErrInfo(codes.UNALLOWED_OP, msg, stage=Stage.SPECS, path=(*path, "func_id")))
         if entry.kind != op.kind:
             msg = f"ops.{i}.kind: {op.func_id!r} is a {entry.kind}, the spec says {op.kind}"
-            return Err(ErrInfo(codes.INVALID_SPEC, msg, stage="specs", path=(*path, "kind")))
+            return Err(ErrInfo(codes.INVALID_SPEC, msg, stage=Stage.SPECS, path=(*path, "kind")))
         if entry.version != op.func_version:
             msg = (
                 f"ops.{i}.func_version: spec built against {op.func_id}@{op.func_version}, "
                 f"registry has {op.func_id}@{entry.version}"
             )
-            return Err(ErrInfo(codes.VERSION_MISMATCH, msg, stage="specs", path=path))
+            return Err(ErrInfo(codes.VERSION_MISMATCH, msg, stage=Stage.SPECS, path=path))
         for kind, slot in op.policies.items():
             data = spec.policies[slot].config if isinstance(slot, str) else slot
             named = data.get("size", SIZE_COUNT) if kind == "chunk" and data else SIZE_COUNT
             size = getattr(named, "id", named)  # an id, or a NamedSize
             if size not in BUILTIN_SIZES:
                 msg = f"ops.{i}: chunk size {size!r} is not one this app knows"
-                return Err(ErrInfo(codes.UNKNOWN_OP, msg, stage="specs", path=path))
+                return Err(ErrInfo(codes.UNKNOWN_OP, msg, stage=Stage.SPECS, path=path))
         try:
             PARAMS[op.func_id](op.params)
         except ValueError as exc:
             msg = f"ops.{i}: factory {op.func_id!r} failed: ValueError: {exc}"
-            return Err(ErrInfo(codes.RECONSTRUCT_FAIL, msg, stage="specs", path=path))
+            return Err(ErrInfo(codes.RECONSTRUCT_FAIL, msg, stage=Stage.SPECS, path=path))
     return check_stage_types([op.func_id for op in spec.ops])
 
 

@@ -16,6 +16,7 @@ from funcpipe_rag.domain import (
     Vector,
     VectorIndex,
     VerifyReport,
+    identity_mismatch,
     stamp_conflict,
     verify_records,
 )
@@ -53,7 +54,7 @@ def search(
             want = CollectionStamp(embedder.identity, ChunkingConfig())
             conflict = stamp_conflict(collection, info.value, want, check_chunking=False)
             if conflict is not None:
-                return Err(ErrInfo(codes.INVALID_INPUT, conflict, stage="config"))
+                return Err(identity_mismatch(conflict))
             if info.value.stamp is not None:
                 config = info.value.stamp.search
         sources: tuple[str, ...] | None = None

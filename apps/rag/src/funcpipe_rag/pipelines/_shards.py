@@ -18,7 +18,7 @@ from typing import Protocol, TypeAlias
 
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
-from funcpipe.streams import AsyncGen
+from funcpipe.streams import AsyncGen, close_stream
 
 from funcpipe_rag.domain import (
     SUPPORTED_EXTENSIONS,
@@ -372,9 +372,7 @@ def remote_sources(
                         yield Ok(prepared)
                     nxt += 1
         finally:
-            aclose = getattr(it, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await close_stream(it)
 
     return _gen
 

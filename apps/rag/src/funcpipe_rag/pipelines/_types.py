@@ -5,9 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from funcpipe.result import ErrInfo, codes
+from funcpipe.result import ErrInfo
 
-from funcpipe_rag.domain import ChunkRecord, Document, SourcePlan, Vector
+from funcpipe_rag.domain import (
+    SPEC_CODES as SPEC_CODES,
+)
+from funcpipe_rag.domain import (
+    ChunkRecord,
+    Document,
+    Failure,
+    SourcePlan,
+    Stage,
+    Vector,
+    is_backend,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,25 +63,9 @@ class Outcome:
 UNKNOWN_SOURCE = "?"
 """The source of an error that names none (it protects every root from ``--prune``)."""
 
-STAGE_EMBED = "embed"
-STAGE_STORE = "store"
-STAGE_CLUSTER = "cluster"
-
-SPEC_CODES = frozenset(
-    {
-        codes.INVALID_SPEC,
-        codes.HASH_MISMATCH,
-        codes.UNALLOWED_OP,
-        codes.UNKNOWN_OP,
-        codes.VERSION_MISMATCH,
-        codes.MISSING_FIELD,
-        codes.RECONSTRUCT_FAIL,
-    }
-)
-"""The codes of a spec that cannot run (on the command or on a worker): a configuration
-error (exit 2) that ends a run, never a per-source failure."""
-"""A shard task that failed on the cluster (e.g. its workers died too often): a backend."""
-BACKEND_STAGES = frozenset({STAGE_EMBED, STAGE_STORE, STAGE_CLUSTER})
+STAGE_EMBED = Stage.EMBED
+STAGE_STORE = Stage.STORE
+STAGE_CLUSTER = Stage.CLUSTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +153,13 @@ class IngestReport:
     def backend_failed(self) -> bool:
         return any(e.backend for e in self.errors)
 
+    def failure(self) -> Failure | None:
+        """The run's class: ``backend`` when a backend failed a source, ``partial`` when
+        sources failed, ``None`` when every source succeeded."""
+        if self.backend_failed:
+            return Failure.BACKEND
+        return Failure.PARTIAL if self.errors else None
+
     def to_json(self) -> dict[str, object]:
         return {
             "sources_seen": self.sources_seen,
@@ -185,4 +187,4 @@ def source_error(err: ErrInfo) -> SourceError:
     """The ``SourceError`` of a stream's ``Err`` item: every stage fails one source at a time,
     its key in ``path[0]`` (none: ``UNKNOWN_SOURCE``, which protects every root from prune)."""
     source = str(err.path[0]) if err.path else UNKNOWN_SOURCE
-    return SourceError(source, err.code, err.msg, err.stage in BACKEND_STAGES)
+    return SourceError(source, err.code, err.msg, is_backend(err))

@@ -15,15 +15,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from funcpipe.result import Err, ErrInfo, Result
+from funcpipe.specs import parse as parse_spec
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
-from funcpipe_rag.app import JobRequest, SearchOptions, Service
+from funcpipe_rag.app import JobRequest, SearchOptions, Service, VerifyOutcome
 
-from ._changes import add_change_routes, verify_json
-from ._errors import body, status_for
+from ._changes import add_change_routes
+from ._errors import body, body_of, status_for
 from ._guardrails import Guardrails, Limits
 from ._hosts import HostPolicy
 from ._metrics import Metrics
@@ -36,6 +37,8 @@ MAX_TERMS = 32
 MAX_TERM_CHARS = 512
 MAX_WHERE_FIELDS = 16
 Term = Annotated[str, Field(max_length=MAX_TERM_CHARS)]
+MAX_PATTERNS = 100
+MAX_SPEC_CHARS = 1_000_000
 
 
 class SearchBody(BaseModel):
@@ -72,11 +75,27 @@ class IngestBody(BaseModel):
     urls: list[str] = Field(default_factory=list, max_length=MAX_ROOTS)
     prune: bool = False
     dry_run: bool = False
+    include: list[str] = Field(default_factory=list, max_length=MAX_PATTERNS)
+    exclude: list[str] = Field(default_factory=list, max_length=MAX_PATTERNS)
+    spec: str | None = Field(
+        default=None, max_length=MAX_SPEC_CHARS, description="a pipeline spec's JSON text"
+    )
+    collection: str | None = Field(
+        default=None, description="must be the served collection (as --collection)"
+    )
+
+
+class VerifyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    repair: bool = False
 
 
 class ErrorBody(BaseModel):
     code: str
     msg: str
+    failure_class: str = Field(
+        alias="class", description="usage, backend, partial, cancelled or unexpected"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +113,17 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 
 
 def _error(e: ErrInfo) -> JSONResponse:
-    return JSONResponse(body(e.code, e.msg), status_code=status_for(e))
+    return JSONResponse(body_of(e), status_code=status_for(e))
 
 
 def _json(got: Result[object, ErrInfo], ok: int = 200) -> Response:
     if isinstance(got, Err):
         return _error(got.error)
     return JSONResponse(got.value, status_code=ok)
+
+
+def _json_of(got: Result[VerifyOutcome, ErrInfo]) -> Response:
+    return _error(got.error) if isinstance(got, Err) else JSONResponse(got.value.to_json())
 
 
 class Lifecycle:
@@ -171,8 +194,25 @@ def create_app(
                     body("INVALID_INPUT", f"a path or URL over {MAX_ITEM_CHARS} chars or with NUL"),
                     status_code=400,
                 )
+        if req.collection is not None and req.collection != service.collection:
+            msg = f"this server serves collection {service.collection!r}, not {req.collection!r}"
+            return JSONResponse(body("INVALID_INPUT", msg), status_code=400)
+        spec = None
+        if req.spec is not None:
+            parsed = parse_spec(req.spec, "json")
+            if isinstance(parsed, Err):
+                return _error(parsed.error)
+            spec = parsed.value
         started = await service.start_ingest(
-            JobRequest(tuple(req.paths), tuple(req.urls), prune=req.prune, dry_run=req.dry_run)
+            JobRequest(
+                tuple(req.paths),
+                tuple(req.urls),
+                prune=req.prune,
+                dry_run=req.dry_run,
+                include=tuple(req.include),
+                exclude=tuple(req.exclude),
+                spec=spec,
+            )
         )
         if isinstance(started, Err):
             return _error(started.error)
@@ -204,12 +244,16 @@ def create_app(
             return _error(got.error)
         return JSONResponse(got.value.to_json())
 
-    @api.get("/v1/verify", summary="Check the invariants (reads only)", responses=_ERRORS)
+    @api.get("/v1/verify", summary="Check the invariants, as verify --json", responses=_ERRORS)
     async def verify(repair: bool = False) -> Response:
-        if repair:  # a GET never changes state
+        if repair:  # a GET never changes state, nor pretends to
             msg = 'repair changes the store: POST /v1/verify {"repair": true}'
             return JSONResponse(body("METHOD_NOT_ALLOWED", msg), status_code=405)
-        return await verify_json(service, repair=False)
+        return _json_of(await service.verify(repair=False))
+
+    @api.post("/v1/verify", summary="Check (repair: restore) the invariants", responses=_ERRORS)
+    async def verify_repair(req: VerifyBody) -> Response:
+        return _json_of(await service.verify(repair=req.repair))
 
     add_change_routes(api, service, _ERRORS)
 

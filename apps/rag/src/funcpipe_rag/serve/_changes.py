@@ -5,7 +5,6 @@
 - ``POST /v1/sources:delete`` ``{"glob", "dry_run"}``: every source the glob matches (``*``
   crosses ``/``); ``dry_run`` reports the count and keys and changes nothing. A glob that
   matches nothing is 200 with ``matched: 0``.
-- ``POST /v1/verify`` ``{"repair": true}``: the repair (``GET /v1/verify`` only reads).
 
 Errors: 409 ``INGEST_RUNNING`` while a job runs; 400 for a bad body; store errors as
 ``status_for``.
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from funcpipe_rag.app import Service
 
-from ._errors import body, status_for
+from ._errors import body, body_of, status_for
 
 MAX_KEY_CHARS = 4096
 MAX_GLOB_CHARS = 1024
@@ -34,13 +33,8 @@ class GlobDelete(BaseModel):
     dry_run: bool = Field(default=False, description="count and list; delete nothing")
 
 
-class Repair(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    repair: bool = Field(default=False, description="delete what breaks the invariants")
-
-
 def _error(e: ErrInfo) -> JSONResponse:
-    return JSONResponse(body(e.code, e.msg), status_code=status_for(e))
+    return JSONResponse(body_of(e), status_code=status_for(e))
 
 
 def add_change_routes(
@@ -78,25 +72,3 @@ def add_change_routes(
         return JSONResponse(
             {**r.to_json(), "errors": failed, "matched": len(r.deleted), "dry_run": req.dry_run}
         )
-
-    @api.post(
-        "/v1/verify", summary="Check, and with repair restore, the invariants", responses=responses
-    )
-    async def verify_repair(req: Repair) -> Response:
-        return await verify_json(service, repair=req.repair)
-
-
-async def verify_json(service: Service, *, repair: bool) -> Response:
-    """``verify --json`` of the service's store as a response."""
-    got = await service.verify(repair=repair)
-    if isinstance(got, Err):
-        return _error(got.error)
-    r = got.value
-    return JSONResponse(
-        {
-            "ok": r.ok,
-            "sources": r.sources,
-            "points": r.points,
-            "problems": [p.to_json() for p in r.problems],
-        }
-    )

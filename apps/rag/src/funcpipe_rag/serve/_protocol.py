@@ -10,7 +10,7 @@
   dropped for up to 2 s, then it is closed (no reset that could lose the answer).
 
 Idle keep-alive connections are closed by uvicorn's ``timeout_keep_alive``. Every answer here
-is ``{"code","msg"}``.
+is the API's error body (``_errors.body``).
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from ._errors import body
 from ._guardrails import Limits
 
 
 def _raw_response(status: bytes, code: str, msg: str) -> bytes:
-    data = json.dumps({"code": code, "msg": msg}).encode()
+    data = json.dumps(body(code, msg)).encode()
     head = [
         b"HTTP/1.1 " + status,
         b"content-type: application/json",

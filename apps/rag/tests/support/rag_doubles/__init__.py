@@ -6,16 +6,22 @@ from ._memory import MemoryIndex as MemoryIndex
 from ._replay import ReplayingShards as ReplayingShards
 from ._replay import TwiceEmbedder as TwiceEmbedder
 from ._resolver import FlipResolver as FlipResolver
-from ._served import Served as Served
-from ._served import serve as serve
+from ._served import KEY as KEY
+from ._served import Server as Server
+from ._served import clean_env as clean_env
+from ._served import cli as cli
+from ._served import start as start
 from ._specs import fast_retry_spec as fast_retry_spec
 from ._stored import drive as drive
 from ._stored import stored as stored
 
 __all__ = [
+    "KEY",
     "FlipResolver",
-    "Served",
-    "serve",
+    "Server",
+    "clean_env",
+    "cli",
+    "start",
     "HashEmbedder",
     "MemoryIndex",
     "ReplayingShards",

@@ -1,4 +1,5 @@
-"""A real ``funcpipe-rag serve`` on a loopback port for tests, driven with httpx."""
+"""A real ``funcpipe-rag serve`` on a loopback port for tests, and the CLI as a subprocess
+(traffic to 127.0.0.1 only)."""
 
 from __future__ import annotations
 
@@ -13,40 +14,42 @@ from pathlib import Path
 
 import httpx
 
+KEY = "s3cret-key"
 READY = re.compile(r"on (http://127\.0\.0\.1:\d+)")
 
 
 @dataclass
-class Served:
+class Server:
     proc: subprocess.Popen[str]
     url: str
-    key: str | None
+    data: Path
 
-    def client(self, key: str | None = None, **headers: str) -> httpx.Client:
-        k = key if key is not None else self.key
-        auth = {"authorization": f"Bearer {k}"} if k else {}
-        return httpx.Client(base_url=self.url, headers={**auth, **headers}, timeout=30)
+    def client(self, key: str | None = KEY) -> httpx.Client:
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
-    def stop(self) -> int:
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
         return self.proc.wait(timeout=60)
 
 
-def clean_env(key: str | None = None) -> dict[str, str]:
+def clean_env(key: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUNCPIPE_")}
     if key:
         env["FUNCPIPE_API_KEY"] = key
     return env
 
 
-def serve(cwd: Path, data: Path, *args: str, key: str | None = None) -> Served:
-    """Start ``serve --port 0`` in ``cwd``; returns once it listens."""
+def start(
+    cwd: Path, data: Path, *args: str, key: str | None = KEY, env: dict[str, str] | None = None
+) -> Server:
     cmd = [sys.executable, "-m", "funcpipe_rag.cli", "serve", "--port", "0"]
+    cmd += ["--data-dir", str(data), *args]
     proc = subprocess.Popen(
-        [*cmd, "--data-dir", str(data), *args],
+        cmd,
         cwd=cwd,
-        env=clean_env(key),
+        env={**clean_env(key), **(env or {})},
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
@@ -58,6 +61,17 @@ def serve(cwd: Path, data: Path, *args: str, key: str | None = None) -> Served:
         m = READY.search(line)
         if m:
             threading.Thread(target=proc.stderr.read, daemon=True).start()
-            return Served(proc, m.group(1), key)
+            return Server(proc, m.group(1), data)
     proc.wait(timeout=30)
     raise AssertionError(f"server did not start: {''.join(lines)}")
+
+
+def cli(cwd: Path, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "funcpipe_rag.cli", *args],
+        cwd=cwd,
+        env=clean_env(key),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

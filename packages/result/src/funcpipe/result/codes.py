@@ -30,6 +30,8 @@ UNSUPPORTED: Final = "UNSUPPORTED"
 EMPTY_INPUT: Final = "EMPTY_INPUT"
 DIMENSION_MISMATCH: Final = "DIMENSION_MISMATCH"
 CANCELLED: Final = "CANCELLED"
+STORE_LOCKED: Final = "STORE_LOCKED"
+"""An embedded store already open in another process (its lock is held)."""
 
 # Codes of funcpipe.specs (reconstruction of pipelines shipped as data).
 HASH_MISMATCH: Final = "HASH_MISMATCH"

@@ -46,6 +46,12 @@ from ._sizes import SIZE_CHARS as SIZE_CHARS
 from ._sizes import SIZE_COUNT as SIZE_COUNT
 from ._sizes import NamedSize as NamedSize
 from ._sizes import SizeFn as SizeFn
+from ._stages import ResolvedOp as ResolvedOp
+from ._stages import StageEnv as StageEnv
+from ._stages import batch_stage as batch_stage
+from ._stages import flat_map_stage as flat_map_stage
+from ._stages import map_stage as map_stage
+from ._stages import resolve_ops as resolve_ops
 
 __all__ = [
     "BUILTIN_SIZES",
@@ -65,22 +71,28 @@ __all__ = [
     "PipelineSpec",
     "Registry",
     "RegistryEntry",
+    "ResolvedOp",
     "SIZE_CHARS",
     "SIZE_COUNT",
     "SecretRef",
     "SizeFn",
     "Stage",
+    "StageEnv",
     "batch_map_entry",
     "batch_map_op",
+    "batch_stage",
     "canonical_hash",
     "flat_map_entry",
     "flat_map_op",
+    "flat_map_stage",
     "is_secret_key",
     "map_entry",
     "map_op",
+    "map_stage",
     "parse",
     "pipeline_spec",
     "reconstruct_pipeline",
+    "resolve_ops",
     "seal",
     "serialize",
     "sink_entry",

@@ -25,6 +25,7 @@ from ._basic import lift_async_item as lift_async_item
 from ._basic import lift_sync_gen_with_executor as lift_sync_gen_with_executor
 from ._bounded import async_gen_bounded_map as async_gen_bounded_map
 from ._chunk import async_gen_chunk as async_gen_chunk
+from ._core import close_stream as close_stream
 from ._errs import async_gen_drop_errors as async_gen_drop_errors
 from ._errs import async_gen_take_until_err as async_gen_take_until_err
 from ._merge import async_gen_fair_merge as async_gen_fair_merge
@@ -33,6 +34,7 @@ from ._rate import async_gen_rate_limited as async_gen_rate_limited
 from ._types import AsyncGen as AsyncGen
 
 __all__ = [
+    "close_stream",
     "AsyncGen",
     "async_gen_and_then",
     "async_gen_bounded_map",

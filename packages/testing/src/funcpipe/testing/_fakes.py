@@ -505,7 +505,7 @@ class FakeVectorStore(FaultPort):
 
         return _run
 
-    def optimize(self, collection: str) -> AsyncPlan[bool]:
+    def optimize(self, collection: str, *, unindexed_threshold: int = 0) -> AsyncPlan[bool]:
         """Nothing to build (search is exact): ``Ok(False)`` for an existing collection."""
 
         def _optimize() -> Result[bool, ErrInfo]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, TypeVar
 
 from funcpipe.result import Err, ErrInfo, Ok, Result
-from funcpipe.streams import AsyncGen
+from funcpipe.streams import AsyncGen, close_stream
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
@@ -105,9 +105,7 @@ async def is_key_disjoint(
                 mine.add(key_for_result(item, key))
                 count += 1
         finally:
-            aclose = getattr(it, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await close_stream(it)
         if mine & seen:
             return False
         seen |= mine

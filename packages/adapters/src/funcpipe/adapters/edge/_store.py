@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import threading
 import uuid
@@ -66,6 +67,10 @@ class _Fail(Exception):
         self.ctx = ctx
 
 
+_LOCKED = re.compile(r"\block(ed)?\b|wouldblock|already accessed")
+"""A store already open elsewhere, as the engine words it (-> ``STORE_LOCKED``)."""
+
+
 def to_edge_filter(flt: Filter | None) -> qe.Filter | None:
     """Our Filter -> ``qdrant_edge.Filter`` (None for no or an empty filter)."""
     if flt is None or flt.is_empty:
@@ -110,6 +115,8 @@ def edge_error(exc: BaseException, op: str, collection: str) -> ErrInfo:
     low = text.lower()
     if "dimension error" in low or "vector size" in low:
         code = codes.DIMENSION_MISMATCH
+    elif _LOCKED.search(low):
+        code = codes.STORE_LOCKED
     elif isinstance(exc, ValueError | TypeError) or "incompatible" in low:
         code = codes.INVALID_INPUT
     else:
@@ -602,14 +609,20 @@ class EdgeStore:
 
         return _run
 
-    def optimize(self, collection: str) -> AsyncPlan[bool]:
+    def optimize(self, collection: str, *, unindexed_threshold: int = 0) -> AsyncPlan[bool]:
         """Run Edge's optimisers (build HNSW over unindexed points), then flush; Ok(changed).
+        With fewer than ``unindexed_threshold`` unindexed points nothing is built (a scan is
+        then as fast as the index).
 
         Blocking work of seconds for tens of thousands of points (on the store's thread).
         """
 
         def _opt() -> bool:
             shard = self._shard(collection)
+            if unindexed_threshold > 0:
+                info = shard.info()
+                if int(info.points_count) - int(info.indexed_vectors_count) < unindexed_threshold:
+                    return False
             changed = bool(shard.optimize())
             shard.flush()
             self._dirty.discard(collection)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TypeVar
@@ -53,6 +54,10 @@ _SCHEMA: dict[str, models.PayloadSchemaType] = {
 _NO_INDEXES: Mapping[str, PayloadIndexKind] = MappingProxyType({})
 
 
+_LOCKED = re.compile(r"\block(ed)?\b|wouldblock|already accessed")
+"""A store already open elsewhere, as the engine words it (-> ``STORE_LOCKED``)."""
+
+
 def to_qdrant_filter(flt: Filter | None) -> models.Filter | None:
     """Our Filter -> ``models.Filter`` (None for no or an empty filter)."""
     if flt is None or flt.is_empty:
@@ -88,6 +93,8 @@ def qdrant_error(exc: BaseException, op: str, collection: str) -> ErrInfo:
         source = exc.source if isinstance(exc, ResponseHandlingException) else exc
         code = codes.TIMEOUT if isinstance(source, httpx.TimeoutException) else codes.NETWORK
         text = f"{type(source).__name__}: {source}"
+    elif _LOCKED.search(text.lower()):
+        code = codes.STORE_LOCKED  # local mode: the path is open in another client
     elif isinstance(exc, ValueError) and "not found" in text.lower():
         code = codes.NOT_FOUND
     elif "dimension" in text.lower() or "not aligned" in text:
@@ -573,7 +580,7 @@ class QdrantStore:
 
         return _run
 
-    def optimize(self, collection: str) -> AsyncPlan[bool]:
+    def optimize(self, collection: str, *, unindexed_threshold: int = 0) -> AsyncPlan[bool]:
         """No-op (Ok(False)): a Qdrant server optimises in the background; local mode has no
         index. Checks that the collection exists."""
 

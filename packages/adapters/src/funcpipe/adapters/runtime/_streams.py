@@ -7,16 +7,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from funcpipe.result import ErrInfo, Result
-from funcpipe.streams import AsyncGen
+from funcpipe.streams import AsyncGen, close_stream
 
 T = TypeVar("T")
 
 
 async def aclose_quietly(it: AsyncIterator[object]) -> None:
     """Close ``it`` if it has ``aclose`` (async generators do); a no-op otherwise."""
-    aclose = getattr(it, "aclose", None)
-    if aclose is not None:
-        await aclose()
+    await close_stream(it)
 
 
 async def collect_stream(gen: AsyncGen[T], *, limit: int | None = None) -> list[Result[T, ErrInfo]]:

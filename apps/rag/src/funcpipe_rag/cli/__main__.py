@@ -1,0 +1,5 @@
+"""``python -m funcpipe_rag.cli``."""
+
+from funcpipe_rag.cli import main
+
+main()

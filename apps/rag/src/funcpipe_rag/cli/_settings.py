@@ -1,0 +1,12 @@
+"""Settings as a command names them: flags over ``FUNCPIPE_*``, the collection a spec names."""
+
+from __future__ import annotations
+
+from funcpipe.specs import PipelineSpec
+
+from funcpipe_rag.app import Settings, collection_for
+
+
+def with_collection(settings: Settings, spec: PipelineSpec | None) -> Settings:
+    """The settings naming the collection to use: flag/env > spec > default."""
+    return settings.model_copy(update={"collection": collection_for(settings, spec)})
