@@ -99,9 +99,10 @@ def _read_gz(path: str, limit: int) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class FileRaw:
-    """A file source. With ``confine`` (server mode) it is read only through a descriptor
-    ``open_inside`` checked (``PERMISSION_DENIED`` when it now leads out of the roots) and
-    messages name it relative to its root."""
+    """A file source. Its errors name it by its key (never a server path; the same message
+    from the CLI and a server). With ``confine`` (server mode) it is read only through a
+    descriptor ``open_inside`` checked (``PERMISSION_DENIED`` when it now leads out of the
+    roots)."""
 
     key: str
     path: Path
@@ -112,8 +113,19 @@ class FileRaw:
         if self.confine is not None:
             return self._read_inside(self.confine, max_bytes)
         if self.path.name.lower().endswith(".gz"):
-            return self._read_gz(max_bytes)
-        return self.reader.read_text(self.path, max_bytes=max_bytes)
+            plan = self._read_gz(max_bytes)
+        else:
+            plan = self.reader.read_text(self.path, max_bytes=max_bytes)
+        p, key = str(self.path), self.key
+
+        async def _named() -> Result[str, ErrInfo]:
+            got = await plan()
+            if isinstance(got, Ok) or not key:
+                return got
+            e = got.error
+            return Err(ErrInfo(e.code, e.msg.replace(p, key), e.stage, e.path, e.cause, e.ctx))
+
+        return _named
 
     def _read_gz(self, max_bytes: int) -> AsyncPlan[str]:
         p = str(self.path)
@@ -136,7 +148,7 @@ class FileRaw:
     def _read_inside(self, confine: Confine, max_bytes: int) -> AsyncPlan[str]:
         gz = self.path.name.lower().endswith(".gz")
         read = read_gz_inside if gz else read_inside
-        shown = confine.shown(self.path)
+        shown = self.key or confine.shown(self.path)
 
         async def _run() -> Result[str, ErrInfo]:
             try:
@@ -149,11 +161,11 @@ class FileRaw:
                 return Err(ErrInfo(codes.INVALID_INPUT, msg, ctx={"path": shown}))
             except OSError as exc:
                 if gz and (isinstance(exc, gzip.BadGzipFile) or exc.errno is None):
-                    msg = f"{shown}: not a valid gzip file"
+                    msg = f"{shown}: not a valid gzip file ({exc})"
                     return Err(ErrInfo(codes.DECODE_ERROR, msg, ctx={"path": shown}))
                 return Err(os_error_info(exc, shown))
-            except (EOFError, zlib.error):
-                msg = f"{shown}: truncated or corrupt gzip data"
+            except (EOFError, zlib.error) as exc:
+                msg = f"{shown}: truncated or corrupt gzip data ({exc})"
                 return Err(ErrInfo(codes.DECODE_ERROR, msg, ctx={"path": shown}))
             return text_of(data, shown, max_bytes)
 
