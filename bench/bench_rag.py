@@ -27,11 +27,12 @@ from funcpipe_rag.app import Settings, open_backends, run_ingest, static_embedde
 from funcpipe_rag.domain import SearchOptions, SyncContext, desired_records, make_document
 from funcpipe_rag.pipelines import (
     DEFAULT_SEARCH,
+    DEFAULT_SETTINGS,
     DEFAULT_SPEC,
     IngestReport,
     build_default_spec,
+    ingest_settings,
     search,
-    spec_chunking,
 )
 
 T = TypeVar("T")
@@ -75,13 +76,17 @@ def _ingest(
     settings: Settings, root: Path, spec: PipelineSpec = DEFAULT_SPEC
 ) -> tuple[IngestReport, float]:
     t0 = time.perf_counter()
-    report = _drive(lambda: run_ingest(settings, spec, [str(root / "docs")], base=root))
+    report = _drive(
+        lambda: run_ingest(
+            settings, ingest_settings(spec).unwrap(), [str(root / "docs")], base=root
+        )
+    )
     return report, time.perf_counter() - t0
 
 
 def _chunk_texts(docs: Path) -> list[str]:
     emb = static_embedder()
-    ctx = SyncContext(emb.identity, DEFAULT_SPEC.version, spec_chunking(DEFAULT_SPEC))
+    ctx = SyncContext(emb.identity, DEFAULT_SPEC.version, DEFAULT_SETTINGS.chunking)
     texts: list[str] = []
     for p in sorted(docs.glob("*.md")):
         doc = make_document(f"docs/{p.name}", p.read_text(), "md")
@@ -196,13 +201,13 @@ MEMORY_CHILD = textwrap.dedent(
         print(0, status("VmHWM") - start, status("VmRSS"), 0)  # the store's own growth
         raise SystemExit
     from funcpipe_rag.app import Settings, run_ingest, static_embedder
-    from funcpipe_rag.pipelines import DEFAULT_SPEC
+    from funcpipe_rag.pipelines import DEFAULT_SETTINGS
     static_embedder().inner.load()  # the model is loaded before (and not part of) the ingest
     open("/proc/self/clear_refs", "w").write("5")  # reset the peak RSS (VmHWM)
     if mode == "heap":
         tracemalloc.start()
     settings = Settings.model_construct(data_dir=data, collection="mem")
-    res = asyncio.run(run_ingest(settings, DEFAULT_SPEC, [str(root / "docs")], base=root))
+    res = asyncio.run(run_ingest(settings, DEFAULT_SETTINGS, [str(root / "docs")], base=root))
     heap = tracemalloc.get_traced_memory()[1] // 1024 if mode == "heap" else 0
     print(res.unwrap().chunks_embedded, status("VmHWM"), status("VmRSS"), heap)
     """
@@ -374,7 +379,14 @@ def bench_requests(tmp: Path) -> list[Row]:
                 for _ in range(2_000):
                     server.push(*[Fault.slow(0)] * 9, Fault.status_error(503))
             before = len(server.requests)
-            report = _drive(lambda: run_ingest(settings, spec, [str(corpus)], base=corpus))  # noqa: B023
+            report = _drive(
+                lambda: run_ingest(
+                    settings,  # noqa: B023 - driven at once, inside this iteration
+                    ingest_settings(spec).unwrap(),
+                    [str(corpus)],
+                    base=corpus,
+                )
+            )
             assert not report.errors, report.errors[:3]
             sent.append(len(server.requests) - before)
     clean, faulty_n = sent

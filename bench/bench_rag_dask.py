@@ -24,7 +24,7 @@ from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
 from funcpipe.result import Ok
 from funcpipe.specs import PipelineSpec, parse, serialize
 from funcpipe_rag.app import Cluster, Settings, run_ingest, static_embedder
-from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport
+from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport, ingest_settings
 
 LATENCY_S = 0.05
 LATENCY_WORKERS = (1, 2, 4, 8)
@@ -58,7 +58,11 @@ def _ingest(
     settings: Settings, spec: PipelineSpec, corpus: Path, cluster: Cluster | None
 ) -> tuple[IngestReport, float]:
     t0 = time.perf_counter()
-    res = asyncio.run(run_ingest(settings, spec, [str(corpus)], base=corpus, cluster=cluster))
+    res = asyncio.run(
+        run_ingest(
+            settings, ingest_settings(spec).unwrap(), [str(corpus)], base=corpus, cluster=cluster
+        )
+    )
     secs = time.perf_counter() - t0
     assert isinstance(res, Ok), res
     return res.value, secs

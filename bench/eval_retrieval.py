@@ -33,7 +33,12 @@ from pathlib import Path, PurePosixPath
 from funcpipe.result import Err, Ok
 from funcpipe_rag.app import Settings, open_backends, run_ingest
 from funcpipe_rag.domain import MODES, SearchOptions
-from funcpipe_rag.pipelines import DEFAULT_SEARCH, build_default_spec, search
+from funcpipe_rag.pipelines import (
+    DEFAULT_SEARCH,
+    build_default_spec,
+    ingest_settings,
+    search,
+)
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CORPUS = Path("/usr/share/doc/python3.11/html/_sources/library")
@@ -109,7 +114,9 @@ async def _run_mode(
     settings = Settings(data_dir=work / f"store-{mode}")
     spec = build_default_spec(replace(DEFAULT_SEARCH, mode=mode))  # type: ignore[arg-type]
     t0 = time.perf_counter()
-    report = await run_ingest(settings, spec, [str(corpus)], base=corpus.parent)
+    report = await run_ingest(
+        settings, ingest_settings(spec).unwrap(), [str(corpus)], base=corpus.parent
+    )
     elapsed = time.perf_counter() - t0
     if isinstance(report, Err):
         raise SystemExit(f"ingest failed: {report.error.code}: {report.error.msg}")

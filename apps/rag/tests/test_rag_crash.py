@@ -24,13 +24,14 @@ from funcpipe.specs import PipelineSpec, batch_map_op, flat_map_op, map_op, pipe
 from funcpipe_rag.adapters import EmbedderPort
 from funcpipe_rag.app import Settings, open_backends, run_ingest
 from funcpipe_rag.domain import verify_records
-from funcpipe_rag.pipelines._ops import (
+from funcpipe_rag.pipelines import (
     DESCRIBE_ENTRIES,
     DOCS_ID,
     EMBED_ID,
     PLAN_ID,
     READ_ID,
     WRITE_ID,
+    ingest_settings,
 )
 from rag_doubles import HashEmbedder
 
@@ -154,7 +155,7 @@ def ingest_here(data: Path, base: Path, spec: PipelineSpec) -> None:
     drive(
         lambda: run_ingest(
             settings_for(data),
-            spec,
+            ingest_settings(spec).unwrap(),
             [str(base / "docs")],
             base=base,
             prune=True,

@@ -33,13 +33,13 @@ from funcpipe_rag.app._distributed import (
 from funcpipe_rag.cli import cli
 from funcpipe_rag.domain import SyncContext
 from funcpipe_rag.pipelines import (
+    DEFAULT_SETTINGS,
     DEFAULT_SPEC,
     IngestReport,
     IngestRequest,
     Remote,
     ShardRunner,
     ingest,
-    spec_chunking,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -87,7 +87,7 @@ def verified(s: Settings) -> bool:
 
 def single(root: Path, data: Path, **kw: object) -> IngestReport:
     s = Settings.model_construct(data_dir=data)
-    return drive(lambda: run_ingest(s, DEFAULT_SPEC, [str(root / "docs")], base=root, **kw))  # type: ignore[arg-type]
+    return drive(lambda: run_ingest(s, DEFAULT_SETTINGS, [str(root / "docs")], base=root, **kw))  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -178,17 +178,17 @@ def _remote_run(
                     return c
                 runner = DaskRunner(c.value, allowed_registries={WORKER_REGISTRY}, max_in_flight=4)
                 ident = b.embedder.identity
-                shard_job, embed_job = worker_jobs(DEFAULT_SPEC, ident)
+                shard_job, embed_job = worker_jobs(DEFAULT_SETTINGS, ident)
                 if tamper is not None:
                     shard_job = tamper(shard_job)
-                ctx = SyncContext(ident, DEFAULT_SPEC.version, spec_chunking(DEFAULT_SPEC))
+                ctx = SyncContext(ident, DEFAULT_SPEC.version, DEFAULT_SETTINGS.chunking)
                 shards, emb = wrap(
                     DaskShards(runner, shard_job, ctx), DaskEmbedder(runner, embed_job, ident)
                 )
                 remote = Remote(shards, emb, shard_size=3)  # type: ignore[arg-type]
                 source = RootsSource([str(root / "docs")], base=root)
                 request = IngestRequest(source, source.root_keys())
-                return await ingest(DEFAULT_SPEC, b.index, b.embedder, request, remote=remote)()
+                return await ingest(DEFAULT_SETTINGS, b.index, b.embedder, request, remote=remote)()
 
     return asyncio.run(_run())
 
@@ -270,7 +270,7 @@ def test_a_worker_killed_mid_run_leaves_the_same_store(cluster: str, tmp_path: P
         from funcpipe_rag.app import ingest_events
 
         events = ingest_events(
-            s, DEFAULT_SPEC, [str(root / "docs")], base=root, cluster=Cluster(address=cluster)
+            s, DEFAULT_SETTINGS, [str(root / "docs")], base=root, cluster=Cluster(address=cluster)
         )
         report = IngestReport()
         async for item in events():
@@ -381,7 +381,9 @@ def test_an_unreachable_scheduler_is_a_backend_error_naming_it(tmp_path: Path) -
 
     s = Settings.model_construct(data_dir=tmp_path / "d")
     where = Cluster(address="tcp://127.0.0.1:9", timeout_s=1.0)
-    got = asyncio.run(run_ingest(s, DEFAULT_SPEC, [str(tmp_path)], base=tmp_path, cluster=where))
+    got = asyncio.run(
+        run_ingest(s, DEFAULT_SETTINGS, [str(tmp_path)], base=tmp_path, cluster=where)
+    )
     assert isinstance(got, Err)
     assert got.error.code == codes.NETWORK
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in got.error.msg

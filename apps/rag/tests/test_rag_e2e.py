@@ -143,7 +143,7 @@ def test_http_embedder_with_faults_through_a_spec_file(tmp_path: Path) -> None:
             Fault.drop(),
             Fault.shuffled(),
         )
-        report = ingest(settings, tmp_path, spec=spec.value)
+        report = ingest(settings, tmp_path, spec=spec.value.spec)
         assert report.errors == []
         assert server.pending_faults() == 0
         assert report.sources_added == 5
@@ -159,7 +159,7 @@ def test_http_embedder_with_faults_through_a_spec_file(tmp_path: Path) -> None:
             embed_dim=32,
         )
         server.push(*[Fault.status_error(401, message="bad key")] * 20)
-        dead = ingest(settings_dead, tmp_path, spec=spec.value)
+        dead = ingest(settings_dead, tmp_path, spec=spec.value.spec)
         assert dead.backend_failed
         assert {e.code for e in dead.errors} == {codes.AUTH}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from funcpipe_rag.pipelines._ops import embed_batches
+from funcpipe_rag.pipelines._stages import embed_batches
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -28,12 +28,11 @@ from funcpipe_rag.domain import (
 )
 from funcpipe_rag.pipelines import (
     DEFAULT_SEARCH,
+    DEFAULT_SETTINGS,
     DEFAULT_SPEC,
     IngestReport,
     build_default_spec,
-    check_ingest_spec,
-    spec_chunking,
-    spec_search,
+    ingest_settings,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -69,7 +68,11 @@ def spec_of(mode: str, **changes: object) -> PipelineSpec:
 
 
 def ingest(settings_: Settings, root: Path, spec: PipelineSpec = DEFAULT_SPEC) -> IngestReport:
-    return drive(lambda: run_ingest(settings_, spec, [str(root / "docs")], base=root, embedder=EMB))
+    return drive(
+        lambda: run_ingest(
+            settings_, ingest_settings(spec).unwrap(), [str(root / "docs")], base=root, embedder=EMB
+        )
+    )
 
 
 def find(settings_: Settings, query: str, options: SearchOptions | int = 5) -> list[SearchHit]:
@@ -204,10 +207,10 @@ def test_where_headings_matches_any_heading_of_the_path(store: Settings) -> None
 def test_the_search_config_is_part_of_the_spec_hash_and_round_trips() -> None:
     hashes = {spec_of(m).version for m in ("dense", "sparse", "hybrid")}
     assert len(hashes) == 3
-    assert spec_search(DEFAULT_SPEC) == DEFAULT_SEARCH
+    assert DEFAULT_SETTINGS.search == DEFAULT_SEARCH
     weighted = spec_of("hybrid", weights=(1.0, 2.0))
     assert weighted.version != DEFAULT_SPEC.version
-    assert spec_search(weighted).weights == (1.0, 2.0)
+    assert ingest_settings(weighted).unwrap().search.weights == (1.0, 2.0)
 
 
 @pytest.mark.parametrize(
@@ -226,7 +229,7 @@ def test_a_bad_search_config_is_invalid_spec_at_validate_and_ingest(
 ) -> None:
     resources = {**DEFAULT_SPEC.resources, "search": search}
     spec = seal(DEFAULT_SPEC.model_copy(update={"resources": resources}))
-    checked = check_ingest_spec(spec)
+    checked = ingest_settings(spec)
     assert isinstance(checked, Err)
     assert checked.error.code == "INVALID_SPEC"
     assert field in checked.error.msg
@@ -268,7 +271,9 @@ def test_a_dense_collection_refuses_a_hybrid_ingest_with_the_fix_and_still_searc
     s = _settings(tmp_path, "edge")
     ingest(s, tmp_path, spec_of("dense"))
     got = drive_err(
-        lambda: run_ingest(s, DEFAULT_SPEC, [str(tmp_path / "docs")], base=tmp_path, embedder=EMB)
+        lambda: run_ingest(
+            s, DEFAULT_SETTINGS, [str(tmp_path / "docs")], base=tmp_path, embedder=EMB
+        )
     )
     assert got.code == "INVALID_INPUT"
     assert "collection drop h --yes" in got.msg
@@ -277,7 +282,7 @@ def test_a_dense_collection_refuses_a_hybrid_ingest_with_the_fix_and_still_searc
 
 
 def test_a_stamp_written_before_search_configs_reads_as_dense_only() -> None:
-    stamp = CollectionStamp(EMB.identity, spec_chunking(DEFAULT_SPEC), DEFAULT_SEARCH)
+    stamp = CollectionStamp(EMB.identity, DEFAULT_SETTINGS.chunking, DEFAULT_SEARCH)
     payload = stamp.payload()
     del payload["search"]
     old = CollectionStamp.from_payload(payload)

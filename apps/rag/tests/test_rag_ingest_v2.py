@@ -23,14 +23,16 @@ from funcpipe.specs import PipelineSpec, batch_map_op, flat_map_op, map_op, pipe
 from funcpipe_rag.adapters import EmbedderPort, _walk
 from funcpipe_rag.app import Settings, run_ingest, run_search
 from funcpipe_rag.domain import Document
-from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport
-from funcpipe_rag.pipelines._ops import (
+from funcpipe_rag.pipelines import (
+    DEFAULT_SETTINGS,
     DESCRIBE_ENTRIES,
     DOCS_ID,
     EMBED_ID,
     PLAN_ID,
     READ_ID,
     WRITE_ID,
+    IngestReport,
+    ingest_settings,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -55,7 +57,7 @@ def ingest(
     settings = kw.pop("settings", None) or settings_for(tmp)
     assert isinstance(settings, Settings)
     return run(
-        lambda: run_ingest(settings, DEFAULT_SPEC, roots, base=tmp, embedder=embedder, **kw)  # type: ignore[arg-type]
+        lambda: run_ingest(settings, DEFAULT_SETTINGS, roots, base=tmp, embedder=embedder, **kw)  # type: ignore[arg-type]
     )
 
 
@@ -216,7 +218,14 @@ def test_each_embedding_request_is_retried_alone_and_never_resent(tmp_path: Path
         settings = remote(tmp_path, server, 16)
         spec = request_spec()
         report = ok(
-            run(lambda: run_ingest(settings, spec, [str(tmp_path / "docs")], base=tmp_path))
+            run(
+                lambda: run_ingest(
+                    settings,
+                    ingest_settings(spec).unwrap(),
+                    [str(tmp_path / "docs")],
+                    base=tmp_path,
+                )
+            )
         )
         failed = len(server.requests) - len(calls)
     assert report.errors == []
@@ -252,11 +261,11 @@ def test_another_embedder_of_the_same_dimension_is_refused_by_ingest_and_search(
     docs = [str(tmp_path / "docs")]
     with EmbeddingsServer(hash_fn(16)) as server:
         first = remote(tmp_path, server, 16).model_copy(update={"embed_model": "model-a"})
-        ok(run(lambda: run_ingest(first, DEFAULT_SPEC, docs, base=tmp_path)))
+        ok(run(lambda: run_ingest(first, DEFAULT_SETTINGS, docs, base=tmp_path)))
         other = first.model_copy(update={"embed_model": "model-b"})
         for dry in (True, False):
             e = refused(
-                run(lambda: run_ingest(other, DEFAULT_SPEC, docs, base=tmp_path, dry_run=dry))  # noqa: B023
+                run(lambda: run_ingest(other, DEFAULT_SETTINGS, docs, base=tmp_path, dry_run=dry))  # noqa: B023
             )
             assert "model-a@16" in e.msg
             assert "model-b@16" in e.msg
@@ -266,7 +275,7 @@ def test_another_embedder_of_the_same_dimension_is_refused_by_ingest_and_search(
         assert "model-b@16" in e.msg
         assert ok(run(lambda: run_search(first, "topic 2", 3)))  # the right one still works
         # nothing was mixed in: a re-run with the first embedder has nothing to do
-        again = ok(run(lambda: run_ingest(first, DEFAULT_SPEC, docs, base=tmp_path)))
+        again = ok(run(lambda: run_ingest(first, DEFAULT_SETTINGS, docs, base=tmp_path)))
         assert (again.sources_unchanged, again.chunks_embedded) == (3, 0)
 
 
@@ -289,11 +298,11 @@ def test_a_wrong_dimension_setting_creates_no_collection_that_traps_later_runs(
     docs = [str(tmp_path / "docs")]
     with EmbeddingsServer(hash_fn(16)) as server:
         wrong = remote(tmp_path, server, 64)  # the model cannot make 64-d vectors
-        bad = run(lambda: run_ingest(wrong, DEFAULT_SPEC, docs, base=tmp_path))
+        bad = run(lambda: run_ingest(wrong, DEFAULT_SETTINGS, docs, base=tmp_path))
         assert isinstance(bad, Ok)
         assert bad.value.backend_failed or bad.value.errors
         right = remote(tmp_path, server, 16)
-        good = ok(run(lambda: run_ingest(right, DEFAULT_SPEC, docs, base=tmp_path)))
+        good = ok(run(lambda: run_ingest(right, DEFAULT_SETTINGS, docs, base=tmp_path)))
         assert (good.sources_added, good.errors) == (3, [])
 
 
@@ -319,7 +328,7 @@ def test_too_little_free_space_is_a_coded_error_and_writes_nothing(tmp_path: Pat
         res = run(
             lambda: run_ingest(
                 settings,
-                DEFAULT_SPEC,
+                DEFAULT_SETTINGS,
                 docs,
                 base=tmp_path,
                 embedder=HASH,
@@ -361,7 +370,7 @@ def test_space_running_out_mid_run_stops_it_with_the_store_consistent(tmp_path: 
 
     res = run(
         lambda: run_ingest(
-            settings, DEFAULT_SPEC, docs, base=tmp_path, embedder=HASH, free_bytes=shrinking
+            settings, DEFAULT_SETTINGS, docs, base=tmp_path, embedder=HASH, free_bytes=shrinking
         )
     )
     assert isinstance(res, Err)
@@ -487,7 +496,7 @@ def test_an_unchanged_rerun_parses_nothing(tmp_path: Path, monkeypatch: pytest.M
         parsed.append(key)
         return real(key, text, kind)
 
-    monkeypatch.setattr("funcpipe_rag.pipelines._ops.parse_text", counting)
+    monkeypatch.setattr("funcpipe_rag.pipelines._stages.parse_text", counting)
     again = ok(ingest(tmp_path, docs))
     assert (again.sources_unchanged, again.chunks_upserted, parsed) == (5, 0, [])
     (tmp_path / "docs" / "f02.md").write_text("# Page 2\n\nNew text.\n")

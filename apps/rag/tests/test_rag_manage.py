@@ -22,7 +22,7 @@ from funcpipe_rag.app import (
     run_stats,
     run_verify,
 )
-from funcpipe_rag.pipelines import DEFAULT_SPEC, match_sources
+from funcpipe_rag.pipelines import DEFAULT_SETTINGS, DEFAULT_SPEC, match_sources
 from hypothesis import given
 from hypothesis import strategies as st
 from rag_doubles import HashEmbedder
@@ -58,7 +58,7 @@ def _ingest(s: Settings, tmp: Path) -> None:
     for name, text in FILES.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
-    rep = ok(lambda: run_ingest(s, DEFAULT_SPEC, [str(root)], base=tmp, embedder=EMB))
+    rep = ok(lambda: run_ingest(s, DEFAULT_SETTINGS, [str(root)], base=tmp, embedder=EMB))
     assert rep.sources_added == 3
     assert not rep.errors
 

@@ -73,19 +73,24 @@ def test_every_command_is_the_same_program_local_and_served(
     _same(local, remote)
     assert local.returncode == 4
     assert "6 added" in local.stdout
-    for args in (("ingest", docs, "--json"), ("ingest", docs, "--dry-run", "--prune")):
+    reruns: list[tuple[str, ...]] = [
+        ("ingest", docs, "--json"),
+        ("ingest", docs, "--dry-run", "--prune"),
+    ]
+    for args in reruns:
         _same(*_both(root, server, *args))
     # include/exclude travel to the server (never silently dropped)
     local, remote = _both(root, server, "ingest", docs, "--exclude", "bad.txt", "--json")
     _same(local, remote)
     assert json.loads(local.stdout)["errors"] == []
     # reads
-    for args in (
+    reads: list[tuple[str, ...]] = [
         ("search", "retries with backoff", "-k", "3"),
         ("search", "timeouts and deadlines", "--per-source", "2", "--source", "docs/*", "--json"),
         ("sources",),
         ("verify", "--repair", "--json"),
-    ):
+    ]
+    for args in reads:
         _same(*_both(root, server, *args))
     # stats: the same figures but for the store's own size and where it lives
     local, remote = _both(root, server, "stats", "--json")

@@ -24,19 +24,18 @@ from funcpipe_rag.adapters import EmbedderPort, RootsSource
 from funcpipe_rag.domain import Bm25Params, CommitRecord, EmbeddedChunk, RawSource, Vector
 from funcpipe_rag.pipelines import (
     DEFAULT_SPEC,
-    IngestReport,
-    IngestRequest,
-    ingest,
-    search,
-    verify,
-)
-from funcpipe_rag.pipelines._ops import (
     DESCRIBE_ENTRIES,
     DOCS_ID,
     EMBED_ID,
     PLAN_ID,
     READ_ID,
     WRITE_ID,
+    IngestReport,
+    IngestRequest,
+    ingest,
+    ingest_settings,
+    search,
+    verify,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -121,7 +120,8 @@ def run_ingest(
     spec: PipelineSpec = SPEC,
 ) -> IngestReport:
     request = IngestRequest(source, tuple(roots), prune=prune, dry_run=dry_run)  # type: ignore[arg-type]
-    plan = ingest(spec, index, embedder, request, resilience=make_test_resilience_env())
+    settings = ingest_settings(spec).unwrap()
+    plan = ingest(settings, index, embedder, request, resilience=make_test_resilience_env())
     res = asyncio.run(perform_async(plan))
     assert isinstance(res, Ok), res
     return res.value
@@ -391,7 +391,7 @@ def test_a_store_that_cannot_open_fails_the_run_before_anything_is_written() -> 
             index.dim = 16
         hasher = HashEmbedder(16)
         request = IngestRequest(DictSource(DOCS), ("",))
-        plan = ingest(SPEC, index, EmbedderPort(hasher), request)
+        plan = ingest(ingest_settings(SPEC).unwrap(), index, EmbedderPort(hasher), request)
         res = asyncio.run(perform_async(plan))
         assert isinstance(res, Err)
         assert res.error.code == codes.NETWORK

@@ -40,7 +40,7 @@ from funcpipe_rag.app import (
 from funcpipe_rag.app._addresses import embedded_ipv4, is_public
 from funcpipe_rag.app._guard import check_url
 from funcpipe_rag.app._jobs import JobBoard
-from funcpipe_rag.pipelines import DEFAULT_SPEC, match_sources
+from funcpipe_rag.pipelines import DEFAULT_SETTINGS, match_sources
 from funcpipe_rag.serve import AppOptions, Limits, create_app
 from funcpipe_rag.serve._protocol import protocol_for
 from hypothesis import given, settings
@@ -338,7 +338,7 @@ def test_cli_delete_exact_and_dry_run(tmp_path: Path) -> None:
         (docs / name).write_text(f"# {name}\n\nabout {name}\n", "utf-8")
     s = Settings(data_dir=tmp_path / "store")
     emb = EmbedderPort(HashEmbedder(8))
-    run = asyncio.run(run_ingest(s, DEFAULT_SPEC, [str(docs)], base=tmp_path, embedder=emb))
+    run = asyncio.run(run_ingest(s, DEFAULT_SETTINGS, [str(docs)], base=tmp_path, embedder=emb))
     assert isinstance(run, Ok)
     dry = asyncio.run(run_delete(s, "funcpipe", ["docs/*"], dry_run=True))
     assert isinstance(dry, Ok)

@@ -4,7 +4,8 @@
   ``HashEmbedder``; they live in ``apps/rag/tests/support/rag_doubles``.
 - One contract: the same checks run over the doubles and the real adapters (Qdrant Edge
   store, static embedder).
-- The spec is reconstructed once per run: checking it (``read_spec``) builds nothing.
+- The spec is read once per run into typed settings (``read_spec``); the run takes them and
+  neither reads nor reconstructs it again.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from funcpipe_rag.domain import (
     plan_source,
 )
 from funcpipe_rag.pipelines import (
+    DEFAULT_SETTINGS,
     DEFAULT_SPEC,
     IngestEvent,
     IngestReport,
@@ -44,6 +46,7 @@ from funcpipe_rag.pipelines import (
     SourceError,
     Walked,
     fold_report,
+    ingest_settings,
 )
 from rag_doubles import HashEmbedder, MemoryIndex
 
@@ -199,25 +202,34 @@ def _rare_word(chunks: Sequence[ChunkRecord]) -> tuple[str, str] | None:
     return None
 
 
-# -- the spec is reconstructed once per run ----------------------------------------------------
+# -- the spec is read once per run ---------------------------------------------------------------
 
 
-def test_a_cli_run_reconstructs_the_spec_once(
+def test_a_cli_run_reads_the_spec_once_and_never_reconstructs_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``ingest --spec FILE`` = ``read_spec`` (checks) then ``run_ingest`` (builds): one
-    reconstruction in all, counted at the library's one entry to it."""
+    """``ingest --spec FILE`` = ``read_spec`` (the spec checked and read into typed settings,
+    counted at the library's ``resolve_ops``) then ``run_ingest`` over those settings: one
+    read in all, and the typed ingest never goes through ``reconstruct_pipeline``."""
     import funcpipe.specs._pipeline as pipeline
+    import funcpipe_rag.pipelines._settings as ingest_settings_module
+    from funcpipe.specs import resolve_ops
     from funcpipe_rag.app import Settings, read_spec, run_ingest
 
-    real = pipeline._reconstruct
     calls: list[str] = []
+    real_resolve = resolve_ops
+    real_reconstruct = pipeline._reconstruct
 
-    def counting(*args: object, **kw: object) -> object:
+    def resolving(*args: object, **kw: object) -> object:
+        calls.append("resolve")
+        return real_resolve(*args, **kw)  # type: ignore[arg-type]
+
+    def reconstructing(*args: object, **kw: object) -> object:
         calls.append("reconstruct")
-        return real(*args, **kw)  # type: ignore[arg-type]
+        return real_reconstruct(*args, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pipeline, "_reconstruct", counting)
+    monkeypatch.setattr(ingest_settings_module, "resolve_ops", resolving)
+    monkeypatch.setattr(pipeline, "_reconstruct", reconstructing)
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(serialize(DEFAULT_SPEC, "yaml"))
     docs = tmp_path / "docs"
@@ -227,7 +239,7 @@ def test_a_cli_run_reconstructs_the_spec_once(
 
     spec = read_spec(spec_file)
     assert isinstance(spec, Ok)
-    assert calls == []  # checking builds nothing
+    assert calls == ["resolve"]  # read (and checked) once
     settings = Settings.model_construct(data_dir=tmp_path / "data", collection="once")
     res = asyncio.run(
         run_ingest(
@@ -236,7 +248,7 @@ def test_a_cli_run_reconstructs_the_spec_once(
     )
     assert isinstance(res, Ok), res
     assert res.value.sources_added == 2
-    assert calls == ["reconstruct"]
+    assert calls == ["resolve"]  # the run took the settings: nothing read or rebuilt again
 
 
 def test_checking_a_spec_refuses_what_the_run_refuses(tmp_path: Path) -> None:
@@ -263,8 +275,8 @@ def test_checking_a_spec_refuses_what_the_run_refuses(tmp_path: Path) -> None:
         got = read_spec(path, reseal=True)
         assert isinstance(got, Err), code
         assert got.error.code == code, got
-        assert got.error.stage == "spec"
-    assert check_spec(DEFAULT_SPEC) == Ok(DEFAULT_SPEC)
+        assert got.error.stage == "specs"
+    assert check_spec(DEFAULT_SPEC) == Ok(DEFAULT_SETTINGS)
 
 
 # -- the ingest is a stream of events; the report is its fold -----------------------------------
@@ -293,7 +305,7 @@ def test_the_report_is_the_fold_of_the_event_stream(tmp_path: Path) -> None:
         items = collect(
             ingest_events(
                 settings,
-                DEFAULT_SPEC,
+                DEFAULT_SETTINGS,
                 roots,
                 base=tmp_path,
                 embedder=emb,
@@ -306,7 +318,7 @@ def test_the_report_is_the_fold_of_the_event_stream(tmp_path: Path) -> None:
         rep = asyncio.run(
             run_ingest(
                 settings,
-                DEFAULT_SPEC,
+                DEFAULT_SETTINGS,
                 roots,
                 base=tmp_path,
                 embedder=emb,
@@ -325,7 +337,9 @@ def test_the_report_is_the_fold_of_the_event_stream(tmp_path: Path) -> None:
     errors = [e for e in events if isinstance(e, SourceError)]
     assert errors == []
 
-    ok = asyncio.run(run_ingest(settings, DEFAULT_SPEC, [str(docs)], base=tmp_path, embedder=emb))
+    ok = asyncio.run(
+        run_ingest(settings, DEFAULT_SETTINGS, [str(docs)], base=tmp_path, embedder=emb)
+    )
     assert isinstance(ok, Ok)
     (docs / "b.md").unlink()
     events, report = both(prune=True, dry_run=True)  # both runs see the same store
@@ -340,10 +354,23 @@ def test_the_report_is_the_fold_of_the_event_stream(tmp_path: Path) -> None:
 def test_a_run_that_cannot_start_ends_its_stream_in_one_err(tmp_path: Path) -> None:
     from funcpipe_rag.app import Settings, ingest_events
 
-    settings = Settings.model_construct(data_dir=tmp_path / "data", collection="err")
-    emb = EmbedderPort(HashEmbedder(8))
+    # a spec that cannot run never reaches a run: its settings are an Err (the only way in)
     spec = DEFAULT_SPEC.model_copy(update={"ops": DEFAULT_SPEC.ops[:2]})
-    items = collect(ingest_events(settings, spec, [str(tmp_path)], base=tmp_path, embedder=emb))
+    assert ingest_settings(spec).is_err()
+    # a collection written by another embedder cannot be opened for this run: the stream is
+    # one Err and nothing else
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nSome words to embed.\n")
+    settings = Settings.model_construct(data_dir=tmp_path / "data", collection="err")
+
+    def run_with(dim: int) -> list[Result[object, ErrInfo]]:
+        emb = EmbedderPort(HashEmbedder(dim))
+        events = ingest_events(settings, DEFAULT_SETTINGS, [str(docs)], base=tmp_path, embedder=emb)
+        return list(collect(events))
+
+    assert all(isinstance(i, Ok) for i in run_with(8))
+    items = run_with(16)
     assert len(items) == 1
     assert isinstance(items[0], Err)
 
@@ -368,25 +395,25 @@ def test_each_stage_is_a_top_level_function_taking_only_what_it_needs() -> None:
     import inspect
 
     from funcpipe_rag import pipelines
-    from funcpipe_rag.pipelines import _ops
+    from funcpipe_rag.pipelines import _stages
 
     assert not hasattr(pipelines, "IngestEnv")
-    assert not hasattr(_ops, "IngestEnv")
+    assert not hasattr(_stages, "IngestEnv")
     stages: dict[Callable[..., object], set[str]] = {
-        _ops.read_source: {"raw", "max_bytes", "seen", "store", "cfg"},
-        _ops.to_documents: {"parsed"},
-        _ops.plan_group: {"docs", "ctx", "store", "resilience"},
-        _ops.embed_group: {"plans", "cfg", "batch", "max_chars"},
-        _ops.write_sources: {"group", "store", "cfg", "upsert_batch"},
+        _stages.read_source: {"raw", "seen", "store", "cfg"},
+        _stages.to_items: {"parsed"},
+        _stages.plan_group: {"docs", "ctx", "store", "cfg"},
+        _stages.embed_group: {"plans", "cfg"},
+        _stages.write_sources: {"group", "store", "cfg"},
     }
     for fn, wanted in stages.items():
         assert fn.__qualname__ == fn.__name__  # top level, not a closure
         assert set(inspect.signature(fn).parameters) == wanted, fn
     # the seen set goes to the read stage only; the store session never to embed
-    assert [f for f, w in stages.items() if "seen" in w] == [_ops.read_source]
-    assert _ops.embed_group not in [f for f, w in stages.items() if "store" in w]
+    assert [f for f, w in stages.items() if "seen" in w] == [_stages.read_source]
+    assert _stages.embed_group not in [f for f, w in stages.items() if "store" in w]
     # the context every stage may read is immutable
-    cfg = _ops.RunConfig(EmbedderPort(HashEmbedder(8)), "hash")
+    cfg = pipelines.RunConfig(EmbedderPort(HashEmbedder(8)), pipelines.DEFAULT_SETTINGS)
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.dry_run = True  # type: ignore[misc]
 
@@ -418,7 +445,7 @@ def test_a_failed_group_write_is_one_typed_error_per_source_with_its_key(tmp_pat
     source = RootsSource([str(docs)], base=tmp_path, http=None)
     request = IngestRequest(source, source.root_keys())
     emb = EmbedderPort(HashEmbedder(8))
-    items = collect(ingest_events(DEFAULT_SPEC, BrokenWrites(), emb, request))
+    items = collect(ingest_events(DEFAULT_SETTINGS, BrokenWrites(), emb, request))
     assert all(isinstance(i, Ok) for i in items), items  # the run goes on past each source
     errors = [i.value for i in items if isinstance(i, Ok) and isinstance(i.value, SourceError)]
     assert sorted(e.source for e in errors) == [f"docs/{n}" for n in names]
@@ -427,7 +454,14 @@ def test_a_failed_group_write_is_one_typed_error_per_source_with_its_key(tmp_pat
 
 
 def test_the_write_stage_fails_each_source_not_the_group() -> None:
-    from funcpipe_rag.pipelines import Ready, _ops, source_error
+    from funcpipe_rag.pipelines import (
+        DEFAULT_SETTINGS,
+        Ready,
+        RunConfig,
+        StoreSession,
+        _stages,
+        source_error,
+    )
 
     emb = EmbedderPort(HashEmbedder(8))
     ctx = SyncContext(emb.identity, "h", ChunkingConfig(200, 20))
@@ -436,9 +470,9 @@ def test_the_write_stage_fails_each_source_not_the_group() -> None:
         doc = Document(key, text, f"v-{key}", "md")
         plan = plan_source(key, desired_records(doc, ctx), doc.version, SourceState(), ctx)
         group.append(Ready(plan, tuple(run(emb.embed([r.text for r in plan.embed])))))
-    store = _ops.StoreSession(BrokenWrites())
-    cfg = _ops.RunConfig(emb, "h")
-    out = run(_ops.write_sources(group, store=store, cfg=cfg, upsert_batch=8))
+    store = StoreSession(BrokenWrites())
+    cfg = RunConfig(emb, DEFAULT_SETTINGS)
+    out = run(_stages.write_sources(group, store=store, cfg=cfg))
     assert [type(r) for r in out] == [Err, Err]
     errs = [r.error for r in out if isinstance(r, Err)]
     assert [e.path for e in errs] == [(k,) for k in TEXTS]

@@ -1,6 +1,7 @@
 """funcpipe_rag.app: the composition root (settings -> adapters -> pipelines)."""
 
-from funcpipe.specs import PipelineSpec, serialize
+from funcpipe.specs import PipelineSpec as PipelineSpec
+from funcpipe.specs import serialize
 
 from funcpipe_rag.adapters import Confine as Confine
 from funcpipe_rag.adapters import Filters as Filters
@@ -22,8 +23,10 @@ from funcpipe_rag.domain import error_body as error_body
 from funcpipe_rag.domain import exit_code as exit_code
 from funcpipe_rag.domain import http_status as http_status
 from funcpipe_rag.domain import parse_where as parse_where
+from funcpipe_rag.pipelines import DEFAULT_SETTINGS as DEFAULT_SETTINGS
 from funcpipe_rag.pipelines import IngestEvent as IngestEvent
 from funcpipe_rag.pipelines import IngestReport as IngestReport
+from funcpipe_rag.pipelines import IngestSettings as IngestSettings
 from funcpipe_rag.pipelines import Outcome as Outcome
 from funcpipe_rag.pipelines import Phase as Phase
 from funcpipe_rag.pipelines import SourceError as SourceError
@@ -118,7 +121,10 @@ __all__ = [
     "DeleteReport",
     "DropReport",
     "Filters",
+    "DEFAULT_SETTINGS",
     "IngestEvent",
+    "IngestSettings",
+    "PipelineSpec",
     "IngestReport",
     "Outcome",
     "Phase",

@@ -11,10 +11,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from funcpipe.result import Err, ErrInfo, Result, codes
-from funcpipe.specs import PipelineSpec
 
 from funcpipe_rag.domain import EmbedderId
-from funcpipe_rag.pipelines import Remote
+from funcpipe_rag.pipelines import IngestSettings, Remote
 
 DASK_EXTRA_HINT = 'pip install "funcpipe-rag[dask]"'
 
@@ -53,7 +52,7 @@ def dask_missing() -> ErrInfo | None:
 
 @asynccontextmanager
 async def remote_for(
-    cluster: Cluster, spec: PipelineSpec, identity: EmbedderId
+    cluster: Cluster, settings: IngestSettings, identity: EmbedderId
 ) -> AsyncIterator[Result[Remote, ErrInfo]]:
     """The ``Remote`` of a run on ``cluster`` (``open_remote``), or why there is none: the
     extra missing (stage ``config``), the scheduler unreachable (NETWORK, stage ``cluster``)."""
@@ -63,5 +62,5 @@ async def remote_for(
         return
     from ._distributed import open_remote
 
-    async with open_remote(cluster, spec, identity) as opened:
+    async with open_remote(cluster, settings, identity) as opened:
         yield opened

@@ -18,7 +18,6 @@ from funcpipe.async_plan import async_with_retry
 from funcpipe.policies import RetryPolicy
 from funcpipe.ports import HttpPort
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
-from funcpipe.specs import PipelineSpec
 from funcpipe.streams import AsyncGen
 
 from funcpipe_rag.adapters import Confine, EmbedderPort, Filters, RootsSource, StoreIndex
@@ -34,16 +33,16 @@ from funcpipe_rag.domain import (
 )
 from funcpipe_rag.pipelines import (
     DEFAULT_COLLECTION,
-    DEFAULT_SPEC,
+    DEFAULT_SETTINGS,
     IngestEvent,
     IngestReport,
     IngestRequest,
+    IngestSettings,
     Outcome,
     Phase,
     Walked,
     fold_events,
     search,
-    spec_collection,
     verify,
 )
 from funcpipe_rag.pipelines import ingest_events as pipeline_events
@@ -80,9 +79,9 @@ def static_embedder(dim: int = 256) -> EmbedderPort:
     return _STATIC[dim]
 
 
-def collection_for(settings: Settings, spec: PipelineSpec | None = None) -> str:
+def collection_for(settings: Settings, spec: IngestSettings | None = None) -> str:
     """flag/env > spec > default."""
-    return settings.collection or (spec_collection(spec) if spec else None) or DEFAULT_COLLECTION
+    return settings.collection or (spec.collection if spec else None) or DEFAULT_COLLECTION
 
 
 FreeBytes = Callable[[Path], int]
@@ -231,7 +230,7 @@ async def _count(source: RootsSource) -> Walked:
 
 def ingest_events(
     settings: Settings,
-    spec: PipelineSpec,
+    spec: IngestSettings,
     roots: Sequence[str],
     *,
     prune: bool = False,
@@ -291,7 +290,7 @@ def ingest_events(
 def events_on(
     b: Backends,
     settings: Settings,
-    spec: PipelineSpec,
+    spec: IngestSettings,
     roots: Sequence[str],
     *,
     prune: bool = False,
@@ -348,7 +347,7 @@ def events_on(
 
 async def run_ingest(
     settings: Settings,
-    spec: PipelineSpec,
+    spec: IngestSettings,
     roots: Sequence[str],
     *,
     prune: bool = False,
@@ -388,7 +387,10 @@ async def run_search(
 ) -> Result[list[SearchHit], ErrInfo]:
     """The best chunks for ``query`` (``pipelines.search``; an int is ``k``)."""
     async with open_backends(
-        settings, collection_for(settings, DEFAULT_SPEC), embedder=embedder, free_bytes=free_bytes
+        settings,
+        collection_for(settings, DEFAULT_SETTINGS),
+        embedder=embedder,
+        free_bytes=free_bytes,
     ) as opened:
         if isinstance(opened, Err):
             return opened
@@ -405,7 +407,10 @@ async def run_verify(
 ) -> Result[tuple[VerifyReport, VerifyReport | None], ErrInfo]:
     """Check (and with ``repair`` restore) the store's invariants."""
     async with open_backends(
-        settings, collection_for(settings, DEFAULT_SPEC), embedder=embedder, free_bytes=free_bytes
+        settings,
+        collection_for(settings, DEFAULT_SETTINGS),
+        embedder=embedder,
+        free_bytes=free_bytes,
     ) as opened:
         if isinstance(opened, Err):
             return opened

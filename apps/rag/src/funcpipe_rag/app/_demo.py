@@ -9,7 +9,7 @@ from pathlib import Path
 
 from funcpipe.result import Err, ErrInfo, Ok, Result
 
-from funcpipe_rag.pipelines import DEFAULT_SPEC
+from funcpipe_rag.pipelines import DEFAULT_SETTINGS
 
 from ._compose import run_ingest, run_search
 from ._settings import Settings
@@ -37,15 +37,19 @@ async def run_demo(say: Callable[[str], None], *, k: int = 3) -> Result[None, Er
         corpus_dir = Path(corpus)
         n = len(list(corpus_dir.glob("*.md")))  # noqa: ASYNC240 - a few entries, once
         say(f"Ingesting {n} pages of FuncPipe docs into an embedded store in {tmp} ...")
-        report = await run_ingest(settings, DEFAULT_SPEC, [str(corpus_dir)], base=corpus_dir.parent)
+        report = await run_ingest(
+            settings, DEFAULT_SETTINGS, [str(corpus_dir)], base=corpus_dir.parent
+        )
         if isinstance(report, Err):
             return report
         r = report.value
         say(
             f"  {r.sources_added} sources added, {r.chunks_embedded} chunks embedded "
-            f"and stored (spec hash {DEFAULT_SPEC.version[:12]})"
+            f"and stored (spec hash {DEFAULT_SETTINGS.spec_hash[:12]})"
         )
-        again = await run_ingest(settings, DEFAULT_SPEC, [str(corpus_dir)], base=corpus_dir.parent)
+        again = await run_ingest(
+            settings, DEFAULT_SETTINGS, [str(corpus_dir)], base=corpus_dir.parent
+        )
         if isinstance(again, Ok):
             a = again.value
             say(

@@ -29,7 +29,6 @@ from funcpipe.policies import ChunkPolicy
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import (
     Params,
-    PipelineSpec,
     Registry,
     batch_map_entry,
     batch_map_op,
@@ -43,9 +42,7 @@ from funcpipe.streams import AsyncGen, close_stream
 from funcpipe_rag.adapters import EmbedderPort, FileRaw, UrlRaw
 from funcpipe_rag.domain import EmbedderId, RawSource, SyncContext, Vector, is_url
 from funcpipe_rag.pipelines import (
-    DEFAULT_MAX_BYTES,
-    EMBED_ID,
-    READ_ID,
+    IngestSettings,
     PreparedList,
     Remote,
     Shard,
@@ -55,7 +52,6 @@ from funcpipe_rag.pipelines import (
     prepare_source,
     prepared_of,
     prepared_to_plain,
-    spec_chunking,
 )
 
 from ._cluster import Cluster
@@ -265,28 +261,12 @@ def worker_registry() -> Registry:
     )
 
 
-def _read_params(spec: PipelineSpec) -> int:
-    for op in spec.ops:
-        if op.func_id == READ_ID:
-            v = op.params.get("max_bytes", DEFAULT_MAX_BYTES)
-            return v if isinstance(v, int) and not isinstance(v, bool) else DEFAULT_MAX_BYTES
-    return DEFAULT_MAX_BYTES
-
-
-def _embed_batch(spec: PipelineSpec) -> int:
-    for op in spec.ops:
-        if op.func_id == EMBED_ID:
-            v = op.params.get("embed_batch", 64)
-            return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 64
-    return 64
-
-
-def worker_jobs(spec: PipelineSpec, identity: EmbedderId) -> tuple[DaskJob, DaskJob]:
-    """The two jobs of a run of ``spec`` (shard, embed), each a sealed one-op spec whose
-    params carry what the worker needs: the embedder's identity, the ingest spec's hash and
-    chunking, the read limit."""
+def worker_jobs(settings: IngestSettings, identity: EmbedderId) -> tuple[DaskJob, DaskJob]:
+    """The two jobs of a run (shard, embed), each a sealed one-op spec whose params carry what
+    the worker needs of the ingest's settings: the embedder's identity, the spec's hash and
+    chunking, the read limit and the embedding batch."""
     reg = worker_registry()
-    chunking = spec_chunking(spec)
+    chunking = settings.chunking
     who: Mapping[str, object] = {"model": identity.model, "dim": identity.dim}
     shard = pipeline_spec(
         "funcpipe-rag-shard",
@@ -296,11 +276,11 @@ def worker_jobs(spec: PipelineSpec, identity: EmbedderId) -> tuple[DaskJob, Dask
                 chunk=ChunkPolicy(max_units=MAX_SHARD, max_delay_ms=0),  # a whole shard at once
                 params={
                     **who,
-                    "spec_hash": spec.version,
+                    "spec_hash": settings.spec_hash,
                     "chunk_chars": chunking.max_chars,
                     "chunk_overlap": chunking.overlap,
-                    "max_bytes": _read_params(spec),
-                    "embed_batch": _embed_batch(spec),
+                    "max_bytes": settings.max_bytes,
+                    "embed_batch": settings.embed_batch,
                 },
             )
         ],
@@ -474,7 +454,7 @@ def _vectors_of(data: Plain) -> Result[list[Vector], ErrInfo]:
 
 @asynccontextmanager
 async def open_remote(
-    cluster: Cluster, spec: PipelineSpec, identity: EmbedderId
+    cluster: Cluster, settings: IngestSettings, identity: EmbedderId
 ) -> AsyncIterator[Result[Remote, ErrInfo]]:
     """The ``Remote`` of a run on ``cluster``; the client (and a local cluster) closed on
     exit. A scheduler that cannot be reached is ``Err(NETWORK)`` (stage ``cluster``)."""
@@ -490,8 +470,8 @@ async def open_remote(
             threads = await client.nthreads()  # type: ignore[no-untyped-call]
             n = max(1, sum(threads.values()))
         runner = DaskRunner(client, allowed_registries={WORKER_REGISTRY}, max_in_flight=2 * n)
-        shard_job, embed_job = worker_jobs(spec, identity)
-        ctx = SyncContext(identity, spec.version, spec_chunking(spec))
+        shard_job, embed_job = worker_jobs(settings, identity)
+        ctx = SyncContext(identity, settings.spec_hash, settings.chunking)
         made: dict[str, Vector] = {}  # vectors shard tasks made, until the run asks for them
         yield Ok(
             Remote(

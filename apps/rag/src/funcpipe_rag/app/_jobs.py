@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 from funcpipe.adapters.runtime import aclose_quietly, run_blocking, run_main
 from funcpipe.result import Err, ErrInfo, Ok, Result
-from funcpipe.specs import PipelineSpec
 from funcpipe.streams import AsyncGen
 
 from funcpipe_rag.domain import INGEST_RUNNING as INGEST_RUNNING
@@ -27,6 +26,7 @@ from funcpipe_rag.domain import Failure, classify, error_body
 from funcpipe_rag.pipelines import (
     IngestEvent,
     IngestReport,
+    IngestSettings,
     Outcome,
     Phase,
     SourceError,
@@ -50,7 +50,7 @@ class JobRequest:
     dry_run: bool = False
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    spec: PipelineSpec | None = None
+    spec: IngestSettings | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -60,7 +60,7 @@ class JobRequest:
             "dry_run": self.dry_run,
             "include": list(self.include),
             "exclude": list(self.exclude),
-            "spec": self.spec.version if self.spec is not None else None,
+            "spec": self.spec.spec_hash if self.spec is not None else None,
         }
 
 

@@ -22,11 +22,10 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 from funcpipe_rag.adapters import StoreIndex
 from funcpipe_rag.pipelines import (
-    DEFAULT_SPEC,
+    DEFAULT_SETTINGS,
     SourceError,
     delete_sources,
     not_found,
-    spec_resilience,
 )
 
 from ._settings import Settings
@@ -273,8 +272,14 @@ async def remove_sources(
         return _store_err(info.error)
     if info.value is None:
         return missing_collection(index.collection)
+    settings = DEFAULT_SETTINGS
     done = await delete_sources(
-        index, patterns, resilience=spec_resilience(DEFAULT_SPEC), dry_run=dry_run, exact=exact
+        index,
+        patterns,
+        store_calls=settings.store_calls(),
+        batch=settings.upsert_batch,
+        dry_run=dry_run,
+        exact=exact,
     )()
     if isinstance(done, Err):
         return done

@@ -25,11 +25,10 @@ from pathlib import Path
 from funcpipe.adapters.embedders import Embedder as LibEmbedder
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
-from funcpipe.specs import PipelineSpec
 
 from funcpipe_rag.adapters import EmbedderPort, Filters
 from funcpipe_rag.domain import SearchHit, SearchOptions, Stage, VerifyOutcome, is_url
-from funcpipe_rag.pipelines import DEFAULT_SPEC, search, verify
+from funcpipe_rag.pipelines import DEFAULT_SETTINGS, IngestSettings, search, verify
 
 from ._compose import Backends, FreeBytes, collection_for, disk_free, events_on, open_backends
 from ._guard import Guard, shown_url
@@ -44,7 +43,6 @@ from ._manage import (
     store_dir,
 )
 from ._settings import Settings
-from ._specfile import check_spec
 
 OWNER_FILE = "serve.json"
 """Under a local store's data dir while a server owns it: ``{"url", "pid"}``."""
@@ -83,7 +81,7 @@ class Service:
         self,
         settings: Settings,
         backends: Backends,
-        spec: PipelineSpec,
+        spec: IngestSettings,
         options: ServiceOptions,
     ) -> None:
         self.settings = settings
@@ -122,9 +120,6 @@ class Service:
                 msg = f"not an http(s) URL: {shown_url(url)}"
                 return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="usage"))
         if request.spec is not None:
-            spec = check_spec(request.spec)
-            if isinstance(spec, Err):
-                return spec
             named = collection_for(self.settings, request.spec)
             if named != self.collection:
                 msg = f"the spec names collection {named!r}; this server serves {self.collection!r}"
@@ -273,7 +268,7 @@ async def open_service(
     settings: Settings,
     options: ServiceOptions = ServiceOptions(),
     *,
-    spec: PipelineSpec = DEFAULT_SPEC,
+    spec: IngestSettings = DEFAULT_SETTINGS,
     embedder: EmbedderPort | None = None,
     drain_s: float = 10.0,
 ) -> AsyncIterator[Result[Service, ErrInfo]]:

@@ -8,7 +8,7 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import DEFAULT_MAX_BYTES, Format, PipelineSpec, parse
 
 from funcpipe_rag.domain import Stage
-from funcpipe_rag.pipelines import DEFAULT_SPEC, check_ingest_spec
+from funcpipe_rag.pipelines import DEFAULT_SETTINGS, IngestSettings, ingest_settings
 
 
 def spec_format(path: Path) -> Format:
@@ -16,13 +16,14 @@ def spec_format(path: Path) -> Format:
     return "yaml" if path.suffix.lower() in (".yaml", ".yml") else "json"
 
 
-def read_spec(path: Path | None, *, reseal: bool = False) -> Result[PipelineSpec, ErrInfo]:
-    """The spec in ``path`` (YAML for .yaml/.yml, else JSON), or the default spec.
+def read_spec(path: Path | None, *, reseal: bool = False) -> Result[IngestSettings, ErrInfo]:
+    """The spec in ``path`` (YAML for .yaml/.yml, else JSON), or the default spec, read once
+    into its typed settings (``check_spec``).
 
     ``reseal`` recomputes the file's hashes (after a deliberate edit) instead of checking them.
     """
     if path is None:
-        return Ok(DEFAULT_SPEC)
+        return Ok(DEFAULT_SETTINGS)
     try:
         size = path.stat().st_size
         if size > DEFAULT_MAX_BYTES:
@@ -40,13 +41,14 @@ def read_spec(path: Path | None, *, reseal: bool = False) -> Result[PipelineSpec
     return check_spec(parsed.value)
 
 
-def check_spec(spec: PipelineSpec) -> Result[PipelineSpec, ErrInfo]:
-    """The spec if this app can run it: allowed ops, known ids and versions, valid params,
-    fitting stage types. Nothing is built (the run reconstructs the spec once)."""
-    checked = check_ingest_spec(spec)
+def check_spec(spec: PipelineSpec) -> Result[IngestSettings, ErrInfo]:
+    """The spec's typed settings if this app can run it: allowed ops, known ids and versions,
+    valid params, the ops in the order of the typed ingest, a valid search config. Nothing is
+    built; every reader (the run, the Dask workers, the service) takes these settings."""
+    checked = ingest_settings(spec)
     if isinstance(checked, Err):
         e = checked.error
         return Err(
             ErrInfo(e.code, f"spec {spec.name!r}: {e.msg}", Stage.SPECS, e.path, e.cause, e.ctx)
         )
-    return Ok(spec)
+    return checked

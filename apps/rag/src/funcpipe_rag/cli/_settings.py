@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from funcpipe.specs import PipelineSpec
-
-from funcpipe_rag.app import Settings, collection_for
+from funcpipe_rag.app import IngestSettings, Settings, collection_for
 
 
-def with_collection(settings: Settings, spec: PipelineSpec | None) -> Settings:
+def with_collection(settings: Settings, spec: IngestSettings | None) -> Settings:
     """The settings naming the collection to use: flag/env > spec > default."""
     return settings.model_copy(update={"collection": collection_for(settings, spec)})

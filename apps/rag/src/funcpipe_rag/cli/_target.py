@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from funcpipe.specs import PipelineSpec
-
-from funcpipe_rag.app import Settings, collection_for
+from funcpipe_rag.app import IngestSettings, Settings, collection_for
 
 from ._fail import ok_or_fail, usage_error
 from ._remote import Server
@@ -28,7 +26,7 @@ def server_for(url: str, local_only: Mapping[str, object]) -> Server:
     return Server(url)
 
 
-def same_collection(server: Server, settings: Settings, spec: PipelineSpec | None) -> None:
+def same_collection(server: Server, settings: Settings, spec: IngestSettings | None) -> None:
     """Exit 2 when the flags name another collection than the one the server serves."""
     if settings.collection is None and spec is None:
         return

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from funcpipe.adapters.runtime import run_main
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
-from funcpipe.specs import PipelineSpec, serialize
+from funcpipe.specs import serialize
 
 from funcpipe_rag.app import (
     EXIT_CODES,
@@ -18,6 +18,7 @@ from funcpipe_rag.app import (
     Failure,
     Filters,
     IngestReport,
+    IngestSettings,
     Settings,
     dask_missing,
     ingest_events,
@@ -59,7 +60,7 @@ def _cluster(workers: int | None, dask: str | None) -> Cluster | None:
 
 def _local(
     settings: Settings,
-    spec: PipelineSpec,
+    spec: IngestSettings,
     paths: list[str],
     *,
     prune: bool,
@@ -220,7 +221,7 @@ def ingest(
                 "--dask": dask,
             },
         )
-        sent = serialize(loaded, "json") if loaded is not None else None
+        sent = serialize(loaded.spec, "json") if loaded is not None else None
         job = ok_or_fail(
             remote.ingest(
                 paths,

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from funcpipe.specs import PipelineSpec
 
-from funcpipe_rag.app import read_spec, spec_format, spec_hash_of, spec_text
+from funcpipe_rag.app import PipelineSpec, read_spec, spec_format, spec_hash_of, spec_text
 
 from ._app import CleanCommand, spec_cli
 from ._fail import ok_or_fail, usage_error
@@ -24,7 +23,7 @@ SpecFileArg = Annotated[
 
 
 def _spec(file: Path | None) -> PipelineSpec:
-    return ok_or_fail(read_spec(file))
+    return ok_or_fail(read_spec(file)).spec
 
 
 @spec_cli.command("show", cls=CleanCommand)
@@ -58,7 +57,7 @@ def spec_seal(
     `funcpipe-rag spec seal my.yaml > sealed.yaml` then `ingest --spec sealed.yaml`.
     """
     loaded = ok_or_fail(read_spec(file, reseal=True))
-    sys.stdout.write(spec_text(loaded, spec_format(file)))
+    sys.stdout.write(spec_text(loaded.spec, spec_format(file)))
 
 
 @spec_cli.command("hash", cls=CleanCommand)

@@ -17,6 +17,7 @@ import posixpath
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 from ._clean import clean_text
+from ._failures import Stage
 from ._identity import doc_version, is_url
 from ._markup import readable
 from ._types import Document
@@ -36,8 +37,11 @@ KINDS: dict[str, str] = {
 SUPPORTED_EXTENSIONS = frozenset(KINDS)
 
 
-def _err(code: str, key: str, msg: str) -> Err[ErrInfo]:
-    return Err(ErrInfo(code, msg, stage="parse", path=(key,)))
+def _err(code: str, key: str, msg: str, origin: str = "") -> Err[ErrInfo]:
+    """A parse failure at ``key``; ``origin``: the file or URL a record key (``key#L3``)
+    belongs to, which the failure protects from ``--prune`` as a whole."""
+    ctx = {"origin": origin} if origin else {}
+    return Err(ErrInfo(code, msg, stage=Stage.PARSE, path=(key,), ctx=ctx))
 
 
 def kind_of(key: str, content_type: str = "") -> str | None:
@@ -91,12 +95,15 @@ def html_to_text(html: str) -> tuple[str, str]:
     return view.text, view.title
 
 
-def _one(key: str, text: str, kind: str, title: str = "") -> Result[Document, ErrInfo]:
+def _one(
+    key: str, text: str, kind: str, title: str = "", origin: str = ""
+) -> Result[Document, ErrInfo]:
     """One document of clean ``text``; its title, when not given, is that of its markup."""
     clean = clean_text(text)
     view = readable(clean, kind)
     if not view.text.strip():
-        return _err(codes.EMPTY_INPUT, key, "no readable text (empty, whitespace or markup only)")
+        msg = "no readable text (empty, whitespace or markup only)"
+        return _err(codes.EMPTY_INPUT, key, msg, origin)
     return Ok(make_document(key, clean, kind, title or view.title))
 
 
@@ -110,10 +117,12 @@ def _jsonl(key: str, text: str) -> list[Result[Document, ErrInfo]]:
         try:
             obj = json.loads(line)
         except (ValueError, RecursionError) as exc:
-            out.append(_err(codes.PARSE_ERROR, where, f"line {n}: not JSON ({exc})"))
+            out.append(_err(codes.PARSE_ERROR, where, f"line {n}: not JSON ({exc})", key))
             continue
         if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-            out.append(_err(codes.PARSE_ERROR, where, f'line {n}: needs an object with "text"'))
+            out.append(
+                _err(codes.PARSE_ERROR, where, f'line {n}: needs an object with "text"', key)
+            )
             continue
         raw_id = obj.get("id")
         ident = (
@@ -123,11 +132,12 @@ def _jsonl(key: str, text: str) -> list[Result[Document, ErrInfo]]:
         )
         doc_key = f"{key}#{ident}"
         if doc_key in seen:
-            out.append(_err(codes.PARSE_ERROR, where, f"line {n}: duplicate id {ident!r}"))
+            out.append(_err(codes.PARSE_ERROR, where, f"line {n}: duplicate id {ident!r}", key))
             continue
         seen.add(doc_key)
         title = obj.get("title")
-        out.append(_one(doc_key, obj["text"], "jsonl", title if isinstance(title, str) else ""))
+        named = title if isinstance(title, str) else ""
+        out.append(_one(doc_key, obj["text"], "jsonl", named, key))
     if not out:
         out.append(_err(codes.EMPTY_INPUT, key, "no JSONL records"))
     return out

@@ -4,14 +4,14 @@ events; the report is a fold of the stream."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from funcpipe.async_plan import AsyncPlan, async_pure
 from funcpipe.policies import ResilienceEnv, Sleeper
-from funcpipe.result import Err, ErrInfo, Ok, Result, codes
-from funcpipe.specs import PipelineSpec, Registry, reconstruct_pipeline
+from funcpipe.result import Err, ErrInfo, Ok, Result
+from funcpipe.specs import StageEnv, batch_stage, flat_map_stage, map_stage
 from funcpipe.streams import AsyncGen, close_stream
 
 from funcpipe_rag.domain import (
@@ -20,12 +20,15 @@ from funcpipe_rag.domain import (
     CollectionInfo,
     CollectionStamp,
     CommitRecord,
+    Document,
     DocumentSource,
     EmbeddedChunk,
     Embedder,
     IndexQuery,
+    RawSource,
     Room,
     SearchHit,
+    SourcePlan,
     SourceState,
     Stage,
     StoredRecord,
@@ -38,28 +41,35 @@ from funcpipe_rag.domain import (
     stamp_conflict,
 )
 
-from ._ops import (
-    ALLOW_LIST,
-    Opened,
-    RunConfig,
-    StoreSession,
+from ._halts import passing_halts
+from ._session import Opened, RunConfig, StoreSession
+from ._settings import IngestSettings
+from ._shards import PreparedList, Remote, remote_sources
+from ._stages import (
+    EmbedOut,
+    Parsed,
+    Planned,
+    Written,
     at_source,
-    check_stage_types,
-    registry_for,
-    spec_search,
+    embed_group,
+    plan_group,
+    plan_prepared,
+    read_source,
+    to_items,
     write_group,
+    write_sources,
 )
-from ._shards import Remote, remote_sources
-from ._spec import spec_chunking, spec_resilience
 from ._types import (
-    STAGE_STORE,
     UNKNOWN_SOURCE,
+    Halt,
     IngestEvent,
     IngestReport,
     Outcome,
     Phase,
+    Prepared,
     Ready,
     SourceError,
+    Unchanged,
     source_error,
 )
 
@@ -120,29 +130,76 @@ async def _one_err(err: ErrInfo) -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
 
 
 def _store_err(err: ErrInfo, what: str) -> Err[ErrInfo]:
-    return Err(ErrInfo(err.code, f"{what}: {err.msg}", STAGE_STORE, err.path, err.cause, err.ctx))
+    return Err(ErrInfo(err.code, f"{what}: {err.msg}", Stage.STORE, err.path, err.cause, err.ctx))
 
 
-def describe_ingest(
-    spec: PipelineSpec,
-    registry: Registry,
-    sources: AsyncGen[object],
-    *,
-    resilience: ResilienceEnv | None = None,
-    sleeper: Sleeper | None = None,
-) -> Result[AsyncGen[object], ErrInfo]:
-    """The spec rebuilt from the trusted registry (bound to one run), over ``sources``."""
-    typed = check_stage_types([op.func_id for op in spec.ops])
-    if isinstance(typed, Err):
-        return typed
-    built = reconstruct_pipeline(
-        spec, registry, allow_list=ALLOW_LIST, env=resilience, sleeper=sleeper
-    )
-    return built.map(lambda p: p.describe(sources))
+Ingest = Callable[[AsyncGen[RawSource]], AsyncGen[Outcome | Halt]]
+"""The ingest's stages composed: every source to its outcome (or a ``Halt``)."""
+
+
+def describe_ingest(cfg: RunConfig, store: StoreSession, seen: set[str], env: StageEnv) -> Ingest:
+    """The typed composition of the spec's ops over a run: read (``Parsed``) -> docs
+    (``Document | Unchanged``) -> plan (``SourcePlan``) -> embed (``Ready``) -> write
+    (``Outcome | Halt``), each op's policies from the settings; plan, embed and write apply
+    their retry and timeout per store call and per request (``resilient=False``)."""
+    s = cfg.settings
+    ctx = SyncContext(cfg.embedder.identity, s.spec_hash, s.chunking)
+
+    def read(raw: RawSource) -> AsyncPlan[Parsed]:
+        return read_source(raw, seen=seen, store=store, cfg=cfg)
+
+    def docs(parsed: Parsed) -> AsyncGen[Document | Unchanged]:
+        return to_items(parsed)
+
+    def plan(group: list[Document | Unchanged]) -> AsyncPlan[Planned]:
+        return plan_group(group, ctx=ctx, store=store, cfg=cfg)
+
+    def embed(plans: list[SourcePlan]) -> AsyncPlan[EmbedOut]:
+        return embed_group(plans, cfg=cfg)
+
+    def write(group: list[Ready]) -> AsyncPlan[Written]:
+        return write_sources(group, store=store, cfg=cfg)
+
+    read_s = map_stage(s.read, read, env)
+    docs_s = flat_map_stage(s.docs, docs, env)
+    plan_s = batch_stage(s.plan, plan, env, resilient=False)
+    embed_s = batch_stage(s.embed, embed, env, resilient=False)
+    write_s = batch_stage(s.write, write, env, resilient=False)
+    return lambda sources: write_s(embed_s(plan_s(docs_s(read_s(sources)))))
+
+
+Prepare = Callable[[AsyncGen[PreparedList | Halt]], AsyncGen[Outcome | Halt]]
+"""A distributed run's command side: prepared sources to their outcomes (a ``Halt`` passes
+through every stage to the end)."""
+
+
+def describe_prepared(cfg: RunConfig, store: StoreSession, env: StageEnv) -> Prepare:
+    """The command's stages of a distributed run: workers already read, parsed and chunked
+    (``remote_sources``), so docs -> plan (``plan_prepared``) -> embed -> write, as above."""
+    s = cfg.settings
+    ctx = SyncContext(cfg.embedder.identity, s.spec_hash, s.chunking)
+
+    def docs(item: PreparedList | Halt) -> AsyncGen[Prepared | Halt]:
+        return to_items([Ok(item)] if isinstance(item, Halt) else item)
+
+    def plan(group: list[Prepared]) -> AsyncPlan[Planned]:
+        return plan_prepared(group, ctx=ctx, store=store, cfg=cfg)
+
+    def embed(plans: list[SourcePlan]) -> AsyncPlan[EmbedOut]:
+        return embed_group(plans, cfg=cfg)
+
+    def write(group: list[Ready]) -> AsyncPlan[Written]:
+        return write_sources(group, store=store, cfg=cfg)
+
+    docs_s = flat_map_stage(s.docs, docs, env)
+    plan_s = batch_stage(s.plan, passing_halts(plan), env, resilient=False)
+    embed_s = batch_stage(s.embed, passing_halts(embed), env, resilient=False)
+    write_s = batch_stage(s.write, passing_halts(write), env, resilient=False)
+    return lambda prepared: write_s(embed_s(plan_s(docs_s(prepared))))
 
 
 def ingest_events(
-    spec: PipelineSpec,
+    settings: IngestSettings,
     index: VectorIndex,
     embedder: Embedder,
     request: IngestRequest,
@@ -155,22 +212,17 @@ def ingest_events(
     """Sync the store with the sources by the protocol, then prune if asked: as a stream of
     events (``Phase``, then per source an ``Outcome`` or a ``SourceError``).
 
-    A final ``Err`` item (and nothing after it) when the run cannot start or the store fails
-    outside a source (stage ``store``); a source that fails is a ``SourceError`` event and the
-    run goes on. ``room`` is asked before each write whether it fits on the disk; too little
-    ends the run (``Err(NO_SPACE)``, stage ``store``) before anything is written that does
-    not fit. The spec is reconstructed once, here.
+    A final ``Err`` item (and nothing after it) when the run cannot start, the store fails
+    outside a source (stage ``store``) or a ``Halt`` comes through the stages; a source that
+    fails is a ``SourceError`` event and the run goes on. ``room`` is asked before each write
+    whether it fits on the disk; too little ends the run (``Err(NO_SPACE)``, stage ``store``)
+    before anything is written that does not fit.
 
     ``remote``: run on a cluster (``remote_sources``): workers read, parse and chunk shards of
     sources and embed the requests of ``remote.embedder``; this process plans against the
     store and is its one writer. Everything else (events, report, guarantees) is the same.
     """
-    try:
-        search_config = spec_search(spec)
-    except ValueError as exc:
-        bad = ErrInfo(codes.INVALID_SPEC, f"resources.{exc}", Stage.SPECS, ("resources", "search"))
-        return lambda: _one_err(bad)
-    want = CollectionStamp(embedder.identity, spec_chunking(spec), search_config)
+    want = CollectionStamp(embedder.identity, settings.chunking, settings.search)
 
     async def _open() -> Result[Opened, ErrInfo]:
         # Nothing is created here: the collection is created (and stamped) by the first write,
@@ -196,27 +248,25 @@ def ingest_events(
         # and parsed; nothing is planned, embedded or written before it is open.
         loop = asyncio.get_running_loop()
         opening = loop.create_task(_open())
-        res = spec_resilience(spec, resilience)
-        if remote is not None:
-            res = replace(
-                res, embed_concurrency=max(res.embed_concurrency, remote.embed_concurrency)
-            )
         cfg = RunConfig(
             embedder if remote is None else remote.embedder,
-            spec.version,
+            settings,
             request.dry_run,
-            resilience=res,
             stamp=want,
             room=room,
-            bm25=search_config.bm25 if search_config.sparse else None,
+            env=resilience,
+            embed_concurrency=max(
+                settings.embed_concurrency, remote.embed_concurrency if remote else 1
+            ),
         )
         store = StoreSession(index, opening)
         seen: set[str] = set()  # the read stage's: a source found twice is read once
-        registry = registry_for(cfg, store, seen, prepared=remote is not None)
-        sources: AsyncGen[object] = request.source.sources()
-        if remote is not None:
-            ctx = SyncContext(embedder.identity, spec.version, want.chunking)
-            sources = remote_sources(
+        env = StageEnv(resilience, sleeper)
+        if remote is None:
+            outcomes = describe_ingest(cfg, store, seen, env)(request.source.sources())
+        else:
+            ctx = SyncContext(embedder.identity, settings.spec_hash, settings.chunking)
+            prepared = remote_sources(
                 request.source.sources(),
                 remote.runner,
                 store=store,
@@ -225,14 +275,9 @@ def ingest_events(
                 shard_size=remote.shard_size,
                 embed_fresh=not request.dry_run,
             )
-        described = describe_ingest(spec, registry, sources, resilience=resilience, sleeper=sleeper)
-        if isinstance(described, Err):
-            opening.cancel()
-            await asyncio.gather(opening, return_exceptions=True)
-            yield described
-            return
+            outcomes = describe_prepared(cfg, store, env)(prepared)
         run = _RunLog()  # the run's own state: what prune needs to know
-        it = described.value()
+        it = outcomes()
         first = loop.create_task(_next(it))  # starts the pipeline
         try:
             opened = await opening
@@ -243,24 +288,23 @@ def ingest_events(
             item = await first
             while item is not _END:
                 assert isinstance(item, Ok | Err)
-                if isinstance(item, Ok):
-                    if isinstance(item.value, Outcome):
-                        if request.prune:
-                            run.seen.add(item.value.source)
-                        yield Ok(item.value)
-                else:
+                if isinstance(item, Err):
                     e = source_error(item.error)
                     run.failed(e)
                     yield Ok(e)
+                elif isinstance(item.value, Halt):
+                    yield Err(item.value.error)
+                    return
+                elif isinstance(item.value, Outcome):
+                    if request.prune:
+                        run.seen.add(item.value.source)
+                    yield Ok(item.value)
                 item = await _next(it)
         finally:
             for task in (first, opening):
                 task.cancel()
             await asyncio.gather(first, opening, return_exceptions=True)
             await close_stream(it)
-        if store.fatal is not None:
-            yield Err(store.fatal)
-            return
         if request.prune and not store.fresh:
             yield Ok(Phase("prune"))
             async for event in _prune(store.index, cfg, want, request, run)():
@@ -270,7 +314,7 @@ def ingest_events(
 
 
 def ingest(
-    spec: PipelineSpec,
+    settings: IngestSettings,
     index: VectorIndex,
     embedder: Embedder,
     request: IngestRequest,
@@ -282,7 +326,7 @@ def ingest(
 ) -> AsyncPlan[IngestReport]:
     """The run's report: ``fold_report`` of ``ingest_events``; its ``Err`` if it ends in one."""
     events = ingest_events(
-        spec,
+        settings,
         index,
         embedder,
         request,
@@ -320,7 +364,7 @@ class _RunLog:
     protected: set[str] = field(default_factory=set)
 
     def failed(self, e: SourceError) -> None:
-        self.protected.add(e.source.split("#", 1)[0])
+        self.protected.add(e.origin or e.source)
 
 
 T = TypeVar("T")
@@ -365,9 +409,11 @@ def _prune(
             if plan.is_noop:
                 continue
             if not request.dry_run:
-                done = await write_group(index, [Ready(plan, ())], 256, cfg.resilience)()
+                done = await write_group(
+                    index, [Ready(plan, ())], cfg.settings.upsert_batch, cfg.store_calls
+                )()
                 if isinstance(done, Err):
-                    yield Ok(source_error(at_source(done.error, STAGE_STORE, source).error))
+                    yield Ok(source_error(at_source(done.error, Stage.STORE, source).error))
                     continue
             yield Ok(Outcome.of(plan))
 

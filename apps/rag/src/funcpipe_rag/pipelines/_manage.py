@@ -23,7 +23,8 @@ from funcpipe_rag.domain import (
     plan_source,
 )
 
-from ._ops import Resilience, write_group
+from ._settings import ONCE, Retrying
+from ._stages import write_group
 from ._types import STAGE_STORE, Outcome, Ready, SourceError
 
 GLOB_CHARS = frozenset("*?[")
@@ -92,7 +93,7 @@ def delete_sources(
     index: VectorIndex,
     patterns: Sequence[str],
     *,
-    resilience: Resilience | None = None,
+    store_calls: Retrying = ONCE,
     batch: int = 256,
     dry_run: bool = False,
     exact: bool = False,
@@ -127,7 +128,7 @@ def delete_sources(
             commit, chunks = held[key]
             plan = plan_source(key, None, "", SourceState(commit, chunks), ctx)
             if not dry_run:
-                done = await write_group(index, [Ready(plan, ())], batch, resilience)()
+                done = await write_group(index, [Ready(plan, ())], batch, store_calls)()
                 if isinstance(done, Err):
                     e = done.error
                     errors.append(SourceError(key, e.code, e.msg, True))

@@ -27,6 +27,7 @@ from funcpipe_rag.domain import (
     Document,
     Embedder,
     RawSource,
+    Stage,
     SyncContext,
     desired_records,
     is_url,
@@ -36,8 +37,8 @@ from funcpipe_rag.domain import (
     sha256_hex,
 )
 
-from ._ops import StoreSession
-from ._types import SPEC_CODES, STAGE_CLUSTER, Prepared
+from ._session import StoreSession
+from ._types import SPEC_CODES, STAGE_CLUSTER, Halt, Prepared, Unchanged
 
 """Codes of a shard task that end the run (the spec or the workers' setup is wrong: every
 shard would fail the same way), never one source's failure."""
@@ -132,18 +133,17 @@ def prepare_source(
         got = await raw.read(max_bytes)()
         if isinstance(got, Err):
             e = got.error
-            return Ok([Err(ErrInfo(e.code, e.msg, "read", (raw.key,), e.cause, e.ctx))])
+            return Ok([Err(ErrInfo(e.code, e.msg, Stage.READ, (raw.key,), e.cause, e.ctx))])
         kind = kind_of(raw.key)
         if kind is None:
             exts = " ".join(sorted(SUPPORTED_EXTENSIONS))
             msg = f"unsupported file type; supported: {exts}"
-            return Ok([Err(ErrInfo(codes.UNSUPPORTED, msg, "parse", (raw.key,)))])
+            return Ok([Err(ErrInfo(codes.UNSUPPORTED, msg, Stage.PARSE, (raw.key,)))])
         if kind == "txt" and is_url(raw.key) and looks_like_html(got.value):
             kind = "html"
         raw_hash = sha256_hex(got.value)
         if known is not None and known.raw_hash == raw_hash:
-            stub = Document(raw.key, "", known.doc_version, kind, "", raw_hash)
-            return Ok([Ok(Prepared(stub, ()))])
+            return Ok([Ok(Prepared(Unchanged(raw.key, known.doc_version)))])
         docs = parse_text(raw.key, got.value, kind)
         single = len(docs) == 1 and isinstance(docs[0], Ok) and docs[0].value.source == raw.key
         out: PreparedList = []
@@ -215,6 +215,9 @@ def prepared_to_plain(items: PreparedList) -> Plain:
             out.append({"err": {"code": e.code, "msg": e.msg, "stage": e.stage, "path": path}})
             continue
         d = r.value.doc
+        if isinstance(d, Unchanged):
+            out.append({"unchanged": [d.source, d.doc_version]})
+            continue
         doc: Plain = [d.source, d.version, d.kind, d.title, d.raw_hash]
         out.append({"ok": {"doc": doc, "records": [_record_plain(x) for x in r.value.records]}})
     return out
@@ -252,6 +255,12 @@ def _decode(data: object, embedder: str, spec_hash: str, key: str) -> PreparedLi
                 path or (key,),
             )
             out.append(Err(info))
+            continue
+        if "unchanged" in entry:
+            same = entry["unchanged"]
+            if not isinstance(same, list) or [type(x) for x in same] != [str, str]:
+                raise ValueError("an unchanged source is malformed")
+            out.append(Ok(Prepared(Unchanged(str(same[0]), str(same[1])))))
             continue
         ok = entry.get("ok")
         if not isinstance(ok, dict):
@@ -302,7 +311,7 @@ def remote_sources(
     seen: set[str],
     shard_size: int,
     embed_fresh: bool = True,
-) -> AsyncGen[PreparedList]:
+) -> AsyncGen[PreparedList | Halt]:
     """The command's front: every source prepared on the cluster, in walk order.
 
     Waits for the store to be open (nothing is shipped before the commit markers are known),
@@ -312,12 +321,12 @@ def remote_sources(
     ``PreparedList`` per source in walk order (a shard finished early waits for the ones
     before it). A shard whose task failed fails each of its sources (stage ``cluster``, a
     backend failure); a failure with a spec code (``SPEC_CODES``: e.g. HASH_MISMATCH on a
-    tampered spec) ends the stream through ``store.fail`` before anything more is yielded.
+    tampered spec) ends the stream with a ``Halt`` before anything more is yielded.
     Closing the stream early cancels
     the tasks in flight (the runner's stream is closed).
     """
 
-    async def _gen() -> AsyncIterator[Result[PreparedList, ErrInfo]]:
+    async def _gen() -> AsyncIterator[Result[PreparedList | Halt, ErrInfo]]:
         if (await store.ready()).is_err():
             return  # the ingest reports the opening's error
         commits = store.commits
@@ -333,7 +342,7 @@ def remote_sources(
             where = runner.locate(raw)
             if where is None:
                 msg = "a worker cannot read this source (not a file path or URL)"
-                yield Ok([Err(ErrInfo(codes.UNSUPPORTED, msg, "read", (raw.key,)))])
+                yield Ok([Err(ErrInfo(codes.UNSUPPORTED, msg, Stage.READ, (raw.key,)))])
                 continue
             marker = commits.get(raw.key)
             fresh = embed_fresh and marker is None
@@ -348,8 +357,8 @@ def remote_sources(
                 if isinstance(done, Err):
                     e = done.error
                     at = index.get(str(e.path[0])) if e.path else None
-                    if e.code in SPEC_CODES or e.stage == "config" or at is None:
-                        store.fail(ErrInfo(e.code, e.msg, e.stage or STAGE_CLUSTER, ()))
+                    if e.code in SPEC_CODES or e.stage == Stage.CONFIG or at is None:
+                        yield Ok(Halt(ErrInfo(e.code, e.msg, e.stage or STAGE_CLUSTER, ())))
                         return
                     if at < nxt or at in pending:
                         continue
@@ -364,7 +373,7 @@ def remote_sources(
                         continue  # a task run twice: its first result is the one kept
                     fatal = _fatal_in(got)
                     if fatal is not None:
-                        store.fail(fatal)
+                        yield Ok(Halt(fatal))
                         return
                     pending[at] = got.prepared
                 while nxt in pending:
@@ -380,7 +389,7 @@ def remote_sources(
 def _fatal_in(done: ShardDone) -> ErrInfo | None:
     for prepared in done.prepared:
         for r in prepared:
-            if isinstance(r, Err) and (r.error.code in SPEC_CODES or r.error.stage == "config"):
+            if isinstance(r, Err) and (r.error.code in SPEC_CODES or r.error.stage == Stage.CONFIG):
                 e = r.error
                 return ErrInfo(e.code, e.msg, e.stage, ())
     return None

@@ -30,13 +30,30 @@ class Ready:
 
 
 @dataclass(frozen=True, slots=True)
-class Prepared:
-    """A parsed document without its text, with the chunk records a clean run writes for it
-    (empty when the source is unchanged: its raw text is the one its marker names). What a
-    worker gives back in a distributed run."""
+class Unchanged:
+    """A source whose raw text is the one its current commit marker names (at
+    ``doc_version``): nothing to parse, chunk, embed or write."""
 
-    doc: Document
-    records: tuple[ChunkRecord, ...]
+    source: str
+    doc_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    """A failure that is no source's and ends the run (a full disk, a store that cannot be
+    made writable, a spec the workers refuse): the run's final ``Err``."""
+
+    error: ErrInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A parsed document (``text`` left behind: the records carry it) with the chunk records
+    a clean run writes for it, or ``Unchanged``. What a worker gives back in a distributed
+    run."""
+
+    doc: Document | Unchanged
+    records: tuple[ChunkRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +87,14 @@ STAGE_CLUSTER = Stage.CLUSTER
 
 @dataclass(frozen=True, slots=True)
 class SourceError:
+    """One source's failure; ``origin`` is the file or URL it was read from (what the failure
+    protects from ``--prune``): the source itself, or the file of a JSONL record."""
+
     source: str
     code: str
     msg: str
     backend: bool = False
+    origin: str = ""
 
     def to_json(self) -> dict[str, str]:
         return {"source": self.source, "code": self.code, "msg": self.msg}
@@ -187,4 +208,7 @@ def source_error(err: ErrInfo) -> SourceError:
     """The ``SourceError`` of a stream's ``Err`` item: every stage fails one source at a time,
     its key in ``path[0]`` (none: ``UNKNOWN_SOURCE``, which protects every root from prune)."""
     source = str(err.path[0]) if err.path else UNKNOWN_SOURCE
-    return SourceError(source, err.code, err.msg, is_backend(err))
+    origin = err.ctx.get("origin")
+    return SourceError(
+        source, err.code, err.msg, is_backend(err), origin if isinstance(origin, str) else source
+    )

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
-from funcpipe_rag.app import JobRequest, SearchOptions, Service, VerifyOutcome
+from funcpipe_rag.app import JobRequest, SearchOptions, Service, VerifyOutcome, check_spec
 
 from ._changes import add_change_routes
 from ._errors import body, body_of, status_for
@@ -199,7 +199,7 @@ def create_app(
             return JSONResponse(body("INVALID_INPUT", msg), status_code=400)
         spec = None
         if req.spec is not None:
-            parsed = parse_spec(req.spec, "json")
+            parsed = parse_spec(req.spec, "json").and_then(check_spec)
             if isinstance(parsed, Err):
                 return _error(parsed.error)
             spec = parsed.value

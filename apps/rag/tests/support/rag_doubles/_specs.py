@@ -5,7 +5,7 @@ from __future__ import annotations
 from funcpipe.policies import BackpressurePolicy, ChunkPolicy, RetryPolicy
 from funcpipe.result import codes
 from funcpipe.specs import PipelineSpec, batch_map_op, flat_map_op, map_op, pipeline_spec
-from funcpipe_rag.pipelines._ops import (
+from funcpipe_rag.pipelines import (
     DESCRIBE_ENTRIES,
     DOCS_ID,
     EMBED_ID,

@@ -1,0 +1,401 @@
+"""The ingest's stages, each a typed function of one op: read, docs, plan, embed, write.
+
+Each takes what it needs as arguments: the run's immutable ``RunConfig``, the
+``StoreSession`` (read, plan and write only) and the run's set of seen source keys (read
+only). Writes follow the protocol of rag-app.md per group of sources: upsert the new points
+(embedded ones and payload rewrites with their stored vectors), delete stale points, then write
+the commit markers (and drop markers of deleted sources last). Each embedding request and each
+store call is retried on its own, once (``RunConfig.embed_calls`` / ``store_calls``); a stage
+never fails a whole group: it gives one ``Err`` per failed source, its key as ``path[0]``. A
+failure that is no source's (a full disk, a store that cannot be made writable) is a ``Halt``
+in the stream, which ends the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
+from typing import TypeVar
+
+from funcpipe.async_plan import AsyncPlan, async_pure
+from funcpipe.policies import BackpressurePolicy
+from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.streams import AsyncGen, async_gen_bounded_map, close_stream
+
+from funcpipe_rag.domain import (
+    NO_SPACE,
+    SUPPORTED_EXTENSIONS,
+    Bm25Params,
+    ChunkRecord,
+    CommitRecord,
+    Document,
+    EmbeddedChunk,
+    RawSource,
+    Room,
+    SourcePlan,
+    SourceState,
+    Stage,
+    SyncContext,
+    Vector,
+    VectorIndex,
+    desired_records,
+    is_current,
+    is_url,
+    kind_of,
+    looks_like_html,
+    parse_text,
+    plan_source,
+    sha256_hex,
+    space_needed,
+)
+
+from ._session import RunConfig, StoreSession
+from ._settings import ONCE, Retrying
+from ._types import Halt, Outcome, Prepared, Ready, Unchanged
+
+T = TypeVar("T")
+
+
+def at_source(err: ErrInfo, stage: str, source: str) -> Err[ErrInfo]:
+    """``err`` as the failure of one source: its stage, and the source key as ``path[0]``."""
+    return Err(ErrInfo(err.code, err.msg, stage, (source,), err.cause, err.ctx))
+
+
+def _each(err: ErrInfo, stage: str, sources: Sequence[str]) -> list[Result[T, ErrInfo]]:
+    """One failure per source a group-level ``err`` stands for."""
+    return [at_source(err, stage, s) for s in sources]
+
+
+Parsed = list[Result[Document | Unchanged, ErrInfo]]
+"""What reading one source gives: its documents (or that it is unchanged), or per-document
+errors."""
+
+
+def read_source(
+    raw: RawSource, *, seen: set[str], store: StoreSession, cfg: RunConfig
+) -> AsyncPlan[Parsed]:
+    """Map stage: read and parse one source (run with bounded concurrency by the spec).
+
+    ``seen`` (the run's set of source keys read so far) drops a source found twice; a source
+    whose raw text is the one its current commit marker names is ``Unchanged`` (not parsed)."""
+
+    async def _docs() -> Result[Parsed, ErrInfo]:
+        return Ok(await _parsed())
+
+    async def _parsed() -> Parsed:
+        if raw.key in seen:
+            return []
+        seen.add(raw.key)
+        got = await raw.read(cfg.settings.max_bytes)()
+        if isinstance(got, Err):
+            e = got.error
+            return [Err(ErrInfo(e.code, e.msg, Stage.READ, (raw.key,), e.cause, e.ctx))]
+        kind = kind_of(raw.key)
+        if kind is None:
+            exts = " ".join(sorted(SUPPORTED_EXTENSIONS))
+            msg = f"unsupported file type; supported: {exts}"
+            return [Err(ErrInfo(codes.UNSUPPORTED, msg, Stage.PARSE, (raw.key,)))]
+        if kind == "txt" and is_url(raw.key) and looks_like_html(got.value):
+            kind = "html"
+        raw_hash = sha256_hex(got.value)
+        known = await _current_commit(raw.key, raw_hash)
+        if known is not None:  # the same raw text as committed: no need to parse it
+            return [Ok(Unchanged(raw.key, known.doc_version))]
+        docs = parse_text(raw.key, got.value, kind)
+        if len(docs) == 1 and isinstance(docs[0], Ok) and docs[0].value.source == raw.key:
+            return [Ok(replace(docs[0].value, raw_hash=raw_hash))]
+        return list(docs)
+
+    async def _current_commit(key: str, raw_hash: str) -> CommitRecord | None:
+        """The source's commit marker when it was written from this very raw text by this
+        embedder and spec (so the plan says unchanged without the text)."""
+        if (await store.ready()).is_err():
+            return None
+        c = store.commits.get(key)
+        current = (
+            c is not None
+            and c.raw_hash == raw_hash
+            and c.embedder == str(cfg.embedder.identity)
+            and c.spec_hash == cfg.spec_hash
+        )
+        return c if current else None
+
+    return _docs
+
+
+def to_items(parsed: Sequence[Result[T, ErrInfo]]) -> AsyncGen[T]:
+    """FlatMap stage: one source's results become stream items, in order."""
+
+    async def _gen() -> AsyncIterator[Result[T, ErrInfo]]:
+        for r in parsed:
+            yield r
+
+    return _gen
+
+
+Planned = list[Result[SourcePlan, ErrInfo]]
+"""What planning a group gives: per document, its plan or why it failed."""
+
+
+def plan_group(
+    docs: list[Document | Unchanged], *, ctx: SyncContext, store: StoreSession, cfg: RunConfig
+) -> AsyncPlan[Planned]:
+    """BatchMap stage: plan a group of documents with one store query for all the changed
+    ones.
+
+    An ``Unchanged`` source, or a document whose commit marker is current, needs nothing (no
+    chunking, no query). The others are chunked and compared with every chunk point their
+    source has in the store (also leftovers of a crashed run), read in one query (retried
+    by ``cfg.store_calls``); a query that fails for good fails each source of the group."""
+
+    def chunked(d: Document) -> tuple[ChunkRecord, ...]:
+        return desired_records(d, ctx)
+
+    return _plan_docs(docs, chunked, ctx, store, cfg.store_calls)
+
+
+def plan_prepared(
+    items: list[Prepared], *, ctx: SyncContext, store: StoreSession, cfg: RunConfig
+) -> AsyncPlan[Planned]:
+    """BatchMap stage of a distributed run: ``plan_group`` over documents a worker has
+    already chunked (their records travel with them)."""
+    records = {p.doc.source: p.records for p in items}
+    docs = [p.doc for p in items]
+    return _plan_docs(docs, lambda d: records[d.source], ctx, store, cfg.store_calls)
+
+
+def _plan_docs(
+    docs: Sequence[Document | Unchanged],
+    chunked: Callable[[Document], tuple[ChunkRecord, ...]],
+    ctx: SyncContext,
+    store: StoreSession,
+    store_calls: Retrying,
+) -> AsyncPlan[Planned]:
+    async def _plan() -> Result[Planned, ErrInfo]:
+        opened = await store.ready()
+        if isinstance(opened, Err):
+            return Ok(_each(opened.error, Stage.STORE, [d.source for d in docs]))
+        todo = [
+            d
+            for d in docs
+            if isinstance(d, Document) and not is_current(d, store.commits.get(d.source), ctx)
+        ]
+        if not todo:
+            return Ok([Ok(SourcePlan(d.source, "unchanged")) for d in docs])
+        desired = {d.source: (d, chunked(d)) for d in todo}
+        sources = sorted(desired)
+        reads = async_pure([]) if store.fresh else store_calls(store.index.chunks_of(sources))
+        stored = await reads()
+        if isinstance(stored, Err):
+            return Ok(_each(stored.error, Stage.STORE, [d.source for d in docs]))
+        by_source: dict[str, list[ChunkRecord]] = {s: [] for s in sources}
+        for rec in stored.value:
+            by_source.setdefault(rec.source, []).append(rec)
+        out: Planned = []
+        for d in docs:
+            if d.source not in desired:
+                out.append(Ok(SourcePlan(d.source, "unchanged")))
+                continue
+            doc, records = desired[d.source]
+            state = SourceState(
+                store.commits.get(d.source),
+                tuple(sorted(by_source[d.source], key=lambda r: r.id)),
+            )
+            out.append(Ok(plan_source(d.source, records, doc.version, state, ctx, doc.raw_hash)))
+        return Ok(out)
+
+    return _plan
+
+
+def embed_batches(texts: Sequence[str], max_items: int, max_chars: int) -> list[range]:
+    """Split ``texts`` into consecutive batches of at most ``max_items`` texts and at most
+    ``max_chars`` characters in all (a longer text goes alone).
+
+    Laws: the ranges cover ``texts`` in order exactly once; none is empty.
+    """
+    out: list[range] = []
+    start, chars = 0, 0
+    for i, text in enumerate(texts):
+        full = i - start >= max_items or (i > start and chars + len(text) > max_chars)
+        if full:
+            out.append(range(start, i))
+            start, chars = i, 0
+        chars += len(text)
+    if start < len(texts):
+        out.append(range(start, len(texts)))
+    return out
+
+
+EmbedOut = list[Result[Ready, ErrInfo]]
+"""What embedding a group gives: per source, its plan with vectors, or why it failed."""
+
+
+def embed_group(plans: list[SourcePlan], *, cfg: RunConfig) -> AsyncPlan[EmbedOut]:
+    """BatchMap stage: embed a group's new chunks in requests of ``embed_batch`` texts (and
+    ``embed_max_chars`` characters) at most.
+
+    Each request is retried on its own (``cfg.embed_calls``: the embed op's retry and
+    timeout, applied there and nowhere else), and the requests of a group run concurrently,
+    at most ``cfg.embed_concurrency`` at once; a request that succeeded is never sent again.
+    After a request fails for good no new one starts; the sources it (or a request not sent)
+    covers fail, the group's others go on to be written. Cancelling the stage cancels the
+    requests in flight.
+    """
+    texts = [r.indexed_text for p in plans for r in p.embed]
+    if cfg.dry_run or not texts:
+        return async_pure([Ok(Ready(p, ())) for p in plans])
+    s = cfg.settings
+    spans = embed_batches(texts, s.embed_batch, s.embed_max_chars)
+    dim = cfg.embedder.identity.dim
+    policy = BackpressurePolicy(max_concurrent=cfg.embed_concurrency, ordered=False)
+
+    def request(i: int) -> AsyncPlan[tuple[int, list[Vector]]]:
+        part = texts[spans[i].start : spans[i].stop]
+        step = cfg.embed_calls(cfg.embedder.embed(part))
+
+        async def _one() -> Result[tuple[int, list[Vector]], ErrInfo]:
+            got = await step()
+            if isinstance(got, Err):
+                return got
+            if len(got.value) != len(part):
+                msg = f"embedder returned {len(got.value)} vectors for {len(part)} texts"
+                return Err(ErrInfo(codes.SERVICE_SPECIFIC, msg, Stage.EMBED))
+            if any(len(v) != dim for v in got.value):
+                msg = f"embedder returned vectors that are not {dim}-d"
+                return Err(ErrInfo(codes.DIMENSION_MISMATCH, msg, Stage.EMBED))
+            return Ok((i, got.value))
+
+        return _one
+
+    async def _indices() -> AsyncIterator[Result[int, ErrInfo]]:
+        for i in range(len(spans)):
+            yield Ok(i)
+
+    async def _embed() -> Result[EmbedOut, ErrInfo]:
+        failed: ErrInfo | None = None
+        vectors: list[Vector | None] = [None] * len(texts)
+        it = async_gen_bounded_map(_indices, request, policy)()
+        try:
+            async for r in it:
+                if isinstance(r, Err):
+                    failed = r.error
+                    break
+                i, vs = r.value
+                vectors[spans[i].start : spans[i].stop] = vs
+        finally:
+            await close_stream(it)
+        out: EmbedOut = []
+        at = 0
+        for p in plans:
+            mine = vectors[at : at + len(p.embed)]
+            at += len(p.embed)
+            ready = tuple(v for v in mine if v is not None)
+            if len(ready) == len(mine):
+                out.append(Ok(Ready(p, ready)))
+            else:
+                assert failed is not None
+                out.append(at_source(failed, Stage.EMBED, p.source))
+        return Ok(out)
+
+    return _embed
+
+
+def write_group(
+    index: VectorIndex,
+    group: Sequence[Ready],
+    upsert_batch: int,
+    store_calls: Retrying = ONCE,
+    room: Room | None = None,
+    bm25: Bm25Params | None = None,
+) -> AsyncPlan[list[Outcome]]:
+    """Write a group of sources by the protocol; ``Ok`` only when every step succeeded, else
+    the failed step's ``Err`` (stage ``store``; the caller knows which sources it wrote).
+    With ``bm25``, every upserted chunk gets its BM25 vector (computed by the index from its
+    text, so a point whose dense vector is reused gets the same sparse vector as a fresh one).
+
+    Each store call is retried on its own by ``store_calls`` (every write is an idempotent
+    upsert or delete by stable id). ``room`` is asked first whether the points fit on the
+    disk (``Err(NO_SPACE)``: nothing of the group is written).
+    """
+
+    def fail(e: ErrInfo) -> Err[ErrInfo]:
+        return Err(ErrInfo(e.code, e.msg, Stage.STORE, e.path, e.cause, e.ctx))
+
+    async def _write() -> Result[list[Outcome], ErrInfo]:
+        rewrite = [rec for r in group for rec in r.plan.rewrite]
+        stored: dict[str, Vector] = {}
+        for i in range(0, len(rewrite), upsert_batch):
+            ids = [rec.id for rec in rewrite[i : i + upsert_batch]]
+            got = await store_calls(index.vectors(ids))()
+            if isinstance(got, Err):
+                return fail(got.error)
+            stored.update(got.value)
+        missing = [rec.id for rec in rewrite if rec.id not in stored]
+        if missing:
+            msg = f"{len(missing)} stored point(s) vanished during the run; run ingest again"
+            return Err(ErrInfo(codes.DB_ERROR, msg, Stage.STORE))
+        points = [
+            EmbeddedChunk(rec, v)
+            for r in group
+            for rec, v in zip(r.plan.embed, r.vectors, strict=True)
+        ]
+        points += [EmbeddedChunk(rec, stored[rec.id]) for rec in rewrite]
+        if room is not None and points:
+            dim = len(points[0].vector)
+            roomy = room(space_needed(len(points), dim, sum(len(p.record.text) for p in points)))
+            if isinstance(roomy, Err):
+                return fail(roomy.error)
+        for i in range(0, len(points), upsert_batch):
+            up = await store_calls(index.upsert_chunks(points[i : i + upsert_batch], bm25))()
+            if isinstance(up, Err):
+                return fail(up.error)
+        stale = [i for r in group for i in r.plan.delete]
+        for i in range(0, len(stale), upsert_batch):
+            de = await store_calls(index.delete(stale[i : i + upsert_batch]))()
+            if isinstance(de, Err):
+                return fail(de.error)
+        commits = [r.plan.commit for r in group if r.plan.commit is not None]
+        if commits:
+            cm = await store_calls(index.upsert_commits(commits))()
+            if isinstance(cm, Err):
+                return fail(cm.error)
+        gone = [r.plan.delete_commit for r in group if r.plan.delete_commit is not None]
+        if gone:
+            dm = await store_calls(index.delete(gone))()
+            if isinstance(dm, Err):
+                return fail(dm.error)
+        return Ok([Outcome.of(r.plan) for r in group])
+
+    return _write
+
+
+Written = list[Result[Outcome | Halt, ErrInfo]]
+"""What writing a group gives: per source, its outcome or why it failed; a ``Halt`` when the
+run cannot go on."""
+
+
+def write_sources(group: list[Ready], *, store: StoreSession, cfg: RunConfig) -> AsyncPlan[Written]:
+    """BatchMap stage: write a group's changed sources by the protocol (``write_group``),
+    after making the store writable. A failed group fails each of its changed sources (an
+    ``Err`` at its key); a store that cannot be made writable, or a full disk, also halts the
+    run (a ``Halt`` after them)."""
+    busy = [r for r in group if not r.plan.is_noop]
+    if cfg.dry_run or not busy:
+        return async_pure([Ok(Outcome.of(r.plan)) for r in group])
+    idle: Written = [Ok(Outcome.of(r.plan)) for r in group if r.plan.is_noop]
+    sources = [r.plan.source for r in busy]
+
+    async def _write() -> Result[Written, ErrInfo]:
+        ready = await store.writable(cfg)
+        if isinstance(ready, Err):
+            return Ok([*idle, *_each(ready.error, Stage.STORE, sources), Ok(Halt(ready.error))])
+        s = cfg.settings
+        res = await write_group(
+            store.index, busy, s.upsert_batch, cfg.store_calls, cfg.room, cfg.bm25
+        )()
+        if isinstance(res, Err):
+            halt: Written = [Ok(Halt(res.error))] if res.error.code == NO_SPACE else []
+            return Ok([*idle, *_each(res.error, Stage.STORE, sources), *halt])
+        return Ok([*idle, *(Ok(o) for o in res.value)])
+
+    return _write
