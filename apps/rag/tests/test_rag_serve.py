@@ -81,7 +81,7 @@ def test_auth_missing_wrong_right(served: tuple[Server, Path]) -> None:
     with server.client(key="wrong") as c:
         wrong = c.post("/v1/search", json=body)
         assert wrong.status_code == 401
-        assert wrong.json() == {"code": "AUTH", "msg": "wrong bearer key"}
+        assert wrong.json() == {"code": "AUTH", "msg": "wrong bearer key", "class": "usage"}
     with server.client() as c:
         assert c.post("/v1/search", json=body).status_code == 200
 
@@ -148,7 +148,7 @@ def test_search_invalid_input_is_400(
         r = c.post("/v1/search", json=body)
     assert r.status_code == code
     assert r.json()["code"] == "INVALID_INPUT"
-    assert set(r.json()) == {"code", "msg"}
+    assert set(r.json()) == {"code", "msg", "class"}
 
 
 def test_not_json_unknown_route_wrong_method(served: tuple[Server, Path]) -> None:
@@ -325,7 +325,7 @@ def test_backend_down_is_503(tmp_path: Path) -> None:
         with server.client(key=None) as c:
             r = c.post("/v1/search", json={"query": "anything"})
             assert r.status_code == 503
-            assert set(r.json()) == {"code", "msg"}
+            assert set(r.json()) == {"code", "msg", "class"}
             assert "Traceback" not in r.text
             assert c.get("/v1/stats").status_code == 503
     finally:
