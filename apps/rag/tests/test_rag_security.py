@@ -1,5 +1,7 @@
-"""serve's boundaries, tried as an attacker would (issue 28): symlinks out of the allowed roots,
-a file swapped after the check, DNS rebinding, glob deletes, unbounded requests, Host headers.
+"""serve's boundaries, tried as an attacker would (issue 28), against a real server: symlinks
+out of the allowed roots, glob deletes, Host headers, unbounded requests, JSON errors. The
+in-process races and the drawn-tree property are in test_rag_security_files, the network
+boundary in test_rag_security_net.
 
 Real files and links in tmp dirs, a real ``serve`` on 127.0.0.1 and a stub resolver: nothing
 here sends a packet beyond loopback.
@@ -9,43 +11,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.server
 import json
-import os
 import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
-from funcpipe.result import Err, Ok
-from funcpipe_rag.adapters import OUTSIDE_ROOT, Confine, EmbedderPort, FileRaw, RootsSource
+from funcpipe.result import Ok
+from funcpipe_rag.adapters import OUTSIDE_ROOT, EmbedderPort
 from funcpipe_rag.app import (
-    Guard,
-    JobRequest,
-    ServiceOptions,
     Settings,
     open_service,
     run_delete,
     run_ingest,
     run_sources,
 )
-from funcpipe_rag.app._addresses import embedded_ipv4, is_public
-from funcpipe_rag.app._guard import check_url
-from funcpipe_rag.app._jobs import JobBoard
 from funcpipe_rag.pipelines import DEFAULT_SETTINGS, match_sources
 from funcpipe_rag.serve import AppOptions, Limits, create_app
 from funcpipe_rag.serve._protocol import protocol_for
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from rag_doubles import FlipResolver, HashEmbedder, Server, clean_env, start
+from rag_doubles import HashEmbedder, Server, clean_env, start
 
 SECRET = "zebracorn secret outside the root"
 DEL_FILES = ("x[1].md", "x1.md", "g1.md", "g2.md", "keep.md", "*.md")
@@ -134,150 +125,6 @@ def test_an_explicit_link_out_of_the_root_is_refused_at_the_request(
     assert (r.status_code, r.json()["code"]) == (403, "PERMISSION_DENIED")
 
 
-def _service_options(root: Path, base: Path) -> ServiceOptions:
-    return ServiceOptions(guard=Guard(roots=(root,)), base=base)
-
-
-def test_a_file_swapped_for_a_link_after_the_202_is_not_read(tmp_path: Path) -> None:
-    """The barrier: the job runs on this test's loop, so it cannot start before the test
-    awaits; the swap happens after the request was checked and accepted, before any read."""
-    out = outside_tree(tmp_path)
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    target = docs / "a.md"
-    target.write_text("# A\n\nchecked and harmless\n", "utf-8")
-    (docs / "b.md").write_text("# B\n\nstays as it was\n", "utf-8")
-
-    async def scenario() -> tuple[dict[str, object], list[str]]:
-        settings_ = Settings(data_dir=tmp_path / "store")
-        opened_cm = open_service(
-            settings_, _service_options(docs, tmp_path), embedder=EmbedderPort(HashEmbedder(16))
-        )
-        async with opened_cm as opened:
-            assert isinstance(opened, Ok)
-            svc = opened.value
-            svc.jobs = JobBoard(svc._run_job, threaded=False)
-            started = await svc.start_ingest(JobRequest(paths=(str(target), str(docs / "b.md"))))
-            assert isinstance(started, Ok)  # the 202: the path was checked and is allowed
-            target.unlink()
-            target.symlink_to(out / "secret.md")
-            job = started.value
-            assert await asyncio.to_thread(job.done.wait, 120)
-            listed = await svc.sources()
-            assert isinstance(listed, Ok)
-            return job.to_json(), [s.source for s in listed.value]
-
-    doc, keys = asyncio.run(scenario())
-    assert doc["status"] == "done", doc
-    assert keys == ["docs/b.md"]
-    assert SECRET not in json.dumps(doc)
-
-
-def test_a_swap_between_the_walk_and_the_read_is_refused(tmp_path: Path) -> None:
-    out = outside_tree(tmp_path)
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.md").write_text("# A\n\nwalked while inside\n", "utf-8")
-    source = RootsSource([str(docs)], base=tmp_path, confine=Confine.of([docs]))
-
-    async def scenario() -> list[object]:
-        got: list[object] = []
-        async for item in source.sources()():
-            assert isinstance(item, Ok)
-            raw = item.value
-            assert isinstance(raw, FileRaw)
-            (docs / "a.md").unlink()  # the barrier: between the walk's yield and the read
-            (docs / "a.md").symlink_to(out / "secret.md")
-            got.append(await raw.read(1 << 20)())
-        return got
-
-    (read,) = asyncio.run(scenario())
-    assert isinstance(read, Err)
-    assert read.error.code == "PERMISSION_DENIED"
-    assert str(tmp_path) not in read.error.msg  # named relative to its root
-    assert read.error.msg.startswith("docs/a.md")
-
-
-# A drawn tree: folders, files and links (to inside names, to outside files and folders, to
-# the root, to a parent, dangling) under a root; every inside file holds a unique mark.
-_NAMES = st.sampled_from(["a", "b", "c"])
-_PATHS = st.lists(_NAMES, min_size=1, max_size=3).map(tuple)
-_TARGETS = st.one_of(
-    st.sampled_from(["@secret", "@dir", "@proc", "@root", "@parent", "@missing", "@self"]),
-    _PATHS,
-)
-Op = tuple[str, tuple[str, ...], str | tuple[str, ...] | None]
-_OPS: st.SearchStrategy[list[Op]] = st.lists(
-    st.one_of(
-        st.tuples(st.just("dir"), _PATHS, st.none()),
-        st.tuples(st.just("file"), _PATHS, st.none()),
-        st.tuples(st.just("link"), _PATHS, _TARGETS),
-    ),
-    max_size=14,
-)
-
-
-def _build(root: Path, out: Path, ops: list[Op]) -> set[str]:
-    """Make the tree; the marks of the files reachable without a link."""
-    marks: set[str] = set()
-    for n, (kind, parts, target) in enumerate(ops):
-        path = root.joinpath(*parts)
-        if kind == "file":
-            path = path.with_name(path.name + ".md")
-        if not path.parent.is_dir() or path.is_symlink() or path.exists():
-            continue
-        if kind == "dir":
-            path.mkdir()
-        elif kind == "file":
-            mark = f"insidemark{n}"
-            path.write_text(f"# F\n\n{mark}\n", "utf-8")
-            if not any(p.is_symlink() for p in [path, *path.parents]):
-                marks.add(mark)
-        else:
-            fixed = {
-                "@secret": out / "secret.md",
-                "@dir": out / "dir",
-                "@proc": Path("/proc/self/status"),
-                "@root": root,
-                "@parent": path.parent.parent,
-                "@missing": out / "missing.md",
-                "@self": path,
-            }
-            dest = fixed[target] if isinstance(target, str) else root.joinpath(*(target or ()))
-            os.symlink(os.path.relpath(dest, path.parent), path)
-    return marks
-
-
-@settings(max_examples=40, deadline=None)
-@given(_OPS)
-def test_no_drawn_tree_yields_a_source_outside_the_root(
-    ops: list[Op],
-) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        out = outside_tree(base)
-        root = base / "root"
-        root.mkdir()
-        marks = _build(root, out, ops)
-        source = RootsSource([str(root)], base=base, confine=Confine.of([root]))
-
-        async def texts() -> list[str]:
-            got: list[str] = []
-            async for item in source.sources()():
-                if isinstance(item, Ok):
-                    assert isinstance(item.value, FileRaw)
-                    real = await asyncio.to_thread(os.path.realpath, item.value.path)
-                    assert real.startswith(str(root.resolve()) + os.sep)
-                    read = await item.value.read(1 << 20)()
-                    if isinstance(read, Ok):
-                        got.append(read.value)
-            return got
-
-        read = asyncio.run(texts())
-        assert not any("zebracorn" in t or "VmRSS" in t for t in read)
-        assert marks <= {m for t in read for m in marks if m in t}  # inside files all read
-
-
 # -- 2. exact deletes --------------------------------------------------------------------------
 
 
@@ -352,233 +199,7 @@ def test_cli_delete_exact_and_dry_run(tmp_path: Path) -> None:
     assert [e.source for e in listed.value] == ["docs/g1.md", "docs/x1.md"]
 
 
-# -- 3. the network boundary -------------------------------------------------------------------
-
-_V4 = st.ip_addresses(v=4).map(lambda a: IPv4Address(int(a)))
-
-
-def _forms(v: IPv4Address, low: int) -> list[IPv6Address]:
-    """``v`` embedded in each IPv6 form that can deliver to it (``low``: the free bits)."""
-    n = int(v)
-    return [
-        IPv6Address((0xFFFF << 32) | n),  # ::ffff:a.b.c.d
-        IPv6Address((0xFFFF << 48) | n),  # ::ffff:0:a.b.c.d
-        IPv6Address(n),  # ::a.b.c.d
-        IPv6Address((0x64FF9B << 96) | n),  # 64:ff9b::a.b.c.d
-        IPv6Address((0x64FF9B0001 << 80) | (low & 0xFFFF) << 32 | n),  # 64:ff9b:1::/48
-        IPv6Address((0x2002 << 112) | (n << 80) | (low & ((1 << 80) - 1))),  # 6to4
-        IPv6Address((0x20010000 << 96) | (n << 64) | (low & 0xFFFF_FFFF) << 32 | (~n & 0xFFFFFFFF)),
-        IPv6Address((0x20010000 << 96) | (0x08080808 << 64) | (~n & 0xFFFFFFFF)),  # Teredo
-    ]
-
-
-@given(_V4, st.integers(min_value=0, max_value=(1 << 80) - 1))
-def test_an_address_embedding_a_non_public_ipv4_is_not_public(v: IPv4Address, low: int) -> None:
-    assert is_public(v) == v.is_global
-    for form in _forms(v, low):
-        if is_public(form):
-            assert is_public(v), form
-        if not v.is_global and int(v) > 1:
-            assert not is_public(form), form
-
-
-@given(st.ip_addresses(v=6).map(lambda a: IPv6Address(int(a))))
-def test_an_ipv6_address_embedding_nothing_is_public_iff_global(ip: IPv6Address) -> None:
-    if not embedded_ipv4(ip):
-        assert is_public(ip) == ip.is_global
-    else:
-        assert is_public(ip) == (ip.is_global and all(v.is_global for v in embedded_ipv4(ip)))
-
-
-@pytest.mark.parametrize(
-    "addr",
-    ["::127.0.0.1", "::ffff:127.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::", "2002:a00:1::1"],
-)
-def test_the_embedded_forms_from_the_report_are_refused(addr: str) -> None:
-    got = check_url("http://docs.example/", allow_private=False, resolver=lambda _: [addr])
-    assert isinstance(got, Err)
-    assert got.error.code == "PERMISSION_DENIED"
-
-
-class _Hits(http.server.BaseHTTPRequestHandler):
-    """Answers a page naming the server it is; counts requests and the Host headers."""
-
-    def do_GET(self) -> None:
-        server = self.server
-        assert isinstance(server, _Site)
-        server.hosts.append(self.headers.get("host", ""))
-        if self.path == "/redirect":
-            self.send_response(302)
-            self.send_header("location", f"http://127.0.0.1:{server.server_address[1]}/page.md")
-            self.end_headers()
-            return
-        body = f"# Page\n\nserved by {server.name}\n".encode()
-        self.send_response(200)
-        self.send_header("content-type", "text/markdown")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class _Site(http.server.ThreadingHTTPServer):
-    def __init__(self, host: str, port: int, name: str) -> None:
-        super().__init__((host, port), _Hits)
-        self.name = name
-        self.hosts: list[str] = []
-
-
-@pytest.fixture(scope="module")
-def two_sites() -> Iterator[tuple[_Site, _Site]]:
-    """A "public" site on 127.0.0.2 and an "internal" one on 127.0.0.1, on the same port:
-    which one a request reaches shows which address it connected to."""
-    for _ in range(20):
-        try:
-            public = _Site("127.0.0.2", 0, "public")
-        except OSError:
-            pytest.skip("127.0.0.2 cannot be bound here")
-        try:
-            internal = _Site("127.0.0.1", public.server_address[1], "internal")
-        except OSError:
-            public.server_close()
-            continue
-        break
-    else:
-        pytest.skip("no port free on both loopback addresses")
-    for s in (public, internal):
-        threading.Thread(target=s.serve_forever, daemon=True).start()
-    yield public, internal
-    for s in (public, internal):
-        s.shutdown()
-        s.server_close()
-
-
-def _only_public(ip: object) -> bool:
-    return ip == IPv4Address("127.0.0.2")  # the test's stand-in for a public address
-
-
-def _fetch(guard: Guard, url: str) -> tuple[int, str] | str:
-    async def go() -> tuple[int, str] | str:
-        async with httpx.AsyncClient(transport=guard.transport(), follow_redirects=True) as c:
-            try:
-                r = await c.get(url)
-            except httpx.ConnectError as exc:
-                return str(exc)
-            return r.status_code, r.text
-
-    return asyncio.run(go())
-
-
-@settings(max_examples=15, deadline=None)
-@given(
-    st.lists(
-        st.sampled_from([["127.0.0.2"], ["127.0.0.1"], ["127.0.0.2", "127.0.0.1"]]),
-        min_size=1,
-        max_size=4,
-    )
-)
-def test_a_rebinding_name_never_reaches_the_internal_address(
-    two_sites: tuple[_Site, _Site], answers: list[list[str]]
-) -> None:
-    public, internal = two_sites
-    internal.hosts.clear()
-    port = public.server_address[1]
-    resolver = FlipResolver(answers)
-    guard = Guard(resolver=resolver, public=_only_public)
-    admitted = asyncio.run(guard.admit([f"http://rebind.test:{port}/page.md"]))
-    got = _fetch(guard, f"http://rebind.test:{port}/page.md")
-    assert internal.hosts == []  # whatever the name answered, 127.0.0.1 was never reached
-    connect_answer = answers[min(1, len(answers) - 1)]  # the transport's own lookup
-    if connect_answer == ["127.0.0.2"]:
-        assert got == (200, "# Page\n\nserved by public\n")
-        assert public.hosts[-1] == f"rebind.test:{port}"  # the name, not the pinned address
-    else:
-        assert isinstance(got, str)
-        assert "non-public address 127.0.0.1" in got
-    assert isinstance(admitted, Ok) == (answers[0] == ["127.0.0.2"])
-    assert len(resolver.lookups) == 2  # one lookup for the check, one per connection
-
-
-def test_every_redirect_is_checked_again(two_sites: tuple[_Site, _Site]) -> None:
-    public, internal = two_sites
-    internal.hosts.clear()
-    guard = Guard(resolver=FlipResolver([["127.0.0.2"]]), public=_only_public)
-    got = _fetch(guard, f"http://rebind.test:{public.server_address[1]}/redirect")
-    assert isinstance(got, str)
-    assert "non-public address 127.0.0.1" in got
-    assert internal.hosts == []
-
-
-def test_an_ingest_job_fetches_from_the_checked_address(
-    tmp_path: Path, two_sites: tuple[_Site, _Site]
-) -> None:
-    public, internal = two_sites
-    internal.hosts.clear()
-    url = f"http://rebind.test:{public.server_address[1]}/page.md"
-
-    async def scenario(answers: list[list[str]]) -> dict[str, object]:
-        guard = Guard(resolver=FlipResolver(answers), public=_only_public)
-        opened_cm = open_service(
-            Settings(data_dir=tmp_path / f"store{len(answers)}"),
-            ServiceOptions(guard=guard, base=tmp_path),
-            embedder=EmbedderPort(HashEmbedder(16)),
-        )
-        async with opened_cm as opened:
-            assert isinstance(opened, Ok)
-            started = await opened.value.start_ingest(JobRequest(urls=(url,)))
-            assert isinstance(started, Ok)
-            assert await asyncio.to_thread(started.value.done.wait, 120)
-            report = started.value.to_json()["report"]
-            assert isinstance(report, dict)
-            return report
-
-    fine = asyncio.run(scenario([["127.0.0.2"]]))
-    assert (fine["sources_added"], fine["errors"]) == (1, [])
-    rebound = asyncio.run(scenario([["127.0.0.2"], ["127.0.0.1"]]))
-    assert rebound["sources_added"] == 0
-    assert "non-public address 127.0.0.1" in json.dumps(rebound["errors"])
-    assert internal.hosts == []
-
-
-def test_a_slow_resolver_never_blocks_the_loop_and_urls_are_capped() -> None:
-    release = threading.Event()
-
-    def stuck(host: str) -> list[str]:
-        release.wait(30)
-        return ["93.184.215.14"]
-
-    guard = Guard(resolver=stuck, dns_budget_s=0.3)
-
-    async def scenario() -> tuple[object, int]:
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0.01)
-
-        ticker = asyncio.create_task(tick())
-        urls = [f"http://slow{i}.test/x" for i in range(6)]
-        got = await guard.admit(urls)
-        ticker.cancel()
-        return got, ticks
-
-    try:
-        got, ticks = asyncio.run(scenario())
-    finally:
-        release.set()
-    assert isinstance(got, Err)
-    assert got.error.code == "TIMEOUT"
-    assert ticks > 1  # the loop ran other work while the names were being resolved
-    many = asyncio.run(Guard().admit([f"http://h{i}.test/" for i in range(33)]))
-    assert isinstance(many, Err)
-    assert many.error.code == "INVALID_INPUT"
-
-
-# -- 4. requests: hosts, methods, bounded work, JSON errors --------------------------------------
+# -- 3. requests: hosts, methods, bounded work, JSON errors -----------------------------------
 
 
 def test_a_keyless_server_answers_loopback_host_names_only(site: tuple[Server, Path]) -> None:
