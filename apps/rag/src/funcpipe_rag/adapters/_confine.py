@@ -48,13 +48,16 @@ def _inside(real: str, root: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Confine:
-    """The real paths of the allowed roots (resolved once, when the policy is made)."""
+    """The real paths of the allowed roots (resolved once, when the policy is made) and the
+    absolute paths they were given as (for messages)."""
 
     roots: tuple[str, ...]
+    given: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, roots: Iterable[Path | str]) -> Confine:
-        return cls(tuple(os.path.realpath(r) for r in roots))
+        listed = [os.path.abspath(r) for r in roots]
+        return cls(tuple(os.path.realpath(r) for r in listed), tuple(listed))
 
     def holds(self, real: str) -> bool:
         """Whether the real path ``real`` lies under a root."""
@@ -65,10 +68,9 @@ class Confine:
         server path); a path under no root shows its last name only."""
         p = os.path.abspath(path)
         best = ""
-        for r in self.roots:
-            for cand in (r, os.path.abspath(r)):
-                if _inside(p, cand) and len(cand) > len(best):
-                    best = cand
+        for cand in (*self.given, *self.roots):
+            if _inside(p, cand) and len(cand) > len(best):
+                best = cand
         if not best:
             return os.path.basename(p)
         rel = os.path.relpath(p, best)
