@@ -42,7 +42,7 @@ def _cluster(n: int) -> LocalCluster:
 
 
 WARM = (
-    "import funcpipe_rag.app._distributed, httpx\n"
+    "import funcpipe_rag.worker, httpx\n"
     "from funcpipe_rag.app import static_embedder\n"
     "static_embedder().inner.load()\n"
 )

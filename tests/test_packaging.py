@@ -49,7 +49,7 @@ EXTRA_MODULES: dict[str, dict[str, str]] = {
         "funcpipe/adapters/dask/": "dask",
     },
     "funcpipe-testing": {"funcpipe/testing/pytest_plugin.py": "pytest"},
-    "funcpipe-rag": {"funcpipe_rag/app/_distributed.py": "dask"},
+    "funcpipe-rag": {"funcpipe_rag/worker.py": "dask", "funcpipe_rag/adapters/_dask.py": "dask"},
 }
 # Extras that only gather other extras of the same distribution.
 AGGREGATE_EXTRAS = {("funcpipe-adapters", "all")}

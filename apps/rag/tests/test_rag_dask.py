@@ -23,13 +23,13 @@ from funcpipe.adapters.dask import DaskJob, DaskRunner, dask_client
 from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe_rag.adapters import EmbedderPort, RootsSource
-from funcpipe_rag.app import Cluster, Settings, open_backends, run_ingest, run_verify
-from funcpipe_rag.app._distributed import (
+from funcpipe_rag.adapters._dask import (
     WORKER_REGISTRY,
     DaskEmbedder,
     DaskShards,
     worker_jobs,
 )
+from funcpipe_rag.app import Cluster, Settings, open_backends, run_ingest, run_verify
 from funcpipe_rag.cli import cli
 from funcpipe_rag.domain import SyncContext
 from funcpipe_rag.pipelines import (

@@ -17,7 +17,7 @@ from funcpipe.result import Ok, codes
 from funcpipe.specs import PipelineSpec, serialize
 from funcpipe_rag.app import Settings, read_spec, run_ingest, run_search, run_verify
 from funcpipe_rag.cli import cli
-from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport
+from funcpipe_rag.pipelines import DEFAULT_SETTINGS, DEFAULT_SPEC, IngestReport, IngestSettings
 from rag_doubles import HashEmbedder, drive, fast_retry_spec, stored
 from typer.testing import CliRunner
 
@@ -46,7 +46,7 @@ def write_corpus(root: Path) -> Path:
 
 
 def ingest(
-    settings: Settings, root: Path, *, spec: PipelineSpec = DEFAULT_SPEC, **kw: object
+    settings: Settings, root: Path, *, spec: IngestSettings = DEFAULT_SETTINGS, **kw: object
 ) -> IngestReport:
     return drive(lambda: run_ingest(settings, spec, [str(root / "docs")], base=root, **kw))  # type: ignore[arg-type]
 
@@ -143,7 +143,7 @@ def test_http_embedder_with_faults_through_a_spec_file(tmp_path: Path) -> None:
             Fault.drop(),
             Fault.shuffled(),
         )
-        report = ingest(settings, tmp_path, spec=spec.value.spec)
+        report = ingest(settings, tmp_path, spec=spec.value)
         assert report.errors == []
         assert server.pending_faults() == 0
         assert report.sources_added == 5
@@ -159,7 +159,7 @@ def test_http_embedder_with_faults_through_a_spec_file(tmp_path: Path) -> None:
             embed_dim=32,
         )
         server.push(*[Fault.status_error(401, message="bad key")] * 20)
-        dead = ingest(settings_dead, tmp_path, spec=spec.value.spec)
+        dead = ingest(settings_dead, tmp_path, spec=spec.value)
         assert dead.backend_failed
         assert {e.code for e in dead.errors} == {codes.AUTH}
 

@@ -24,13 +24,8 @@ import pytest
 import uvicorn
 from funcpipe.result import Ok
 from funcpipe_rag.adapters import OUTSIDE_ROOT, EmbedderPort
-from funcpipe_rag.app import (
-    Settings,
-    open_service,
-    run_delete,
-    run_ingest,
-    run_sources,
-)
+from funcpipe_rag.app import Settings, run_delete, run_ingest, run_sources
+from funcpipe_rag.app.service import open_service
 from funcpipe_rag.pipelines import DEFAULT_SETTINGS, match_sources
 from funcpipe_rag.serve import AppOptions, Limits, create_app
 from funcpipe_rag.serve._protocol import protocol_for

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from funcpipe.result import Err, Ok
 from funcpipe_rag.adapters import Confine, EmbedderPort, FileRaw, RootsSource
-from funcpipe_rag.app import Guard, JobRequest, ServiceOptions, Settings, open_service
-from funcpipe_rag.app._jobs import JobBoard
+from funcpipe_rag.app import Settings
+from funcpipe_rag.app.service import Guard, JobRequest, ServiceOptions, open_service
+from funcpipe_rag.app.service._jobs import JobBoard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rag_doubles import HashEmbedder

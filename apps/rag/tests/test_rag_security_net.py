@@ -20,9 +20,10 @@ import httpx
 import pytest
 from funcpipe.result import Err, Ok
 from funcpipe_rag.adapters import EmbedderPort
-from funcpipe_rag.app import Guard, JobRequest, ServiceOptions, Settings, open_service
-from funcpipe_rag.app._addresses import embedded_ipv4, is_public
-from funcpipe_rag.app._guard import check_url
+from funcpipe_rag.app import Settings
+from funcpipe_rag.app.service import Guard, JobRequest, ServiceOptions, open_service
+from funcpipe_rag.app.service._addresses import embedded_ipv4, is_public
+from funcpipe_rag.app.service._guard import check_url
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rag_doubles import FlipResolver, HashEmbedder

@@ -8,11 +8,12 @@ import ipaddress
 from pathlib import Path
 
 from funcpipe.result import Err, Ok
-from funcpipe_rag.app import INGEST_RUNNING, Guard, Job, JobRequest, static_embedder
-from funcpipe_rag.app._addresses import is_public
-from funcpipe_rag.app._guard import check_path, check_url
-from funcpipe_rag.app._jobs import JobBoard
-from funcpipe_rag.app._service import _Paced
+from funcpipe_rag.app import INGEST_RUNNING, static_embedder
+from funcpipe_rag.app._backends import _Paced
+from funcpipe_rag.app.service import Guard, Job, JobRequest
+from funcpipe_rag.app.service._addresses import is_public
+from funcpipe_rag.app.service._guard import check_path, check_url
+from funcpipe_rag.app.service._jobs import JobBoard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -3,6 +3,7 @@
 from ._confine import OUTSIDE_ROOT as OUTSIDE_ROOT
 from ._confine import Confine as Confine
 from ._embedder import EmbedderPort as EmbedderPort
+from ._index import PhaseObserver as PhaseObserver
 from ._index import StoreIndex as StoreIndex
 from ._index import encoder as encoder
 from ._index import store_query as store_query
@@ -21,6 +22,7 @@ __all__ = [
     "EmbedderPort",
     "FileRaw",
     "Filters",
+    "PhaseObserver",
     "RootsSource",
     "StoreIndex",
     "UrlRaw",

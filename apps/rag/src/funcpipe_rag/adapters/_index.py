@@ -6,7 +6,8 @@ kind ``commit`` with a fixed unit vector; searches filter to ``kind == "chunk"``
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from typing import TypeVar
@@ -57,6 +58,16 @@ PAYLOAD_INDEXES = {
     "spec_hash": "keyword",
 }
 """Keyword indexes: the protocol's fields and every field ``--where`` filters on."""
+PhaseObserver = Callable[[str, float], None]
+"""Told each search phase's name and wall seconds (``stamp``, ``engine``, ``decode``)."""
+
+UPSERT_SLICE = 32
+"""Points per store call of ``upsert_chunks``: the store runs one call at a time, so a search
+waits behind at most one slice of an ingest's batch, never the whole batch."""
+
+SCROLL_PAGE = 256
+"""Records per store call of a scan: a search waits behind one page of an ingest's scan."""
+
 _CHUNKS = Filter(must={"kind": KIND_CHUNK})
 _COMMITS = Filter(must={"kind": KIND_COMMIT})
 
@@ -77,10 +88,28 @@ async def _collect(gen: AsyncGen[Record]) -> Result[list[Record], ErrInfo]:
 class StoreIndex:
     """Binds one collection of a library VectorStore to the app's ``VectorIndex`` port."""
 
-    def __init__(self, store: VectorStore, collection: str) -> None:
+    def __init__(
+        self, store: VectorStore, collection: str, observe: PhaseObserver | None = None
+    ) -> None:
         self._store = store
         self._collection = collection
         self._dim = 0
+        self._observe = observe
+        self._stamped: CollectionInfo | None = None
+
+    def observed(self, observe: PhaseObserver) -> StoreIndex:
+        """The same store and collection, for the searches of the one process that owns the
+        store: ``info`` keeps the first stamped answer (a stamp changes only when the
+        collection is dropped, which the owner does not do while serving), so a search makes
+        one call to the store's thread instead of two; its ``info`` and ``search`` tell
+        ``observe`` the wall time of their phases (``stamp``: the stamp read; ``engine``: the
+        store's query, with BM25 query terms, fusion and any wait for the store's thread;
+        ``decode``: hits from the store's points)."""
+        return StoreIndex(self._store, self._collection, observe)
+
+    def _tell(self, phase: str, since: float) -> None:
+        if self._observe is not None:
+            self._observe(phase, time.perf_counter() - since)
 
     @property
     def collection(self) -> str:
@@ -124,15 +153,22 @@ class StoreIndex:
         inner = self._store.retrieve(self._collection, [STAMP_ID])
 
         async def _run() -> Result[CollectionInfo | None, ErrInfo]:
+            t0 = time.perf_counter()
+            if self._observe is not None and self._stamped is not None:
+                self._tell("stamp", t0)
+                return Ok(self._stamped)
             got = await inner()
+            self._tell("stamp", t0)
             if isinstance(got, Err):
                 return Ok(None) if got.error.code == codes.NOT_FOUND else got
             for r in got.value:
                 stamp = CollectionStamp.from_payload(r.payload)
                 dim = len(r.vector) if r.vector is not None else None
+                info = CollectionInfo(stamp, dim)
                 if stamp is not None:
                     self._dim = self._dim or stamp.embedder.dim
-                return Ok(CollectionInfo(stamp, dim))
+                    self._stamped = info
+                return Ok(info)
             return Ok(CollectionInfo(None, None))
 
         return _run
@@ -143,7 +179,7 @@ class StoreIndex:
 
     def _records(self, flt: Filter | None) -> AsyncPlan[tuple[list[StoredRecord], list[str]]]:
         async def _run() -> Result[tuple[list[StoredRecord], list[str]], ErrInfo]:
-            got = await _collect(self._store.scroll(self._collection, flt, page_size=1024))
+            got = await _collect(self._store.scroll(self._collection, flt, page_size=SCROLL_PAGE))
             if isinstance(got, Err):
                 return got
             recs: list[StoredRecord] = []
@@ -213,7 +249,9 @@ class StoreIndex:
         self, points: Sequence[EmbeddedChunk], bm25: Bm25Params | None = None
     ) -> AsyncPlan[None]:
         """Upsert chunk points, each with the BM25 vector of its ``indexed_text`` when
-        ``bm25`` is given (computed when the plan runs)."""
+        ``bm25`` is given (computed when the plan runs), ``UPSERT_SLICE`` points per store call
+        (searches interleave). A failed call stops the rest: the points of earlier calls stay
+        written, as with the store's own batches."""
         frozen = list(points)
 
         async def _run() -> Result[None, ErrInfo]:
@@ -222,17 +260,20 @@ class StoreIndex:
                 if bm25 is not None
                 else [None] * len(frozen)
             )
-            return await self._upsert(
-                [
-                    Point(
-                        p.record.id,
-                        p.vector,
-                        p.record.payload(),
-                        {} if sv is None else {SPARSE_NAME: sv},
-                    )
-                    for p, sv in zip(frozen, sparse, strict=True)
-                ]
-            )()
+            built = [
+                Point(
+                    p.record.id,
+                    p.vector,
+                    p.record.payload(),
+                    {} if sv is None else {SPARSE_NAME: sv},
+                )
+                for p, sv in zip(frozen, sparse, strict=True)
+            ]
+            for i in range(0, len(built), UPSERT_SLICE):
+                done = await self._upsert(built[i : i + UPSERT_SLICE])()
+                if isinstance(done, Err):
+                    return done
+            return Ok(None)
 
         return _run
 
@@ -257,6 +298,7 @@ class StoreIndex:
 
         async def _run() -> Result[list[SearchHit], ErrInfo]:
             asked, before = query, -1
+            t0 = time.perf_counter()
             while True:
                 got = await self._store.search(self._collection, store_query(asked))()
                 if isinstance(got, Err):
@@ -266,7 +308,11 @@ class StoreIndex:
                     break
                 before = len(got.value)
                 asked = replace(asked, candidates=min(MAX_CANDIDATES, 4 * asked.candidates))
-            return Ok([h for h in map(_hit, got.value) if h is not None])
+            self._tell("engine", t0)
+            t1 = time.perf_counter()
+            hits = [h for h in map(_hit, got.value) if h is not None]
+            self._tell("decode", t1)
+            return Ok(hits)
 
         return _run
 

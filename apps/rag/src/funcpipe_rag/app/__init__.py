@@ -34,22 +34,19 @@ from funcpipe_rag.pipelines import Walked as Walked
 from funcpipe_rag.pipelines import fold_report as fold_report
 from funcpipe_rag.pipelines import plan_lines as plan_lines
 
+from ._backends import Backends as Backends
+from ._backends import embedder_identity as embedder_identity
+from ._backends import embedder_session as embedder_session
+from ._backends import open_backends as open_backends
+from ._backends import open_index as open_index
+from ._backends import static_embedder as static_embedder
 from ._cluster import Cluster as Cluster
 from ._cluster import dask_missing as dask_missing
-from ._compose import Backends as Backends
-from ._compose import collection_for as collection_for
-from ._compose import ingest_events as ingest_events
-from ._compose import key_base_of as key_base_of
-from ._compose import open_backends as open_backends
-from ._compose import run_ingest as run_ingest
-from ._compose import run_search as run_search
-from ._compose import run_verify as run_verify
-from ._compose import static_embedder as static_embedder
 from ._demo import QUERIES as QUERIES
 from ._demo import run_demo as run_demo
-from ._guard import Guard as Guard
-from ._jobs import Job as Job
-from ._jobs import JobRequest as JobRequest
+from ._ingest import ingest_events as ingest_events
+from ._ingest import key_base_of as key_base_of
+from ._ingest import run_ingest as run_ingest
 from ._manage import CollectionEntry as CollectionEntry
 from ._manage import CollectionStats as CollectionStats
 from ._manage import DeleteReport as DeleteReport
@@ -59,7 +56,6 @@ from ._manage import collection_stats as collection_stats
 from ._manage import drop_collection as drop_collection
 from ._manage import list_collections as list_collections
 from ._manage import list_sources as list_sources
-from ._manage import open_index as open_index
 from ._manage import remove_sources as remove_sources
 from ._manage import run_collections as run_collections
 from ._manage import run_delete as run_delete
@@ -67,16 +63,16 @@ from ._manage import run_drop as run_drop
 from ._manage import run_sources as run_sources
 from ._manage import run_stats as run_stats
 from ._manage import store_dir as store_dir
-from ._service import OWNER_FILE as OWNER_FILE
-from ._service import Service as Service
-from ._service import ServiceOptions as ServiceOptions
-from ._service import open_service as open_service
-from ._service import owner_of as owner_of
+from ._query import run_search as run_search
+from ._query import run_verify as run_verify
 from ._settings import Settings as Settings
+from ._settings import collection_for as collection_for
 from ._settings import load_settings as load_settings
 from ._specfile import check_spec as check_spec
 from ._specfile import read_spec as read_spec
 from ._specfile import spec_format as spec_format
+from .service._owner import OWNER_FILE as OWNER_FILE
+from .service._owner import owner_of as owner_of
 
 
 def spec_text(spec: PipelineSpec, fmt: str = "yaml") -> str:
@@ -105,12 +101,6 @@ __all__ = [
     "OWNER_FILE",
     "QUERIES",
     "SPEC_CODES",
-    "Guard",
-    "Job",
-    "JobRequest",
-    "Service",
-    "ServiceOptions",
-    "open_service",
     "parse_where",
     "owner_of",
     "Backends",
@@ -148,6 +138,8 @@ __all__ = [
     "list_sources",
     "load_settings",
     "open_backends",
+    "embedder_identity",
+    "embedder_session",
     "open_index",
     "plan_lines",
     "remove_sources",

@@ -6,14 +6,9 @@ Importing this module never imports Dask: ``remote_for`` does, when a run asks f
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from funcpipe.result import Err, ErrInfo, Result, codes
-
-from funcpipe_rag.domain import EmbedderId
-from funcpipe_rag.pipelines import IngestSettings, Remote
+from funcpipe.result import ErrInfo, codes
 
 DASK_EXTRA_HINT = 'pip install "funcpipe-rag[dask]"'
 
@@ -48,19 +43,3 @@ def dask_missing() -> ErrInfo | None:
         return None
     msg = f"--workers and --dask need the optional Dask dependencies: {DASK_EXTRA_HINT}"
     return ErrInfo(codes.INVALID_INPUT, msg, stage="config")
-
-
-@asynccontextmanager
-async def remote_for(
-    cluster: Cluster, settings: IngestSettings, identity: EmbedderId
-) -> AsyncIterator[Result[Remote, ErrInfo]]:
-    """The ``Remote`` of a run on ``cluster`` (``open_remote``), or why there is none: the
-    extra missing (stage ``config``), the scheduler unreachable (NETWORK, stage ``cluster``)."""
-    missing = dask_missing()
-    if missing is not None:
-        yield Err(missing)
-        return
-    from ._distributed import open_remote
-
-    async with open_remote(cluster, settings, identity) as opened:
-        yield opened

@@ -11,7 +11,8 @@ from funcpipe.result import Err, ErrInfo, Ok, Result
 
 from funcpipe_rag.pipelines import DEFAULT_SETTINGS
 
-from ._compose import run_ingest, run_search
+from ._ingest import run_ingest
+from ._query import run_search
 from ._settings import Settings
 
 QUERIES = (

@@ -13,8 +13,7 @@ Cancellation: the plans hold no state of their own; a delete cut short leaves so
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +27,8 @@ from funcpipe_rag.pipelines import (
     not_found,
 )
 
+from ._backends import open_index
 from ._settings import Settings
-from ._stores import open_store
 
 STAGE = "store"
 
@@ -293,22 +292,6 @@ async def remove_sources(
 
 
 # -- settings-level wrappers: open the store only (no embedder), run one call, close ----------
-
-
-@asynccontextmanager
-async def open_index(
-    settings: Settings, collection: str
-) -> AsyncIterator[Result[StoreIndex, ErrInfo]]:
-    """The configured store bound to ``collection``, closed on exit (no embedder is opened)."""
-    opened = await open_store(settings)
-    if isinstance(opened, Err):
-        yield opened
-        return
-    store = opened.value
-    try:
-        yield Ok(StoreIndex(store, collection))
-    finally:
-        await store.close()()
 
 
 async def run_collections(settings: Settings) -> Result[list[CollectionEntry], ErrInfo]:

@@ -9,6 +9,8 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from funcpipe_rag.pipelines import DEFAULT_COLLECTION, IngestSettings
+
 
 class Settings(BaseSettings):
     """Where the store and the embedder are. Every field has an env var ``FUNCPIPE_<NAME>``."""
@@ -69,3 +71,8 @@ def load_settings(**flags: object) -> Result[Settings, ErrInfo]:
             msg = f"invalid {label} {value!r}: {problem}"
             return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="config"))
     return Ok(settings)
+
+
+def collection_for(settings: Settings, spec: IngestSettings | None = None) -> str:
+    """The collection a command uses: flag/env > spec > default."""
+    return settings.collection or (spec.collection if spec else None) or DEFAULT_COLLECTION

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 
 from funcpipe_rag.app import IngestSettings, Settings, collection_for
 
+from ._client import ServerClient
 from ._fail import ok_or_fail, usage_error
-from ._remote import Server
 
 
-def server_for(url: str, local_only: Mapping[str, object]) -> Server:
+def server_for(url: str, local_only: Mapping[str, object]) -> ServerClient:
     """The server at ``url``; exit 2 naming the first local-only flag given."""
     for flag, value in local_only.items():
         if value not in (None, False, (), []):
@@ -23,10 +23,10 @@ def server_for(url: str, local_only: Mapping[str, object]) -> Server:
                 f"{flag} names a local store or runner; the server at {url} uses its own "
                 "(drop the flag, or drop --server)"
             )
-    return Server(url)
+    return ServerClient(url)
 
 
-def same_collection(server: Server, settings: Settings, spec: IngestSettings | None) -> None:
+def same_collection(server: ServerClient, settings: Settings, spec: IngestSettings | None) -> None:
     """Exit 2 when the flags name another collection than the one the server serves."""
     if settings.collection is None and spec is None:
         return

@@ -69,6 +69,16 @@ def serve(
             help="Share of a core an ingest job's embedding may use (searches get the rest).",
         ),
     ] = 0.25,
+    max_inflight: Annotated[
+        int | None,
+        typer.Option(
+            "--max-inflight",
+            metavar="N",
+            min=1,
+            help="Searches in flight at most; past it 503 OVERLOADED + Retry-After "
+            "(env FUNCPIPE_SERVE_MAX_INFLIGHT; default 8).",
+        ),
+    ] = None,
     collection: CollectionOpt = None,
     data_dir: DataDirOpt = None,
     qdrant_url: QdrantOpt = None,
@@ -91,7 +101,7 @@ def serve(
     server can then be made to fetch your internal services), an --allow-root folder holding
     files you would not publish.
     """
-    from funcpipe_rag.serve import ServeOptions, roots_of
+    from funcpipe_rag.serve import ServeOptions, max_inflight_from_env, roots_of
     from funcpipe_rag.serve import serve as run_server
 
     settings = settings_of(collection=collection, data_dir=data_dir, qdrant_url=qdrant_url)
@@ -104,6 +114,7 @@ def serve(
         cors_origins=tuple(cors_origin or ()),
         allowed_hosts=tuple(allow_host or ()),
         ingest_share=ingest_share,
+        max_inflight=max_inflight or max_inflight_from_env(),
     )
     ok_or_fail(run_server(settings, opts), settings)
 

@@ -213,8 +213,9 @@ def ingest_events(
     events (``Phase``, then per source an ``Outcome`` or a ``SourceError``).
 
     A final ``Err`` item (and nothing after it) when the run cannot start, the store fails
-    outside a source (stage ``store``) or a ``Halt`` comes through the stages; a source that
-    fails is a ``SourceError`` event and the run goes on. ``room`` is asked before each write
+    outside a source (stage ``store``) or a ``Halt`` came through the stages (the first one,
+    once the stages have drained: every write after it fails at once); a source that fails is
+    a ``SourceError`` event and the run goes on. ``room`` is asked before each write
     whether it fits on the disk; too little ends the run (``Err(NO_SPACE)``, stage ``store``)
     before anything is written that does not fit.
 
@@ -277,6 +278,7 @@ def ingest_events(
             )
             outcomes = describe_prepared(cfg, store, env)(prepared)
         run = _RunLog()  # the run's own state: what prune needs to know
+        halt: Halt | None = None
         it = outcomes()
         first = loop.create_task(_next(it))  # starts the pipeline
         try:
@@ -293,8 +295,7 @@ def ingest_events(
                     run.failed(e)
                     yield Ok(e)
                 elif isinstance(item.value, Halt):
-                    yield Err(item.value.error)
-                    return
+                    halt = halt or item.value  # the run ends with it, once the stages drain
                 elif isinstance(item.value, Outcome):
                     if request.prune:
                         run.seen.add(item.value.source)
@@ -305,6 +306,9 @@ def ingest_events(
                 task.cancel()
             await asyncio.gather(first, opening, return_exceptions=True)
             await close_stream(it)
+        if halt is not None:
+            yield Err(halt.error)
+            return
         if request.prune and not store.fresh:
             yield Ok(Phase("prune"))
             async for event in _prune(store.index, cfg, want, request, run)():

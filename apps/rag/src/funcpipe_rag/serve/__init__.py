@@ -1,5 +1,8 @@
 """funcpipe_rag.serve: the HTTP shell (an ASGI app served by uvicorn). Imports only ``app``."""
 
+from funcpipe_rag.app import OVERLOADED as OVERLOADED
+
+from ._admission import max_inflight_from_env as max_inflight_from_env
 from ._app import AppOptions as AppOptions
 from ._app import Lifecycle as Lifecycle
 from ._app import create_app as create_app
@@ -15,10 +18,12 @@ __all__ = [
     "AppOptions",
     "Lifecycle",
     "Limits",
+    "OVERLOADED",
     "ServeOptions",
     "check_bind",
     "create_app",
     "is_loopback",
+    "max_inflight_from_env",
     "roots_of",
     "serve",
     "serve_async",

@@ -21,8 +21,10 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
-from funcpipe_rag.app import JobRequest, SearchOptions, Service, VerifyOutcome, check_spec
+from funcpipe_rag.app import SearchOptions, VerifyOutcome, check_spec
+from funcpipe_rag.app.service import JobRequest, Service
 
+from ._admission import DEFAULT_MAX_INFLIGHT, Admission, ClientGone, overloaded, watch_disconnect
 from ._changes import add_change_routes
 from ._errors import body, body_of, status_for
 from ._guardrails import Guardrails, Limits
@@ -103,6 +105,8 @@ class AppOptions:
     api_key: str | None = None
     limits: Limits = field(default_factory=Limits)
     cors_origins: Sequence[str] = ()
+    max_inflight: int = DEFAULT_MAX_INFLIGHT
+    """Searches in flight at most; past it ``503 OVERLOADED`` + Retry-After (``_admission``)."""
     allowed_hosts: Sequence[str] = ()
     """Host names served beside loopback ones; checked without a key or when given."""
 
@@ -145,7 +149,8 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    metrics = Metrics(service)
+    admission = Admission(options.max_inflight)
+    metrics = Metrics(service, admission)
 
     @api.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -176,12 +181,19 @@ def create_app(
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @api.post("/v1/search", summary="The best chunks, as search --json", responses=_ERRORS)
-    async def search(req: SearchBody) -> Response:
+    async def search(req: SearchBody, request: Request) -> Response:
         try:
             options = req.options()
         except ValueError as exc:
             return JSONResponse(body("INVALID_INPUT", str(exc)), status_code=400)
-        got = await service.search(req.query, options)
+        if not admission.enter():
+            return overloaded(admission)
+        with admission.admitted():
+            try:
+                got = await watch_disconnect(service.search(req.query, options), request.receive)
+            except ClientGone:
+                admission.cancelled += 1
+                return Response(status_code=499)  # nobody reads it: the client is gone
         if isinstance(got, Err):
             return _error(got.error)
         return JSONResponse([h.to_json() for h in got.value])

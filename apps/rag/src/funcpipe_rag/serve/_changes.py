@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from funcpipe.result import Err, ErrInfo
 from pydantic import BaseModel, ConfigDict, Field
 
-from funcpipe_rag.app import Service
+from funcpipe_rag.app.service import Service
 
 from ._errors import body, body_of, status_for
 

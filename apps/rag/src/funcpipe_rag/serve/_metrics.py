@@ -1,5 +1,8 @@
 """Prometheus metrics of one server (a registry of its own: no global state): request counts
-and latency histograms by route and status, and the ingest counters of its job board."""
+and latency histograms by route and status, the ingest counters of its job board, admission
+(searches in flight, the bound, shed and cancelled counts) and each search phase's latency,
+labelled by whether an ingest ran (``ingest="running"`` minus ``"idle"`` is the wait an
+ingest adds: the ``engine`` phase includes any wait for the store's thread)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from funcpipe_rag.app import Service
+from funcpipe_rag.app.service import Service
+
+from ._admission import Admission
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
@@ -41,11 +46,43 @@ class _IngestCollector(Collector):
         yield running
 
 
-class Metrics:
-    """The server's registry; ``observe`` after each response, ``render`` for ``/metrics``."""
+class _AdmissionCollector(Collector):
+    def __init__(self, admission: Admission) -> None:
+        self._a = admission
 
-    def __init__(self, service: Service) -> None:
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        a = self._a
+        yield GaugeMetricFamily(
+            "funcpipe_search_in_flight", "Searches admitted and not yet answered", a.in_flight
+        )
+        yield GaugeMetricFamily(
+            "funcpipe_search_max_inflight", "The admission bound on searches", a.max_inflight
+        )
+        yield CounterMetricFamily(
+            "funcpipe_search_shed", "Searches refused with 503 OVERLOADED", a.shed
+        )
+        yield CounterMetricFamily(
+            "funcpipe_search_cancelled", "Searches cancelled by a client disconnect", a.cancelled
+        )
+
+
+class Metrics:
+    """The server's registry; ``observe`` after each response, ``render`` for ``/metrics``;
+    it tells ``service`` to report search phases to it."""
+
+    def __init__(self, service: Service, admission: Admission | None = None) -> None:
         self.registry = CollectorRegistry()
+        self._service = service
+        self.phases = Histogram(
+            "funcpipe_search_phase_seconds",
+            "Search latency by phase (embed, stamp, engine, decode) and ingest running or idle",
+            ["phase", "ingest"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        service.observe_phase = self.observe_phase
+        if admission is not None:
+            self.registry.register(_AdmissionCollector(admission))
         self.requests = Counter(
             "funcpipe_http_requests",
             "HTTP requests by route, method and status",
@@ -65,6 +102,10 @@ class Metrics:
         s = str(status)
         self.requests.labels(route, method, s).inc()
         self.latency.labels(route, s).observe(seconds)
+
+    def observe_phase(self, phase: str, seconds: float) -> None:
+        ingest = "idle" if self._service.jobs.current is None else "running"
+        self.phases.labels(phase, ingest).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
 import socket
 import sys
 from collections.abc import Callable, Generator, Sequence
@@ -23,10 +24,14 @@ import httptools  # noqa: F401  (uvicorn's http='httptools' parser: fails here i
 import uvicorn
 from funcpipe.adapters.runtime import run_main
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from starlette.types import ASGIApp
 
-from funcpipe_rag.app import Guard, ServiceOptions, Settings, open_service
+from funcpipe_rag.app import Settings
+from funcpipe_rag.app.service import Guard, ServiceOptions, open_service
 
+from ._admission import max_inflight_from_env
 from ._app import AppOptions, Lifecycle, create_app
+from ._deadline import DEFAULT_BODY_TIMEOUT_S, BodyDeadline
 from ._guardrails import Limits
 from ._protocol import protocol_for
 
@@ -43,6 +48,10 @@ class ServeOptions:
     limits: Limits = field(default_factory=Limits)
     drain_s: float = 10.0
     ingest_share: float = 0.25
+    max_inflight: int = field(default_factory=max_inflight_from_env)
+    """Searches in flight at most (``serve/_admission``); env ``FUNCPIPE_SERVE_MAX_INFLIGHT``."""
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    """A request's body must arrive within this (else 408 ``TIMEOUT``; ``serve/_deadline``)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -69,12 +78,43 @@ def check_bind(opts: ServeOptions) -> Result[None, ErrInfo]:
 
 
 def bind(host: str, port: int) -> Result[socket.socket, ErrInfo]:
+    """A listening TCP socket whose protocol is ``IPPROTO_TCP`` (not 0, as
+    ``socket.create_server`` leaves it): accepted connections inherit it, and asyncio sets
+    ``TCP_NODELAY`` only on sockets that name it. Without it a kept-alive connection's response,
+    written as head then body, waits ~40 ms for the client's delayed ACK (Nagle)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.create_server((host, port), family=family, backlog=2048)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     except OSError as exc:
         return _config_err(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    try:
+        if os.name == "posix":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        return _config_err(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     return Ok(sock)
+
+
+def uvicorn_config(app: ASGIApp, opts: ServeOptions) -> uvicorn.Config:
+    """How uvicorn serves ``app``: httptools, no lifespan or access log, idle kept-alive
+    connections closed after ``keep_alive_s`` (a silent client holds no more than a socket)."""
+    return uvicorn.Config(
+        app,
+        lifespan="off",
+        http=protocol_for(opts.limits),  # httptools, bounded before the app runs
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=max(1, int(opts.drain_s)),
+        timeout_keep_alive=KEEP_ALIVE_S,
+        backlog=2048,
+    )
+
+
+KEEP_ALIVE_S = 30
 
 
 class _Server(uvicorn.Server):
@@ -116,22 +156,21 @@ async def serve_async(
                 return opened
             service = opened.value
             life = Lifecycle()
-            app = create_app(
-                service,
-                AppOptions(opts.api_key, opts.limits, opts.cors_origins, opts.allowed_hosts),
-                life,
+            app = BodyDeadline(
+                create_app(
+                    service,
+                    AppOptions(
+                        opts.api_key,
+                        opts.limits,
+                        opts.cors_origins,
+                        opts.max_inflight,
+                        allowed_hosts=opts.allowed_hosts,
+                    ),
+                    life,
+                ),
+                opts.body_timeout_s,
             )
-            config = uvicorn.Config(
-                app,
-                lifespan="off",
-                http=protocol_for(opts.limits),  # httptools, bounded before the app runs
-                log_level="warning",
-                access_log=False,
-                timeout_graceful_shutdown=max(1, int(opts.drain_s)),
-                timeout_keep_alive=30,
-                backlog=2048,
-            )
-            server = _Server(config)
+            server = _Server(uvicorn_config(app, opts))
             task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
             # uvicorn sets a flag, no event, once it listens
             while not server.started and not task.done():  # noqa: ASYNC110

@@ -9,31 +9,17 @@ exit after stopping a running job (``drain_s`` bounds the wait).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import os
-import sys
-import threading
-import time
-from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from funcpipe.adapters.embedders import Embedder as LibEmbedder
-from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
-from funcpipe_rag.adapters import EmbedderPort, Filters
-from funcpipe_rag.domain import SearchHit, SearchOptions, Stage, VerifyOutcome, is_url
-from funcpipe_rag.pipelines import DEFAULT_SETTINGS, IngestSettings, search, verify
-
-from ._compose import Backends, FreeBytes, collection_for, disk_free, events_on, open_backends
-from ._guard import Guard, shown_url
-from ._jobs import INGEST_RUNNING, Job, JobBoard, JobRequest, fold_into, request_roots
-from ._manage import (
+from funcpipe_rag.adapters import EmbedderPort, Filters, PhaseObserver
+from funcpipe_rag.app._backends import Backends, ingest_embedder, lower_priority, open_backends
+from funcpipe_rag.app._ingest import events_on
+from funcpipe_rag.app._manage import (
     CollectionStats,
     DeleteReport,
     SourceEntry,
@@ -42,23 +28,17 @@ from ._manage import (
     remove_sources,
     store_dir,
 )
-from ._settings import Settings
+from funcpipe_rag.app._settings import Settings, collection_for
+from funcpipe_rag.app._space import FreeBytes, disk_free
+from funcpipe_rag.domain import SearchHit, SearchOptions, Stage, VerifyOutcome, is_url
+from funcpipe_rag.pipelines import DEFAULT_SETTINGS, IngestSettings, search, verify
 
-OWNER_FILE = "serve.json"
-"""Under a local store's data dir while a server owns it: ``{"url", "pid"}``."""
+from ._guard import Guard, shown_url
+from ._jobs import INGEST_RUNNING, Job, JobBoard, JobRequest, fold_into, request_roots
+from ._owner import claim
+from ._phases import TimedEmbedder, ignore_phase
 
 MAX_K = 1000
-
-
-def owner_of(data_dir: Path) -> str | None:
-    """The URL of the live server that owns ``data_dir``, if one does."""
-    try:
-        doc = json.loads((data_dir / OWNER_FILE).read_text("utf-8"))
-        pid, url = int(doc["pid"]), str(doc["url"])
-        os.kill(pid, 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return url
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +70,10 @@ class Service:
         self.options = options
         self.base = (options.base or Path.cwd()).absolute()
         self.ingest_embedder = backends.embedder
+        self.observe_phase: PhaseObserver = ignore_phase
+        """Told each search phase's wall time (``app._phases``); the server's metrics set it."""
+        self._search_index = backends.index.observed(self._phase)
+        self._search_embedder = TimedEmbedder(backends.embedder, self._phase)
         local_embedder = not settings.embed_url
         # a thread of its own when the work is CPU-bound here and nothing is loop-bound
         self.jobs = JobBoard(self._run_job, threaded=local_embedder and not settings.qdrant_url)
@@ -101,12 +85,17 @@ class Service:
     async def search(
         self, query: str, options: SearchOptions | int
     ) -> Result[list[SearchHit], ErrInfo]:
-        """The best chunks (``INVALID_INPUT`` for an empty query or k out of 1..1000)."""
+        """The best chunks (``INVALID_INPUT`` for an empty query or k out of 1..1000); each
+        phase's time is told to ``observe_phase``. Cancelled at an await, it stops there (a
+        store or embedder call already running in its thread finishes and is dropped)."""
         k = options.k if isinstance(options, SearchOptions) else options
         if not 1 <= k <= MAX_K:
             return Err(ErrInfo(codes.INVALID_INPUT, f"k must be 1..{MAX_K}", stage="usage"))
-        b = self.backends
-        return await search(b.index, b.embedder, query, options, self.collection)()
+        index, embedder = self._search_index, self._search_embedder
+        return await search(index, embedder, query, options, self.collection)()
+
+    def _phase(self, name: str, seconds: float) -> None:
+        self.observe_phase(name, seconds)
 
     async def start_ingest(self, request: JobRequest) -> Result[Job, ErrInfo]:
         """Check the request against the guard (off the event loop, within its budget), then
@@ -207,62 +196,6 @@ async def _warm(b: Backends) -> Result[None, ErrInfo]:
     return Err(got.error) if isinstance(got, Err) else Ok(None)
 
 
-BACKGROUND_NICE = 10
-"""How much lower an ingest's threads run than the server's (Linux: per-thread nice)."""
-
-
-def lower_priority() -> None:
-    """Lower the calling thread's CPU priority (Linux only; a no-op elsewhere or if refused):
-    searches then win the CPU over a running ingest's parsing and embedding."""
-    if sys.platform != "linux":
-        return
-    with contextlib.suppress(OSError):
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE)
-
-
-class _Paced:
-    """An embedder that rests after each call in proportion to its time, so it uses at most
-    ``share`` of its thread (the rest of the CPU is left to searches). Same identity."""
-
-    def __init__(self, inner: LibEmbedder, share: float) -> None:
-        self._inner = inner
-        self._rest = 1.0 / share - 1.0
-
-    @property
-    def model_id(self) -> str:
-        return self._inner.model_id
-
-    @property
-    def dimension(self) -> int:
-        return self._inner.dimension
-
-    def embed(self, texts: Sequence[str]) -> AsyncPlan[list[list[float]]]:
-        plan = self._inner.embed(texts)
-
-        async def _run() -> Result[list[list[float]], ErrInfo]:
-            t0 = time.perf_counter()
-            got = await plan()
-            await asyncio.sleep((time.perf_counter() - t0) * self._rest)
-            return got
-
-        return _run
-
-
-async def _ingest_static(shared: EmbedderPort, share: float) -> EmbedderPort:
-    """A second copy of the static model for ingest jobs, on a lower-priority thread of its
-    own: a query never queues behind an ingest's batches. Same identity as ``shared``."""
-    from funcpipe.adapters.embed import StaticEmbedder
-    from funcpipe.adapters.runtime import run_blocking
-
-    pool = ThreadPoolExecutor(1, "funcpipe-ingest-embed", initializer=lower_priority)
-    own = StaticEmbedder(dim=shared.identity.dim, executor=pool)
-    await run_blocking(own.load)
-    port = EmbedderPort(_Paced(own, share) if share < 1 else own)
-    assert port.identity == shared.identity
-    return port
-
-
 @asynccontextmanager
 async def open_service(
     settings: Settings,
@@ -287,26 +220,13 @@ async def open_service(
             return
         service = Service(settings, opened.value, spec, options)
         if embedder is None and not settings.embed_url:
-            service.ingest_embedder = await _ingest_static(
+            service.ingest_embedder = await ingest_embedder(
                 opened.value.embedder, options.ingest_share
             )
-        owner = _claim(settings, options.url)
+        owner = claim(settings, options.url)
         try:
             yield Ok(service)
         finally:
             await service.jobs.stop(drain_s)
             if owner is not None:
                 owner.unlink(missing_ok=True)
-
-
-def _claim(settings: Settings, url: str | None) -> Path | None:
-    if settings.qdrant_url or url is None:
-        return None
-    where = settings.qdrant_path or settings.data_dir
-    path = where / OWNER_FILE
-    try:
-        where.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"url": url, "pid": os.getpid()}), "utf-8")
-    except OSError:
-        return None
-    return path

@@ -6,19 +6,31 @@ server's JSON), so one renderer prints both. A failure is the server's ``{"code"
 (the client never guesses a class from a status); a server that cannot be reached is
 ``NETWORK`` (a backend: exit 3); a malformed answer is ``SERVICE_SPECIFIC``. The bearer key is
 ``FUNCPIPE_API_KEY``.
+
+A ``503 OVERLOADED`` (the server shed the request) is retried by ``OVERLOAD_RETRY`` through the
+library's ``async_with_resilience``: the server's ``Retry-After`` (``ctx["retry_after_s"]``)
+sets each wait, and each wait is said on stderr. Every call but starting an ingest (not
+idempotent) is retried; after the last attempt the server's own error is returned.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import random
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from funcpipe.adapters.runtime import run_main
+from funcpipe.async_plan import async_with_resilience
+from funcpipe.policies import ResilienceEnv, RetryPolicy, SystemClock
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 from funcpipe_rag.app import (
+    OVERLOADED,
     CollectionStats,
     Failure,
     IngestReport,
@@ -35,6 +47,12 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 POLL_S = 0.2
+OVERLOAD_RETRY = RetryPolicy(
+    max_attempts=6,
+    retriable_codes=frozenset({OVERLOADED}),
+    backoff_base_ms=500,
+    max_backoff_ms=10_000,
+)
 
 
 def _err(code: str, msg: str, **ctx: object) -> Err[ErrInfo]:
@@ -78,8 +96,8 @@ class RemoteJob:
     failure: Failure | None
 
 
-class Server:
-    """A running ``serve`` at ``url``."""
+class ServerClient:
+    """The client of a running ``serve`` at ``url``."""
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
@@ -95,8 +113,44 @@ class Server:
         *,
         json: object = None,
         params: Mapping[str, str] | None = None,
+        retry: bool = True,
     ) -> Result[object, ErrInfo]:
-        """One request; the JSON answer, or the server's error as the failure model's."""
+        """One request (retried past ``503 OVERLOADED`` when ``retry``, see the module); the
+        JSON answer, or the server's error as the failure model's."""
+        if not retry:
+            return self._once(method, path, json=json, params=params)
+        attempt = [1]
+
+        async def _attempt() -> Result[object, ErrInfo]:
+            return self._once(method, path, json=json, params=params)
+
+        async def _wait(seconds: float) -> None:
+            attempt[0] += 1
+            print(
+                f"funcpipe-rag: the server at {self.url} is overloaded (503 {OVERLOADED}); "
+                f"retrying in {seconds:.1f} s as its Retry-After asks (attempt {attempt[0]} of "
+                f"{OVERLOAD_RETRY.max_attempts})",
+                file=sys.stderr,
+                flush=True,
+            )
+            await asyncio.sleep(seconds)
+
+        env = ResilienceEnv(rng=random.Random(), sleep=_wait, clock=SystemClock())
+
+        async def _main() -> Result[object, ErrInfo]:
+            return await async_with_resilience(_attempt, OVERLOAD_RETRY, env=env)()
+
+        ran = run_main(_main)
+        got: Result[object, ErrInfo] = ran.value if isinstance(ran, Ok) else ran
+        if isinstance(got, Err) and got.error.code == codes.MAX_RETRIES:
+            last = got.error.ctx.get("last_error")
+            if isinstance(last, ErrInfo):
+                return Err(last.with_ctx(attempts=OVERLOAD_RETRY.max_attempts))
+        return got
+
+    def _once(
+        self, method: str, path: str, *, json: object, params: Mapping[str, str] | None
+    ) -> Result[object, ErrInfo]:
         import httpx  # loaded only when a server is used (start-up time)
 
         try:
@@ -120,9 +174,14 @@ class Server:
         if r.status_code < 400:
             return Ok(doc)
         got = doc if isinstance(doc, dict) else {}
+        from funcpipe.adapters.http import parse_retry_after
+
         ctx: dict[str, object] = {"status": r.status_code}
         if isinstance(got.get("class"), str):
             ctx["class"] = got["class"]
+        wait = parse_retry_after(r.headers.get("retry-after"), r.headers.get("date"))
+        if wait is not None:
+            ctx["retry_after_s"] = wait
         code = str(got.get("code", codes.SERVICE_SPECIFIC))
         msg = f"server {self.url}: {got.get('msg', r.reason_phrase)}"
         return Err(ErrInfo(code, msg, Stage.SERVER, ctx=ctx))
@@ -196,7 +255,7 @@ class Server:
             "spec": spec,
             "collection": collection,
         }
-        started = self.call("POST", "/v1/ingest", json=sent)
+        started = self.call("POST", "/v1/ingest", json=sent, retry=False)
         if isinstance(started, Err):
             return started
         job = started.value.get("job") if isinstance(started.value, dict) else None

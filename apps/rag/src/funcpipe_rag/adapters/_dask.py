@@ -1,13 +1,12 @@
-"""The ingest on a Dask cluster (extra ``funcpipe-rag[dask]``): the worker registry, the worker
-specs, and the ports of the ingest (``ShardRunner``, ``Embedder``) over ``DaskRunner``.
+"""The ingest's ports over a Dask cluster (extra ``funcpipe-rag[dask]``): ``DaskShards``
+(the ``ShardRunner``) and ``DaskEmbedder`` (the ``Embedder``) over the library's
+``DaskRunner``, the worker jobs they run, and the wire format of vectors.
 
 Two worker ops, each shipped as its own sealed spec (canonical JSON; each worker verifies its
 hashes and rebuilds it from ``WORKER_REGISTRY``, the only registry the command allows):
 ``rag.shard`` reads, parses and chunks a shard of sources; ``rag.embed_texts`` embeds one
-request's texts. Workers use the embedder their own ``FUNCPIPE_EMBED_*`` environment names
-(the bundled static model by default); one whose model or dimension differs from the
-command's refuses every task (INVALID_INPUT, stage ``config``: the run ends, exit 2). Tasks
-are at-least-once: both ops are pure functions of their input, so a re-run task is harmless.
+request's texts (``funcpipe_rag.worker`` is what a worker runs). Tasks are at-least-once: both
+ops are pure functions of their input, so a re-run task is harmless.
 """
 
 from __future__ import annotations
@@ -17,229 +16,49 @@ import uuid
 from array import array
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 from funcpipe.adapters.dask import DaskJob, DaskRunner, Partition, Plain, dask_client
-from funcpipe.adapters.files import FileReader
-from funcpipe.adapters.http import HttpClient, OpenAIEmbeddings
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.policies import ChunkPolicy
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
-from funcpipe.specs import (
-    Params,
-    Registry,
-    batch_map_entry,
-    batch_map_op,
-    map_entry,
-    map_op,
-    pipeline_spec,
-)
+from funcpipe.specs import Params, RegistryEntry, batch_map_op, map_op, pipeline_spec
 from funcpipe.specs import serialize as spec_serialize
 from funcpipe.streams import AsyncGen, close_stream
 
-from funcpipe_rag.adapters import EmbedderPort, FileRaw, UrlRaw
-from funcpipe_rag.domain import EmbedderId, RawSource, SyncContext, Vector, is_url
+from funcpipe_rag.domain import EmbedderId, RawSource, Stage, SyncContext, Vector
 from funcpipe_rag.pipelines import (
     IngestSettings,
     PreparedList,
     Remote,
     Shard,
     ShardDone,
-    ShardItem,
-    chunking_of,
-    prepare_source,
     prepared_of,
-    prepared_to_plain,
 )
 
-from ._cluster import Cluster
-from ._settings import load_settings
+from ._sources import FileRaw, UrlRaw
 
-WORKER_REGISTRY = "funcpipe_rag.app._distributed:worker_registry"
+WORKER_REGISTRY = "funcpipe_rag.worker:worker_registry"
 """The import name every worker rebuilds the shipped specs from (the package installed)."""
 
 SHARD_ID, EMBED_TEXTS_ID = "rag.shard", "rag.embed_texts"
 WORKER_OPS_VERSION = "1"
 WORKER_ALLOW_LIST = (SHARD_ID, EMBED_TEXTS_ID)
-STAGE = "cluster"
+STAGE = Stage.CLUSTER
 SHARD_SIZE = 8
 """Sources per shard (a task); small enough that the window keeps every worker busy."""
 MAX_SHARD = 1024
 """Sources per shard at most (the shard op takes a whole shard as one batch)."""
 
 
-def _int(params: Params, key: str) -> int:
-    v = params.get(key)
-    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-        raise ValueError(f"param {key!r} must be an int >= 0, got {v!r}")
-    return v
+def _described(_: Params) -> Callable[..., object]:
+    raise RuntimeError("a worker op is built from funcpipe_rag.worker's registry")
 
 
-def _str(params: Params, key: str) -> str:
-    v = params.get(key)
-    if not isinstance(v, str):
-        raise ValueError(f"param {key!r} must be a string, got {v!r}")
-    return v
+SHARD_ENTRY = RegistryEntry(SHARD_ID, "BatchMap", WORKER_OPS_VERSION, _described)
+EMBED_TEXTS_ENTRY = RegistryEntry(EMBED_TEXTS_ID, "Map", WORKER_OPS_VERSION, _described)
 
 
-def _identity_of(params: Params) -> EmbedderId:
-    return EmbedderId(_str(params, "model"), _int(params, "dim"))
-
-
-@dataclass(frozen=True, slots=True)
-class _WorkerEmbedder:
-    """What a worker embeds with: its environment's remote endpoint, or the static model."""
-
-    url: str | None
-    model: str | None
-    api_key: str | None
-    dim: int | None
-
-    @staticmethod
-    def from_env() -> _WorkerEmbedder:
-        got = load_settings()
-        if isinstance(got, Err):
-            return _WorkerEmbedder(None, None, None, None)
-        s = got.value
-        key = s.embed_api_key.get_secret_value() if s.embed_api_key else None
-        return _WorkerEmbedder(s.embed_url, s.embed_model, key, s.embed_dim)
-
-    def mismatch(self, want: EmbedderId) -> Err[ErrInfo] | None:
-        """Why this worker may not embed for a run of ``want`` (one line), or ``None``."""
-        if self.url:
-            model, dim = self.model or "", self.dim
-        else:
-            from ._compose import static_embedder
-
-            ident = static_embedder(self.dim or want.dim).identity
-            model, dim = ident.model, ident.dim
-        if model == want.model and (dim is None or dim == want.dim):
-            return None
-        have = f"{model}@{dim}" if dim else model
-        msg = (
-            f"a Dask worker embeds with {have}, the command with {want}: "
-            "set the same FUNCPIPE_EMBED_* on every worker"
-        )
-        return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="config"))
-
-    @asynccontextmanager
-    async def session(self, want: EmbedderId) -> AsyncIterator[EmbedderPort]:
-        """The embedder for one task: the static model, or the endpoint over one HTTP client
-        (opened here, closed on exit; a task runs on an event loop of its own)."""
-        if not self.url:
-            from ._compose import static_embedder
-
-            yield static_embedder(want.dim)
-            return
-        async with httpx.AsyncClient(follow_redirects=True) as client:
-            remote = OpenAIEmbeddings(
-                client,
-                base_url=self.url,
-                model=self.model or want.model,
-                api_key=self.api_key,
-                dimensions=self.dim,
-            )
-            yield EmbedderPort(remote, dim=want.dim)
-
-
-def _shard_op(params: Params) -> Callable[[list[object]], AsyncPlan[list[Plain]]]:
-    """``rag.shard`` (BatchMap over a whole shard): encoded ``ShardItem``s -> per item
-    ``{"prepared": PreparedList, "vectors": ...}``; the chunks of the shard's fresh sources
-    are embedded together, in requests of ``embed_batch`` texts."""
-    want = _identity_of(params)
-    ctx = SyncContext(want, _str(params, "spec_hash"), chunking_of(params))
-    max_bytes = _int(params, "max_bytes")
-    batch = max(1, _int(params, "embed_batch"))
-    worker = _WorkerEmbedder.from_env()
-
-    async def prepare(item: object) -> tuple[PreparedList, bool]:
-        try:
-            si = ShardItem.from_plain(item)
-        except ValueError as exc:
-            msg = f"a malformed shard item: {exc}"
-            return [Err(ErrInfo(codes.INVALID_INPUT, msg, STAGE, ("?",)))], False
-        if not is_url(si.location):
-            raw: RawSource = FileRaw(si.key, Path(si.location), FileReader())
-            got = await prepare_source(raw, si.known, max_bytes=max_bytes, ctx=ctx)()
-        else:
-            async with httpx.AsyncClient(follow_redirects=True) as client:
-                raw = UrlRaw(si.key, si.location, HttpClient(client))
-                got = await prepare_source(raw, si.known, max_bytes=max_bytes, ctx=ctx)()
-        if isinstance(got, Err):
-            e = got.error
-            return [Err(ErrInfo(e.code, e.msg, e.stage, (si.key,), e.cause, e.ctx))], False
-        return got.value, si.fresh
-
-    def run(items: list[object]) -> AsyncPlan[list[Plain]]:
-        async def _run() -> Result[list[Plain], ErrInfo]:
-            refused = worker.mismatch(want)
-            if refused is not None:
-                return refused
-            done = [await prepare(item) for item in items]
-            counts = [len(_texts(p)) if fresh else 0 for p, fresh in done]
-            texts = [t for (p, fresh) in done if fresh for t in _texts(p)]
-            vectors = await _embed_all(texts, worker, want, batch)
-            out: list[Plain] = []
-            at = 0
-            for (prepared, _), n in zip(done, counts, strict=True):
-                mine = vectors[at : at + n] if vectors is not None and n else None
-                at += n
-                plain = _plain_vectors(mine) if mine else None
-                out.append({"prepared": prepared_to_plain(prepared), "vectors": plain})
-            return Ok(out)
-
-        return _run
-
-    return run
-
-
-def _texts(items: PreparedList) -> list[str]:
-    return [r.text for p in items if isinstance(p, Ok) for r in p.value.records]
-
-
-async def _embed_all(
-    texts: list[str], worker: _WorkerEmbedder, want: EmbedderId, batch: int
-) -> list[Vector] | None:
-    """The vectors of the fresh sources' chunks (in order), or ``None`` when a request
-    fails: the command then embeds them through ``rag.embed_texts``, with the spec's
-    retries."""
-    if not texts:
-        return None
-    out: list[Vector] = []
-    async with worker.session(want) as embedder:
-        for i in range(0, len(texts), batch):
-            part = texts[i : i + batch]
-            got = await embedder.embed(part)()
-            if isinstance(got, Err) or len(got.value) != len(part):
-                return None
-            out.extend(got.value)
-    return out
-
-
-def _embed_op(params: Params) -> Callable[[object], AsyncPlan[Plain]]:
-    """``rag.embed_texts``: a list of texts -> one vector (list of floats) per text."""
-    want = _identity_of(params)
-    worker = _WorkerEmbedder.from_env()
-
-    def run(item: object) -> AsyncPlan[Plain]:
-        async def _run() -> Result[Plain, ErrInfo]:
-            refused = worker.mismatch(want)
-            if refused is not None:
-                return refused
-            if not isinstance(item, list) or not all(isinstance(t, str) for t in item):
-                return Err(ErrInfo(codes.INVALID_INPUT, "texts must be a list of strings", STAGE))
-            async with worker.session(want) as embedder:
-                got = await embedder.embed([str(t) for t in item])()
-            return got.map(_plain_vectors)
-
-        return _run
-
-    return run
-
-
-def _plain_vectors(vectors: list[Vector]) -> Plain:
+def plain_vectors(vectors: list[Vector]) -> Plain:
     """Vectors as one base64 string of float64s (exact; a list of floats costs the wire's
     plain-data check per float), with their dimension."""
     dim = len(vectors[0]) if vectors else 0
@@ -251,28 +70,17 @@ def _plain_vectors(vectors: list[Vector]) -> Plain:
     return {"dim": dim, "n": len(vectors), "b64": base64.b64encode(flat.tobytes()).decode()}
 
 
-def worker_registry() -> Registry:
-    """The registry a worker rebuilds the shipped specs from (``WORKER_REGISTRY``)."""
-    return Registry(
-        [
-            batch_map_entry(SHARD_ID, WORKER_OPS_VERSION, _shard_op),
-            map_entry(EMBED_TEXTS_ID, WORKER_OPS_VERSION, _embed_op),
-        ]
-    )
-
-
 def worker_jobs(settings: IngestSettings, identity: EmbedderId) -> tuple[DaskJob, DaskJob]:
     """The two jobs of a run (shard, embed), each a sealed one-op spec whose params carry what
     the worker needs of the ingest's settings: the embedder's identity, the spec's hash and
     chunking, the read limit and the embedding batch."""
-    reg = worker_registry()
     chunking = settings.chunking
     who: Mapping[str, object] = {"model": identity.model, "dim": identity.dim}
     shard = pipeline_spec(
         "funcpipe-rag-shard",
         [
             batch_map_op(
-                reg[SHARD_ID],
+                SHARD_ENTRY,
                 chunk=ChunkPolicy(max_units=MAX_SHARD, max_delay_ms=0),  # a whole shard at once
                 params={
                     **who,
@@ -285,7 +93,7 @@ def worker_jobs(settings: IngestSettings, identity: EmbedderId) -> tuple[DaskJob
             )
         ],
     )
-    embed = pipeline_spec("funcpipe-rag-embed", [map_op(reg[EMBED_TEXTS_ID], params=who)])
+    embed = pipeline_spec("funcpipe-rag-embed", [map_op(EMBED_TEXTS_ENTRY, params=who)])
     return (
         DaskJob(spec_serialize(shard, "json"), WORKER_REGISTRY, WORKER_ALLOW_LIST),
         DaskJob(spec_serialize(embed, "json"), WORKER_REGISTRY, WORKER_ALLOW_LIST),
@@ -412,7 +220,7 @@ class DaskEmbedder:
         try:
             r = await anext(it, None)
         finally:
-            await it.aclose()  # type: ignore[attr-defined]
+            await close_stream(it)
         if r is None:
             return Err(_malformed())
         if isinstance(r, Err):
@@ -431,7 +239,7 @@ class DaskEmbedder:
 
 
 def _vectors_of(data: Plain) -> Result[list[Vector], ErrInfo]:
-    """The inverse of ``_plain_vectors``; vectors of different lengths are
+    """The inverse of ``plain_vectors``; vectors of different lengths are
     DIMENSION_MISMATCH, anything malformed UNEXPECTED."""
     if not isinstance(data, dict):
         return Err(_malformed())
@@ -454,18 +262,23 @@ def _vectors_of(data: Plain) -> Result[list[Vector], ErrInfo]:
 
 @asynccontextmanager
 async def open_remote(
-    cluster: Cluster, settings: IngestSettings, identity: EmbedderId
+    address: str | None,
+    workers: int | None,
+    timeout_s: float,
+    settings: IngestSettings,
+    identity: EmbedderId,
 ) -> AsyncIterator[Result[Remote, ErrInfo]]:
-    """The ``Remote`` of a run on ``cluster``; the client (and a local cluster) closed on
-    exit. A scheduler that cannot be reached is ``Err(NETWORK)`` (stage ``cluster``)."""
-    n = cluster.workers or 1
-    async with dask_client(cluster.address, n_workers=n, timeout_s=cluster.timeout_s) as opened:
+    """The ``Remote`` of a run on the scheduler at ``address`` (or a LocalCluster of
+    ``workers`` processes); the client (and a local cluster) closed on exit. A scheduler that
+    cannot be reached is ``Err(NETWORK)`` (stage ``cluster``)."""
+    n = workers or 1
+    async with dask_client(address, n_workers=n, timeout_s=timeout_s) as opened:
         if isinstance(opened, Err):
             e = opened.error
             yield Err(ErrInfo(e.code, e.msg, STAGE, e.path, e.cause))
             return
         client = opened.value
-        if cluster.address is not None:
+        if address is not None:
             # the scheduler's worker threads now (the window: two tasks per thread)
             threads = await client.nthreads()  # type: ignore[no-untyped-call]
             n = max(1, sum(threads.values()))

@@ -1,0 +1,53 @@
+"""The read use cases over the configured backends: search and verify."""
+
+from __future__ import annotations
+
+from funcpipe.result import Err, ErrInfo, Result
+
+from funcpipe_rag.adapters import EmbedderPort
+from funcpipe_rag.domain import SearchHit, SearchOptions, VerifyReport
+from funcpipe_rag.pipelines import DEFAULT_SETTINGS, search, verify
+
+from ._backends import open_backends
+from ._settings import Settings, collection_for
+from ._space import FreeBytes, disk_free
+
+
+async def run_search(
+    settings: Settings,
+    query: str,
+    options: SearchOptions | int,
+    *,
+    embedder: EmbedderPort | None = None,
+    free_bytes: FreeBytes = disk_free,
+) -> Result[list[SearchHit], ErrInfo]:
+    """The best chunks for ``query`` (``pipelines.search``; an int is ``k``)."""
+    async with open_backends(
+        settings,
+        collection_for(settings, DEFAULT_SETTINGS),
+        embedder=embedder,
+        free_bytes=free_bytes,
+    ) as opened:
+        if isinstance(opened, Err):
+            return opened
+        b = opened.value
+        return await search(b.index, b.embedder, query, options, b.index.collection)()
+
+
+async def run_verify(
+    settings: Settings,
+    *,
+    repair: bool,
+    embedder: EmbedderPort | None = None,
+    free_bytes: FreeBytes = disk_free,
+) -> Result[tuple[VerifyReport, VerifyReport | None], ErrInfo]:
+    """Check (and with ``repair`` restore) the store's invariants."""
+    async with open_backends(
+        settings,
+        collection_for(settings, DEFAULT_SETTINGS),
+        embedder=embedder,
+        free_bytes=free_bytes,
+    ) as opened:
+        if isinstance(opened, Err):
+            return opened
+        return await verify(opened.value.index, repair=repair)()
