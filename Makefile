@@ -18,7 +18,7 @@ help:
 	@echo "make test-deep  the test suite with the deep Hypothesis profile (slow)"
 	@echo "make check      ruff, mypy --strict, import-linter"
 	@echo "make bench      benchmarks, each figure printed beside its baseline"
-	@echo "make eval       retrieval eval: hit@1, hit@5, MRR per search mode (needs a corpus)"
+	@echo "make eval       retrieval eval (hit@1, hit@5, MRR per mode), then the ask answer table (needs a corpus)"
 
 uv:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || \
@@ -52,6 +52,7 @@ bench: uv
 # The corpus defaults to Debian's python3.11-doc; EVAL_ARGS="--corpus DIR" names another.
 eval: sync
 	$(RUN) python bench/eval_retrieval.py $(EVAL_ARGS)
+	$(RUN) python bench/eval_answer.py $(EVAL_ARGS)
 
 clean:
 	rm -rf .venv .venv-3.* .mypy_cache .ruff_cache .pytest_cache .hypothesis .funcpipe

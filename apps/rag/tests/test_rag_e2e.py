@@ -184,7 +184,7 @@ def test_cli_json_contract_and_exit_codes(tmp_path: Path, monkeypatch: pytest.Mo
     ):
         monkeypatch.delenv(var, raising=False)
     write_corpus(tmp_path)
-    (tmp_path / "docs" / "bad.pdf").write_bytes(b"%PDF")
+    (tmp_path / "docs" / "bad.odt").write_bytes(b"PK\x03\x04")
     code, out, _ = invoke("ingest", "docs", "--json")
     assert code == 0  # inside a walked folder an unknown type is skipped and counted
     summary = json.loads(out)
@@ -200,15 +200,15 @@ def test_cli_json_contract_and_exit_codes(tmp_path: Path, monkeypatch: pytest.Mo
         "chunks_deleted",
         "errors",
     ]
-    assert summary["sources_skipped"] == {".pdf": 1}
+    assert summary["sources_skipped"] == {".odt": 1}
     assert summary["errors"] == []
-    code, out, _ = invoke("ingest", "docs/bad.pdf", "--json")  # named explicitly: UNSUPPORTED
+    code, out, _ = invoke("ingest", "docs/bad.odt", "--json")  # named explicitly: UNSUPPORTED
     assert code == 4
     summary = json.loads(out)
     assert summary["errors"] == [
-        {"source": "docs/bad.pdf", "code": "UNSUPPORTED", "msg": summary["errors"][0]["msg"]}
+        {"source": "docs/bad.odt", "code": "UNSUPPORTED", "msg": summary["errors"][0]["msg"]}
     ]
-    (tmp_path / "docs" / "bad.pdf").unlink()
+    (tmp_path / "docs" / "bad.odt").unlink()
     code, out, _ = invoke("ingest", "docs", "--json")
     assert code == 0
     assert json.loads(out)["chunks_embedded"] == 0

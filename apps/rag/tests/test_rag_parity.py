@@ -89,6 +89,7 @@ def test_every_command_is_the_same_program_local_and_served(
         ("search", "timeouts and deadlines", "--per-source", "2", "--source", "docs/*", "--json"),
         ("sources",),
         ("verify", "--repair", "--json"),
+        ("ask", "how do retries use backoff jitter", "--json"),
     ]
     for args in reads:
         _same(*_both(root, server, *args))
@@ -105,6 +106,7 @@ def test_every_command_is_the_same_program_local_and_served(
         ("search", "x", "--collection", "other"),
         ("ingest", docs, "--spec", str(root / "missing.yaml")),
         ("search", "x", "-k", "0"),
+        ("ask", "x", "--where", "nope=1"),
     ):
         local, remote = _both(root, server, *args)
         _same(local, remote)

@@ -468,7 +468,7 @@ def test_bad_input_corpus_reports_each_source_and_ingests_the_rest(tmp_path: Pat
     (root / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
     (root / "huge.txt").write_bytes(b"x" * 1_100_000)
     (root / "long_line.txt").write_text("word " * 60_000)
-    (root / "notes.pdf").write_bytes(b"%PDF-1.4")
+    (root / "notes.odt").write_bytes(b"PK\x03\x04")
     (root / "data.jsonl").write_text(
         '{"id": "one", "text": "'
         + PARAS[3]
@@ -507,7 +507,7 @@ def test_bad_input_corpus_reports_each_source_and_ingests_the_rest(tmp_path: Pat
         expected["corpus/secret.md"] = codes.PERMISSION_DENIED
     assert got == expected
     assert all(e.msg for e in rep.errors)
-    assert src.skipped == {".pdf": 1}  # an unknown type in a walked folder: skipped, counted
+    assert src.skipped == {".odt": 1}  # an unknown type in a walked folder: skipped, counted
     stored = {p["source"] for p in snapshot(index).values()}
     want = {
         "corpus/good.md",

@@ -395,7 +395,7 @@ def test_each_stage_is_a_top_level_function_taking_only_what_it_needs() -> None:
     import inspect
 
     from funcpipe_rag import pipelines
-    from funcpipe_rag.pipelines import _stages
+    from funcpipe_rag.pipelines import _stages, _write
 
     assert not hasattr(pipelines, "IngestEnv")
     assert not hasattr(_stages, "IngestEnv")
@@ -404,7 +404,7 @@ def test_each_stage_is_a_top_level_function_taking_only_what_it_needs() -> None:
         _stages.to_items: {"parsed"},
         _stages.plan_group: {"docs", "ctx", "store", "cfg"},
         _stages.embed_group: {"plans", "cfg"},
-        _stages.write_sources: {"group", "store", "cfg"},
+        _write.write_sources: {"group", "store", "cfg"},
     }
     for fn, wanted in stages.items():
         assert fn.__qualname__ == fn.__name__  # top level, not a closure
@@ -459,7 +459,7 @@ def test_the_write_stage_fails_each_source_not_the_group() -> None:
         Ready,
         RunConfig,
         StoreSession,
-        _stages,
+        _write,
         source_error,
     )
 
@@ -472,7 +472,7 @@ def test_the_write_stage_fails_each_source_not_the_group() -> None:
         group.append(Ready(plan, tuple(run(emb.embed([r.text for r in plan.embed])))))
     store = StoreSession(BrokenWrites())
     cfg = RunConfig(emb, DEFAULT_SETTINGS)
-    out = run(_stages.write_sources(group, store=store, cfg=cfg))
+    out = run(_write.write_sources(group, store=store, cfg=cfg))
     assert [type(r) for r in out] == [Err, Err]
     errs = [r.error for r in out if isinstance(r, Err)]
     assert [e.path for e in errs] == [(k,) for k in TEXTS]

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import httpx
 from funcpipe.adapters.dask import Plain
-from funcpipe.adapters.files import FileReader
 from funcpipe.adapters.http import HttpClient
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.specs import Params, Registry, batch_map_entry, map_entry
 
-from funcpipe_rag.adapters import EmbedderPort, FileRaw, UrlRaw
+from funcpipe_rag.adapters import EmbedderPort, UrlRaw, file_source
 from funcpipe_rag.adapters._dask import (
     EMBED_TEXTS_ID,
     SHARD_ID,
@@ -104,7 +103,7 @@ def _shard_op(params: Params) -> Callable[[list[object]], AsyncPlan[list[Plain]]
             msg = f"a malformed shard item: {exc}"
             return [Err(ErrInfo(codes.INVALID_INPUT, msg, STAGE, ("?",)))], False
         if not is_url(si.location):
-            raw: RawSource = FileRaw(si.key, Path(si.location), FileReader())
+            raw: RawSource = file_source(si.key, Path(si.location))
             got = await prepare_source(raw, si.known, max_bytes=max_bytes, ctx=ctx)()
         else:
             async with httpx.AsyncClient(follow_redirects=True) as client:

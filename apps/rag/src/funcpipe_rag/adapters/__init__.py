@@ -10,6 +10,7 @@ from ._index import store_query as store_query
 from ._sources import FileRaw as FileRaw
 from ._sources import RootsSource as RootsSource
 from ._sources import UrlRaw as UrlRaw
+from ._sources import file_source as file_source
 from ._sources import root_key as root_key
 from ._sources import source_key as source_key
 from ._sparse import Bm25Encoder as Bm25Encoder
@@ -27,6 +28,7 @@ __all__ = [
     "StoreIndex",
     "UrlRaw",
     "encoder",
+    "file_source",
     "root_key",
     "source_key",
     "store_query",

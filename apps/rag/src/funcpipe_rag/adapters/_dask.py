@@ -36,6 +36,7 @@ from funcpipe_rag.pipelines import (
 )
 
 from ._sources import FileRaw, UrlRaw
+from .extract import DocRaw
 
 WORKER_REGISTRY = "funcpipe_rag.worker:worker_registry"
 """The import name every worker rebuilds the shipped specs from (the package installed)."""
@@ -128,7 +129,7 @@ class DaskShards:
         return prepared
 
     def locate(self, raw: RawSource) -> str | None:
-        if isinstance(raw, FileRaw):
+        if isinstance(raw, FileRaw | DocRaw):
             return str(raw.path.absolute())
         if isinstance(raw, UrlRaw):
             return raw.url
@@ -224,7 +225,7 @@ class DaskEmbedder:
         if r is None:
             return Err(_malformed())
         if isinstance(r, Err):
-            return Err(ErrInfo(r.error.code, r.error.msg, "embed", ()))
+            return Err(ErrInfo(r.error.code, r.error.msg, Stage.EMBED, ()))
         got = r.value.results
         if len(got) != 1:
             return Err(_malformed())
@@ -248,7 +249,7 @@ def _vectors_of(data: Plain) -> Result[list[Vector], ErrInfo]:
         return Err(_malformed())
     if dim < 0:
         msg = "the embedder returned vectors of different lengths"
-        return Err(ErrInfo(codes.DIMENSION_MISMATCH, msg, "embed"))
+        return Err(ErrInfo(codes.DIMENSION_MISMATCH, msg, Stage.EMBED))
     flat = array("d")
     try:
         flat.frombytes(base64.b64decode(b64, validate=True))

@@ -340,7 +340,15 @@ def _hit(p: ScoredPoint) -> SearchHit | None:
     if not isinstance(rec, ChunkRecord):
         return None
     return SearchHit(
-        p.score, rec.source, p.id, rec.start, rec.end, rec.text, rec.title, rec.headings
+        p.score,
+        rec.source,
+        p.id,
+        rec.start,
+        rec.end,
+        rec.text,
+        rec.title,
+        rec.headings,
+        rec.locator,
     )
 
 

@@ -22,7 +22,7 @@ import os
 import stat
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -37,6 +37,7 @@ from funcpipe.streams import AsyncGen, close_stream
 from funcpipe_rag.domain import (
     SUPPORTED_EXTENSIONS,
     RawSource,
+    Stage,
     escape_name,
     is_url,
     kind_of,
@@ -53,6 +54,7 @@ from ._confine import (
     read_inside,
 )
 from ._walk import Filters, walk_tree
+from .extract import DocRaw, ExtractPool, extractor_for
 
 
 def _under(path: str, base: str) -> str | None:
@@ -88,8 +90,9 @@ def root_key(root: str, base: Path | None, home: Path | None = None) -> str:
 
 
 def supported_file(name: str) -> bool:
-    """Whether a parser handles the file ``name`` (by extension; ``.gz`` of those too)."""
-    return kind_of(name) is not None
+    """Whether a parser handles the file ``name`` (by extension; ``.gz`` of the text ones;
+    the extractors' formats, plug-ins included)."""
+    return kind_of(name) is not None or extractor_for(name) is not None
 
 
 def _read_gz(path: str, limit: int) -> bytes:
@@ -172,6 +175,22 @@ class FileRaw:
         return _run
 
 
+def file_source(
+    key: str,
+    path: Path,
+    reader: FileReader | None = None,
+    pool: Callable[[], ExtractPool] | None = None,
+    confine: Confine | None = None,
+) -> RawSource:
+    """A file's source: extracted (PDF, DOCX, plug-ins; in ``pool()``, by default in threads
+    of this process, as a Dask worker does) or read as text (with ``confine``: through a
+    checked descriptor; an extractor opens its file by path, so only the walk confines it)."""
+    ex = None if path.name.lower().endswith(".gz") else extractor_for(path.name)
+    if ex is not None:
+        return DocRaw(key, path, ex, pool() if pool is not None else ExtractPool(0))
+    return FileRaw(key, path, reader or FileReader(), confine)
+
+
 @dataclass(frozen=True, slots=True)
 class UrlRaw:
     key: str
@@ -209,6 +228,7 @@ class RootsSource:
         http: HttpPort | None = None,
         filters: Filters | None = None,
         home: Path | None = None,
+        pool: ExtractPool | None = None,
         confine: Confine | None = None,
     ) -> None:
         self.roots = tuple(roots)
@@ -220,6 +240,22 @@ class RootsSource:
         self.skipped: Counter[str] = Counter()
         # Reads started together share one executor hop: a hop costs more than a small file.
         self.reader = FileReader()
+        self._pool = pool  # binary documents' extraction workers (made on first use)
+
+    @property
+    def pool(self) -> ExtractPool:
+        """The extraction pool (``--jobs``; by default one worker per core, made lazily)."""
+        if self._pool is None:
+            self._pool = ExtractPool()
+        return self._pool
+
+    def close(self) -> None:
+        """End the extraction workers, if any were started."""
+        if self._pool is not None:
+            self._pool.close()
+
+    def _file(self, key: str, path: Path) -> RawSource:
+        return file_source(key, path, self.reader, lambda: self.pool, self.confine)
 
     def root_keys(self) -> tuple[str, ...]:
         return tuple(root_key(r, self.base, self.home) for r in self.roots)
@@ -243,7 +279,7 @@ class RootsSource:
                 st = await run_blocking(partial(os.stat, root_abs))
             except OSError as exc:
                 e = os_error_info(exc, shown)
-                yield Err(ErrInfo(e.code, e.msg, "read", (prefix,), e.cause, e.ctx))
+                yield Err(ErrInfo(e.code, e.msg, Stage.READ, (prefix,), e.cause, e.ctx))
                 return
             if confine is not None:
                 real = await run_blocking(partial(os.path.realpath, root_abs))
@@ -256,25 +292,25 @@ class RootsSource:
                         f"{shown}: no parser for this file type "
                         f"(supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))} and .gz of them)"
                     )
-                    yield Err(ErrInfo(codes.UNSUPPORTED, msg, "read", (prefix,)))
+                    yield Err(ErrInfo(codes.UNSUPPORTED, msg, Stage.READ, (prefix,)))
                 else:
-                    yield Ok(FileRaw(prefix, root_abs, self.reader, confine))
+                    yield Ok(self._file(prefix, root_abs))
                 return
             if not stat.S_ISDIR(st.st_mode):
                 msg = f"{shown}: not a file or folder"
-                yield Err(ErrInfo(codes.INVALID_INPUT, msg, "read", (prefix,)))
+                yield Err(ErrInfo(codes.INVALID_INPUT, msg, Stage.READ, (prefix,)))
                 return
             it = walked()
             try:
                 async for item in it:
                     if isinstance(item, Ok):
                         found = item.value
-                        yield Ok(FileRaw(key_of(found.rel), found.path, self.reader, confine))
+                        yield Ok(self._file(key_of(found.rel), found.path))
                         continue
                     e = item.error
                     rel = str(e.path[0]) if e.path else ""
                     key = key_of(rel) if rel and rel != "." else prefix
-                    yield Err(ErrInfo(e.code, e.msg, "read", (key,), e.cause, e.ctx))
+                    yield Err(ErrInfo(e.code, e.msg, Stage.READ, (key,), e.cause, e.ctx))
             finally:
                 await close_stream(it)
 

@@ -37,6 +37,8 @@ from funcpipe.adapters.runtime import run_blocking
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
 
+from funcpipe_rag.domain import Stage
+
 from ._confine import OUTSIDE_ROOT, Confine, OutsideRoot, open_inside
 
 SECOND_LINK = "(second link)"
@@ -68,7 +70,7 @@ class Filters:
             exc = pathspec.GitIgnoreSpec.from_lines(self.exclude) if self.exclude else None
         except (ValueError, TypeError) as err:
             msg = f"bad --include/--exclude pattern: {err}"
-            return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="usage"))
+            return Err(ErrInfo(codes.INVALID_INPUT, msg, stage=Stage.USAGE))
         return Ok((inc, exc))
 
 

@@ -68,6 +68,10 @@ from ._query import run_verify as run_verify
 from ._settings import Settings as Settings
 from ._settings import collection_for as collection_for
 from ._settings import load_settings as load_settings
+from ._show import cite as cite
+from ._show import resolve_source as resolve_source
+from ._show import source_text as source_text
+from ._show import span_of as span_of
 from ._specfile import check_spec as check_spec
 from ._specfile import read_spec as read_spec
 from ._specfile import spec_format as spec_format
@@ -134,6 +138,10 @@ __all__ = [
     "fold_report",
     "ingest_events",
     "key_base_of",
+    "cite",
+    "resolve_source",
+    "source_text",
+    "span_of",
     "list_collections",
     "list_sources",
     "load_settings",

@@ -175,7 +175,7 @@ async def open_store(settings: Settings) -> Result[VectorStore, ErrInfo]:
                 ErrInfo.from_exception(
                     exc,
                     code=codes.INVALID_INPUT,
-                    stage="config",
+                    stage=Stage.CONFIG,
                     msg=f"invalid --qdrant-url: {exc}",
                 )
             )
@@ -197,7 +197,7 @@ async def open_local(path: str) -> Result[VectorStore, ErrInfo]:
     except Exception as exc:
         return Err(
             ErrInfo.from_exception(
-                exc, code=codes.DB_ERROR, stage="store", msg=f"cannot open {path}: {exc}"
+                exc, code=codes.DB_ERROR, stage=Stage.STORE, msg=f"cannot open {path}: {exc}"
             )
         )
     return Ok(QdrantStore(client, owns_client=True))
@@ -211,7 +211,7 @@ async def open_edge(settings: Settings) -> Result[VectorStore, ErrInfo]:
         store = EdgeStore(settings.data_dir / "edge")
     except Exception as exc:
         msg = f"cannot open the embedded store under {settings.data_dir}: {exc}"
-        return Err(ErrInfo.from_exception(exc, code=codes.DB_ERROR, stage="store", msg=msg))
+        return Err(ErrInfo.from_exception(exc, code=codes.DB_ERROR, stage=Stage.STORE, msg=msg))
     return Ok(store)
 
 

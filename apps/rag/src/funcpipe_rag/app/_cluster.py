@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from funcpipe.result import ErrInfo, codes
 
+from funcpipe_rag.domain import Stage
+
 DASK_EXTRA_HINT = 'pip install "funcpipe-rag[dask]"'
 
 
@@ -42,4 +44,4 @@ def dask_missing() -> ErrInfo | None:
     if found:
         return None
     msg = f"--workers and --dask need the optional Dask dependencies: {DASK_EXTRA_HINT}"
-    return ErrInfo(codes.INVALID_INPUT, msg, stage="config")
+    return ErrInfo(codes.INVALID_INPUT, msg, stage=Stage.CONFIG)

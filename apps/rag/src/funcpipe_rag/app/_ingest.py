@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from funcpipe.result import Err, ErrInfo, Ok, Result
-from funcpipe.streams import AsyncGen
+from funcpipe.streams import AsyncGen, async_gen_from_results
 
 from funcpipe_rag.adapters import Confine, EmbedderPort, Filters, RootsSource
-from funcpipe_rag.domain import is_url
+from funcpipe_rag.adapters.extract import ExtractPool
+from funcpipe_rag.domain import RawSource, is_url
 from funcpipe_rag.pipelines import (
     IngestEvent,
     IngestReport,
@@ -44,11 +47,25 @@ def key_base_of(settings: Settings) -> Path | None:
     return (settings.qdrant_path or settings.data_dir).absolute().parent
 
 
-async def _count(source: RootsSource) -> Walked:
-    total = 0
-    async for item in source.sources()():
-        total += 1 if isinstance(item, Ok) else 0
-    return Walked(total, tuple(sorted(source.skipped.items())))
+@dataclass(frozen=True, slots=True)
+class WalkOnce:
+    """The run's one walk of its roots: what it found (sources and walk errors, in walk order)
+    and what it skipped; the pipeline replays it and the progress total comes from it."""
+
+    found: tuple[Result[RawSource, ErrInfo], ...]
+    skipped: tuple[tuple[str, int], ...]
+
+    def sources(self) -> AsyncGen[RawSource]:
+        return async_gen_from_results(self.found)
+
+    def event(self) -> Walked:
+        return Walked(sum(1 for r in self.found if isinstance(r, Ok)), self.skipped)
+
+
+async def walk_once(source: RootsSource) -> WalkOnce:
+    """Walk ``source``'s roots once (the listing runs off the event loop)."""
+    found = tuple([item async for item in source.sources()()])
+    return WalkOnce(found, tuple(sorted(source.skipped.items())))
 
 
 def ingest_events(
@@ -131,15 +148,24 @@ def events_on(
     nothing outside these roots (server mode; see ``adapters._confine``)."""
 
     async def _gen() -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
-        source = RootsSource(roots, base=base, http=b.http, filters=filters, confine=confine)
-        request = IngestRequest(
-            source, source.root_keys(), prune=prune, dry_run=dry_run, collection=b.index.collection
-        )
         where = settings.qdrant_path or settings.data_dir
         room = None if settings.qdrant_url else room_under(where, free_bytes)
         upserted = 0
         counted = False
         async with AsyncExitStack() as stack:
+            pool = ExtractPool(settings.jobs)  # PDF/DOCX extraction processes (--jobs)
+            stack.callback(pool.close)
+            source = RootsSource(
+                roots, base=base, http=b.http, filters=filters, pool=pool, confine=confine
+            )
+            walked = await walk_once(source)  # the run's one walk: its sources and their total
+            request = IngestRequest(
+                walked,
+                source.root_keys(),
+                prune=prune,
+                dry_run=dry_run,
+                collection=b.index.collection,
+            )
             remote = None
             if cluster is not None:
                 opened_remote = await stack.enter_async_context(
@@ -154,8 +180,7 @@ def events_on(
                 if not counted and isinstance(item, Ok):  # the run started: count the sources
                     counted = True
                     yield Ok(Phase("walk"))
-                    counting = RootsSource(roots, base=base, filters=filters, confine=confine)
-                    yield Ok(await _count(counting))
+                    yield Ok(walked.event())
                 if isinstance(item, Ok) and isinstance(item.value, Outcome):
                     upserted += item.value.upserted
                 yield item
@@ -168,33 +193,26 @@ def events_on(
     return _gen
 
 
+class IngestOptions(TypedDict, total=False):
+    """``ingest_events``' keyword options, for the functions that pass them on."""
+
+    prune: bool
+    dry_run: bool
+    base: Path | None
+    embedder: EmbedderPort | None
+    free_bytes: FreeBytes
+    filters: Filters | None
+    cluster: Cluster | None
+
+
 async def run_ingest(
     settings: Settings,
     spec: IngestSettings,
     roots: Sequence[str],
-    *,
-    prune: bool = False,
-    dry_run: bool = False,
-    base: Path | None = None,
-    embedder: EmbedderPort | None = None,
-    free_bytes: FreeBytes = disk_free,
-    filters: Filters | None = None,
-    cluster: Cluster | None = None,
+    **options: Unpack[IngestOptions],
 ) -> Result[IngestReport, ErrInfo]:
-    """Ingest ``roots`` (paths or URLs) by ``spec``: the fold of ``ingest_events``.
-
-    Source keys follow the key rule with ``base`` (see ``ingest_events``). A local store's
-    free space is checked before each write (``free_bytes``)."""
-    events = ingest_events(
-        settings,
-        spec,
-        roots,
-        prune=prune,
-        dry_run=dry_run,
-        base=base,
-        embedder=embedder,
-        free_bytes=free_bytes,
-        filters=filters,
-        cluster=cluster,
-    )
-    return await fold_events(events, keep_outcomes=dry_run)()
+    """Ingest ``roots`` (paths or URLs) by ``spec``: the fold of ``ingest_events`` (the same
+    options). Source keys follow the key rule with ``base``; a local store's free space is
+    checked before each write (``free_bytes``)."""
+    events = ingest_events(settings, spec, roots, **options)
+    return await fold_events(events, keep_outcomes=options.get("dry_run", False))()

@@ -20,6 +20,7 @@ from pathlib import Path
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 from funcpipe_rag.adapters import StoreIndex
+from funcpipe_rag.domain import Stage
 from funcpipe_rag.pipelines import (
     DEFAULT_SETTINGS,
     SourceError,
@@ -137,7 +138,7 @@ def _store_err(e: ErrInfo) -> Err[ErrInfo]:
 def missing_collection(name: str) -> Err[ErrInfo]:
     """``NOT_FOUND`` for a collection that does not exist (a configuration error)."""
     msg = f"collection {name!r} does not exist (see: funcpipe-rag collections)"
-    return Err(ErrInfo(codes.NOT_FOUND, msg, stage="config", ctx={"collection": name}))
+    return Err(ErrInfo(codes.NOT_FOUND, msg, stage=Stage.CONFIG, ctx={"collection": name}))
 
 
 def dir_bytes(path: Path) -> int:
@@ -265,7 +266,7 @@ async def remove_sources(
     ``dry_run``: the report of what would be deleted; nothing changes."""
     if not patterns:
         msg = "name at least one SOURCE (a key or a glob; see: funcpipe-rag sources)"
-        return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="usage"))
+        return Err(ErrInfo(codes.INVALID_INPUT, msg, stage=Stage.USAGE))
     info = await index.info()()
     if isinstance(info, Err):
         return _store_err(info.error)

@@ -9,6 +9,7 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from funcpipe_rag.domain import Stage
 from funcpipe_rag.pipelines import DEFAULT_COLLECTION, IngestSettings
 
 
@@ -27,6 +28,8 @@ class Settings(BaseSettings):
     embed_api_key: SecretStr | None = None
     embed_dim: int | None = Field(default=None, ge=1, le=65536)
     key_base: Path | None = Field(default=None, description="source keys are relative to it")
+    # round 3 documents: PDF/DOCX extraction workers (None: the cores; 0: threads, no kill)
+    jobs: int | None = Field(default=None, ge=0, le=256, description="extraction processes")
 
 
 _URL_FIELDS = {
@@ -63,13 +66,13 @@ def load_settings(**flags: object) -> Result[Settings, ErrInfo]:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
         msg = f"invalid setting {where}: {first.get('msg', 'invalid value')}"
-        return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="config"))
+        return Err(ErrInfo(codes.INVALID_INPUT, msg, stage=Stage.CONFIG))
     for name, label in _URL_FIELDS.items():
         value = getattr(settings, name)
         problem = url_problem(value) if value else None
         if problem is not None:
             msg = f"invalid {label} {value!r}: {problem}"
-            return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="config"))
+            return Err(ErrInfo(codes.INVALID_INPUT, msg, stage=Stage.CONFIG))
     return Ok(settings)
 
 

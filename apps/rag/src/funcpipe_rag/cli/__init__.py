@@ -15,9 +15,11 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from . import ask as ask
 from . import ingest as ingest
 from . import search as search
 from . import serve as serve
+from . import show as show
 from . import spec as spec
 from . import store as store
 from . import verify as verify

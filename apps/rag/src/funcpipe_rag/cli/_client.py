@@ -213,7 +213,7 @@ class ServerClient:
         got = self.call("POST", "/v1/search", json=body)
         if isinstance(got, Err):
             return got
-        return _decode_list(SearchHit, got.value, self.url)
+        return _decode_list(SearchHit, _with_locator_pairs(got.value), self.url)
 
     def sources(self) -> Result[list[SourceEntry], ErrInfo]:
         """``GET /v1/sources``."""
@@ -285,6 +285,18 @@ class ServerClient:
         sent = doc.get("class")
         failure = Failure(sent) if isinstance(sent, str) and sent in set(Failure) else None
         return Ok(RemoteJob(report.value, lines, doc.get("status") == "interrupted", failure))
+
+
+def _with_locator_pairs(doc: object) -> object:
+    """Hits as ``SearchHit`` reads them: a ``locator`` object (JSON) as its ordered pairs."""
+    if not isinstance(doc, list):
+        return doc
+    return [
+        {**h, "locator": list(h["locator"].items())}
+        if isinstance(h, dict) and isinstance(h.get("locator"), dict)
+        else h
+        for h in doc
+    ]
 
 
 def _is_url(root: str) -> bool:

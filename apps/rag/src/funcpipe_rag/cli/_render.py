@@ -20,6 +20,7 @@ from funcpipe_rag.app import (
     SearchHit,
     SourceEntry,
     VerifyOutcome,
+    cite,
 )
 
 from ._io import emit_json, err_console, one_line, out
@@ -82,7 +83,8 @@ def hits(found: Sequence[SearchHit], *, json_out: bool) -> None:
     if not found:
         out.print("  (no hits)")
     for n, h in enumerate(found, 1):
-        out.print(f"  {n}. {h.score:.3f}  {escape(h.source)} [{h.start}:{h.end}]")
+        cited = cite(h.source, h.locator)  # file.pdf p. 12-13 where the document has pages
+        out.print(f"  {n}. {h.score:.3f}  {escape(cited)} [{h.start}:{h.end}]")
         path = " > ".join(dict.fromkeys(w for w in (h.title, *h.headings) if w))
         if path:
             out.print(f"     [bold]{escape(path)}[/bold]")

@@ -194,8 +194,20 @@ def ingest(
             metavar="ADDRESS",
         ),
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            min=0,
+            metavar="N",
+            help="Extract PDF/DOCX in N worker processes (env FUNCPIPE_JOBS; default: the "
+            "cores; 0: in this process, without the per-document time limit).",
+        ),
+    ] = None,
 ) -> None:
-    """Sync the collection with .md .txt .rst .html .jsonl files (and .gz of them) and URLs.
+    """Sync the collection with documents and URLs. Formats read: Markdown (.md .markdown),
+    reST (.rst), text (.txt .text), HTML (.html .htm), JSON Lines (.jsonl), Sphinx sources
+    (.rst.txt .md.txt), .gz of those, PDF (.pdf) and Word (.docx), plus plug-in formats.
 
     Re-runs are safe and cheap: unchanged sources embed and write nothing; a changed source
     re-embeds only its new chunks. Inside a folder, files of other types are skipped and
@@ -219,6 +231,7 @@ def ingest(
                 "--key-base": key_base,
                 "--workers": workers,
                 "--dask": dask,
+                "--jobs": jobs,
             },
         )
         sent = serialize(loaded.spec, "json") if loaded is not None else None
@@ -242,7 +255,11 @@ def ingest(
         )
         raise typer.Exit(EXIT_CODES[Failure.CANCELLED] if job.interrupted else _exit(job.failure))
     settings = settings_of(
-        collection=collection, data_dir=data_dir, qdrant_url=qdrant_url, key_base=key_base
+        collection=collection,
+        data_dir=data_dir,
+        qdrant_url=qdrant_url,
+        key_base=key_base,
+        jobs=jobs,
     )
     _local(
         settings,

@@ -38,8 +38,19 @@ from ._identity import path_key as path_key
 from ._identity import point_id as point_id
 from ._identity import sha256_hex as sha256_hex
 from ._identity import unescape_name as unescape_name
+from ._locator import BLOCK as BLOCK
+from ._locator import ENCRYPTED as ENCRYPTED
+from ._locator import NO_TEXT as NO_TEXT
+from ._locator import PAGE as PAGE
+from ._locator import Extracted as Extracted
+from ._locator import Limits as Limits
+from ._locator import Locator as Locator
+from ._locator import Marks as Marks
+from ._locator import cite as cite
+from ._locator import locate as locate
 from ._markup import Readable as Readable
 from ._markup import readable as readable
+from ._parse import BINARY_KINDS as BINARY_KINDS
 from ._parse import SUPPORTED_EXTENSIONS as SUPPORTED_EXTENSIONS
 from ._parse import decode_source as decode_source
 from ._parse import html_to_text as html_to_text
@@ -48,6 +59,7 @@ from ._parse import looks_like_html as looks_like_html
 from ._parse import make_document as make_document
 from ._parse import parse_source as parse_source
 from ._parse import parse_text as parse_text
+from ._ports import BinarySource as BinarySource
 from ._ports import DocumentSource as DocumentSource
 from ._ports import Embedder as Embedder
 from ._ports import RawSource as RawSource
@@ -104,6 +116,18 @@ from ._verify import VerifyReport as VerifyReport
 from ._verify import verify_records as verify_records
 
 __all__ = [
+    "BINARY_KINDS",
+    "BLOCK",
+    "BinarySource",
+    "ENCRYPTED",
+    "Extracted",
+    "Limits",
+    "NO_TEXT",
+    "Locator",
+    "Marks",
+    "PAGE",
+    "cite",
+    "locate",
     "Bm25Params",
     "CORRUPT",
     "Chunk",

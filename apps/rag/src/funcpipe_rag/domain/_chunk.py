@@ -9,12 +9,14 @@ same chunks.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 
 from semantic_text_splitter import TextSplitter
 
 from ._identity import chunk_hash
+from ._locator import PAGE, Marks
 from ._markup import Readable, readable
 from ._types import Chunk, Document
 
@@ -79,11 +81,24 @@ def sections(view: Readable) -> list[tuple[int, int]]:
     return list(zip(cuts, [*cuts[1:], len(view.text)], strict=True))
 
 
+def at_pages(ranges: list[tuple[int, int]], marks: Marks | None) -> list[tuple[int, int]]:
+    """``ranges`` cut again where each page of ``marks`` starts (other units: unchanged)."""
+    if marks is None or marks.unit != PAGE:
+        return ranges
+    out: list[tuple[int, int]] = []
+    for a, z in ranges:
+        cuts = [a, *(p for p in marks.starts if a < p < z), z]
+        out += [(x, y) for x, y in itertools.pairwise(cuts) if x < y]
+    return out
+
+
 def chunk_document(doc: Document, config: ChunkingConfig) -> list[Chunk]:
     """Split ``doc``'s readable text into chunks; identical texts are numbered by ``occurrence``.
 
-    Chunks never cross a section boundary (see ``sections``). Each carries the document's title
-    (``doc.title``, else the markup's) and the heading path in force where it starts.
+    Chunks never cross a section boundary (see ``sections``), nor a page of an extracted PDF
+    (its readable text is its text, so page offsets are readable offsets): a PDF chunk cites
+    one page. Each carries the document's title (``doc.title``, else the markup's) and the
+    heading path in force where it starts.
     """
     view = readable(doc.text, doc.kind)
     title = doc.title or view.title
@@ -93,7 +108,7 @@ def chunk_document(doc: Document, config: ChunkingConfig) -> list[Chunk]:
     out: list[Chunk] = []
     pieces = [
         (a + base + start, piece)
-        for a, z in sections(view)
+        for a, z in at_pages(sections(view), doc.marks if doc.kind == "pdf" else None)
         for base, block in blocks(view.text[a:z], size)
         for start, piece in splitter.chunk_indices(block)
     ]

@@ -29,11 +29,14 @@ class Stage(StrEnum):
     SPECS = "specs"
     QUERY = "query"
     READ = "read"
+    EXTRACT = "extract"
     PARSE = "parse"
     EMBED = "embed"
     STORE = "store"
     CLUSTER = "cluster"
     SERVER = "server"
+    CHAT = "chat"
+    """The chat model of ``ask`` (a backend)."""
 
 
 class Failure(StrEnum):
@@ -77,7 +80,7 @@ SPEC_CODES = frozenset(
 error (exit 2) that ends a run, never a per-source failure."""
 
 USAGE_STAGES = frozenset({Stage.USAGE, Stage.CONFIG, Stage.SPECS, Stage.QUERY})
-BACKEND_STAGES = frozenset({Stage.EMBED, Stage.STORE, Stage.CLUSTER})
+BACKEND_STAGES = frozenset({Stage.EMBED, Stage.STORE, Stage.CLUSTER, Stage.CHAT})
 _USAGE_CODES = SPEC_CODES | {codes.INVALID_INPUT, codes.DIMENSION_MISMATCH, INGEST_RUNNING}
 _BACKEND_CODES = frozenset(
     {codes.NETWORK, codes.AUTH, codes.TIMEOUT, NO_SPACE, STORE_LOCKED, OVERLOADED}

@@ -701,13 +701,14 @@ def _identity(text: str) -> Readable:
 
 @lru_cache(maxsize=4)
 def readable(text: str, kind: str) -> Readable:
-    """The readable view of clean source ``text`` of ``kind`` (md, rst, html, txt, jsonl).
+    """The readable view of clean source ``text`` of ``kind`` (md, rst, html, txt, jsonl; the
+    extracted text of docx as md, of pdf as txt).
 
     Cached (a few entries): parsing and chunking of one document share one view.
     """
     if kind == "rst":
         return _rst(text)
-    if kind == "md":
+    if kind in ("md", "docx"):  # a DOCX is extracted as Markdown (headings from its styles)
         return _md(text)
     if kind == "html":
         return _html(text)

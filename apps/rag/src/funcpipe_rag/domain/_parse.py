@@ -31,10 +31,19 @@ KINDS: dict[str, str] = {
     ".html": "html",
     ".htm": "html",
     ".jsonl": "jsonl",
+    ".pdf": "pdf",
+    ".docx": "docx",
 }
 """File extension -> document kind."""
 
 SUPPORTED_EXTENSIONS = frozenset(KINDS)
+
+BINARY_KINDS = frozenset({"pdf", "docx"})
+"""Kinds read as bytes and extracted (adapters), never decoded as text."""
+
+MARKUP_SUFFIXES: dict[str, str] = {".rst": "rst", ".md": "md", ".markdown": "md"}
+"""A markup suffix before ``.txt`` names the markup: Sphinx ships its page sources as
+``_sources/NAME.rst.txt``."""
 
 
 def _err(code: str, key: str, msg: str, origin: str = "") -> Err[ErrInfo]:
@@ -49,12 +58,18 @@ def kind_of(key: str, content_type: str = "") -> str | None:
 
     Only a URL has a query or fragment to ignore: in a file's key, ``#`` and ``?`` are
     characters of its name (``x#y.md`` is Markdown). A file ``x.md.gz`` is read decompressed:
-    its kind is that of ``x.md``.
+    its kind is that of ``x.md``. A double suffix names the markup: ``x.rst.txt`` is reST,
+    ``x.md.txt`` Markdown (the key keeps the real name).
     """
     path = key.split("?", 1)[0].split("#", 1)[0] if is_url(key) else key
     if not is_url(key) and path.lower().endswith(".gz"):
         path = path[:-3]
-    ext = posixpath.splitext(path)[1].lower()
+    stem, ext = posixpath.splitext(path)
+    ext = ext.lower()
+    if ext in (".txt", ".text"):
+        inner = posixpath.splitext(stem)[1].lower()
+        if inner in MARKUP_SUFFIXES:
+            return MARKUP_SUFFIXES[inner]
     if ext in KINDS:
         return KINDS[ext]
     if is_url(key):
@@ -149,6 +164,9 @@ def parse_text(key: str, text: str, kind: str) -> list[Result[Document, ErrInfo]
         return _jsonl(key, text)
     if kind in ("md", "txt", "rst", "html"):
         return [_one(key, text, kind)]
+    if kind in BINARY_KINDS:
+        msg = f"a {kind} document is extracted from its bytes, not read as text"
+        return [_err(codes.UNSUPPORTED, key, msg)]
     return [_err(codes.UNSUPPORTED, key, f"unsupported document kind {kind!r}")]
 
 

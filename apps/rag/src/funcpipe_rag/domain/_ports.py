@@ -8,12 +8,13 @@ happens until a runtime drives it. Failures are ``Err(ErrInfo)`` values with a t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import ErrInfo, Result
 from funcpipe.streams import AsyncGen
 
+from ._locator import Extracted
 from ._retrieval import Bm25Params, IndexQuery
 from ._sync import CollectionInfo, CollectionStamp
 from ._types import (
@@ -42,6 +43,29 @@ class RawSource(Protocol):
     def key(self) -> str: ...
 
     def read(self, max_bytes: int) -> AsyncPlan[str]: ...
+
+
+@runtime_checkable
+class BinarySource(Protocol):
+    """A ``RawSource`` read as bytes and extracted (PDF, DOCX, plug-in formats).
+
+    ``identity`` names its extractor and version (``pypdfium2/4.30.0``): part of the raw
+    hash, so a new extractor re-extracts on purpose. ``read_bytes`` gives the bytes (the
+    same errors as ``read``); ``extract(data)`` the text with its locator map, or ENCRYPTED,
+    NO_TEXT, DECODE_ERROR, TOO_LARGE, TIMEOUT.
+    """
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def identity(self) -> str: ...
+
+    def read(self, max_bytes: int) -> AsyncPlan[str]: ...
+
+    def read_bytes(self, max_bytes: int) -> AsyncPlan[bytes]: ...
+
+    def extract(self, data: bytes) -> AsyncPlan[Extracted]: ...
 
 
 class DocumentSource(Protocol):

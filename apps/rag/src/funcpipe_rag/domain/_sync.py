@@ -18,6 +18,7 @@ from uuid import uuid5
 from ._chunk import ChunkingConfig, chunk_document
 from ._failures import NO_SPACE as NO_SPACE
 from ._identity import NAMESPACE, chunk_hash, chunk_set_hash, commit_id, key_is_under, point_id
+from ._locator import locate
 from ._retrieval import DENSE_ONLY, SearchConfig
 from ._types import (
     ChunkRecord,
@@ -224,6 +225,7 @@ def desired_records(doc: Document, ctx: SyncContext) -> tuple[ChunkRecord, ...]:
                 ctx.spec_hash,
                 c.title,
                 c.headings,
+                locate(doc.marks, c.start, c.end),
             )
         )
     return tuple(out)

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from ._locator import Locator, Marks, locator_of
+
 Vector: TypeAlias = Sequence[float]
 """An embedding vector (any sequence of floats)."""
 
@@ -26,7 +28,8 @@ class EmbedderId:
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """One parsed, cleaned document. ``version`` is the sha256 of ``text`` (never mtime)."""
+    """One parsed, cleaned document. ``version`` is the sha256 of ``text`` (never mtime); of
+    an extracted one (PDF, DOCX), of its extractor's identity and ``text``."""
 
     source: str
     text: str
@@ -34,6 +37,7 @@ class Document:
     kind: str
     title: str = ""
     raw_hash: str = ""  # sha256 of the source's raw text, when it is the only document
+    marks: Marks | None = None  # extracted documents (PDF pages, DOCX blocks): see _locator
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,7 @@ class ChunkRecord:
     spec_hash: str
     title: str = ""
     headings: tuple[str, ...] = ()
+    locator: Locator = ()  # PDF pages / DOCX blocks of [start, end) (see _locator)
 
     @property
     def indexed_text(self) -> str:
@@ -89,7 +94,9 @@ class ChunkRecord:
         return f"{context}\n\n{self.text}" if context else self.text
 
     def payload(self) -> dict[str, object]:
+        extra: dict[str, object] = {"locator": dict(self.locator)} if self.locator else {}
         return {
+            **extra,
             "kind": KIND_CHUNK,
             "source": self.source,
             "doc_version": self.doc_version,
@@ -161,8 +168,11 @@ class SearchHit:
     text: str
     title: str = ""
     headings: tuple[str, ...] = ()
+    locator: Locator = ()
 
     def to_json(self) -> dict[str, object]:
+        """The hit as JSON; ``locator`` (an object) only for extracted documents."""
+        extra: dict[str, object] = {"locator": dict(self.locator)} if self.locator else {}
         return {
             "score": self.score,
             "source": self.source,
@@ -172,6 +182,7 @@ class SearchHit:
             "text": self.text,
             "title": self.title,
             "headings": list(self.headings),
+            **extra,
         }
 
 
@@ -202,6 +213,9 @@ def record_from_payload(point_id: str, payload: Mapping[str, object]) -> StoredR
             return None
         if not all(isinstance(h, str) for h in headings):
             return None
+        locator = locator_of(payload.get("locator", {}))
+        if locator is None:
+            return None
         return ChunkRecord(
             point_id,
             source,
@@ -215,6 +229,7 @@ def record_from_payload(point_id: str, payload: Mapping[str, object]) -> StoredR
             spec_hash,
             title,
             tuple(str(h) for h in headings),
+            locator,
         )
     if kind == KIND_COMMIT:
         count, set_hash = _int(payload.get("chunk_count")), payload.get("chunk_set_hash")

@@ -4,9 +4,9 @@ Nothing here performs I/O by itself: every function returns an AsyncPlan or Asyn
 shell drives through ``funcpipe.adapters.runtime``.
 """
 
+from ._compose import describe_ingest as describe_ingest
+from ._compose import describe_prepared as describe_prepared
 from ._ingest import IngestRequest as IngestRequest
-from ._ingest import describe_ingest as describe_ingest
-from ._ingest import describe_prepared as describe_prepared
 from ._ingest import fold_events as fold_events
 from ._ingest import ingest as ingest
 from ._ingest import ingest_events as ingest_events
@@ -43,8 +43,6 @@ from ._shards import ShardDone as ShardDone
 from ._shards import ShardItem as ShardItem
 from ._shards import ShardRunner as ShardRunner
 from ._shards import prepare_source as prepare_source
-from ._shards import prepared_of as prepared_of
-from ._shards import prepared_to_plain as prepared_to_plain
 from ._shards import remote_sources as remote_sources
 from ._shards import shards_of as shards_of
 from ._spec import DEFAULT_COLLECTION as DEFAULT_COLLECTION
@@ -65,6 +63,8 @@ from ._types import Unchanged as Unchanged
 from ._types import Walked as Walked
 from ._types import fold_report as fold_report
 from ._types import source_error as source_error
+from ._wire import prepared_of as prepared_of
+from ._wire import prepared_to_plain as prepared_to_plain
 
 __all__ = [
     "ALLOW_LIST",

@@ -4,114 +4,41 @@ events; the report is a fold of the stream."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TypeVar
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import TypedDict, TypeVar, Unpack
 
-from funcpipe.async_plan import AsyncPlan, async_pure
+from funcpipe.async_plan import AsyncPlan
 from funcpipe.policies import ResilienceEnv, Sleeper
 from funcpipe.result import Err, ErrInfo, Ok, Result
-from funcpipe.specs import StageEnv, batch_stage, flat_map_stage, map_stage
+from funcpipe.specs import StageEnv
 from funcpipe.streams import AsyncGen, close_stream
 
 from funcpipe_rag.domain import (
-    Bm25Params,
-    ChunkRecord,
-    CollectionInfo,
     CollectionStamp,
-    CommitRecord,
-    Document,
     DocumentSource,
-    EmbeddedChunk,
     Embedder,
-    IndexQuery,
-    RawSource,
     Room,
-    SearchHit,
-    SourcePlan,
-    SourceState,
     Stage,
-    StoredRecord,
     SyncContext,
-    Vector,
     VectorIndex,
     identity_mismatch,
-    plan_source,
-    prune_candidates,
     stamp_conflict,
 )
 
-from ._halts import passing_halts
-from ._session import Opened, RunConfig, StoreSession
+from ._compose import describe_ingest, describe_prepared
+from ._prune import RunLog, prune_phase
+from ._session import EmptyIndex, Opened, RunConfig, StoreSession
 from ._settings import IngestSettings
-from ._shards import PreparedList, Remote, remote_sources
-from ._stages import (
-    EmbedOut,
-    Parsed,
-    Planned,
-    Written,
-    at_source,
-    embed_group,
-    plan_group,
-    plan_prepared,
-    read_source,
-    to_items,
-    write_group,
-    write_sources,
-)
+from ._shards import Remote, remote_sources
 from ._types import (
-    UNKNOWN_SOURCE,
     Halt,
     IngestEvent,
     IngestReport,
     Outcome,
     Phase,
-    Prepared,
-    Ready,
-    SourceError,
-    Unchanged,
     source_error,
 )
-
-
-class EmptyIndex:
-    """A store with nothing in it, where writes do nothing: what a dry run plans against when
-    the collection does not exist yet."""
-
-    def ensure(self, dim: int, sparse: bool = False) -> AsyncPlan[None]:
-        return async_pure(None)
-
-    def info(self) -> AsyncPlan[CollectionInfo | None]:
-        return async_pure(None)
-
-    def write_stamp(self, stamp: CollectionStamp) -> AsyncPlan[None]:
-        return async_pure(None)
-
-    def commits(self) -> AsyncPlan[list[CommitRecord]]:
-        return async_pure([])
-
-    def chunks_of(self, sources: Sequence[str]) -> AsyncPlan[list[ChunkRecord]]:
-        return async_pure([])
-
-    def scan(self) -> AsyncPlan[tuple[list[StoredRecord], list[str]]]:
-        return async_pure(([], []))
-
-    def vectors(self, ids: Sequence[str]) -> AsyncPlan[dict[str, Vector]]:
-        return async_pure({})
-
-    def upsert_chunks(
-        self, points: Sequence[EmbeddedChunk], bm25: Bm25Params | None = None
-    ) -> AsyncPlan[None]:
-        return async_pure(None)
-
-    def upsert_commits(self, commits: Sequence[CommitRecord]) -> AsyncPlan[None]:
-        return async_pure(None)
-
-    def delete(self, ids: Sequence[str]) -> AsyncPlan[None]:
-        return async_pure(None)
-
-    def search(self, query: IndexQuery) -> AsyncPlan[list[SearchHit]]:
-        return async_pure([])
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,77 +52,8 @@ class IngestRequest:
     collection: str = "funcpipe"
 
 
-async def _one_err(err: ErrInfo) -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
-    yield Err(err)
-
-
 def _store_err(err: ErrInfo, what: str) -> Err[ErrInfo]:
     return Err(ErrInfo(err.code, f"{what}: {err.msg}", Stage.STORE, err.path, err.cause, err.ctx))
-
-
-Ingest = Callable[[AsyncGen[RawSource]], AsyncGen[Outcome | Halt]]
-"""The ingest's stages composed: every source to its outcome (or a ``Halt``)."""
-
-
-def describe_ingest(cfg: RunConfig, store: StoreSession, seen: set[str], env: StageEnv) -> Ingest:
-    """The typed composition of the spec's ops over a run: read (``Parsed``) -> docs
-    (``Document | Unchanged``) -> plan (``SourcePlan``) -> embed (``Ready``) -> write
-    (``Outcome | Halt``), each op's policies from the settings; plan, embed and write apply
-    their retry and timeout per store call and per request (``resilient=False``)."""
-    s = cfg.settings
-    ctx = SyncContext(cfg.embedder.identity, s.spec_hash, s.chunking)
-
-    def read(raw: RawSource) -> AsyncPlan[Parsed]:
-        return read_source(raw, seen=seen, store=store, cfg=cfg)
-
-    def docs(parsed: Parsed) -> AsyncGen[Document | Unchanged]:
-        return to_items(parsed)
-
-    def plan(group: list[Document | Unchanged]) -> AsyncPlan[Planned]:
-        return plan_group(group, ctx=ctx, store=store, cfg=cfg)
-
-    def embed(plans: list[SourcePlan]) -> AsyncPlan[EmbedOut]:
-        return embed_group(plans, cfg=cfg)
-
-    def write(group: list[Ready]) -> AsyncPlan[Written]:
-        return write_sources(group, store=store, cfg=cfg)
-
-    read_s = map_stage(s.read, read, env)
-    docs_s = flat_map_stage(s.docs, docs, env)
-    plan_s = batch_stage(s.plan, plan, env, resilient=False)
-    embed_s = batch_stage(s.embed, embed, env, resilient=False)
-    write_s = batch_stage(s.write, write, env, resilient=False)
-    return lambda sources: write_s(embed_s(plan_s(docs_s(read_s(sources)))))
-
-
-Prepare = Callable[[AsyncGen[PreparedList | Halt]], AsyncGen[Outcome | Halt]]
-"""A distributed run's command side: prepared sources to their outcomes (a ``Halt`` passes
-through every stage to the end)."""
-
-
-def describe_prepared(cfg: RunConfig, store: StoreSession, env: StageEnv) -> Prepare:
-    """The command's stages of a distributed run: workers already read, parsed and chunked
-    (``remote_sources``), so docs -> plan (``plan_prepared``) -> embed -> write, as above."""
-    s = cfg.settings
-    ctx = SyncContext(cfg.embedder.identity, s.spec_hash, s.chunking)
-
-    def docs(item: PreparedList | Halt) -> AsyncGen[Prepared | Halt]:
-        return to_items([Ok(item)] if isinstance(item, Halt) else item)
-
-    def plan(group: list[Prepared]) -> AsyncPlan[Planned]:
-        return plan_prepared(group, ctx=ctx, store=store, cfg=cfg)
-
-    def embed(plans: list[SourcePlan]) -> AsyncPlan[EmbedOut]:
-        return embed_group(plans, cfg=cfg)
-
-    def write(group: list[Ready]) -> AsyncPlan[Written]:
-        return write_sources(group, store=store, cfg=cfg)
-
-    docs_s = flat_map_stage(s.docs, docs, env)
-    plan_s = batch_stage(s.plan, passing_halts(plan), env, resilient=False)
-    embed_s = batch_stage(s.embed, passing_halts(embed), env, resilient=False)
-    write_s = batch_stage(s.write, passing_halts(write), env, resilient=False)
-    return lambda prepared: write_s(embed_s(plan_s(docs_s(prepared))))
 
 
 def ingest_events(
@@ -277,7 +135,7 @@ def ingest_events(
                 embed_fresh=not request.dry_run,
             )
             outcomes = describe_prepared(cfg, store, env)(prepared)
-        run = _RunLog()  # the run's own state: what prune needs to know
+        run = RunLog()  # the run's own state: what prune needs to know
         halt: Halt | None = None
         it = outcomes()
         first = loop.create_task(_next(it))  # starts the pipeline
@@ -311,10 +169,21 @@ def ingest_events(
             return
         if request.prune and not store.fresh:
             yield Ok(Phase("prune"))
-            async for event in _prune(store.index, cfg, want, request, run)():
+            async for event in prune_phase(
+                store.index, cfg, want, request.roots, request.dry_run, run
+            )():
                 yield event
 
     return _gen
+
+
+class RunOptions(TypedDict, total=False):
+    """``ingest_events``' keyword options, for the functions that pass them on."""
+
+    resilience: ResilienceEnv | None
+    sleeper: Sleeper | None
+    room: Room | None
+    remote: Remote | None
 
 
 def ingest(
@@ -322,23 +191,11 @@ def ingest(
     index: VectorIndex,
     embedder: Embedder,
     request: IngestRequest,
-    *,
-    resilience: ResilienceEnv | None = None,
-    sleeper: Sleeper | None = None,
-    room: Room | None = None,
-    remote: Remote | None = None,
+    **options: Unpack[RunOptions],
 ) -> AsyncPlan[IngestReport]:
-    """The run's report: ``fold_report`` of ``ingest_events``; its ``Err`` if it ends in one."""
-    events = ingest_events(
-        settings,
-        index,
-        embedder,
-        request,
-        resilience=resilience,
-        sleeper=sleeper,
-        room=room,
-        remote=remote,
-    )
+    """The run's report: ``fold_report`` of ``ingest_events`` (the same options); its ``Err``
+    if it ends in one."""
+    events = ingest_events(settings, index, embedder, request, **options)
     return fold_events(events, keep_outcomes=request.dry_run)
 
 
@@ -359,18 +216,6 @@ def fold_events(
     return _run
 
 
-@dataclass(slots=True)
-class _RunLog:
-    """What one run remembers for pruning: the sources it saw (only with ``--prune``, it is
-    O(sources)) and the ones a failure protects."""
-
-    seen: set[str] = field(default_factory=set)
-    protected: set[str] = field(default_factory=set)
-
-    def failed(self, e: SourceError) -> None:
-        self.protected.add(e.origin or e.source)
-
-
 T = TypeVar("T")
 
 _END = object()
@@ -381,47 +226,6 @@ async def _next(it: AsyncIterator[T]) -> T | object:
         return await it.__anext__()
     except StopAsyncIteration:
         return _END
-
-
-def _prune(
-    index: VectorIndex,
-    cfg: RunConfig,
-    stamp: CollectionStamp,
-    request: IngestRequest,
-    run: _RunLog,
-) -> AsyncGen[IngestEvent]:
-    """The prune phase: delete stored sources under the roots the run did not see (and no
-    failure protects), with the run's own context (the spec is not read again)."""
-
-    async def _gen() -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
-        scanned = await index.scan()()
-        if isinstance(scanned, Err):
-            yield _store_err(scanned.error, "cannot scan the collection for pruning")
-            return
-        records, _ = scanned.value
-        protected = set(run.protected)
-        if UNKNOWN_SOURCE in protected:  # a failure we cannot place protects every root
-            protected |= set(request.roots)
-        stored = {r.source for r in records}
-        ctx = SyncContext(stamp.embedder, cfg.spec_hash, stamp.chunking)
-        for source in prune_candidates(stored, run.seen, request.roots, protected):
-            commit = next(
-                (r for r in records if isinstance(r, CommitRecord) and r.source == source), None
-            )
-            chunks = tuple(r for r in records if isinstance(r, ChunkRecord) and r.source == source)
-            plan = plan_source(source, None, "", SourceState(commit, chunks), ctx)
-            if plan.is_noop:
-                continue
-            if not request.dry_run:
-                done = await write_group(
-                    index, [Ready(plan, ())], cfg.settings.upsert_batch, cfg.store_calls
-                )()
-                if isinstance(done, Err):
-                    yield Ok(source_error(at_source(done.error, Stage.STORE, source).error))
-                    continue
-            yield Ok(Outcome.of(plan))
-
-    return _gen
 
 
 def plan_lines(report: IngestReport) -> Sequence[str]:

@@ -24,8 +24,8 @@ from funcpipe_rag.domain import (
 )
 
 from ._settings import ONCE, Retrying
-from ._stages import write_group
 from ._types import STAGE_STORE, Outcome, Ready, SourceError
+from ._write import write_group
 
 GLOB_CHARS = frozenset("*?[")
 

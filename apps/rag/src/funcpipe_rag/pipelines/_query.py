@@ -13,6 +13,7 @@ from funcpipe_rag.domain import (
     IndexQuery,
     SearchHit,
     SearchOptions,
+    Stage,
     Vector,
     VectorIndex,
     VerifyReport,
@@ -45,7 +46,7 @@ def search(
 
     async def _search() -> Result[list[SearchHit], ErrInfo]:
         if not query.strip():
-            return Err(ErrInfo(codes.INVALID_INPUT, "the query is empty", stage="query"))
+            return Err(ErrInfo(codes.INVALID_INPUT, "the query is empty", stage=Stage.QUERY))
         info = await index.info()()
         if isinstance(info, Err):
             return _at(info.error, STAGE_STORE)

@@ -4,19 +4,27 @@ store (``StoreSession``)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from funcpipe.async_plan import AsyncPlan, async_pure
 from funcpipe.policies import ResilienceEnv
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 from funcpipe_rag.domain import (
     Bm25Params,
+    ChunkRecord,
+    CollectionInfo,
     CollectionStamp,
     CommitRecord,
+    EmbeddedChunk,
     Embedder,
+    IndexQuery,
     Room,
+    SearchHit,
     Stage,
+    StoredRecord,
+    Vector,
     VectorIndex,
 )
 
@@ -137,3 +145,43 @@ class StoreSession:
             self.stamped = True
         self.fresh = False
         return Ok(None)
+
+
+class EmptyIndex:
+    """A store with nothing in it, where writes do nothing: what a dry run plans against when
+    the collection does not exist yet."""
+
+    def ensure(self, dim: int, sparse: bool = False) -> AsyncPlan[None]:
+        return async_pure(None)
+
+    def info(self) -> AsyncPlan[CollectionInfo | None]:
+        return async_pure(None)
+
+    def write_stamp(self, stamp: CollectionStamp) -> AsyncPlan[None]:
+        return async_pure(None)
+
+    def commits(self) -> AsyncPlan[list[CommitRecord]]:
+        return async_pure([])
+
+    def chunks_of(self, sources: Sequence[str]) -> AsyncPlan[list[ChunkRecord]]:
+        return async_pure([])
+
+    def scan(self) -> AsyncPlan[tuple[list[StoredRecord], list[str]]]:
+        return async_pure(([], []))
+
+    def vectors(self, ids: Sequence[str]) -> AsyncPlan[dict[str, Vector]]:
+        return async_pure({})
+
+    def upsert_chunks(
+        self, points: Sequence[EmbeddedChunk], bm25: Bm25Params | None = None
+    ) -> AsyncPlan[None]:
+        return async_pure(None)
+
+    def upsert_commits(self, commits: Sequence[CommitRecord]) -> AsyncPlan[None]:
+        return async_pure(None)
+
+    def delete(self, ids: Sequence[str]) -> AsyncPlan[None]:
+        return async_pure(None)
+
+    def search(self, query: IndexQuery) -> AsyncPlan[list[SearchHit]]:
+        return async_pure([])

@@ -22,7 +22,7 @@ from funcpipe.streams import AsyncGen, close_stream
 
 from funcpipe_rag.domain import (
     SUPPORTED_EXTENSIONS,
-    ChunkRecord,
+    BinarySource,
     CommitRecord,
     Document,
     Embedder,
@@ -37,6 +37,7 @@ from funcpipe_rag.domain import (
     sha256_hex,
 )
 
+from ._extract import read_binary
 from ._session import StoreSession
 from ._types import SPEC_CODES, STAGE_CLUSTER, Halt, Prepared, Unchanged
 
@@ -129,7 +130,13 @@ def prepare_source(
     """The worker's stage: read, parse and chunk one source (what ``read_source`` and the
     plan's chunking do in one process). Errors are per source (its key in ``path[0]``)."""
 
+    async def _known(key: str, raw_hash: str) -> str | None:
+        return known.doc_version if known is not None and known.raw_hash == raw_hash else None
+
     async def _run() -> Result[PreparedList, ErrInfo]:
+        if isinstance(raw, BinarySource):  # round 3 documents: PDF, DOCX, plug-ins
+            parsed = await read_binary(raw, max_bytes, _known)
+            return Ok([Ok(_prepared(r.value, ctx)) if isinstance(r, Ok) else r for r in parsed])
         got = await raw.read(max_bytes)()
         if isinstance(got, Err):
             e = got.error
@@ -158,123 +165,11 @@ def prepare_source(
     return _run
 
 
-# -- the wire: plain data ----------------------------------------------------------------------
-
-
-def _record_plain(r: ChunkRecord) -> Plain:
-    headings: list[Plain] = list(r.headings)
-    return [
-        r.id,
-        r.source,
-        r.doc_version,
-        r.chunk_hash,
-        r.occurrence,
-        r.start,
-        r.end,
-        r.text,
-        r.title,
-        headings,
-    ]
-
-
-def _record_of(data: object, embedder: str, spec_hash: str) -> ChunkRecord:
-    if not isinstance(data, list) or len(data) != 10:
-        raise ValueError("a chunk record is malformed")
-    id_, source, version, chash, occ, start, end, text, title, headings = data
-    strs = (id_, source, version, chash, text, title)
-    ints = (occ, start, end)
-    if not all(isinstance(s, str) for s in strs) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in ints
-    ):
-        raise ValueError("a chunk record has a field of the wrong type")
-    if not isinstance(headings, list) or not all(isinstance(h, str) for h in headings):
-        raise ValueError("a chunk record's headings are not a list of str")
-    return ChunkRecord(
-        str(id_),
-        str(source),
-        str(version),
-        str(chash),
-        int(str(occ)),
-        int(str(start)),
-        int(str(end)),
-        str(text),
-        embedder,
-        spec_hash,
-        str(title),
-        tuple(str(h) for h in headings),
-    )
-
-
-def prepared_to_plain(items: PreparedList) -> Plain:
-    """One source's results as plain data (``{"ok": ...}`` / ``{"err": ...}`` per item)."""
-    out: list[Plain] = []
-    for r in items:
-        if isinstance(r, Err):
-            e = r.error
-            path: list[Plain] = list(e.path)
-            out.append({"err": {"code": e.code, "msg": e.msg, "stage": e.stage, "path": path}})
-            continue
-        d = r.value.doc
-        if isinstance(d, Unchanged):
-            out.append({"unchanged": [d.source, d.doc_version]})
-            continue
-        doc: Plain = [d.source, d.version, d.kind, d.title, d.raw_hash]
-        out.append({"ok": {"doc": doc, "records": [_record_plain(x) for x in r.value.records]}})
-    return out
-
-
-def prepared_of(data: object, ctx: SyncContext, key: str) -> PreparedList:
-    """The inverse of ``prepared_to_plain`` (records get ``ctx``'s embedder and spec hash);
-    malformed data is one UNEXPECTED error at ``key``."""
-    try:
-        return _decode(data, str(ctx.embedder), ctx.spec_hash, key)
-    except ValueError as exc:
-        msg = f"a malformed shard result ({exc})"
-        return [Err(ErrInfo(codes.UNEXPECTED, msg, STAGE_CLUSTER, (key,)))]
-
-
-def _decode(data: object, embedder: str, spec_hash: str, key: str) -> PreparedList:
-    if not isinstance(data, list):
-        raise ValueError("not a list")
-    out: PreparedList = []
-    for entry in data:
-        if not isinstance(entry, dict):
-            raise ValueError("an entry is not a mapping")
-        if "err" in entry:
-            e = entry["err"]
-            if not isinstance(e, dict):
-                raise ValueError("an error is not a mapping")
-            raw_path = e.get("path")
-            path = tuple(
-                p for p in (raw_path if isinstance(raw_path, list) else []) if isinstance(p, str)
-            )
-            info = ErrInfo(
-                str(e.get("code", codes.UNEXPECTED)),
-                str(e.get("msg", "")),
-                str(e.get("stage", "")),
-                path or (key,),
-            )
-            out.append(Err(info))
-            continue
-        if "unchanged" in entry:
-            same = entry["unchanged"]
-            if not isinstance(same, list) or [type(x) for x in same] != [str, str]:
-                raise ValueError("an unchanged source is malformed")
-            out.append(Ok(Prepared(Unchanged(str(same[0]), str(same[1])))))
-            continue
-        ok = entry.get("ok")
-        if not isinstance(ok, dict):
-            raise ValueError("an entry is neither ok nor err")
-        doc, records = ok.get("doc"), ok.get("records")
-        if not isinstance(doc, list) or len(doc) != 5 or not all(isinstance(x, str) for x in doc):
-            raise ValueError("a document is malformed")
-        if not isinstance(records, list):
-            raise ValueError("records are not a list")
-        source, version, kind, title, raw_hash = (str(x) for x in doc)
-        document = Document(source, "", version, kind, title, raw_hash)
-        recs = tuple(_record_of(r, embedder, spec_hash) for r in records)
-        out.append(Ok(Prepared(document, recs)))
-    return out
+def _prepared(doc: Document | Unchanged, ctx: SyncContext) -> Prepared:
+    """A read document with its chunk records, or an unchanged source (current: nothing)."""
+    if isinstance(doc, Unchanged):
+        return Prepared(doc)
+    return Prepared(replace(doc, text="", marks=None), desired_records(doc, ctx))
 
 
 # -- the command's front -----------------------------------------------------------------------

@@ -23,21 +23,17 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen, async_gen_bounded_map, close_stream
 
 from funcpipe_rag.domain import (
-    NO_SPACE,
     SUPPORTED_EXTENSIONS,
-    Bm25Params,
+    BinarySource,
     ChunkRecord,
     CommitRecord,
     Document,
-    EmbeddedChunk,
     RawSource,
-    Room,
     SourcePlan,
     SourceState,
     Stage,
     SyncContext,
     Vector,
-    VectorIndex,
     desired_records,
     is_current,
     is_url,
@@ -46,12 +42,12 @@ from funcpipe_rag.domain import (
     parse_text,
     plan_source,
     sha256_hex,
-    space_needed,
 )
 
+from ._extract import read_binary
 from ._session import RunConfig, StoreSession
-from ._settings import ONCE, Retrying
-from ._types import Halt, Outcome, Prepared, Ready, Unchanged
+from ._settings import Retrying
+from ._types import Prepared, Ready, Unchanged
 
 T = TypeVar("T")
 
@@ -61,7 +57,7 @@ def at_source(err: ErrInfo, stage: str, source: str) -> Err[ErrInfo]:
     return Err(ErrInfo(err.code, err.msg, stage, (source,), err.cause, err.ctx))
 
 
-def _each(err: ErrInfo, stage: str, sources: Sequence[str]) -> list[Result[T, ErrInfo]]:
+def each_source(err: ErrInfo, stage: str, sources: Sequence[str]) -> list[Result[T, ErrInfo]]:
     """One failure per source a group-level ``err`` stands for."""
     return [at_source(err, stage, s) for s in sources]
 
@@ -86,6 +82,8 @@ def read_source(
         if raw.key in seen:
             return []
         seen.add(raw.key)
+        if isinstance(raw, BinarySource):  # PDF, DOCX, plug-ins: extracted (see _extract)
+            return await read_binary(raw, cfg.settings.max_bytes, _current_version)
         got = await raw.read(cfg.settings.max_bytes)()
         if isinstance(got, Err):
             e = got.error
@@ -105,6 +103,10 @@ def read_source(
         if len(docs) == 1 and isinstance(docs[0], Ok) and docs[0].value.source == raw.key:
             return [Ok(replace(docs[0].value, raw_hash=raw_hash))]
         return list(docs)
+
+    async def _current_version(key: str, raw_hash: str) -> str | None:
+        c = await _current_commit(key, raw_hash)
+        return None if c is None else c.doc_version
 
     async def _current_commit(key: str, raw_hash: str) -> CommitRecord | None:
         """The source's commit marker when it was written from this very raw text by this
@@ -174,7 +176,7 @@ def _plan_docs(
     async def _plan() -> Result[Planned, ErrInfo]:
         opened = await store.ready()
         if isinstance(opened, Err):
-            return Ok(_each(opened.error, Stage.STORE, [d.source for d in docs]))
+            return Ok(each_source(opened.error, Stage.STORE, [d.source for d in docs]))
         todo = [
             d
             for d in docs
@@ -187,7 +189,7 @@ def _plan_docs(
         reads = async_pure([]) if store.fresh else store_calls(store.index.chunks_of(sources))
         stored = await reads()
         if isinstance(stored, Err):
-            return Ok(_each(stored.error, Stage.STORE, [d.source for d in docs]))
+            return Ok(each_source(stored.error, Stage.STORE, [d.source for d in docs]))
         by_source: dict[str, list[ChunkRecord]] = {s: [] for s in sources}
         for rec in stored.value:
             by_source.setdefault(rec.source, []).append(rec)
@@ -298,104 +300,3 @@ def embed_group(plans: list[SourcePlan], *, cfg: RunConfig) -> AsyncPlan[EmbedOu
         return Ok(out)
 
     return _embed
-
-
-def write_group(
-    index: VectorIndex,
-    group: Sequence[Ready],
-    upsert_batch: int,
-    store_calls: Retrying = ONCE,
-    room: Room | None = None,
-    bm25: Bm25Params | None = None,
-) -> AsyncPlan[list[Outcome]]:
-    """Write a group of sources by the protocol; ``Ok`` only when every step succeeded, else
-    the failed step's ``Err`` (stage ``store``; the caller knows which sources it wrote).
-    With ``bm25``, every upserted chunk gets its BM25 vector (computed by the index from its
-    text, so a point whose dense vector is reused gets the same sparse vector as a fresh one).
-
-    Each store call is retried on its own by ``store_calls`` (every write is an idempotent
-    upsert or delete by stable id). ``room`` is asked first whether the points fit on the
-    disk (``Err(NO_SPACE)``: nothing of the group is written).
-    """
-
-    def fail(e: ErrInfo) -> Err[ErrInfo]:
-        return Err(ErrInfo(e.code, e.msg, Stage.STORE, e.path, e.cause, e.ctx))
-
-    async def _write() -> Result[list[Outcome], ErrInfo]:
-        rewrite = [rec for r in group for rec in r.plan.rewrite]
-        stored: dict[str, Vector] = {}
-        for i in range(0, len(rewrite), upsert_batch):
-            ids = [rec.id for rec in rewrite[i : i + upsert_batch]]
-            got = await store_calls(index.vectors(ids))()
-            if isinstance(got, Err):
-                return fail(got.error)
-            stored.update(got.value)
-        missing = [rec.id for rec in rewrite if rec.id not in stored]
-        if missing:
-            msg = f"{len(missing)} stored point(s) vanished during the run; run ingest again"
-            return Err(ErrInfo(codes.DB_ERROR, msg, Stage.STORE))
-        points = [
-            EmbeddedChunk(rec, v)
-            for r in group
-            for rec, v in zip(r.plan.embed, r.vectors, strict=True)
-        ]
-        points += [EmbeddedChunk(rec, stored[rec.id]) for rec in rewrite]
-        if room is not None and points:
-            dim = len(points[0].vector)
-            roomy = room(space_needed(len(points), dim, sum(len(p.record.text) for p in points)))
-            if isinstance(roomy, Err):
-                return fail(roomy.error)
-        for i in range(0, len(points), upsert_batch):
-            up = await store_calls(index.upsert_chunks(points[i : i + upsert_batch], bm25))()
-            if isinstance(up, Err):
-                return fail(up.error)
-        stale = [i for r in group for i in r.plan.delete]
-        for i in range(0, len(stale), upsert_batch):
-            de = await store_calls(index.delete(stale[i : i + upsert_batch]))()
-            if isinstance(de, Err):
-                return fail(de.error)
-        commits = [r.plan.commit for r in group if r.plan.commit is not None]
-        if commits:
-            cm = await store_calls(index.upsert_commits(commits))()
-            if isinstance(cm, Err):
-                return fail(cm.error)
-        gone = [r.plan.delete_commit for r in group if r.plan.delete_commit is not None]
-        if gone:
-            dm = await store_calls(index.delete(gone))()
-            if isinstance(dm, Err):
-                return fail(dm.error)
-        return Ok([Outcome.of(r.plan) for r in group])
-
-    return _write
-
-
-Written = list[Result[Outcome | Halt, ErrInfo]]
-"""What writing a group gives: per source, its outcome or why it failed; a ``Halt`` when the
-run cannot go on."""
-
-
-def write_sources(group: list[Ready], *, store: StoreSession, cfg: RunConfig) -> AsyncPlan[Written]:
-    """BatchMap stage: write a group's changed sources by the protocol (``write_group``),
-    after making the store writable. A failed group fails each of its changed sources (an
-    ``Err`` at its key); a store that cannot be made writable, or a full disk, also halts the
-    run (a ``Halt`` after them)."""
-    busy = [r for r in group if not r.plan.is_noop]
-    if cfg.dry_run or not busy:
-        return async_pure([Ok(Outcome.of(r.plan)) for r in group])
-    idle: Written = [Ok(Outcome.of(r.plan)) for r in group if r.plan.is_noop]
-    sources = [r.plan.source for r in busy]
-
-    async def _write() -> Result[Written, ErrInfo]:
-        ready = await store.writable(cfg)
-        if isinstance(ready, Err):
-            return Ok([*idle, *_each(ready.error, Stage.STORE, sources), Ok(Halt(ready.error))])
-        s = cfg.settings
-        res = await write_group(
-            store.index, busy, s.upsert_batch, cfg.store_calls, cfg.room, cfg.bm25
-        )()
-        if isinstance(res, Err):
-            halt: Written = [Ok(Halt(res.error))] if res.error.code == NO_SPACE else []
-            return Ok([*idle, *_each(res.error, Stage.STORE, sources), *halt])
-        return Ok([*idle, *(Ok(o) for o in res.value)])
-
-    return _write

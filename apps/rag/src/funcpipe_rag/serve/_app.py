@@ -25,6 +25,7 @@ from funcpipe_rag.app import SearchOptions, VerifyOutcome, check_spec
 from funcpipe_rag.app.service import JobRequest, Service
 
 from ._admission import DEFAULT_MAX_INFLIGHT, Admission, ClientGone, overloaded, watch_disconnect
+from ._ask import mount_ask
 from ._changes import add_change_routes
 from ._errors import body, body_of, status_for
 from ._guardrails import Guardrails, Limits
@@ -267,6 +268,7 @@ def create_app(
     async def verify_repair(req: VerifyBody) -> Response:
         return _json_of(await service.verify(repair=req.repair))
 
+    mount_ask(api, service, admission)  # ask (issue 22): POST /v1/ask lives in serve/_ask.py
     add_change_routes(api, service, _ERRORS)
 
     hosts = None

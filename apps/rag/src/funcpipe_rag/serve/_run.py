@@ -26,7 +26,7 @@ from funcpipe.adapters.runtime import run_main
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from starlette.types import ASGIApp
 
-from funcpipe_rag.app import Settings
+from funcpipe_rag.app import Settings, Stage
 from funcpipe_rag.app.service import Guard, ServiceOptions, open_service
 
 from ._admission import max_inflight_from_env
@@ -64,7 +64,7 @@ def is_loopback(host: str) -> bool:
 
 
 def _config_err(msg: str) -> Err[ErrInfo]:
-    return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="config"))
+    return Err(ErrInfo(codes.INVALID_INPUT, msg, stage=Stage.CONFIG))
 
 
 def check_bind(opts: ServeOptions) -> Result[None, ErrInfo]:

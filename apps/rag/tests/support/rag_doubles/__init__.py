@@ -1,6 +1,10 @@
 """Test doubles of the RAG app's ports and test specs (never shipped: they live under the
 app's tests)."""
 
+from ._documents import blank_pdf as blank_pdf
+from ._documents import image_only_pdf as image_only_pdf
+from ._documents import make_docx as make_docx
+from ._documents import make_pdf as make_pdf
 from ._hash_embedder import HashEmbedder as HashEmbedder
 from ._memory import MemoryIndex as MemoryIndex
 from ._replay import ReplayingShards as ReplayingShards
@@ -22,6 +26,10 @@ __all__ = [
     "clean_env",
     "cli",
     "start",
+    "blank_pdf",
+    "image_only_pdf",
+    "make_docx",
+    "make_pdf",
     "HashEmbedder",
     "MemoryIndex",
     "ReplayingShards",

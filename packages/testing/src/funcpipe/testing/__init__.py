@@ -6,6 +6,9 @@ ports that obey them, Hypothesis strategies, and one assertion helper per pipeli
 
 from funcpipe.ports import code_for_status as code_for_status
 
+from ._chat_server import ChatFault as ChatFault
+from ._chat_server import ChatReply as ChatReply
+from ._chat_server import ChatServer as ChatServer
 from ._fake_time import FakeClock as FakeClock
 from ._fake_time import FakeSleeper as FakeSleeper
 from ._fake_time import FakeTimeout as FakeTimeout
@@ -58,6 +61,9 @@ __all__ = [
     "FAULT_KINDS",
     "OK",
     "AttemptRecord",
+    "ChatFault",
+    "ChatReply",
+    "ChatServer",
     "DeadlockError",
     "FakeClock",
     "FakeConnection",

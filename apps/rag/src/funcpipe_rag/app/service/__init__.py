@@ -1,6 +1,7 @@
 """What only ``serve`` needs: the long-lived service that owns the store, its ingest jobs,
 the guard of what a request may read, and the owner file of a local store."""
 
+from ._ask import service_ask as service_ask
 from ._guard import Guard as Guard
 from ._jobs import Job as Job
 from ._jobs import JobRequest as JobRequest
@@ -19,4 +20,5 @@ __all__ = [
     "ServiceOptions",
     "open_service",
     "owner_of",
+    "service_ask",
 ]

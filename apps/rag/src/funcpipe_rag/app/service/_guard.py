@@ -32,7 +32,7 @@ from funcpipe.adapters.runtime import run_blocking
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 
 from funcpipe_rag.adapters import Confine
-from funcpipe_rag.domain import is_url
+from funcpipe_rag.domain import Stage, is_url
 
 from ._addresses import IPAddress, is_public, parse_ip
 
@@ -69,7 +69,7 @@ def shown_url(url: str) -> str:
 
 
 def _deny(msg: str, code: str = codes.PERMISSION_DENIED) -> Err[ErrInfo]:
-    return Err(ErrInfo(code, msg, stage="usage"))
+    return Err(ErrInfo(code, msg, stage=Stage.USAGE))
 
 
 def url_host(url: str) -> Result[str, ErrInfo]:

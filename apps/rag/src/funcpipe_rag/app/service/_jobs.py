@@ -22,7 +22,7 @@ from funcpipe.result import Err, ErrInfo, Ok, Result
 from funcpipe.streams import AsyncGen
 
 from funcpipe_rag.domain import INGEST_RUNNING as INGEST_RUNNING
-from funcpipe_rag.domain import Failure, classify, error_body
+from funcpipe_rag.domain import Failure, Stage, classify, error_body
 from funcpipe_rag.pipelines import (
     IngestEvent,
     IngestReport,
@@ -190,7 +190,7 @@ class JobBoard:
         running = self.current
         if running is not None:
             msg = f"an ingest is running (job {running.id}); wait for it: GET /v1/jobs/{running.id}"
-            return Err(ErrInfo(INGEST_RUNNING, msg, stage="usage", ctx={"job": running.id}))
+            return Err(ErrInfo(INGEST_RUNNING, msg, stage=Stage.USAGE, ctx={"job": running.id}))
         job = Job(uuid.uuid4().hex, request)
         self._jobs[job.id] = job
         while len(self._jobs) > KEEP_JOBS:

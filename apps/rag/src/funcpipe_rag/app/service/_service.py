@@ -90,7 +90,7 @@ class Service:
         store or embedder call already running in its thread finishes and is dropped)."""
         k = options.k if isinstance(options, SearchOptions) else options
         if not 1 <= k <= MAX_K:
-            return Err(ErrInfo(codes.INVALID_INPUT, f"k must be 1..{MAX_K}", stage="usage"))
+            return Err(ErrInfo(codes.INVALID_INPUT, f"k must be 1..{MAX_K}", stage=Stage.USAGE))
         index, embedder = self._search_index, self._search_embedder
         return await search(index, embedder, query, options, self.collection)()
 
@@ -103,11 +103,11 @@ class Service:
         and URL is allowed."""
         roots = request_roots(request)
         if not roots:
-            return Err(ErrInfo(codes.INVALID_INPUT, "give paths or urls", stage="usage"))
+            return Err(ErrInfo(codes.INVALID_INPUT, "give paths or urls", stage=Stage.USAGE))
         for url in request.urls:
             if not is_url(url):
                 msg = f"not an http(s) URL: {shown_url(url)}"
-                return Err(ErrInfo(codes.INVALID_INPUT, msg, stage="usage"))
+                return Err(ErrInfo(codes.INVALID_INPUT, msg, stage=Stage.USAGE))
         if request.spec is not None:
             named = collection_for(self.settings, request.spec)
             if named != self.collection:
@@ -140,7 +140,7 @@ class Service:
         running = self.jobs.current
         if running is not None:
             msg = f"an ingest is running (job {running.id}); delete after it ends"
-            return Err(ErrInfo(INGEST_RUNNING, msg, stage="usage", ctx={"job": running.id}))
+            return Err(ErrInfo(INGEST_RUNNING, msg, stage=Stage.USAGE, ctx={"job": running.id}))
         index = self.backends.index
         return await remove_sources(index, [key], exact=not glob, dry_run=dry_run)
 
@@ -151,7 +151,7 @@ class Service:
         running = self.jobs.current
         if running is not None:
             msg = f"an ingest is running (job {running.id}); verify after it ends"
-            return Err(ErrInfo(INGEST_RUNNING, msg, stage="usage", ctx={"job": running.id}))
+            return Err(ErrInfo(INGEST_RUNNING, msg, stage=Stage.USAGE, ctx={"job": running.id}))
         got = await verify(self.backends.index, repair=repair)()
         if isinstance(got, Err):
             return got

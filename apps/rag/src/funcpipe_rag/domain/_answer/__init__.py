@@ -1,0 +1,35 @@
+"""Answers with citations: sentences, scores, MMR, the extractive answer, marker handling."""
+
+from ._chat import ChatDelta as ChatDelta
+from ._chat import ChatEnd as ChatEnd
+from ._chat import ChatEvent as ChatEvent
+from ._chat import ChatModel as ChatModel
+from ._chat import is_overflow as is_overflow
+from ._citations import MarkerState as MarkerState
+from ._citations import feed as feed
+from ._citations import finish as finish
+from ._citations import renumber as renumber
+from ._citations import short_ids as short_ids
+from ._citations import start as start
+from ._extractive import DEFAULT_FLOOR as DEFAULT_FLOOR
+from ._extractive import Candidate as Candidate
+from ._extractive import candidates as candidates
+from ._extractive import extractive_answer as extractive_answer
+from ._extractive import relevance as relevance
+from ._prompt import ANSWER_RESERVE as ANSWER_RESERVE
+from ._prompt import Prompt as Prompt
+from ._prompt import build_prompt as build_prompt
+from ._prompt import server_truncated as server_truncated
+from ._quotes import QUOTE_INSTRUCTION as QUOTE_INSTRUCTION
+from ._quotes import verify_quotes as verify_quotes
+from ._score import cosine as cosine
+from ._score import mmr as mmr
+from ._score import terms as terms
+from ._sentences import sentence_spans as sentence_spans
+from ._sentences import sentences as sentences
+from ._types import MODE_EXTRACTIVE as MODE_EXTRACTIVE
+from ._types import MODE_MODEL as MODE_MODEL
+from ._types import Answer as Answer
+from ._types import Citation as Citation
+from ._types import Usage as Usage
+from ._types import refusal as refusal
