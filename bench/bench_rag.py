@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from _harness import Row, hash_vectors
-from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
 from funcpipe.result import ErrInfo, Ok, Result
 from funcpipe.specs import PipelineSpec, parse, serialize
+from funcpipe.testing.embeddings_server import EmbeddingsServer, Fault
 from funcpipe_rag.app import Settings, open_backends, run_ingest, static_embedder
 from funcpipe_rag.domain import SearchOptions, SyncContext, desired_records, make_document
 from funcpipe_rag.pipelines import (

@@ -20,9 +20,9 @@ from pathlib import Path
 from _harness import Row, hash_vectors
 from bench_rag import docs_corpus, make_corpus
 from distributed import Client, LocalCluster
-from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
 from funcpipe.result import Ok
 from funcpipe.specs import PipelineSpec, parse, serialize
+from funcpipe.testing.embeddings_server import EmbeddingsServer, Fault
 from funcpipe_rag.app import Cluster, Settings, run_ingest, static_embedder
 from funcpipe_rag.pipelines import DEFAULT_SPEC, IngestReport, ingest_settings
 

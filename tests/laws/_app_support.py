@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from funcpipe.adapters.embeddings_server import EmbeddingsServer, Exchange, Fault
+from funcpipe.testing.embeddings_server import EmbeddingsServer, Exchange, Fault
 from funcpipe_rag.cli import cli
 from typer.testing import CliRunner
 

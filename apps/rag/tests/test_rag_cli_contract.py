@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
-from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
+from funcpipe.testing.embeddings_server import EmbeddingsServer, Fault
 from rag_doubles import HashEmbedder
 
 EXE = str(Path(sys.executable).parent / "funcpipe-rag")

@@ -20,8 +20,8 @@ from typing import TypeVar
 import pytest
 from distributed import Client, LocalCluster
 from funcpipe.adapters.dask import DaskJob, DaskRunner, dask_client
-from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
+from funcpipe.testing.embeddings_server import EmbeddingsServer, Fault
 from funcpipe_rag.adapters import EmbedderPort, RootsSource
 from funcpipe_rag.adapters._dask import (
     WORKER_REGISTRY,

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
 from funcpipe.result import Ok, codes
 from funcpipe.specs import PipelineSpec, serialize
+from funcpipe.testing.embeddings_server import EmbeddingsServer, Fault
 from funcpipe_rag.app import Settings, read_spec, run_ingest, run_search, run_verify
 from funcpipe_rag.cli import cli
 from funcpipe_rag.pipelines import DEFAULT_SETTINGS, DEFAULT_SPEC, IngestReport, IngestSettings

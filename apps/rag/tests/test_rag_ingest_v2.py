@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
 from funcpipe.policies import ChunkPolicy
 from funcpipe.result import Err, ErrInfo, Ok, Result
 from funcpipe.specs import PipelineSpec, batch_map_op, flat_map_op, map_op, pipeline_spec
+from funcpipe.testing.embeddings_server import EmbeddingsServer, Fault
 from funcpipe_rag.adapters import EmbedderPort, _walk
 from funcpipe_rag.app import Settings, run_ingest, run_search
 from funcpipe_rag.domain import Document

@@ -13,11 +13,11 @@ import pytest
 import pytest_asyncio
 from funcpipe.adapters.embed import StaticEmbedder
 from funcpipe.adapters.embedders import Embedder
-from funcpipe.adapters.embeddings_server import EmbeddingsServer
 from funcpipe.adapters.http import EncodingFormat, OpenAIEmbeddings
 from funcpipe.adapters.runtime import perform_async
 from funcpipe.result import Err, Ok, codes
 from funcpipe.testing import FakeEmbedder
+from funcpipe.testing.embeddings_server import EmbeddingsServer
 
 TEXTS = [
     "the cat sleeps on the mat",

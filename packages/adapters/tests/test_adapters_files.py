@@ -1,4 +1,4 @@
-"""files: walk and read real files in temporary directories (quality.md's bad-input list)."""
+"""files: read real files in temporary directories (quality.md's bad-input list)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import funcpipe.adapters.files._walk as walk_mod
 import pytest
-from funcpipe.adapters.files import FileReader, FileRef, read_lines, read_text, walk_files
+from funcpipe.adapters.files import FileReader, read_lines, read_text
 from funcpipe.adapters.runtime import collect_stream, perform_async
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from hypothesis import HealthCheck, given, settings
@@ -18,122 +17,17 @@ from hypothesis import strategies as st
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def _oks(items: list[Result[FileRef, ErrInfo]]) -> list[str]:
-    return [r.value.key for r in items if isinstance(r, Ok)]
-
-
-def _errs(items: list[Result[FileRef, ErrInfo]]) -> list[ErrInfo]:
-    return [r.error for r in items if isinstance(r, Err)]
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "deep").mkdir()
-    (tmp_path / "a.md").write_text("# a")
-    (tmp_path / "b" / "z.txt").write_text("z")
-    (tmp_path / "b" / "deep" / "x.TXT").write_text("x")
-    (tmp_path / "b" / "image.png").write_bytes(b"\x89PNG")
-    (tmp_path / "c.txt").write_text("c")
-    return tmp_path
-
-
-@pytest.mark.asyncio
-async def test_walk_is_recursive_filtered_sorted_with_forward_slash_keys(tree: Path) -> None:
-    items = await collect_stream(walk_files(tree, extensions={".md", "txt"}))
-    assert _oks(items) == ["a.md", "c.txt", "b/z.txt", "b/deep/x.TXT"]
-    assert not _errs(items)
-    first = items[0].unwrap()
-    assert first.path == tree / "a.md"
-    assert first.size == 3
-    everything = await collect_stream(walk_files(tree))
-    assert "b/image.png" in _oks(everything)
-
-
-@pytest.mark.asyncio
-async def test_walk_prunes_hidden_entries_by_default(
-    tree: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    git = tree / ".git" / "objects"
-    git.mkdir(parents=True)
-    (git / "pack.txt").write_text("x")
-    (tree / ".env.txt").write_text("secret")
-    (tree / "b" / ".cache").mkdir()
-    (tree / "b" / ".cache" / "c.md").write_text("c")
-    os.symlink(tree / "nowhere", tree / "b" / ".broken.md")  # would be an Err if visited
-    (tree / "b" / "not.hidden.md").write_text("a dot inside the name is not hidden")
-    listed: list[str] = []
-    real = walk_mod._list_dir
-
-    def spy(path: str, skip_hidden: bool) -> list[walk_mod._Entry]:
-        listed.append(os.path.relpath(path, tree))
-        return real(path, skip_hidden)
-
-    monkeypatch.setattr(walk_mod, "_list_dir", spy)
-    items = await collect_stream(walk_files(tree, extensions={".md", ".txt"}))
-    assert _oks(items) == ["a.md", "c.txt", "b/not.hidden.md", "b/z.txt", "b/deep/x.TXT"]
-    assert not _errs(items)
-    assert listed == [".", "b", "b/deep"]  # never descended into .git or b/.cache
-    listed.clear()
-    everything = await collect_stream(walk_files(tree, skip_hidden=False))
-    keys = _oks(everything)
-    assert {".env.txt", ".git/objects/pack.txt", "b/.cache/c.md"} <= set(keys)
-    assert [e.path for e in _errs(everything)] == [("b/.broken.md",)]
-    assert ".git/objects" in listed
-    # a hidden root is walked (only entries below the root are pruned)
-    inside = await collect_stream(walk_files(tree / ".git"))
-    assert _oks(inside) == ["objects/pack.txt"]
-
-
-@pytest.mark.asyncio
-async def test_walk_is_replayable_and_deterministic(tree: Path) -> None:
-    gen = walk_files(tree)
-    assert await collect_stream(gen) == await collect_stream(gen)
-
-
-@pytest.mark.asyncio
-async def test_walk_survives_symlink_loops_and_broken_links(tree: Path) -> None:
-    os.symlink(tree, tree / "b" / "loop")  # points back at the root
-    os.symlink("self", tree / "self")  # a link to itself: ELOOP
-    os.symlink(tree / "missing", tree / "broken.txt")
-    items = await collect_stream(walk_files(tree, extensions={".md", ".txt"}))
-    # every real file exactly once; the loop is reported, not followed
-    assert sorted(_oks(items)) == ["a.md", "b/deep/x.TXT", "b/z.txt", "c.txt"]
-    by_key = {e.path[0]: e for e in _errs(items)}
-    assert by_key["b/loop"].code == codes.INVALID_INPUT
-    assert by_key["self"].code == codes.INVALID_INPUT
-    assert by_key["broken.txt"].code == codes.NOT_FOUND
-    # not following symlinks: links are skipped silently
-    no_links = await collect_stream(walk_files(tree, follow_symlinks=False))
-    assert not _errs(no_links)
-
-
-@pytest.mark.asyncio
-async def test_walk_root_cases(tree: Path) -> None:
-    missing = await collect_stream(walk_files(tree / "nope"))
-    assert [e.code for e in _errs(missing)] == [codes.NOT_FOUND]
-    single = await collect_stream(walk_files(tree / "c.txt", extensions={".txt"}))
-    assert _oks(single) == ["c.txt"]
-    unknown = await collect_stream(walk_files(tree / "b" / "image.png", extensions={".txt"}))
-    assert [e.code for e in _errs(unknown)] == [codes.UNSUPPORTED]
-
-
 @pytest.mark.skipif(IS_ROOT, reason="root ignores file permissions (chmod 000 is readable)")
 @pytest.mark.asyncio
-async def test_walk_and_read_unreadable_entries(tree: Path) -> None:
-    locked = tree / "b" / "deep"
-    os.chmod(locked, 0)
-    secret = tree / "c.txt"
+async def test_read_text_unreadable_file(tmp_path: Path) -> None:
+    secret = tmp_path / "c.txt"
+    secret.write_text("c")
     os.chmod(secret, 0)
     try:
-        items = await collect_stream(walk_files(tree))
-        assert [e.code for e in _errs(items)] == [codes.PERMISSION_DENIED]
-        assert "b/z.txt" in _oks(items)  # the rest of the walk went on
         res = await perform_async(read_text(secret))
         assert isinstance(res, Err)
         assert res.error.code == codes.PERMISSION_DENIED
     finally:
-        os.chmod(locked, 0o755)
         os.chmod(secret, 0o644)
 
 
@@ -312,25 +206,3 @@ def test_read_lines_property(tmp_path: Path, lines: list[str], limit: int) -> No
             assert item.error.code == codes.TOO_LARGE
         else:
             assert item == Ok(line)
-
-
-@pytest.mark.asyncio
-async def test_walk_goes_on_past_unlistable_directory(
-    tree: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Runs as root too: listing one directory fails with EACCES (as chmod 000 would for a
-    normal user); the walk reports it and goes on."""
-    import errno
-
-    real = walk_mod._list_dir
-
-    def deny(path: str, skip_hidden: bool) -> list[walk_mod._Entry]:
-        if path.endswith("deep"):
-            raise PermissionError(errno.EACCES, "Permission denied", path)
-        return real(path, skip_hidden)
-
-    monkeypatch.setattr(walk_mod, "_list_dir", deny)
-    items = await collect_stream(walk_files(tree, extensions={".md", ".txt"}))
-    errs = _errs(items)
-    assert [(e.code, e.path) for e in errs] == [(codes.PERMISSION_DENIED, ("b/deep",))]
-    assert _oks(items) == ["a.md", "c.txt", "b/z.txt"]

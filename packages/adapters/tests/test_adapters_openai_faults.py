@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from funcpipe.adapters.embeddings_server import EmbeddingsServer, ErrorShape, Fault
 from funcpipe.adapters.http import OpenAIEmbeddings, embeddings_url
 from funcpipe.adapters.runtime import perform_async
 from funcpipe.result import Err, ErrInfo, Ok, codes
+from funcpipe.testing.embeddings_server import EmbeddingsServer, ErrorShape, Fault
 
 
 def _toy(texts: list[str]) -> list[list[float]]:

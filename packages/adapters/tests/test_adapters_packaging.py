@@ -37,7 +37,7 @@ def test_base_import_needs_no_extra() -> None:
         f"""
         import sys
         import funcpipe.adapters, funcpipe.adapters.runtime, funcpipe.adapters.vectors
-        import funcpipe.adapters.embedders, funcpipe.adapters.embeddings_server
+        import funcpipe.adapters.embedders
         print(",".join(m for m in {OPTIONAL!r} if m in sys.modules))
         """
     )

@@ -400,7 +400,7 @@ async def test_closed_edge_store_and_locked_path(tmp_path: Path) -> None:
     try:
         second = await perform_async(QdrantStore.connect(path=str(tmp_path / "q")))
         assert isinstance(second, Err)
-        assert second.error.code == codes.DB_ERROR
+        assert second.error.code == codes.STORE_LOCKED  # the lock is a code, never message text
     finally:
         await perform_async(first.close())
 

@@ -4,7 +4,6 @@ Importing this package needs no optional dependency. Submodules, by extra:
 
 - ``funcpipe.adapters.runtime``: perform_async, stream drivers, blocking helpers, run_main.
 - ``funcpipe.adapters.vectors`` / ``.embedders``: the VectorStore and Embedder interfaces.
-- ``funcpipe.adapters.embeddings_server``: a loopback OpenAI-compatible test server.
 - ``.files`` ``[files]``, ``.http`` ``[http]``, ``.qdrant`` ``[qdrant]``, ``.edge`` ``[edge]``,
   ``.embed`` ``[embed]``: the implementations.
 """

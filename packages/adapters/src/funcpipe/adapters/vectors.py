@@ -55,6 +55,7 @@ __all__ = [
     "batch_points",
     "cap_groups",
     "check_collection_name",
+    "checked_batches",
     "check_search",
     "check_sparse_names",
     "fetch_sizes",
@@ -258,3 +259,20 @@ def batch_points(
     if cur:
         batches.append(cur)
     return Ok(batches)
+
+
+def checked_batches(
+    collection: str,
+    points: Sequence[Point],
+    dim: int | None,
+    sparse: frozenset[str],
+    *,
+    max_points: int,
+    max_bytes: int,
+) -> Result[list[list[_Checked]], ErrInfo]:
+    """``validate_points`` (an Err gains ``ctx["collection"]``), then ``batch_points``: the
+    upsert steps every backend takes."""
+    checked = validate_points(points, dim, sparse)
+    if isinstance(checked, Err):
+        return Err(checked.error.with_ctx(collection=collection))
+    return batch_points(checked.value, max_points=max_points, max_bytes=max_bytes)

@@ -1,7 +1,9 @@
 """funcpipe.testing: deterministic testing tools for FuncPipe pipelines.
 
 Fake time, a virtual-time event loop with seeded interleavings, fault schedules as data, fake
-ports that obey them, Hypothesis strategies, and one assertion helper per pipeline law.
+ports that obey them, Hypothesis strategies, and one assertion helper per pipeline law. The
+loopback test servers: ``ChatServer`` here, and ``funcpipe.testing.embeddings_server`` (its own
+module: its ``FaultKind`` is not the fault schedules' one).
 """
 
 from funcpipe.ports import code_for_status as code_for_status

@@ -4,44 +4,24 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TypeAlias, TypeVar
 
 import qdrant_edge as qe
+from funcpipe.adapters import _store_base as base
+from funcpipe.adapters import vectors
 from funcpipe.adapters.runtime import dedicated_executor, run_blocking
-from funcpipe.adapters.vectors import (
-    DEFAULT_MAX_BATCH_BYTES,
-    DEFAULT_MAX_BATCH_POINTS,
-    Distance,
-    Filter,
-    PayloadIndexKind,
-    Point,
-    Record,
-    ScoredPoint,
-    SearchQuery,
-    SparseVector,
-    batch_points,
-    cap_groups,
-    check_collection_name,
-    check_search,
-    check_sparse_names,
-    check_vector,
-    fetch_sizes,
-    normalise_id,
-    normalise_ids,
-    validate_points,
-)
+from funcpipe.adapters.vectors import Filter, Point, Record, ScoredPoint, SearchQuery, SparseVector
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
 
 T = TypeVar("T")
+_PointId: TypeAlias = int | uuid.UUID | str  # qdrant_edge.PointId (a stub-only name)
 
 _DISTANCE: dict[str, qe.Distance] = {
     "cosine": qe.Distance.Cosine,
@@ -55,7 +35,6 @@ _SCHEMA: dict[str, qe.PayloadSchemaType] = {
     "float": qe.PayloadSchemaType.Float,
     "bool": qe.PayloadSchemaType.Bool,
 }
-_NO_INDEXES: Mapping[str, PayloadIndexKind] = MappingProxyType({})
 
 
 class _Fail(Exception):
@@ -67,25 +46,20 @@ class _Fail(Exception):
         self.ctx = ctx
 
 
-_LOCKED = re.compile(r"\block(ed)?\b|wouldblock|already accessed")
-"""A store already open elsewhere, as the engine words it (-> ``STORE_LOCKED``)."""
-
-
 def to_edge_filter(flt: Filter | None) -> qe.Filter | None:
     """Our Filter -> ``qdrant_edge.Filter`` (None for no or an empty filter)."""
-    if flt is None or flt.is_empty:
-        return None
+    return None if flt is None or flt.is_empty else _edge_filter(flt)
 
-    def cond(key: str, value: object) -> qe.FieldCondition:
-        if isinstance(value, str | int):
-            return qe.FieldCondition(key=key, match=qe.MatchValue(value))
-        assert isinstance(value, Sequence)
-        return qe.FieldCondition(key=key, match=qe.MatchAny(list(value)))
 
-    return qe.Filter(
-        must=[cond(k, v) for k, v in flt.must.items()] or None,
-        must_not=[cond(k, v) for k, v in flt.must_not.items()] or None,
-    )
+def _edge_filter(flt: Filter) -> qe.Filter:
+    def one(key: str, value: str | int) -> qe.ConditionType:
+        return qe.FieldCondition(key=key, match=qe.MatchValue(value))
+
+    def many(key: str, values: list[str] | list[int]) -> qe.ConditionType:
+        return qe.FieldCondition(key=key, match=qe.MatchAny(values))
+
+    must, must_not = base.filter_parts(flt, one, many)
+    return qe.Filter(must=must, must_not=must_not)
 
 
 def _edge_query(vector: Sequence[float] | SparseVector) -> list[float] | qe.SparseVector:
@@ -115,7 +89,7 @@ def edge_error(exc: BaseException, op: str, collection: str) -> ErrInfo:
     low = text.lower()
     if "dimension error" in low or "vector size" in low:
         code = codes.DIMENSION_MISMATCH
-    elif _LOCKED.search(low):
+    elif base.LOCKED.search(low):
         code = codes.STORE_LOCKED
     elif isinstance(exc, ValueError | TypeError) or "incompatible" in low:
         code = codes.INVALID_INPUT
@@ -126,7 +100,7 @@ def edge_error(exc: BaseException, op: str, collection: str) -> ErrInfo:
     )
 
 
-class EdgeStore:
+class EdgeStore(base.StoreBase):
     """A ``VectorStore`` on Qdrant Edge: one shard directory per collection under ``root``.
 
     - Every blocking Edge call runs on this store's one dedicated thread, in order, so the
@@ -154,8 +128,8 @@ class EdgeStore:
         full_scan_threshold_kb: int | None = None,
         indexing_threshold_kb: int | None = None,
         search_ef: int | None = None,
-        max_batch_points: int = DEFAULT_MAX_BATCH_POINTS,
-        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        max_batch_points: int = vectors.DEFAULT_MAX_BATCH_POINTS,
+        max_batch_bytes: int = vectors.DEFAULT_MAX_BATCH_BYTES,
     ) -> None:
         self._root = Path(root)
         self._hnsw = (hnsw_m, ef_construct, full_scan_threshold_kb)
@@ -227,14 +201,8 @@ class EdgeStore:
             self._sparse[name] = meta[2]
         return shard
 
-    def _ensure(
-        self,
-        name: str,
-        dim: int,
-        distance: str,
-        indexes: Mapping[str, PayloadIndexKind],
-        sparse: Sequence[str],
-    ) -> None:
+    def _ensure(self, spec: base.CollectionSpec) -> None:
+        name, dim, distance, sparse = spec.name, spec.dim, spec.distance, spec.sparse
         if self._closed.is_set():
             raise _Fail(codes.DB_ERROR, "store is closed")
         path = self._root / name
@@ -248,7 +216,7 @@ class EdgeStore:
                 )
             if have is not None and have[1] != distance:
                 raise _Fail(codes.INVALID_INPUT, f"uses {have[1]} distance, not {distance}")
-            named = check_sparse_names(name, self._sparse.get(name, frozenset()), sparse)
+            named = vectors.check_sparse_names(name, self._sparse.get(name, frozenset()), sparse)
             if isinstance(named, Err):
                 raise _Fail(named.error.code, named.error.msg, **named.error.ctx)
             shard = self._shards[name]
@@ -260,7 +228,7 @@ class EdgeStore:
             self._sparse[name] = frozenset(sparse)
             self._dirty.add(name)
         existing = shard.info().payload_schema
-        for field_name, kind in indexes.items():
+        for field_name, kind in spec.indexes.items():
             if field_name not in existing:
                 shard.update(qe.UpdateOperation.create_field_index(field_name, _SCHEMA[kind]))
                 self._dirty.add(name)
@@ -277,7 +245,7 @@ class EdgeStore:
     # ---- plans ----
 
     async def _call(self, op: str, collection: str, fn: Callable[[], T]) -> Result[T, ErrInfo]:
-        name = check_collection_name(collection) if collection else Ok(collection)
+        name = vectors.check_collection_name(collection) if collection else Ok(collection)
         if isinstance(name, Err):
             return name
         if self._closed.is_set():
@@ -292,48 +260,24 @@ class EdgeStore:
         meta = self._meta.get(collection)
         return meta[0] if meta else None
 
-    def ensure_collection(
-        self,
-        name: str,
-        dim: int,
-        distance: Distance = "cosine",
-        payload_indexes: Mapping[str, PayloadIndexKind] = _NO_INDEXES,
-        sparse_vectors: Sequence[str] = (),
-    ) -> AsyncPlan[None]:
-        """Create or open the collection; check dimension, distance and sparse vectors (IDF
-        modifier); add payload indexes."""
-        if dim < 1 or distance not in _DISTANCE:
-            raise ValueError(f"ensure_collection: bad dim {dim} or distance {distance!r}")
-        indexes = dict(payload_indexes)
-        sparse = tuple(sparse_vectors)
-
+    def _ensure_plan(self, spec: base.CollectionSpec) -> AsyncPlan[None]:
         async def _run() -> Result[None, ErrInfo]:
-            return await self._call(
-                "ensure_collection",
-                name,
-                lambda: self._ensure(name, dim, distance, indexes, sparse),
-            )
+            return await self._call("ensure_collection", spec.name, lambda: self._ensure(spec))
 
         return _run
 
-    def upsert(self, collection: str, points: Sequence[Point]) -> AsyncPlan[int]:
-        """Upsert ``points`` in batches; Ok(number of points written).
+    def _upsert_plan(self, collection: str, frozen: tuple[Point, ...]) -> AsyncPlan[int]:
+        """One hop to the store's thread: validation, batching, building Edge's points and
+        the writes all run there, never on the event loop."""
 
-        One hop to the store's thread: validation, batching, building Edge's points and the
-        writes all run there, never on the event loop. A failed batch -> Err with
-        ``ctx["written"]`` (points of earlier batches, which stay written).
-        """
-        frozen = tuple(points)
-        return self._write_points(collection, frozen)
-
-    def _write_points(self, collection: str, frozen: tuple[Point, ...]) -> AsyncPlan[int]:
         def _work() -> Result[int, ErrInfo]:
-            dim = self._dim_on_worker(collection)
-            checked = validate_points(frozen, dim, self._sparse.get(collection, frozenset()))
-            if isinstance(checked, Err):
-                return Err(checked.error.with_ctx(collection=collection))
-            batches = batch_points(
-                checked.value, max_points=self._max_points, max_bytes=self._max_bytes
+            batches = vectors.checked_batches(
+                collection,
+                frozen,
+                self._dim_on_worker(collection),
+                self._sparse.get(collection, frozenset()),
+                max_points=self._max_points,
+                max_bytes=self._max_bytes,
             )
             if isinstance(batches, Err):
                 return batches
@@ -357,71 +301,34 @@ class EdgeStore:
 
         return _run
 
-    def delete_ids(self, collection: str, ids: Sequence[str]) -> AsyncPlan[None]:
-        """Delete points by id (unknown ids are ignored)."""
-        raw = tuple(ids)
+    async def _delete_ids(self, collection: str, ids: list[str]) -> Result[None, ErrInfo]:
+        return await self._update(
+            "delete_ids", collection, qe.UpdateOperation.delete_points(list[_PointId](ids))
+        )
 
-        async def _run() -> Result[None, ErrInfo]:
-            norm: list[str] = []
-            for i in raw:
-                n = normalise_id(i)
-                if isinstance(n, Err):
-                    return n
-                norm.append(n.value)
-            if not norm:
-                return Ok(None)
-            op = qe.UpdateOperation.delete_points(list[int | uuid.UUID | str](norm))
+    async def _delete_by_filter(self, collection: str, filter: Filter) -> Result[None, ErrInfo]:
+        op = qe.UpdateOperation.delete_points_by_filter(_edge_filter(filter))
+        return await self._update("delete_by_filter", collection, op)
 
-            def _delete() -> None:
-                self._shard(collection).update(op)
-                self._dirty.add(collection)
+    async def _update(
+        self, op_name: str, collection: str, op: qe.UpdateOperation
+    ) -> Result[None, ErrInfo]:
+        def _write() -> None:
+            self._shard(collection).update(op)
+            self._dirty.add(collection)
 
-            return await self._call("delete_ids", collection, _delete)
+        return await self._call(op_name, collection, _write)
 
-        return _run
-
-    def delete_by_filter(self, collection: str, filter: Filter) -> AsyncPlan[None]:
-        """Delete every point matching ``filter`` (an empty filter is refused)."""
-
-        async def _run() -> Result[None, ErrInfo]:
-            ef = to_edge_filter(filter)
-            if ef is None:
-                return Err(
-                    ErrInfo(
-                        codes.INVALID_INPUT,
-                        "delete_by_filter: empty filter would delete every point",
-                        ctx={"collection": collection},
-                    )
-                )
-            op = qe.UpdateOperation.delete_points_by_filter(ef)
-
-            def _delete() -> None:
-                self._shard(collection).update(op)
-                self._dirty.add(collection)
-
-            return await self._call("delete_by_filter", collection, _delete)
-
-        return _run
-
-    def query(
-        self,
-        collection: str,
-        vector: Sequence[float],
-        *,
-        filter: Filter | None = None,
-        limit: int = 10,
-        exact: bool = False,
-    ) -> AsyncPlan[list[ScoredPoint]]:
-        """Nearest points to ``vector``, best first (HNSW after ``optimize``, unless exact)."""
-        frozen = tuple(vector)
+    def _query_plan(self, collection: str, q: base.NearestQuery) -> AsyncPlan[list[ScoredPoint]]:
+        """HNSW after ``optimize``, unless exact."""
 
         def _q() -> list[ScoredPoint]:
-            checked = check_vector(frozen, self._dim_on_worker(collection))
+            checked = vectors.check_vector(q.vector, self._dim_on_worker(collection))
             if isinstance(checked, Err):
                 e = checked.error
                 raise _Fail(e.code, e.msg, **e.ctx)
             vec = checked.value
-            if exact:
+            if q.exact:
                 params = qe.SearchParams(exact=True)
             elif self._search_ef is not None:
                 params = qe.SearchParams(hnsw_ef=self._search_ef)
@@ -430,8 +337,8 @@ class EdgeStore:
             hits = self._shard(collection).query(
                 qe.QueryRequest(
                     query=qe.Query.Nearest(vec),
-                    limit=limit,
-                    filter=to_edge_filter(filter),
+                    limit=q.limit,
+                    filter=to_edge_filter(q.filter),
                     with_payload=True,
                     with_vector=False,
                     params=params,
@@ -440,8 +347,6 @@ class EdgeStore:
             return [ScoredPoint(str(h.id), float(h.score), dict(h.payload or {})) for h in hits]
 
         async def _run() -> Result[list[ScoredPoint], ErrInfo]:
-            if limit < 1:
-                return Err(ErrInfo(codes.INVALID_INPUT, f"query: limit must be >= 1, got {limit}"))
             return await self._call("query", collection, _q)  # one hop to the worker
 
         return _run
@@ -486,23 +391,21 @@ class EdgeStore:
 
         def _s() -> list[ScoredPoint]:
             dim = self._dim_on_worker(collection)
-            checked = check_search(
+            checked = vectors.check_search(
                 collection, query, dim, self._sparse.get(collection, frozenset())
             )
             if isinstance(checked, Err):
                 raise _Fail(checked.error.code, checked.error.msg, **checked.error.ctx)
             shard = self._shard(collection)
-            if query.fused:
-                sizes = [query.candidates if query.group_by else query.limit]
-            else:
-                sizes = fetch_sizes(query, int(shard.info().points_count))
+            total = int(shard.info().points_count) if base.needs_total(query) else 0
+            sizes = base.search_sizes(query, total)
             out: list[ScoredPoint] = []
             for n in sizes:
                 hits = [
                     ScoredPoint(str(h.id), float(h.score), dict(h.payload or {}))
                     for h in shard.query(_request(n))
                 ]
-                out = cap_groups(hits, query)
+                out = vectors.cap_groups(hits, query)
                 if len(out) >= query.limit or len(hits) < n:
                     break
             return out
@@ -512,20 +415,10 @@ class EdgeStore:
 
         return _run
 
-    def scroll(
-        self,
-        collection: str,
-        filter: Filter | None = None,
-        *,
-        with_payload: bool = True,
-        page_size: int = 256,
+    def _scroll(
+        self, collection: str, filter: Filter | None, with_payload: bool, page_size: int
     ) -> AsyncGen[Record]:
-        """Every matching point once, page by page (ordered by id). A failing page gives one
-        Err and ends the stream."""
-        if page_size < 1:
-            raise ValueError(f"scroll: page_size must be >= 1, got {page_size}")
-
-        def _page(offset: Any) -> tuple[list[Record], Any]:
+        def _page(offset: _PointId | None) -> tuple[list[Record], _PointId | None]:
             records, nxt = self._shard(collection).scroll(
                 qe.ScrollRequest(
                     offset=offset,
@@ -535,65 +428,32 @@ class EdgeStore:
                     with_vector=False,
                 )
             )
-            out = [
-                Record(str(r.id), dict(r.payload or {}) if with_payload else {}) for r in records
-            ]
+            out = [base.stored_record(r.id, r.payload, None, with_payload, False) for r in records]
             return out, nxt
 
-        async def _gen() -> AsyncIterator[Result[Record, ErrInfo]]:
-            offset: Any = None
-            while True:
+        async def _fetch(
+            offset: _PointId | None,
+        ) -> Result[tuple[list[Record], _PointId | None], ErrInfo]:
+            return await self._call("scroll", collection, lambda: _page(offset))
 
-                def _next(off: Any = offset) -> tuple[list[Record], Any]:
-                    return _page(off)
+        return base.paged(_fetch, None)
 
-                res = await self._call("scroll", collection, _next)
-                if isinstance(res, Err):
-                    yield res
-                    return
-                records, offset = res.value
-                for r in records:
-                    yield Ok(r)
-                if offset is None:
-                    return
+    async def _retrieve(
+        self, collection: str, wanted: list[str], with_payload: bool, with_vectors: bool
+    ) -> Result[list[Record], ErrInfo]:
+        """One hop."""
 
-        return _gen
-
-    def retrieve(
-        self,
-        collection: str,
-        ids: Sequence[str],
-        *,
-        with_payload: bool = True,
-        with_vectors: bool = True,
-    ) -> AsyncPlan[list[Record]]:
-        """The stored points of ``ids`` in the order asked (unknown ids left out), one hop."""
-        raw = tuple(ids)
-
-        def _read(wanted: list[str]) -> list[Record]:
+        def _read() -> list[Record]:
             recs = self._shard(collection).retrieve(
-                list[int | uuid.UUID | str](wanted), with_payload, with_vectors
+                list[_PointId](wanted), with_payload, with_vectors
             )
-            found: dict[str, Record] = {}
-            for r in recs:
-                vec: object = r.vector
-                if isinstance(vec, dict):
-                    vec = vec.get("")
-                found[str(r.id)] = Record(
-                    str(r.id),
-                    dict(r.payload or {}) if with_payload else {},
-                    list(vec) if with_vectors and isinstance(vec, list) else None,
-                )
-            return [found[i] for i in wanted if i in found]
+            got = [
+                base.stored_record(r.id, r.payload, r.vector, with_payload, with_vectors)
+                for r in recs
+            ]
+            return base.in_order(got, wanted)
 
-        async def _run() -> Result[list[Record], ErrInfo]:
-            norm = normalise_ids(raw)
-            if isinstance(norm, Err):
-                return Err(norm.error.with_ctx(collection=collection))
-            wanted = norm.value
-            return await self._call("retrieve", collection, lambda: _read(wanted))
-
-        return _run
+        return await self._call("retrieve", collection, _read)
 
     def count(self, collection: str, filter: Filter | None = None) -> AsyncPlan[int]:
         """Exact number of points matching ``filter``."""
@@ -654,7 +514,7 @@ class EdgeStore:
             if not self._root.is_dir():
                 return []
             names = (p.name for p in self._root.iterdir() if (p / "segments").is_dir())
-            return sorted(n for n in names if isinstance(check_collection_name(n), Ok))
+            return sorted(n for n in names if isinstance(vectors.check_collection_name(n), Ok))
 
         async def _run() -> Result[list[str], ErrInfo]:
             return await self._call("list_collections", "", _list)
@@ -679,7 +539,7 @@ class EdgeStore:
             return True
 
         async def _run() -> Result[bool, ErrInfo]:
-            checked = check_collection_name(name)
+            checked = vectors.check_collection_name(name)
             if isinstance(checked, Err):
                 return checked
             return await self._call("drop_collection", name, _drop)

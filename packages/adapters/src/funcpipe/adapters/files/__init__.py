@@ -1,7 +1,5 @@
-"""funcpipe.adapters.files: walking directories and reading text files (extra ``[files]``).
+"""funcpipe.adapters.files: reading text files (extra ``[files]``).
 
-- ``walk_files(root, *, extensions=None, follow_symlinks=True, skip_hidden=True)``
-  -> ``AsyncGen[FileRef]`` (hidden entries below ``root`` pruned by default)
 - ``read_text(path, *, max_bytes=16 MiB)`` -> ``AsyncPlan[str]``
 - ``FileReader(max_batch=32).read_text(path, *, max_bytes)``: the same, with the reads that
   concurrent callers start together coalesced into one executor hop per batch
@@ -21,17 +19,13 @@ from ._read import read_lines as read_lines
 from ._read import read_text as read_text
 from ._read import text_of as text_of
 from ._reader import FileReader as FileReader
-from ._walk import FileRef as FileRef
-from ._walk import walk_files as walk_files
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_LINE_BYTES",
     "FileReader",
-    "FileRef",
     "os_error_info",
     "read_lines",
     "read_text",
     "text_of",
-    "walk_files",
 ]

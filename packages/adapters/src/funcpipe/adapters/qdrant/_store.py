@@ -3,35 +3,14 @@
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from types import MappingProxyType
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 import httpx
+from funcpipe.adapters import _store_base as base
+from funcpipe.adapters import vectors
 from funcpipe.adapters.http import code_for_status, safe_url
-from funcpipe.adapters.vectors import (
-    DEFAULT_MAX_BATCH_BYTES,
-    DEFAULT_MAX_BATCH_POINTS,
-    Distance,
-    Filter,
-    PayloadIndexKind,
-    Point,
-    Record,
-    ScoredPoint,
-    SearchQuery,
-    SparseVector,
-    batch_points,
-    cap_groups,
-    check_collection_name,
-    check_search,
-    check_sparse_names,
-    check_vector,
-    fetch_sizes,
-    normalise_id,
-    normalise_ids,
-    validate_points,
-)
+from funcpipe.adapters.vectors import Filter, Point, Record, ScoredPoint, SearchQuery, SparseVector
 from funcpipe.async_plan import AsyncPlan
 from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
@@ -51,28 +30,22 @@ _SCHEMA: dict[str, models.PayloadSchemaType] = {
     "float": models.PayloadSchemaType.FLOAT,
     "bool": models.PayloadSchemaType.BOOL,
 }
-_NO_INDEXES: Mapping[str, PayloadIndexKind] = MappingProxyType({})
-
-
-_LOCKED = re.compile(r"\block(ed)?\b|wouldblock|already accessed")
-"""A store already open elsewhere, as the engine words it (-> ``STORE_LOCKED``)."""
 
 
 def to_qdrant_filter(flt: Filter | None) -> models.Filter | None:
     """Our Filter -> ``models.Filter`` (None for no or an empty filter)."""
-    if flt is None or flt.is_empty:
-        return None
+    return None if flt is None or flt.is_empty else _qdrant_filter(flt)
 
-    def cond(key: str, value: object) -> models.FieldCondition:
-        if isinstance(value, str | int):
-            return models.FieldCondition(key=key, match=models.MatchValue(value=value))
-        assert isinstance(value, Sequence)
-        return models.FieldCondition(key=key, match=models.MatchAny(any=list(value)))
 
-    return models.Filter(
-        must=[cond(k, v) for k, v in flt.must.items()] or None,
-        must_not=[cond(k, v) for k, v in flt.must_not.items()] or None,
-    )
+def _qdrant_filter(flt: Filter) -> models.Filter:
+    def one(key: str, value: str | int) -> models.Condition:
+        return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+    def many(key: str, values: list[str] | list[int]) -> models.Condition:
+        return models.FieldCondition(key=key, match=models.MatchAny(any=values))
+
+    must, must_not = base.filter_parts(flt, one, many)
+    return models.Filter(must=must, must_not=must_not)
 
 
 def qdrant_error(exc: BaseException, op: str, collection: str) -> ErrInfo:
@@ -93,7 +66,7 @@ def qdrant_error(exc: BaseException, op: str, collection: str) -> ErrInfo:
         source = exc.source if isinstance(exc, ResponseHandlingException) else exc
         code = codes.TIMEOUT if isinstance(source, httpx.TimeoutException) else codes.NETWORK
         text = f"{type(source).__name__}: {source}"
-    elif _LOCKED.search(text.lower()):
+    elif base.LOCKED.search(text.lower()):
         code = codes.STORE_LOCKED  # local mode: the path is open in another client
     elif isinstance(exc, ValueError) and "not found" in text.lower():
         code = codes.NOT_FOUND
@@ -106,7 +79,7 @@ def qdrant_error(exc: BaseException, op: str, collection: str) -> ErrInfo:
     )
 
 
-class QdrantStore:
+class QdrantStore(base.StoreBase):
     """A ``VectorStore`` on ``AsyncQdrantClient``: a Qdrant server or cluster (``url``, optional
     ``api_key``) or qdrant-client's local mode (``location=":memory:"`` or ``path=``).
 
@@ -125,8 +98,8 @@ class QdrantStore:
         client: AsyncQdrantClient,
         *,
         owns_client: bool = False,
-        max_batch_points: int = DEFAULT_MAX_BATCH_POINTS,
-        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        max_batch_points: int = vectors.DEFAULT_MAX_BATCH_POINTS,
+        max_batch_bytes: int = vectors.DEFAULT_MAX_BATCH_BYTES,
     ) -> None:
         self._client = client
         self._owns = owns_client
@@ -149,7 +122,7 @@ class QdrantStore:
         """A plan that builds a client owned by the store: exactly one of ``url``,
         ``location`` (``":memory:"``) or ``path`` (local on-disk mode).
 
-        A ``path`` already opened by another client -> ``Err(DB_ERROR)``. Building a client
+        A ``path`` already opened by another client -> ``Err(STORE_LOCKED)``. Building a client
         for ``url`` does not contact the server (the first operation does).
         """
         if sum(x is not None for x in (url, location, path)) != 1:
@@ -175,7 +148,7 @@ class QdrantStore:
     async def _guard(
         self, op: str, collection: str, make: Callable[[], Awaitable[T]]
     ) -> Result[T, ErrInfo]:
-        name = check_collection_name(collection)
+        name = vectors.check_collection_name(collection)
         if isinstance(name, Err):
             return name
         try:
@@ -211,21 +184,9 @@ class QdrantStore:
             raise ValueError(f"collection {collection} has no default dense vector")
         return params
 
-    def ensure_collection(
-        self,
-        name: str,
-        dim: int,
-        distance: Distance = "cosine",
-        payload_indexes: Mapping[str, PayloadIndexKind] = _NO_INDEXES,
-        sparse_vectors: Sequence[str] = (),
-    ) -> AsyncPlan[None]:
-        """Create ``name`` if missing (sparse vectors with the IDF modifier); check an existing
-        one's dimension, distance and sparse vectors; create missing payload indexes (server
-        mode)."""
-        if dim < 1 or distance not in _DISTANCE:
-            raise ValueError(f"ensure_collection: bad dim {dim} or distance {distance!r}")
-        indexes = dict(payload_indexes)
-        sparse = tuple(sparse_vectors)
+    def _ensure_plan(self, spec: base.CollectionSpec) -> AsyncPlan[None]:
+        """Payload indexes are created in server mode only."""
+        name, dim, distance, sparse = spec.name, spec.dim, spec.distance, spec.sparse
 
         async def _ensure() -> None:
             if await self._client.collection_exists(name):
@@ -237,7 +198,7 @@ class QdrantStore:
                         codes.INVALID_INPUT, f"uses {params.distance.value}, not {distance}"
                     )
                 self._sparse.pop(name, None)
-                named = check_sparse_names(name, await self._sparse_names(name), sparse)
+                named = vectors.check_sparse_names(name, await self._sparse_names(name), sparse)
                 if isinstance(named, Err):
                     raise _Mismatch(named.error.code, named.error.msg, named.error.ctx)
                 existing = (await self._client.get_collection(name)).payload_schema
@@ -253,7 +214,7 @@ class QdrantStore:
                 self._sparse[name] = frozenset(sparse)
                 existing = {}
             if not self._local:
-                for field_name, kind in indexes.items():
+                for field_name, kind in spec.indexes.items():
                     if field_name not in existing:
                         await self._client.create_payload_index(
                             name, field_name=field_name, field_schema=_SCHEMA[kind], wait=True
@@ -276,10 +237,7 @@ class QdrantStore:
 
         return _run
 
-    def upsert(self, collection: str, points: Sequence[Point]) -> AsyncPlan[int]:
-        """Upsert ``points`` in batches; Ok(number of points written)."""
-        frozen = tuple(points)
-
+    def _upsert_plan(self, collection: str, frozen: tuple[Point, ...]) -> AsyncPlan[int]:
         async def _run() -> Result[int, ErrInfo]:
             dim = await self._dim(collection)
             if isinstance(dim, Err):
@@ -288,11 +246,13 @@ class QdrantStore:
                 have = await self._sparse_names(collection)
             except Exception as exc:
                 return Err(qdrant_error(exc, "upsert", collection))
-            checked = validate_points(frozen, dim.value, have)
-            if isinstance(checked, Err):
-                return Err(checked.error.with_ctx(collection=collection))
-            batches = batch_points(
-                checked.value, max_points=self._max_points, max_bytes=self._max_bytes
+            batches = vectors.checked_batches(
+                collection,
+                frozen,
+                dim.value,
+                have,
+                max_points=self._max_points,
+                max_bytes=self._max_bytes,
             )
             if isinstance(batches, Err):
                 return batches
@@ -316,80 +276,43 @@ class QdrantStore:
 
         return _run
 
-    def delete_ids(self, collection: str, ids: Sequence[str]) -> AsyncPlan[None]:
-        """Delete points by id (unknown ids are ignored)."""
-        raw = tuple(ids)
+    async def _delete_ids(self, collection: str, ids: list[str]) -> Result[None, ErrInfo]:
+        def selector() -> models.PointsSelector:
+            return models.PointIdsList(points=list[models.ExtendedPointId](ids))
 
-        async def _run() -> Result[None, ErrInfo]:
-            norm: list[str] = []
-            for i in raw:
-                n = normalise_id(i)
-                if isinstance(n, Err):
-                    return n
-                norm.append(n.value)
-            if not norm:
-                return Ok(None)
-            return await self._guard(
-                "delete_ids",
-                collection,
-                lambda: self._delete(collection, models.PointIdsList(points=list(norm))),
-            )
+        return await self._guard(
+            "delete_ids", collection, lambda: self._delete(collection, selector)
+        )
 
-        return _run
+    async def _delete_by_filter(self, collection: str, filter: Filter) -> Result[None, ErrInfo]:
+        def selector() -> models.PointsSelector:
+            return models.FilterSelector(filter=_qdrant_filter(filter))
 
-    async def _delete(self, collection: str, selector: models.PointsSelector) -> None:
-        await self._client.delete(collection, points_selector=selector, wait=True)
+        return await self._guard(
+            "delete_by_filter", collection, lambda: self._delete(collection, selector)
+        )
 
-    def delete_by_filter(self, collection: str, filter: Filter) -> AsyncPlan[None]:
-        """Delete every point matching ``filter`` (an empty filter is refused)."""
+    async def _delete(self, collection: str, selector: Callable[[], models.PointsSelector]) -> None:
+        await self._client.delete(collection, points_selector=selector(), wait=True)
 
-        async def _run() -> Result[None, ErrInfo]:
-            qf = to_qdrant_filter(filter)
-            if qf is None:
-                return Err(
-                    ErrInfo(
-                        codes.INVALID_INPUT,
-                        "delete_by_filter: empty filter would delete every point",
-                        ctx={"collection": collection},
-                    )
-                )
-            return await self._guard(
-                "delete_by_filter",
-                collection,
-                lambda: self._delete(collection, models.FilterSelector(filter=qf)),
-            )
-
-        return _run
-
-    def query(
-        self,
-        collection: str,
-        vector: Sequence[float],
-        *,
-        filter: Filter | None = None,
-        limit: int = 10,
-        exact: bool = False,
-    ) -> AsyncPlan[list[ScoredPoint]]:
-        """Nearest points to ``vector``, best first (local mode is always exact)."""
-        frozen = tuple(vector)
+    def _query_plan(self, collection: str, q: base.NearestQuery) -> AsyncPlan[list[ScoredPoint]]:
+        """Local mode is always exact."""
 
         async def _run() -> Result[list[ScoredPoint], ErrInfo]:
-            if limit < 1:
-                return Err(ErrInfo(codes.INVALID_INPUT, f"query: limit must be >= 1, got {limit}"))
             dim = await self._dim(collection)
             if isinstance(dim, Err):
                 return dim
-            vec = check_vector(frozen, dim.value)
+            vec = vectors.check_vector(q.vector, dim.value)
             if isinstance(vec, Err):
                 return Err(vec.error.with_ctx(collection=collection))
-            params = models.SearchParams(exact=True) if exact and not self._local else None
+            params = models.SearchParams(exact=True) if q.exact and not self._local else None
 
             async def _q() -> list[ScoredPoint]:
                 resp = await self._client.query_points(
                     collection,
                     query=vec.value,
-                    query_filter=to_qdrant_filter(filter),
-                    limit=limit,
+                    query_filter=to_qdrant_filter(q.filter),
+                    limit=q.limit,
                     with_payload=True,
                     with_vectors=False,
                     search_params=params,
@@ -453,113 +376,75 @@ class QdrantStore:
             have = await self._guard("search", collection, lambda: self._sparse_names(collection))
             if isinstance(have, Err):
                 return have
-            checked = check_search(collection, query, dim.value, have.value)
+            checked = vectors.check_search(collection, query, dim.value, have.value)
             if isinstance(checked, Err):
                 return checked
-            if query.fused:
-                sizes = [query.candidates if query.group_by else query.limit]
-            elif query.group_by is None:
-                sizes = [query.limit]
-            else:
-                total = await self._guard("search", collection, _total)
-                if isinstance(total, Err):
-                    return total
-                sizes = fetch_sizes(query, total.value)
+            total = 0
+            if base.needs_total(query):
+                got_total = await self._guard("search", collection, _total)
+                if isinstance(got_total, Err):
+                    return got_total
+                total = got_total.value
+            sizes = base.search_sizes(query, total)
             out: list[ScoredPoint] = []
             for n in sizes:
                 got = await self._guard("search", collection, functools.partial(_fetch, n))
                 if isinstance(got, Err):
                     return got
-                out = cap_groups(got.value, query)
+                out = vectors.cap_groups(got.value, query)
                 if len(out) >= query.limit or len(got.value) < n:
                     break
             return Ok(out)
 
         return _run
 
-    def scroll(
-        self,
-        collection: str,
-        filter: Filter | None = None,
-        *,
-        with_payload: bool = True,
-        page_size: int = 256,
+    def _scroll(
+        self, collection: str, filter: Filter | None, with_payload: bool, page_size: int
     ) -> AsyncGen[Record]:
-        """Every matching point once, page by page (ordered by id). A failing page gives one
-        Err and ends the stream."""
-        if page_size < 1:
-            raise ValueError(f"scroll: page_size must be >= 1, got {page_size}")
+        qf = to_qdrant_filter(filter)
 
-        async def _gen() -> AsyncIterator[Result[Record, ErrInfo]]:
-            offset: models.ExtendedPointId | None = None
-            qf = to_qdrant_filter(filter)
-            while True:
+        async def _page(
+            off: models.ExtendedPointId | None,
+        ) -> tuple[list[Record], models.ExtendedPointId | None]:
+            records, nxt = await self._client.scroll(
+                collection,
+                scroll_filter=qf,
+                limit=page_size,
+                offset=off,
+                with_payload=with_payload,
+                with_vectors=False,
+            )
+            return [
+                base.stored_record(r.id, r.payload, None, with_payload, False) for r in records
+            ], nxt
 
-                async def _page(
-                    off: models.ExtendedPointId | None = offset,
-                ) -> tuple[list[models.Record], models.ExtendedPointId | None]:
-                    return await self._client.scroll(
-                        collection,
-                        scroll_filter=qf,
-                        limit=page_size,
-                        offset=off,
-                        with_payload=with_payload,
-                        with_vectors=False,
-                    )
+        async def _fetch(
+            off: models.ExtendedPointId | None,
+        ) -> Result[tuple[list[Record], models.ExtendedPointId | None], ErrInfo]:
+            return await self._guard("scroll", collection, functools.partial(_page, off))
 
-                res = await self._guard("scroll", collection, _page)
-                if isinstance(res, Err):
-                    yield res
-                    return
-                records, offset = res.value
-                for r in records:
-                    yield Ok(Record(str(r.id), dict(r.payload or {}) if with_payload else {}))
-                if offset is None:
-                    return
+        return base.paged(_fetch, None)
 
-        return _gen
+    async def _retrieve(
+        self, collection: str, wanted: list[str], with_payload: bool, with_vectors: bool
+    ) -> Result[list[Record], ErrInfo]:
+        if not wanted:
+            return await self._guard("retrieve", collection, lambda: self._exists(collection))
 
-    def retrieve(
-        self,
-        collection: str,
-        ids: Sequence[str],
-        *,
-        with_payload: bool = True,
-        with_vectors: bool = True,
-    ) -> AsyncPlan[list[Record]]:
-        """The stored points of ``ids`` in the order asked (unknown ids left out)."""
-        raw = tuple(ids)
+        async def _get() -> list[Record]:
+            recs = await self._client.retrieve(
+                collection,
+                ids=list[models.ExtendedPointId](wanted),
+                with_payload=with_payload,
+                with_vectors=with_vectors,
+            )
+            got = [
+                base.stored_record(r.id, r.payload, r.vector, with_payload, with_vectors)
+                for r in recs
+            ]
+            return base.in_order(got, wanted)
 
-        async def _run() -> Result[list[Record], ErrInfo]:
-            norm = normalise_ids(raw)
-            if isinstance(norm, Err):
-                return Err(norm.error.with_ctx(collection=collection))
-            wanted = norm.value
-            if not wanted:
-                return await self._guard("retrieve", collection, lambda: self._exists(collection))
-
-            async def _get() -> list[Record]:
-                recs = await self._client.retrieve(
-                    collection,
-                    ids=list[models.ExtendedPointId](wanted),
-                    with_payload=with_payload,
-                    with_vectors=with_vectors,
-                )
-                found: dict[str, Record] = {}
-                for r in recs:
-                    vec: object = r.vector
-                    if isinstance(vec, dict):
-                        vec = vec.get("")
-                    found[str(r.id)] = Record(
-                        str(r.id),
-                        dict(r.payload or {}) if with_payload else {},
-                        [float(x) for x in vec] if with_vectors and isinstance(vec, list) else None,
-                    )
-                return [found[i] for i in wanted if i in found]
-
-            return await self._guard("retrieve", collection, _get)
-
-        return _run
+        return await self._guard("retrieve", collection, _get)
 
     async def _exists(self, collection: str) -> list[Record]:
         if not await self._client.collection_exists(collection):

@@ -3,7 +3,7 @@
 Standard library only (``http.server.ThreadingHTTPServer`` in a background thread), so any
 test suite can use it::
 
-    from funcpipe.adapters.embeddings_server import EmbeddingsServer, Fault
+    from funcpipe.testing.embeddings_server import EmbeddingsServer, Fault
 
     with EmbeddingsServer(lambda texts: [[1.0, 0.0] for _ in texts]) as server:
         server.push(Fault.rate_limited(retry_after=2), Fault.status(503))
