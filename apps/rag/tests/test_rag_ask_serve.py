@@ -164,7 +164,10 @@ def test_a_question_in_flight_holds_its_admission_slot(
         httpx.Client(base_url=url, timeout=60) as c,
         c.stream("POST", "/v1/ask", json={"question": Q + " slowly", "stream": True}) as r,
     ):
-        for line in r.iter_lines():
+        # the line iterator stays referenced: a dropped one would close the connection (and
+        # the server would rightly let the question go)
+        lines = r.iter_lines()
+        for line in lines:
             if line.startswith("event: delta"):
                 break  # answering: the one slot is taken
         shed = c.post("/v1/ask", json={"question": Q})
