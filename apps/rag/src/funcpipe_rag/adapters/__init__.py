@@ -1,5 +1,7 @@
 """funcpipe_rag.adapters: the library's clients bound to the app's ports."""
 
+from ._confine import OUTSIDE_ROOT as OUTSIDE_ROOT
+from ._confine import Confine as Confine
 from ._embedder import EmbedderPort as EmbedderPort
 from ._index import PhaseObserver as PhaseObserver
 from ._index import StoreIndex as StoreIndex
@@ -15,6 +17,8 @@ from ._sparse import Bm25Encoder as Bm25Encoder
 from ._walk import Filters as Filters
 
 __all__ = [
+    "OUTSIDE_ROOT",
+    "Confine",
     "Bm25Encoder",
     "EmbedderPort",
     "FileRaw",

@@ -45,6 +45,14 @@ from funcpipe_rag.domain import (
     path_key,
 )
 
+from ._confine import (
+    OUTSIDE_ROOT,
+    Confine,
+    NotRegular,
+    OutsideRoot,
+    read_gz_inside,
+    read_inside,
+)
 from ._walk import Filters, walk_tree
 from .extract import DocRaw, ExtractPool, extractor_for
 
@@ -94,14 +102,33 @@ def _read_gz(path: str, limit: int) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class FileRaw:
+    """A file source. Its errors name it by its key (never a server path; the same message
+    from the CLI and a server). With ``confine`` (server mode) it is read only through a
+    descriptor ``open_inside`` checked (``PERMISSION_DENIED`` when it now leads out of the
+    roots)."""
+
     key: str
     path: Path
     reader: FileReader
+    confine: Confine | None = None
 
     def read(self, max_bytes: int) -> AsyncPlan[str]:
+        if self.confine is not None:
+            return self._read_inside(self.confine, max_bytes)
         if self.path.name.lower().endswith(".gz"):
-            return self._read_gz(max_bytes)
-        return self.reader.read_text(self.path, max_bytes=max_bytes)
+            plan = self._read_gz(max_bytes)
+        else:
+            plan = self.reader.read_text(self.path, max_bytes=max_bytes)
+        p, key = str(self.path), self.key
+
+        async def _named() -> Result[str, ErrInfo]:
+            got = await plan()
+            if isinstance(got, Ok) or not key:
+                return got
+            e = got.error
+            return Err(ErrInfo(e.code, e.msg.replace(p, key), e.stage, e.path, e.cause, e.ctx))
+
+        return _named
 
     def _read_gz(self, max_bytes: int) -> AsyncPlan[str]:
         p = str(self.path)
@@ -121,19 +148,47 @@ class FileRaw:
 
         return _run
 
+    def _read_inside(self, confine: Confine, max_bytes: int) -> AsyncPlan[str]:
+        gz = self.path.name.lower().endswith(".gz")
+        read = read_gz_inside if gz else read_inside
+        shown = self.key or confine.shown(self.path)
+
+        async def _run() -> Result[str, ErrInfo]:
+            try:
+                data = await run_blocking(partial(read, self.path, confine, max_bytes + 1))
+            except OutsideRoot:
+                msg = f"{shown}: leads outside the allowed roots; not read"
+                return Err(ErrInfo(codes.PERMISSION_DENIED, msg, ctx={"path": shown}))
+            except NotRegular:
+                msg = f"{shown}: not a regular file"
+                return Err(ErrInfo(codes.INVALID_INPUT, msg, ctx={"path": shown}))
+            except OSError as exc:
+                if gz and (isinstance(exc, gzip.BadGzipFile) or exc.errno is None):
+                    msg = f"{shown}: not a valid gzip file ({exc})"
+                    return Err(ErrInfo(codes.DECODE_ERROR, msg, ctx={"path": shown}))
+                return Err(os_error_info(exc, shown))
+            except (EOFError, zlib.error) as exc:
+                msg = f"{shown}: truncated or corrupt gzip data ({exc})"
+                return Err(ErrInfo(codes.DECODE_ERROR, msg, ctx={"path": shown}))
+            return text_of(data, shown, max_bytes)
+
+        return _run
+
 
 def file_source(
     key: str,
     path: Path,
     reader: FileReader | None = None,
     pool: Callable[[], ExtractPool] | None = None,
+    confine: Confine | None = None,
 ) -> RawSource:
     """A file's source: extracted (PDF, DOCX, plug-ins; in ``pool()``, by default in threads
-    of this process, as a Dask worker does) or read as text."""
+    of this process, as a Dask worker does) or read as text (with ``confine``: through a
+    checked descriptor; an extractor opens its file by path, so only the walk confines it)."""
     ex = None if path.name.lower().endswith(".gz") else extractor_for(path.name)
     if ex is not None:
         return DocRaw(key, path, ex, pool() if pool is not None else ExtractPool(0))
-    return FileRaw(key, path, reader or FileReader())
+    return FileRaw(key, path, reader or FileReader(), confine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +213,11 @@ class RootsSource:
     """Every supported file under the given roots (walked by ``_walk``'s rules) and URLs.
 
     A file named explicitly as a root with an extension no parser handles is
-    ``Err(UNSUPPORTED)`` (never skipped). Files skipped by the walk are counted in ``skipped`` (by
-    extension, ``(second link)``). Errors carry the source key in ``path[0]``.
+    ``Err(UNSUPPORTED)`` (never skipped). With ``confine`` (server mode) nothing outside the
+    roots is opened: a root or link leading out is skipped and counted as ``(outside root)``
+    (``_confine``), and files are read through checked descriptors. Files skipped by the walk
+    are counted in ``skipped`` (by extension, ``(second link)``, ``(outside root)``).
+    Errors carry the source key in ``path[0]``.
     """
 
     def __init__(
@@ -171,12 +229,14 @@ class RootsSource:
         filters: Filters | None = None,
         home: Path | None = None,
         pool: ExtractPool | None = None,
+        confine: Confine | None = None,
     ) -> None:
         self.roots = tuple(roots)
         self.base = base
         self.http = http
         self.filters = filters or Filters()
         self.home = home
+        self.confine = confine
         self.skipped: Counter[str] = Counter()
         # Reads started together share one executor hop: a hop costs more than a small file.
         self.reader = FileReader()
@@ -195,7 +255,7 @@ class RootsSource:
             self._pool.close()
 
     def _file(self, key: str, path: Path) -> RawSource:
-        return file_source(key, path, self.reader, lambda: self.pool)
+        return file_source(key, path, self.reader, lambda: self.pool, self.confine)
 
     def root_keys(self) -> tuple[str, ...]:
         return tuple(root_key(r, self.base, self.home) for r in self.roots)
@@ -210,19 +270,26 @@ class RootsSource:
         def key_of(rel: str) -> str:
             return f"{prefix}/{escape_name(rel)}" if prefix else escape_name(rel)
 
-        walked = walk_tree(root_abs, supported_file, self.filters, self.skipped)
+        walked = walk_tree(root_abs, supported_file, self.filters, self.skipped, self.confine)
+        confine = self.confine
+        shown = confine.shown(root_abs) if confine is not None else str(root_abs)
 
         async def _gen() -> AsyncIterator[Result[RawSource, ErrInfo]]:
             try:
                 st = await run_blocking(partial(os.stat, root_abs))
             except OSError as exc:
-                e = os_error_info(exc, str(root_abs))
+                e = os_error_info(exc, shown)
                 yield Err(ErrInfo(e.code, e.msg, Stage.READ, (prefix,), e.cause, e.ctx))
                 return
+            if confine is not None:
+                real = await run_blocking(partial(os.path.realpath, root_abs))
+                if not confine.holds(real):
+                    self.skipped[OUTSIDE_ROOT] += 1
+                    return
             if stat.S_ISREG(st.st_mode):
                 if not supported_file(root_abs.name):
                     msg = (
-                        f"{root_abs}: no parser for this file type "
+                        f"{shown}: no parser for this file type "
                         f"(supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))} and .gz of them)"
                     )
                     yield Err(ErrInfo(codes.UNSUPPORTED, msg, Stage.READ, (prefix,)))
@@ -230,7 +297,7 @@ class RootsSource:
                     yield Ok(self._file(prefix, root_abs))
                 return
             if not stat.S_ISDIR(st.st_mode):
-                msg = f"{root_abs}: not a file or folder"
+                msg = f"{shown}: not a file or folder"
                 yield Err(ErrInfo(codes.INVALID_INPUT, msg, Stage.READ, (prefix,)))
                 return
             it = walked()

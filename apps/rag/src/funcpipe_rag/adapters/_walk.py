@@ -13,6 +13,9 @@ Rules (rag-app.md):
 - A symlinked folder is followed once. A link to a folder inside the walked root, or a second
   link to a folder already walked, is skipped and counted as ``(second link)``; a link to one
   of its own ancestors, or a link that points at itself, is a loop: ``Err(INVALID_INPUT)``.
+- Server mode (``confine``): folders are opened under the allowed roots only (``_confine``);
+  a link out of them is skipped and counted as ``(outside root)``; messages name paths
+  relative to their root.
 - Unreadable entries give ``Err`` (``PERMISSION_DENIED``, ``NOT_FOUND`` for a dangling link)
   with ``path[0]`` the entry's path relative to the root; the walk goes on.
 """
@@ -23,7 +26,7 @@ import errno
 import os
 import stat
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -35,6 +38,8 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from funcpipe.streams import AsyncGen
 
 from funcpipe_rag.domain import Stage
+
+from ._confine import OUTSIDE_ROOT, Confine, OutsideRoot, open_inside
 
 SECOND_LINK = "(second link)"
 NO_EXTENSION = "(none)"
@@ -82,21 +87,48 @@ class _Entry:
     mode: int
     ident: tuple[int, int] | None
     error: OSError | None
+    outside: bool = False
 
 
 def _list_dir(path: str) -> list[_Entry]:
-    out: list[_Entry] = []
+    """The entries of folder ``path`` (links followed)."""
     with os.scandir(path) as it:
-        for de in it:
-            if de.name.startswith("."):
-                continue
-            try:
-                st = de.stat(follow_symlinks=True)
-            except OSError as exc:
-                out.append(_Entry(de.name, de.is_symlink(), 0, None, exc))
-                continue
-            ident = (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
-            out.append(_Entry(de.name, de.is_symlink(), st.st_mode, ident, None))
+        return _entries(it, path, None)
+
+
+def _list_dir_inside(path: str, confine: Confine) -> list[_Entry]:
+    """``_list_dir`` of a folder opened by ``open_inside`` and listed through that descriptor;
+    a link out of the roots is marked ``outside`` without its target being looked at."""
+    fd = open_inside(path, confine, folder=True)
+    try:
+        with os.scandir(fd if os.scandir in os.supports_fd else path) as it:
+            return _entries(it, path, confine)
+    finally:
+        os.close(fd)
+
+
+def _entries(
+    it: Iterator[os.DirEntry[str]] | Iterator[os.DirEntry[bytes]],
+    path: str,
+    confine: Confine | None,
+) -> list[_Entry]:
+    out: list[_Entry] = []
+    for de in it:
+        name = os.fsdecode(de.name)
+        if name.startswith("."):
+            continue
+        link = de.is_symlink()
+        real = os.path.realpath(os.path.join(path, name)) if link and confine else ""
+        if confine is not None and real and not confine.holds(real):
+            out.append(_Entry(name, True, 0, None, None, outside=True))
+            continue
+        try:
+            st = de.stat(follow_symlinks=True)
+        except OSError as exc:
+            out.append(_Entry(name, link, 0, None, exc))
+            continue
+        ident = (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+        out.append(_Entry(name, link, st.st_mode, ident, None))
     out.sort(key=lambda e: e.name)
     return out
 
@@ -114,10 +146,16 @@ def walk_tree(
     supported: Callable[[str], bool],
     filters: Filters,
     skipped: Counter[str],
+    confine: Confine | None = None,
 ) -> AsyncGen[Found]:
     """The files under folder ``root`` by the module's rules; each skipped file adds one to
     ``skipped[reason]``. ``root`` must be a folder (the caller checks); nothing happens until
-    the stream is driven; directory listing runs off the event loop."""
+    the stream is driven; directory listing runs off the event loop. With ``confine`` (server
+    mode) every folder is listed through a descriptor checked by ``open_inside`` and a link
+    out of the roots is skipped and counted as ``(outside root)``, its target never opened."""
+
+    def show(p: Path) -> str:
+        return confine.shown(p) if confine is not None else str(p)
 
     async def _gen() -> AsyncIterator[Result[Found, ErrInfo]]:
         compiled = filters.check()
@@ -129,7 +167,7 @@ def walk_tree(
             st = await run_blocking(partial(os.stat, root))
             root_real = await run_blocking(partial(os.path.realpath, root))
         except OSError as err:
-            yield Err(os_error_info(err, str(root), ""))
+            yield Err(os_error_info(err, show(root), ""))
             return
         top = (st.st_dev, st.st_ino)
         visited: set[tuple[int, int]] = {top}
@@ -137,24 +175,35 @@ def walk_tree(
         while stack:
             folder, prefix, ancestors = stack.pop()
             try:
-                entries = await run_blocking(partial(_list_dir, str(folder)))
+                listing = (
+                    partial(_list_dir, str(folder))
+                    if confine is None
+                    else partial(_list_dir_inside, str(folder), confine)
+                )
+                entries = await run_blocking(listing)
+            except OutsideRoot:
+                skipped[OUTSIDE_ROOT] += 1
+                continue
             except OSError as err:
-                yield Err(os_error_info(err, str(folder), prefix.rstrip("/") or "."))
+                yield Err(os_error_info(err, show(folder), prefix.rstrip("/") or "."))
                 continue
             subdirs: list[tuple[Path, str, frozenset[tuple[int, int]]]] = []
             for e in entries:
                 path, rel = folder / e.name, prefix + e.name
                 if exc is not None and (exc.match_file(rel) or exc.match_file(rel + "/")):
                     continue
+                if e.outside:
+                    skipped[OUTSIDE_ROOT] += 1
+                    continue
                 if e.error is not None:
                     if e.error.errno == errno.ELOOP:
-                        yield _loop(rel, f"{path} points at itself")
+                        yield _loop(rel, f"{show(path)} points at itself")
                     else:
-                        yield Err(os_error_info(e.error, str(path), rel))
+                        yield Err(os_error_info(e.error, show(path), rel))
                     continue
                 if e.ident is not None:
                     if e.ident in ancestors:
-                        yield _loop(rel, f"{path} points at its own ancestor folder")
+                        yield _loop(rel, f"{show(path)} points at its own ancestor folder")
                         continue
                     if e.is_link:
                         real = await run_blocking(partial(os.path.realpath, path))

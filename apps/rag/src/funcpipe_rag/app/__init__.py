@@ -3,6 +3,7 @@
 from funcpipe.specs import PipelineSpec as PipelineSpec
 from funcpipe.specs import serialize
 
+from funcpipe_rag.adapters import Confine as Confine
 from funcpipe_rag.adapters import Filters as Filters
 from funcpipe_rag.domain import EXIT_CODES as EXIT_CODES
 from funcpipe_rag.domain import EXIT_OK as EXIT_OK
@@ -108,6 +109,7 @@ __all__ = [
     "owner_of",
     "Backends",
     "Cluster",
+    "Confine",
     "CollectionEntry",
     "CollectionStats",
     "DeleteReport",

@@ -12,7 +12,7 @@ from typing import TypedDict, Unpack
 from funcpipe.result import Err, ErrInfo, Ok, Result
 from funcpipe.streams import AsyncGen, async_gen_from_results
 
-from funcpipe_rag.adapters import EmbedderPort, Filters, RootsSource
+from funcpipe_rag.adapters import Confine, EmbedderPort, Filters, RootsSource
 from funcpipe_rag.adapters.extract import ExtractPool
 from funcpipe_rag.domain import RawSource, is_url
 from funcpipe_rag.pipelines import (
@@ -80,6 +80,7 @@ def ingest_events(
     free_bytes: FreeBytes = disk_free,
     filters: Filters | None = None,
     cluster: Cluster | None = None,
+    confine: Confine | None = None,
 ) -> AsyncGen[IngestEvent]:
     """The ingest of ``roots`` (paths or URLs) by ``spec`` as a stream of events: ``Walked``
     (the sources counted, the files skipped), phases, per source an outcome or an error; a
@@ -89,7 +90,8 @@ def ingest_events(
     ``key_base_of(settings)``); ``filters`` are the ``--include`` / ``--exclude`` patterns. The
     backends are open while the stream is drained. A local store's free space is checked
     before each write (``free_bytes``). ``cluster``: run on Dask (``open_remote``); without
-    the ``[dask]`` extra that is ``Err(MISSING_EXTRA)``."""
+    the ``[dask]`` extra that is ``Err(MISSING_EXTRA)``. ``confine``: open nothing outside
+    these roots (``--no-links-out``; on Dask the walk is confined, workers read by path)."""
 
     key_base = base.absolute() if base is not None else key_base_of(settings)
 
@@ -117,6 +119,7 @@ def ingest_events(
                 free_bytes=free_bytes,
                 cluster=cluster,
                 filters=filters,
+                confine=confine,
             )
             async for item in events():
                 yield item
@@ -136,11 +139,13 @@ def events_on(
     free_bytes: FreeBytes = disk_free,
     cluster: Cluster | None = None,
     filters: Filters | None = None,
+    confine: Confine | None = None,
 ) -> AsyncGen[IngestEvent]:
     """``ingest_events`` on backends already open (a long-lived process's); keys by the key
     rule with ``base``; ``filters``: ``--include`` / ``--exclude``. Ends after the first
     ``Err`` item. Builds the ANN index when points were written.
-    ``cluster``: run on Dask (the command stays the store's one writer)."""
+    ``cluster``: run on Dask (the command stays the store's one writer). ``confine``: read
+    nothing outside these roots (server mode; see ``adapters._confine``)."""
 
     async def _gen() -> AsyncIterator[Result[IngestEvent, ErrInfo]]:
         where = settings.qdrant_path or settings.data_dir
@@ -150,7 +155,9 @@ def events_on(
         async with AsyncExitStack() as stack:
             pool = ExtractPool(settings.jobs)  # PDF/DOCX extraction processes (--jobs)
             stack.callback(pool.close)
-            source = RootsSource(roots, base=base, http=b.http, filters=filters, pool=pool)
+            source = RootsSource(
+                roots, base=base, http=b.http, filters=filters, pool=pool, confine=confine
+            )
             walked = await walk_once(source)  # the run's one walk: its sources and their total
             request = IngestRequest(
                 walked,

@@ -257,12 +257,13 @@ async def list_sources(index: StoreIndex) -> Result[list[SourceEntry], ErrInfo]:
 
 
 async def remove_sources(
-    index: StoreIndex, patterns: Sequence[str]
+    index: StoreIndex, patterns: Sequence[str], *, exact: bool = False, dry_run: bool = False
 ) -> Result[DeleteReport, ErrInfo]:
     """Delete the stored sources named by ``patterns`` (keys, or globs over keys: ``*``, ``?``,
-    ``[``) by the ingestion protocol; a source with chunks but no marker (a delete or ingest
-    cut short) is matched too, so a re-run converges. A pattern that matches nothing is listed
-    as ``NOT_FOUND``; missing collection -> ``NOT_FOUND``."""
+    ``[``; with ``exact`` keys only) by the ingestion protocol; a source with chunks but no
+    marker (a delete or ingest cut short) is matched too, so a re-run converges. A pattern that
+    matches nothing is listed as ``NOT_FOUND``; missing collection -> ``NOT_FOUND``.
+    ``dry_run``: the report of what would be deleted; nothing changes."""
     if not patterns:
         msg = "name at least one SOURCE (a key or a glob; see: funcpipe-rag sources)"
         return Err(ErrInfo(codes.INVALID_INPUT, msg, stage=Stage.USAGE))
@@ -273,7 +274,12 @@ async def remove_sources(
         return missing_collection(index.collection)
     settings = DEFAULT_SETTINGS
     done = await delete_sources(
-        index, patterns, store_calls=settings.store_calls(), batch=settings.upsert_batch
+        index,
+        patterns,
+        store_calls=settings.store_calls(),
+        batch=settings.upsert_batch,
+        dry_run=dry_run,
+        exact=exact,
     )()
     if isinstance(done, Err):
         return done
@@ -322,10 +328,15 @@ async def run_sources(settings: Settings, collection: str) -> Result[list[Source
 
 
 async def run_delete(
-    settings: Settings, collection: str, patterns: Sequence[str]
+    settings: Settings,
+    collection: str,
+    patterns: Sequence[str],
+    *,
+    exact: bool = False,
+    dry_run: bool = False,
 ) -> Result[DeleteReport, ErrInfo]:
     """``remove_sources`` in ``collection`` on the configured store."""
     async with open_index(settings, collection) as opened:
         if isinstance(opened, Err):
             return opened
-        return await remove_sources(opened.value, patterns)
+        return await remove_sources(opened.value, patterns, exact=exact, dry_run=dry_run)

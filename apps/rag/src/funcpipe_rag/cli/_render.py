@@ -145,11 +145,12 @@ def sources(got: Sequence[SourceEntry], *, json_out: bool) -> None:
         out.print(f"{escape(e.source)}  {e.chunks} chunks  {e.version[:12]}")
 
 
-def deleted(rep: DeleteReport, *, json_out: bool) -> None:
+def deleted(rep: DeleteReport, *, json_out: bool, dry_run: bool = False) -> None:
     if json_out:
-        emit_json(rep.to_json())
+        emit_json({**rep.to_json(), "dry_run": True} if dry_run else rep.to_json())
         return
-    out.print(f"deleted {len(rep.deleted)} sources ({rep.chunks_deleted} chunks)")
+    verb = "would delete" if dry_run else "deleted"
+    out.print(f"{verb} {len(rep.deleted)} sources ({rep.chunks_deleted} chunks)")
     for key in rep.deleted:
         out.print(f"  {escape(key)}")
     for e in rep.errors:

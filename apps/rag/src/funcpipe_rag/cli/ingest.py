@@ -14,6 +14,7 @@ from funcpipe_rag.app import (
     EXIT_CODES,
     EXIT_OK,
     Cluster,
+    Confine,
     Failure,
     Filters,
     IngestReport,
@@ -40,6 +41,10 @@ def _exit(failure: Failure | None) -> int:
     return EXIT_OK if failure is None else EXIT_CODES[failure]
 
 
+def _is_url(p: str) -> bool:
+    return p[:8].lower().startswith(("http://", "https://"))
+
+
 def _cluster(workers: int | None, dask: str | None) -> Cluster | None:
     """``--workers N`` / ``--dask ADDRESS`` (``FUNCPIPE_DASK``); both given is a usage error,
     and either without the [dask] extra says which extra to install (exit 2)."""
@@ -63,9 +68,17 @@ def _local(
     filters: Filters,
     cluster: Cluster | None,
     json_out: bool,
+    confine: Confine | None = None,
 ) -> None:
     events = ingest_events(
-        settings, spec, paths, prune=prune, dry_run=dry_run, cluster=cluster, filters=filters
+        settings,
+        spec,
+        paths,
+        prune=prune,
+        dry_run=dry_run,
+        cluster=cluster,
+        filters=filters,
+        confine=confine,
     )
     report = IngestReport(keep_outcomes=dry_run)
 
@@ -150,6 +163,14 @@ def ingest(
             "folder holding the data dir).",
         ),
     ] = None,
+    no_links_out: Annotated[
+        bool,
+        typer.Option(
+            "--no-links-out",
+            help="Read nothing through a link that leads out of the given folders (skipped and "
+            "counted as (outside root)); serve always works so.",
+        ),
+    ] = False,
     server: ServerOpt = None,
     json_out: JsonOpt = False,
     workers: Annotated[
@@ -249,4 +270,7 @@ def ingest(
         filters=filters,
         cluster=_cluster(workers, dask),
         json_out=json_out,
+        confine=Confine.of(Path(p).absolute() for p in paths if not _is_url(p))
+        if no_links_out
+        else None,
     )

@@ -50,6 +50,15 @@ def serve(
             help="Allow browser calls from this origin (repeatable).",
         ),
     ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            metavar="NAME",
+            help="A Host name served beside loopback ones (repeatable; without a key only "
+            "loopback names are served, against DNS rebinding).",
+        ),
+    ] = None,
     ingest_share: Annotated[
         float,
         typer.Option(
@@ -77,11 +86,20 @@ def serve(
     """Serve the HTTP API: one process owns the store, so searches never wait for an ingest.
 
     JSON under /v1: POST /v1/search, POST /v1/ingest (202 + job), GET /v1/jobs/ID,
-    GET /v1/sources, DELETE /v1/sources/KEY, GET /v1/stats, GET and POST /v1/verify; GET
-    /healthz, /readyz, /metrics (Prometheus), /openapi.json. Bearer key from FUNCPIPE_API_KEY
-    (required beyond loopback). Ingests read only under --allow-root (none by default) and
-    fetch only public URLs. SIGTERM or Ctrl-C drains (stops a running ingest safely) and exits
-    0. Other commands reach it with --server URL or FUNCPIPE_SERVER.
+    GET /v1/sources, DELETE /v1/sources/KEY (exactly that key), POST /v1/sources:delete (a
+    glob, with dry_run), GET /v1/stats, GET /v1/verify (POST to repair); GET /healthz,
+    /readyz, /metrics (Prometheus), /openapi.json. Bearer key from FUNCPIPE_API_KEY (required
+    beyond loopback). Ingests read only under --allow-root (none by default) and fetch only
+    public URLs. SIGTERM or Ctrl-C drains (stops a running ingest safely) and exits 0. Other
+    commands reach it with --server URL or FUNCPIPE_SERVER.
+
+    Safe beyond loopback (with FUNCPIPE_API_KEY): files are opened under --allow-root only,
+    never through a link out of it; URLs connect only to the public address that was checked
+    (redirects re-checked; at most 32 per request); heads over 64 KiB, slow heads and bodies
+    are cut off; DELETE removes exactly one key; without a key only loopback Host names are
+    answered. Not safe beyond loopback: no key (refused at start), --allow-private-urls (the
+    server can then be made to fetch your internal services), an --allow-root folder holding
+    files you would not publish.
     """
     from funcpipe_rag.serve import ServeOptions, max_inflight_from_env, roots_of
     from funcpipe_rag.serve import serve as run_server
@@ -94,6 +112,7 @@ def serve(
         allow_roots=roots_of(allow_root or []),
         allow_private_urls=allow_private_urls,
         cors_origins=tuple(cors_origin or ()),
+        allowed_hosts=tuple(allow_host or ()),
         ingest_share=ingest_share,
         max_inflight=max_inflight or max_inflight_from_env(),
     )

@@ -93,6 +93,14 @@ def delete(
             metavar="SOURCE_OR_GLOB...",
         ),
     ],
+    exact: Annotated[
+        bool,
+        typer.Option("--exact", help="Keys only: * ? [ are plain characters (as DELETE /v1)."),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="List and count what would be deleted; change nothing."),
+    ] = False,
     collection: CollectionOpt = None,
     data_dir: DataDirOpt = None,
     qdrant_url: QdrantOpt = None,
@@ -102,8 +110,10 @@ def delete(
     delete cut short is finished by running it again. Exit 4 when a SOURCE matched nothing."""
     settings = _store(collection, data_dir, qdrant_url)
     name = settings.collection or "funcpipe"
-    rep = drive(lambda: run_delete(settings, name, patterns), settings)
-    _render.deleted(rep, json_out=json_out)
+    rep = drive(
+        lambda: run_delete(settings, name, patterns, exact=exact, dry_run=dry_run), settings
+    )
+    _render.deleted(rep, json_out=json_out, dry_run=dry_run)
     if any(e.backend for e in rep.errors):
         raise typer.Exit(EXIT_CODES[Failure.BACKEND])
     raise typer.Exit(EXIT_CODES[Failure.PARTIAL] if rep.errors else EXIT_OK)

@@ -36,11 +36,14 @@ def is_glob(pattern: str) -> bool:
     return any(c in GLOB_CHARS for c in pattern)
 
 
-def match_sources(known: Iterable[str], patterns: Sequence[str]) -> tuple[list[str], list[str]]:
+def match_sources(
+    known: Iterable[str], patterns: Sequence[str], *, exact: bool = False
+) -> tuple[list[str], list[str]]:
     """``(sorted keys matched by any pattern, patterns that matched nothing)``.
 
     A pattern equal to a known key matches that key (even when it has glob characters); else a
-    glob pattern matches every key ``fnmatch.fnmatchcase`` accepts.
+    glob pattern matches every key ``fnmatch.fnmatchcase`` accepts. With ``exact`` a pattern
+    matches only the key equal to it (a retry can never widen into a glob).
     """
     keys = set(known)
     hit: set[str] = set()
@@ -49,7 +52,7 @@ def match_sources(known: Iterable[str], patterns: Sequence[str]) -> tuple[list[s
         if p in keys:
             hit.add(p)
             continue
-        found = {k for k in keys if is_glob(p) and fnmatch.fnmatchcase(k, p)}
+        found = {k for k in keys if not exact and is_glob(p) and fnmatch.fnmatchcase(k, p)}
         if not found:
             unmatched.append(p)
         hit |= found
@@ -93,8 +96,10 @@ def delete_sources(
     store_calls: Retrying = ONCE,
     batch: int = 256,
     dry_run: bool = False,
+    exact: bool = False,
 ) -> AsyncPlan[Deleted]:
-    """Delete every stored source a pattern names (a key or a glob, see ``match_sources``).
+    """Delete every stored source a pattern names (a key or a glob, see ``match_sources``;
+    with ``exact`` keys only). ``dry_run`` lists what would go and changes nothing.
 
     Each source goes by the protocol: its chunk points first, its commit marker last, so a
     crash mid-delete leaves a source that the next ``delete`` (or ``verify --repair``) finishes:
@@ -113,7 +118,7 @@ def delete_sources(
         if isinstance(scanned, Err):
             return _store(scanned.error)
         held = group_by_source(scanned.value[0])
-        keys, unmatched = match_sources(held, patterns)
+        keys, unmatched = match_sources(held, patterns, exact=exact)
         stamp = info.value.stamp
         emb = stamp.embedder if stamp else EmbedderId("?", info.value.dim or 1)
         ctx = SyncContext(emb, "", stamp.chunking if stamp else ChunkingConfig())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,13 +26,20 @@ from funcpipe_rag.app.service import JobRequest, Service
 
 from ._admission import DEFAULT_MAX_INFLIGHT, Admission, ClientGone, overloaded, watch_disconnect
 from ._ask import mount_ask
+from ._changes import add_change_routes
 from ._errors import body, body_of, status_for
 from ._guardrails import Guardrails, Limits
+from ._hosts import HostPolicy
 from ._metrics import Metrics
 
 MAX_QUERY_CHARS = 2000
 MAX_ROOTS = 1000
 MAX_ITEM_CHARS = 4096
+MAX_TERMS = 32
+"""At most this many source globs in a search, and values per ``where`` field."""
+MAX_TERM_CHARS = 512
+MAX_WHERE_FIELDS = 16
+Term = Annotated[str, Field(max_length=MAX_TERM_CHARS)]
 MAX_PATTERNS = 100
 MAX_SPEC_CHARS = 1_000_000
 
@@ -43,11 +51,14 @@ class SearchBody(BaseModel):
     per_source: int | None = Field(
         default=None, ge=1, le=1000, description="at most this many hits per source"
     )
-    source: list[str] = Field(
-        default_factory=list, max_length=100, description="only sources matching a key or glob"
+    source: list[Term] = Field(
+        default_factory=list,
+        max_length=MAX_TERMS,
+        description="only sources matching a key or glob",
     )
-    where: dict[str, str | list[str]] = Field(
+    where: dict[Term, Term | Annotated[list[Term], Field(max_length=MAX_TERMS)]] = Field(
         default_factory=dict,
+        max_length=MAX_WHERE_FIELDS,
         description="payload field -> value (or any of values): title, headings, source, ...",
     )
 
@@ -97,6 +108,8 @@ class AppOptions:
     cors_origins: Sequence[str] = ()
     max_inflight: int = DEFAULT_MAX_INFLIGHT
     """Searches in flight at most; past it ``503 OVERLOADED`` + Retry-After (``_admission``)."""
+    allowed_hosts: Sequence[str] = ()
+    """Host names served beside loopback ones; checked without a key or when given."""
 
 
 _ERRORS: dict[int | str, dict[str, object]] = {
@@ -203,7 +216,7 @@ def create_app(
             if isinstance(parsed, Err):
                 return _error(parsed.error)
             spec = parsed.value
-        started = service.start_ingest(
+        started = await service.start_ingest(
             JobRequest(
                 tuple(req.paths),
                 tuple(req.urls),
@@ -237,17 +250,6 @@ def create_app(
             return _error(got.error)
         return JSONResponse([s.to_json() for s in got.value])
 
-    @api.delete("/v1/sources/{key:path}", summary="Delete a source", responses=_ERRORS)
-    async def delete_source(key: str) -> Response:
-        got = await service.delete(key)
-        if isinstance(got, Err):
-            return _error(got.error)
-        report = got.value
-        if not report.deleted and report.errors:
-            e = report.errors[0]
-            return JSONResponse(body(e.code, e.msg), status_code=404)
-        return JSONResponse(report.to_json())
-
     @api.get("/v1/stats", summary="The collection's figures", responses=_ERRORS)
     async def stats() -> Response:
         got = await service.stats()
@@ -256,7 +258,10 @@ def create_app(
         return JSONResponse(got.value.to_json())
 
     @api.get("/v1/verify", summary="Check the invariants, as verify --json", responses=_ERRORS)
-    async def verify() -> Response:
+    async def verify(repair: bool = False) -> Response:
+        if repair:  # a GET never changes state, nor pretends to
+            msg = 'repair changes the store: POST /v1/verify {"repair": true}'
+            return JSONResponse(body("METHOD_NOT_ALLOWED", msg), status_code=405)
         return _json_of(await service.verify(repair=False))
 
     @api.post("/v1/verify", summary="Check (repair: restore) the invariants", responses=_ERRORS)
@@ -264,9 +269,15 @@ def create_app(
         return _json_of(await service.verify(repair=req.repair))
 
     mount_ask(api, service, admission)  # ask (issue 22): POST /v1/ask lives in serve/_ask.py
+    add_change_routes(api, service, _ERRORS)
 
-    app: ASGIApp = api
-    if options.cors_origins:
+    hosts = None
+    if not options.api_key or options.allowed_hosts:
+        hosts = HostPolicy(options.allowed_hosts)
+    app: ASGIApp = Guardrails(
+        api, metrics=metrics, api_key=options.api_key, limits=options.limits, hosts=hosts
+    )
+    if options.cors_origins:  # outermost: a preflight is answered before the key is asked
         app = CORSMiddleware(
             app,
             allow_origins=list(options.cors_origins),
@@ -274,4 +285,4 @@ def create_app(
             allow_headers=["authorization", "content-type", "x-request-id"],
             expose_headers=["x-request-id"],
         )
-    return Guardrails(app, metrics=metrics, api_key=options.api_key, limits=options.limits)
+    return app

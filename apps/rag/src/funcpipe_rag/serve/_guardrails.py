@@ -4,6 +4,8 @@ query limits, metrics, and a ``{"code","msg"}`` 500 instead of a traceback.
 - ``X-Request-Id``: the caller's (1-64 of ``[A-Za-z0-9._-]``) or a new one, on every response.
 - With a key, every route but ``/healthz`` and ``/readyz`` needs ``Authorization: Bearer KEY``
   (compared in constant time): missing -> 401 ``AUTH``, wrong -> 401 ``AUTH``.
+- ``hosts`` (a server without a key, or with ``--allow-host``): a ``Host`` header it does not
+  list -> 403 ``PERMISSION_DENIED`` before anything else (``_hosts``).
 - A body over ``max_body`` bytes -> 413 ``TOO_LARGE`` (by Content-Length, or while it streams);
   a query string over ``max_query`` bytes -> 414 ``TOO_LARGE``.
 """
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._errors import body
+from ._hosts import HostPolicy
 from ._metrics import Metrics
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
@@ -32,8 +35,14 @@ class BodyTooLarge(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """Per-request bounds: body and query bytes (here), head bytes and read timeouts (the
+    HTTP protocol, ``_protocol``, before any of this runs)."""
+
     max_body: int = 1 << 20
     max_query: int = 4096
+    max_head: int = 64 * 1024
+    head_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -45,9 +54,16 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 class Guardrails:
     def __init__(
-        self, app: ASGIApp, *, metrics: Metrics, api_key: str | None, limits: Limits
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        api_key: str | None,
+        limits: Limits,
+        hosts: HostPolicy | None = None,
     ) -> None:
         self.app = app
+        self.hosts = hosts
         self.metrics = metrics
         self.key = f"Bearer {api_key}".encode() if api_key else None
         self.limits = limits
@@ -112,6 +128,16 @@ class Guardrails:
         return f"the request body is over the limit of {self.limits.max_body} bytes"
 
     def _refusal(self, scope: Scope) -> tuple[int, str, str, list[tuple[bytes, bytes]]] | None:
+        host = _header(scope, b"host")
+        if self.hosts is not None and host is not None:
+            name = host.decode("latin-1")
+            if not self.hosts.allowed(name):
+                shown = name[:100]
+                msg = (
+                    f"Host {shown!r} is not served: without an API key this server answers "
+                    "loopback names only (add names with --allow-host)"
+                )
+                return 403, "PERMISSION_DENIED", msg, []
         if len(scope.get("query_string", b"")) > self.limits.max_query:
             msg = f"the query string is over the limit of {self.limits.max_query} bytes"
             return 414, "TOO_LARGE", msg, []

@@ -33,6 +33,7 @@ from ._admission import max_inflight_from_env
 from ._app import AppOptions, Lifecycle, create_app
 from ._deadline import DEFAULT_BODY_TIMEOUT_S, BodyDeadline
 from ._guardrails import Limits
+from ._protocol import protocol_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class ServeOptions:
     allow_roots: tuple[Path, ...] = ()
     allow_private_urls: bool = False
     cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     drain_s: float = 10.0
     ingest_share: float = 0.25
@@ -103,7 +105,7 @@ def uvicorn_config(app: ASGIApp, opts: ServeOptions) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         lifespan="off",
-        http="httptools",
+        http=protocol_for(opts.limits),  # httptools, bounded before the app runs
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=max(1, int(opts.drain_s)),
@@ -157,7 +159,13 @@ async def serve_async(
             app = BodyDeadline(
                 create_app(
                     service,
-                    AppOptions(opts.api_key, opts.limits, opts.cors_origins, opts.max_inflight),
+                    AppOptions(
+                        opts.api_key,
+                        opts.limits,
+                        opts.cors_origins,
+                        opts.max_inflight,
+                        allowed_hosts=opts.allowed_hosts,
+                    ),
                     life,
                 ),
                 opts.body_timeout_s,

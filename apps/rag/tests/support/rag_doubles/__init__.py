@@ -9,6 +9,7 @@ from ._hash_embedder import HashEmbedder as HashEmbedder
 from ._memory import MemoryIndex as MemoryIndex
 from ._replay import ReplayingShards as ReplayingShards
 from ._replay import TwiceEmbedder as TwiceEmbedder
+from ._resolver import FlipResolver as FlipResolver
 from ._served import KEY as KEY
 from ._served import Server as Server
 from ._served import clean_env as clean_env
@@ -20,6 +21,7 @@ from ._stored import stored as stored
 
 __all__ = [
     "KEY",
+    "FlipResolver",
     "Server",
     "clean_env",
     "cli",

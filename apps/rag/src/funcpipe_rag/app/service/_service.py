@@ -33,7 +33,7 @@ from funcpipe_rag.app._space import FreeBytes, disk_free
 from funcpipe_rag.domain import SearchHit, SearchOptions, Stage, VerifyOutcome, is_url
 from funcpipe_rag.pipelines import DEFAULT_SETTINGS, IngestSettings, search, verify
 
-from ._guard import Guard
+from ._guard import Guard, shown_url
 from ._jobs import INGEST_RUNNING, Job, JobBoard, JobRequest, fold_into, request_roots
 from ._owner import claim
 from ._phases import TimedEmbedder, ignore_phase
@@ -97,15 +97,16 @@ class Service:
     def _phase(self, name: str, seconds: float) -> None:
         self.observe_phase(name, seconds)
 
-    def start_ingest(self, request: JobRequest) -> Result[Job, ErrInfo]:
-        """Check the request against the guard, then start it as a job (``INGEST_RUNNING`` if
-        one runs). Nothing is read before every path and URL is allowed."""
+    async def start_ingest(self, request: JobRequest) -> Result[Job, ErrInfo]:
+        """Check the request against the guard (off the event loop, within its budget), then
+        start it as a job (``INGEST_RUNNING`` if one runs). Nothing is read before every path
+        and URL is allowed."""
         roots = request_roots(request)
         if not roots:
             return Err(ErrInfo(codes.INVALID_INPUT, "give paths or urls", stage=Stage.USAGE))
         for url in request.urls:
             if not is_url(url):
-                msg = f"not an http(s) URL: {url}"
+                msg = f"not an http(s) URL: {shown_url(url)}"
                 return Err(ErrInfo(codes.INVALID_INPUT, msg, stage=Stage.USAGE))
         if request.spec is not None:
             named = collection_for(self.settings, request.spec)
@@ -115,7 +116,7 @@ class Service:
         filters = Filters(request.include, request.exclude).check()
         if isinstance(filters, Err):
             return filters
-        checked = self.options.guard.check(roots)
+        checked = await self.options.guard.admit(roots)
         if isinstance(checked, Err):
             return checked
         return self.jobs.start(request)
@@ -130,14 +131,18 @@ class Service:
             self.backends.index, store_dir(self.settings, self.collection)
         )
 
-    async def delete(self, key: str) -> Result[DeleteReport, ErrInfo]:
-        """Delete one source (a key or a glob over keys) by the protocol; refused with
-        ``INGEST_RUNNING`` while a job runs (both would write the same sources)."""
+    async def delete(
+        self, key: str, *, glob: bool = False, dry_run: bool = False
+    ) -> Result[DeleteReport, ErrInfo]:
+        """Delete exactly the source ``key`` (with ``glob``: every source the glob matches) by
+        the protocol; ``dry_run`` changes nothing. Refused with ``INGEST_RUNNING`` while a job
+        runs (both would write the same sources)."""
         running = self.jobs.current
         if running is not None:
             msg = f"an ingest is running (job {running.id}); delete after it ends"
             return Err(ErrInfo(INGEST_RUNNING, msg, stage=Stage.USAGE, ctx={"job": running.id}))
-        return await remove_sources(self.backends.index, [key])
+        index = self.backends.index
+        return await remove_sources(index, [key], exact=not glob, dry_run=dry_run)
 
     async def verify(self, *, repair: bool) -> Result[VerifyOutcome, ErrInfo]:
         """The store's invariants (``verify``); with ``repair`` what it removed is gone after.
@@ -161,10 +166,9 @@ class Service:
                 import httpx  # loaded only when URLs are fetched (start-up time)
                 from funcpipe.adapters.http import HttpClient
 
-                hook = self.options.guard.request_hook()
                 client = await stack.enter_async_context(
                     httpx.AsyncClient(
-                        follow_redirects=True, event_hooks={"request": [hook] if hook else []}
+                        follow_redirects=True, transport=self.options.guard.transport()
                     )
                 )
                 http = HttpClient(client)
@@ -182,6 +186,7 @@ class Service:
                 base=self.base,
                 free_bytes=self.options.free_bytes,
                 filters=Filters(request.include, request.exclude),
+                confine=self.options.guard.confine(),
             )
             await fold_into(job, events, self.jobs.counters)
 
