@@ -376,7 +376,7 @@ def test_each_stage_is_a_top_level_function_taking_only_what_it_needs() -> None:
         _ops.read_source: {"raw", "max_bytes", "seen", "store", "cfg"},
         _ops.to_documents: {"parsed"},
         _ops.plan_group: {"docs", "ctx", "store", "resilience"},
-        _ops.embed_group: {"plans", "cfg", "batch", "max_chars"},
+        _ops.embed_group: {"plans", "cfg", "batch", "max_chars", "reuse"},
         _ops.write_sources: {"group", "store", "cfg", "upsert_batch"},
     }
     for fn, wanted in stages.items():

@@ -65,6 +65,7 @@ from funcpipe_rag.domain import (
     space_needed,
 )
 
+from ._reuse import VectorReuse
 from ._types import STAGE_EMBED, STAGE_STORE, Outcome, Prepared, Ready
 
 READ_ID, DOCS_ID, PLAN_ID = "rag.read", "rag.docs", "rag.plan"
@@ -394,54 +395,74 @@ EmbedOut = list[Result[Ready, ErrInfo]]
 
 
 def embed_group(
-    plans: list[SourcePlan], *, cfg: RunConfig, batch: int, max_chars: int
+    plans: list[SourcePlan],
+    *,
+    cfg: RunConfig,
+    batch: int,
+    max_chars: int,
+    reuse: VectorReuse | None = None,
 ) -> AsyncPlan[EmbedOut]:
     """BatchMap stage: embed a group's new chunks in requests of ``batch`` texts (and
     ``max_chars`` characters) at most.
 
-    Each request is retried on its own (``cfg.resilience``) and the requests of a group run
-    concurrently, at most ``embed_concurrency`` at once. A request that succeeded is kept for
-    the group, so even a retry of the whole group never sends it again. After a request
-    fails for good no new one starts; the sources it (or a request not sent) covers fail, the
-    group's others go on to be written.
+    With ``reuse`` (rag-app.md, watch), a chunk whose content hash the collection already
+    holds for this embedder takes the stored vector, and a text the group holds twice is sent
+    once: ``Ready.reused`` counts the chunks that were not sent. Each request is retried on
+    its own (``cfg.resilience``) and the requests of a group run concurrently, at most
+    ``embed_concurrency`` at once. A vector got is kept for the group (by chunk hash), so even
+    a retry of the whole group never sends it again. After a request fails for good no new
+    one starts; the sources it (or a request not sent) covers fail, the group's others go on
+    to be written.
     """
-    texts = [r.indexed_text for p in plans for r in p.embed]
-    if cfg.dry_run or not texts:
+    records = [r for p in plans for r in p.embed]
+    if cfg.dry_run or not records:
         return async_pure([Ok(Ready(p, ())) for p in plans])
-    spans = embed_batches(texts, batch, max_chars)
-    done: dict[int, list[Vector]] = {}  # span index -> vectors, across group retries
+    text_of = {r.chunk_hash: r.indexed_text for r in records}
+    got: dict[str, Vector] = {}  # chunk hash -> vector, across group retries
+    found: set[str] = set()  # hashes whose vector was reused (not sent by this group)
     res = cfg.resilience
     policy = BackpressurePolicy(max_concurrent=res.embed_concurrency, ordered=False)
+    dim = cfg.embedder.identity.dim
 
-    def request(i: int) -> AsyncPlan[int]:
-        part = texts[spans[i].start : spans[i].stop]
-        dim = cfg.embedder.identity.dim
-        step = res.embed(cfg.embedder.embed(part))
+    def request(part: list[str]) -> AsyncPlan[int]:
+        step = res.embed(cfg.embedder.embed([text_of[h] for h in part]))
 
         async def _one() -> Result[int, ErrInfo]:
-            if i in done:
-                return Ok(i)
-            got = await step()
-            if isinstance(got, Err):
-                return got
-            if len(got.value) != len(part):
-                msg = f"embedder returned {len(got.value)} vectors for {len(part)} texts"
+            out = await step()
+            if isinstance(out, Err):
+                return out
+            if len(out.value) != len(part):
+                msg = f"embedder returned {len(out.value)} vectors for {len(part)} texts"
                 return Err(ErrInfo(codes.SERVICE_SPECIFIC, msg, STAGE_EMBED))
-            if any(len(v) != dim for v in got.value):
+            if any(len(v) != dim for v in out.value):
                 msg = f"embedder returned vectors that are not {dim}-d"
                 return Err(ErrInfo(codes.DIMENSION_MISMATCH, msg, STAGE_EMBED))
-            done[i] = got.value
-            return Ok(i)
+            for h, v in zip(part, out.value, strict=True):
+                got[h] = v
+                if reuse is not None:
+                    reuse.remember(h, v)
+            return Ok(len(part))
 
         return _one
 
-    async def _indices() -> AsyncIterator[Result[int, ErrInfo]]:
-        for i in range(len(spans)):
-            yield Ok(i)
-
     async def _embed() -> Result[EmbedOut, ErrInfo]:
+        wanted = [h for h in text_of if h not in got]
+        if reuse is not None and wanted:
+            known = await reuse.lookup(wanted)()
+            if isinstance(known, Ok):
+                for h, v in known.value.items():
+                    if len(v) == dim:
+                        got[h] = v
+                        found.add(h)
+        todo = [h for h in text_of if h not in got]
+        spans = embed_batches([text_of[h] for h in todo], batch, max_chars)
+
+        async def _parts() -> AsyncIterator[Result[list[str], ErrInfo]]:
+            for span in spans:
+                yield Ok(todo[span.start : span.stop])
+
         failed: ErrInfo | None = None
-        it = async_gen_bounded_map(_indices, request, policy)()
+        it = async_gen_bounded_map(_parts, request, policy)()
         try:
             async for r in it:
                 if isinstance(r, Err):
@@ -451,16 +472,15 @@ def embed_group(
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
                 await aclose()
-        vectors: list[Vector | None] = [None] * len(texts)
-        for i, vs in done.items():
-            vectors[spans[i].start : spans[i].stop] = vs
         out: EmbedOut = []
-        at = 0
+        credited: set[str] = set()  # a text sent once is embedded for its first chunk only
         for p in plans:
-            mine = vectors[at : at + len(p.embed)]
-            at += len(p.embed)
+            mine = [got.get(r.chunk_hash) for r in p.embed]
             if all(v is not None for v in mine):
-                out.append(Ok(Ready(p, tuple(v for v in mine if v is not None))))
+                sent = {r.chunk_hash for r in p.embed} - found - credited
+                credited |= sent
+                vectors = tuple(v for v in mine if v is not None)
+                out.append(Ok(Ready(p, vectors, len(p.embed) - len(sent))))
             else:
                 assert failed is not None
                 out.append(at_source(failed, STAGE_EMBED, p.source))
@@ -533,7 +553,7 @@ def write_group(
             dm = await retried(index.delete(gone))()
             if isinstance(dm, Err):
                 return fail(dm.error)
-        return Ok([Outcome.of(r.plan) for r in group])
+        return Ok([Outcome.of(r.plan, r.reused) for r in group])
 
     return _write
 
@@ -597,10 +617,13 @@ def registry_for(
             return bound  # the items are Prepared
         return partial(plan_group, ctx=ctx, store=store, resilience=cfg.resilience)
 
+    # watch (issue 23): the run's vector reuse, reading the store once it is open
+    reuse = VectorReuse(str(cfg.embedder.identity), lambda: None if store.fresh else store.index)
+
     def embed(params: Params) -> Callable[[list[SourcePlan]], AsyncPlan[EmbedOut]]:
         batch = _int(params, "embed_batch", 64)
         max_chars = _int(params, "embed_max_chars", 64_000)
-        return partial(embed_group, cfg=cfg, batch=batch, max_chars=max_chars)
+        return partial(embed_group, cfg=cfg, batch=batch, max_chars=max_chars, reuse=reuse)
 
     def write(params: Params) -> Callable[[list[Ready]], AsyncPlan[Written]]:
         upsert_batch = _int(params, "upsert_batch", 256)
