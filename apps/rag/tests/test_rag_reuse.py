@@ -48,19 +48,20 @@ def settings(tmp: Path, server: EmbeddingsServer, collection: str) -> Settings:
 def pages(root: Path, n: int, tag: str = "") -> None:
     root.mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        body = "\n\n".join(f"Paragraph {j} of page {i}{tag} says {i * j} things." for j in range(40))
+        lines = (f"Paragraph {j} of page {i}{tag} says {i * j} things." for j in range(40))
+        body = "\n\n".join(lines)
         (root / f"p{i:02d}.md").write_text(f"# Page {i}{tag}\n\n{body}\n")
 
 
-def ingest(s: Settings, tmp: Path, roots: list[str], **kw: bool) -> IngestReport:
+def ingest(s: Settings, tmp: Path, roots: list[str], *, prune: bool = False) -> IngestReport:
     paths = [str(tmp / r) for r in roots]
-    return run(lambda: run_ingest(s, DEFAULT_SPEC, paths, base=tmp, **kw))
+    return run(lambda: run_ingest(s, DEFAULT_SPEC, paths, base=tmp, prune=prune))
 
 
 def same_as_clean(tmp: Path, server: EmbeddingsServer, s: Settings, roots: list[str]) -> None:
     """The collection equals a clean ingest of the same tree (ids and payloads), and verify
     finds no problem."""
-    clean = settings(tmp, server, s.collection + "-clean")
+    clean = settings(tmp, server, f"{s.collection}-clean")
     ingest(clean, tmp, roots)
     assert stored(s) == stored(clean)
     report, _ = run(lambda: run_verify(s, repair=False))
@@ -72,7 +73,8 @@ def test_a_renamed_folder_costs_no_embedding(tmp_path: Path) -> None:
     with EmbeddingsServer(embed_fn, model="hash-16") as server:
         s = settings(tmp_path, server, "moves")
         first = ingest(s, tmp_path, ["docs"], prune=True)
-        assert first.chunks_embedded > 6 and first.chunks_reused == 0
+        assert first.chunks_embedded > 6
+        assert first.chunks_reused == 0
         sent = len(server.requests)
         (tmp_path / "docs" / "guide").rename(tmp_path / "docs" / "manual")
         moved = ingest(s, tmp_path, ["docs"], prune=True)
@@ -92,13 +94,15 @@ def test_a_copied_page_and_another_key_cost_no_embedding(tmp_path: Path) -> None
         shutil.copy(tmp_path / "docs" / "p01.md", tmp_path / "docs" / "copy.md")
         copied = ingest(s, tmp_path, ["docs"])
         assert len(server.requests) == sent
-        assert copied.sources_added == 1 and copied.chunks_embedded == 0
+        assert copied.sources_added == 1
+        assert copied.chunks_embedded == 0
         assert copied.chunks_reused > 0
         # the same files under another key (a key base one folder up): new keys, no request
         outer = tmp_path.parent
         again = run(lambda: run_ingest(s, DEFAULT_SPEC, [str(tmp_path / "docs")], base=outer))
         assert len(server.requests) == sent
-        assert again.sources_added == 4 and again.chunks_embedded == 0
+        assert again.sources_added == 4
+        assert again.chunks_embedded == 0
         assert again.chunks_reused == first.chunks_embedded + copied.chunks_reused
 
 
