@@ -9,6 +9,8 @@ requests are counted by the loopback embeddings server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -318,3 +320,72 @@ def test_every_touched_path_is_taken_once_after_it_settles(
     if not overflowed:
         assert set(taken) == set(last)  # nothing lost
         assert p.due(now + 10) is None
+
+
+# -- the command: a line per batch, SIGINT stops it at a safe point --------------------------
+
+
+def test_the_watch_command_prints_a_line_per_batch_and_stops_on_sigint(tmp_path: Path) -> None:
+    import signal
+    import sys
+    import threading
+
+    write_pages(tmp_path / "docs", 2)
+    with EmbeddingsServer(embed_fn, model="hash-16") as server:
+        env = {
+            **os.environ,
+            "FUNCPIPE_DATA_DIR": str(tmp_path / "data"),
+            "FUNCPIPE_EMBED_URL": server.base_url,
+            "FUNCPIPE_EMBED_MODEL": server.model,
+            "FUNCPIPE_EMBED_DIM": str(DIM),
+        }
+        args = [sys.executable, "-m", "funcpipe_rag.cli", "watch", "docs", "--prune", "--json"]
+        proc = subprocess.Popen(
+            [*args, "--settle", "0.2"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        lines: list[dict[str, object]] = []
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(json.loads(line))
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+
+        async def follow() -> None:
+            await until(lambda: bool(lines), "the reconcile line")
+            n = 0
+            while not any(b["kind"] == "changes" and b["sources_added"] for b in lines):
+                n += 1  # the watcher may start after the first write: write again
+                (tmp_path / "docs" / f"new{n}.md").write_text(page(60 + n))
+                await until_any(lambda: len(lines) > 1, 2.0)
+
+        try:
+            asyncio.run(follow())
+        finally:
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(BOUND)
+        reader.join(BOUND)
+        assert code == 0, proc.stderr.read() if proc.stderr else ""
+        assert lines[0]["kind"] == "reconcile"
+        assert lines[0]["sources_added"] == 2
+        changes = [b for b in lines if b["kind"] == "changes"]
+        assert changes[0]["sources_added"] == 1
+        assert changes[0]["chunks_embedded"] >= 1
+        assert isinstance(changes[0]["lag_s"], float)
+
+
+async def until_any(cond: Callable[[], bool], seconds: float) -> None:
+    """Wait for ``cond`` up to ``seconds`` (no assert: the caller retries)."""
+
+    async def _c() -> bool:
+        return cond()
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(until_async(_c, "a retried condition"), seconds)

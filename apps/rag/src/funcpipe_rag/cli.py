@@ -1200,5 +1200,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(code)
 
 
+# -- watch (issue 23): the command lives in its own module -----------------------------------
+from funcpipe_rag._watch_cli import register_watch  # noqa: E402
+
+register_watch(cli)
+
+
 if __name__ == "__main__":
     main()
