@@ -377,7 +377,7 @@ def test_the_watch_command_prints_a_line_per_batch_and_stops_on_sigint(tmp_path:
         assert lines[0]["sources_added"] == 2
         changes = [b for b in lines if b["kind"] == "changes"]
         assert changes[0]["sources_added"] == 1
-        assert changes[0]["chunks_embedded"] >= 1
+        assert changes[0]["chunks_embedded"] not in (0, None)
         assert isinstance(changes[0]["lag_s"], float)
 
 
