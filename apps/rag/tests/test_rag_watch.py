@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from funcpipe_rag.domain import VectorIndex
 from funcpipe_rag.domain._watch_plan import Pending
 from funcpipe_rag.pipelines import DEFAULT_SPEC, verify
 from hypothesis import given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from rag_doubles import HashEmbedder, stored
 
@@ -389,3 +391,63 @@ async def until_any(cond: Callable[[], bool], seconds: float) -> None:
 
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(until_async(_c, "a retried condition"), seconds)
+
+
+# -- the law: any schedule of file operations converges ----------------------------------------
+
+NAMES = ("a.md", "b.md", "sub/c.md")
+Op = tuple[str, int, int, float]  # (kind, name index, version or target index, pause after)
+OPS = st.tuples(
+    st.sampled_from(["write", "atomic", "delete", "move"]),
+    st.integers(0, len(NAMES) - 1),
+    st.integers(0, 3),
+    st.sampled_from([0.0, 0.0, 0.05, 0.3]),  # 0.3 > settle: a change during a running batch
+)
+EXAMPLES = 1 if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci" else 40
+
+
+def short(version: int) -> str:
+    """A one-chunk page per version."""
+    return f"# Version {version}\n\nThe text of version {version}.\n"
+
+
+@hsettings(max_examples=EXAMPLES, deadline=None)
+@given(st.lists(OPS, min_size=1, max_size=6))
+def test_any_schedule_of_file_operations_converges_to_a_clean_ingest(ops: list[Op]) -> None:
+    """After quiescence the collection equals a clean ingest of the final tree (so no duplicate
+    point), verify is ok, and the texts sent to the embedder are at most one per write:
+    deletes and moves send none."""
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        write_pages(tmp / "docs", 1)
+
+        async def main() -> None:
+            with EmbeddingsServer(embed_fn, model="hash-16") as server:
+                h = Harness(tmp, server)
+                await h.start()
+                try:
+                    sent = sum(len(ex.texts) for ex in server.exchanges)
+                    writes = 0
+                    for kind, i, v, pause in ops:
+                        path = h.docs / NAMES[i]
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        if kind in ("write", "atomic"):
+                            writes += 1
+                            if kind == "write":
+                                path.write_text(short(v))
+                            else:
+                                tmp_file = path.parent / f".{path.name}.tmp"
+                                tmp_file.write_text(short(v))
+                                tmp_file.replace(path)
+                        elif kind == "delete" and path.exists():
+                            path.unlink()
+                        elif kind == "move" and path.exists():
+                            path.replace(h.docs / NAMES[v % len(NAMES)])
+                        await asyncio.sleep(pause)
+                    await h.converged(f"the schedule {ops}")
+                    texts = sum(len(ex.texts) for ex in server.exchanges) - sent
+                    assert texts <= writes, (texts, writes)
+                finally:
+                    await h.finish()
+
+        asyncio.run(main())
