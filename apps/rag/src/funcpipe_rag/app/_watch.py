@@ -11,7 +11,8 @@ paths the next batch is a full reconcile. ``rescan`` seconds: a full reconcile e
 catches anything events missed.
 
 Errors: a failure to start (bad spec, store, embedder) is the ``Err`` returned; a batch that
-fails is reported (``Batch.failed``) and the watch goes on (a later batch or reconcile
+fails is reported (``Batch.failed``) and its paths are tried again after a backoff (doubling
+from the settle window up to ``MAX_BACKOFF``); the watch goes on (a later batch or reconcile
 converges). Cancellation: ``stop`` ends the watch after the batch running (a safe point); a
 cancelled task stops inside a batch like a cancelled ingest (a re-run converges).
 """
@@ -41,6 +42,9 @@ from funcpipe_rag.pipelines._spec import spec_resilience
 
 from ._compose import Backends, collection_for, events_on, key_base_of, open_backends
 from ._settings import Settings
+
+MAX_BACKOFF = 30.0
+"""The longest wait before a failed batch's paths are tried again (seconds)."""
 
 Specs = tuple[pathspec.GitIgnoreSpec | None, pathspec.GitIgnoreSpec | None]
 
@@ -214,6 +218,7 @@ class _Watch:
         self.say, self.warn, self.clock = say, warn, clock
         self.pending = Pending(opts.settle, opts.limit)
         self.wake = asyncio.Event()
+        self.backoff = 0.0
 
     def _ingest(self, roots: Sequence[str], prune: bool) -> AsyncGen[IngestEvent]:
         return events_on(
@@ -262,6 +267,16 @@ class _Watch:
                     report.add(o)
                 report.errors.extend(d.value.errors)
         return replace(_batch("changes", report, self.clock() - first), failed=failed)
+
+    def _retry(self, paths: Sequence[str]) -> None:
+        """Touch a failed batch's paths again, after a doubling backoff (reset by a success)."""
+        if not paths:
+            self.backoff = 0.0
+            return
+        self.backoff = min(MAX_BACKOFF, max(self.opts.settle, 2 * self.backoff))
+        later = self.clock() + self.backoff - self.opts.settle
+        for p in paths:
+            self.pending.touch(p, later)
 
     async def _follow(self, stop: asyncio.Event) -> None:
         async for paths in changed_paths(
@@ -312,7 +327,9 @@ class _Watch:
                         self.say(done.value)
                     applied += 1
                 elif ready and since is not None:
-                    self.say(await self.apply(ready, since))
+                    batch = await self.apply(ready, since)
+                    self.say(batch)
+                    self._retry(ready if batch.failed else [])
                     applied += 1
         finally:
             stopped.cancel()
