@@ -196,6 +196,7 @@ def test_cli_json_contract_and_exit_codes(tmp_path: Path, monkeypatch: pytest.Mo
         "sources_deleted",
         "sources_skipped",
         "chunks_embedded",
+        "chunks_reused",
         "chunks_upserted",
         "chunks_deleted",
         "errors",

@@ -403,7 +403,7 @@ def test_each_stage_is_a_top_level_function_taking_only_what_it_needs() -> None:
         _stages.read_source: {"raw", "seen", "store", "cfg"},
         _stages.to_items: {"parsed"},
         _stages.plan_group: {"docs", "ctx", "store", "cfg"},
-        _stages.embed_group: {"plans", "cfg"},
+        _stages.embed_group: {"plans", "cfg", "reuse"},
         _write.write_sources: {"group", "store", "cfg"},
     }
     for fn, wanted in stages.items():

@@ -56,8 +56,11 @@ PAYLOAD_INDEXES = {
     "headings": "keyword",
     "doc_version": "keyword",
     "spec_hash": "keyword",
+    "chunk_hash": "keyword",
 }
-"""Keyword indexes: the protocol's fields and every field ``--where`` filters on."""
+"""Keyword indexes: the protocol's fields, every field ``--where`` filters on, and the chunk
+hash (vector reuse looks stored chunks up by it)."""
+
 PhaseObserver = Callable[[str, float], None]
 """Told each search phase's name and wall seconds (``stamp``, ``engine``, ``decode``)."""
 
@@ -234,6 +237,33 @@ class StoreIndex:
             if isinstance(got, Err):
                 return got
             return Ok({r.id: r.vector for r in got.value if r.vector is not None})
+
+        return _run
+
+    def vectors_by_hash(self, hashes: Sequence[str], embedder: str) -> AsyncPlan[dict[str, Vector]]:
+        """A stored dense vector per chunk hash (one query for the ids, one for the vectors),
+        of chunks written by ``embedder``; a hash nothing holds is left out."""
+        wanted = list(hashes)
+
+        async def _run() -> Result[dict[str, Vector], ErrInfo]:
+            if not wanted:
+                return Ok({})
+            flt = Filter(must={"kind": KIND_CHUNK, "chunk_hash": wanted, "embedder": embedder})
+            got = await _collect(self._store.scroll(self._collection, flt, page_size=1024))
+            if isinstance(got, Err):
+                return got
+            by_hash: dict[str, str] = {}  # chunk hash -> one point id
+            for r in got.value:
+                h = r.payload.get("chunk_hash")
+                if isinstance(h, str):
+                    by_hash.setdefault(h, r.id)
+            ids = {i: h for h, i in by_hash.items()}
+            if not ids:
+                return Ok({})
+            vecs = await self._store.retrieve(self._collection, list(ids), with_payload=False)()
+            if isinstance(vecs, Err):
+                return vecs
+            return Ok({ids[r.id]: r.vector for r in vecs.value if r.vector is not None})
 
         return _run
 

@@ -23,6 +23,7 @@ from . import show as show
 from . import spec as spec
 from . import store as store
 from . import verify as verify
+from . import watch as watch
 from ._app import app_version as app_version
 from ._app import cli as cli
 from ._fail import exit_code_for as exit_code_for

@@ -13,6 +13,7 @@ from funcpipe.streams import AsyncGen
 from funcpipe_rag.domain import Document, RawSource, SourcePlan, SyncContext
 
 from ._halts import passing_halts
+from ._reuse import VectorReuse
 from ._session import RunConfig, StoreSession
 from ._shards import PreparedList
 from ._stages import (
@@ -49,8 +50,11 @@ def describe_ingest(cfg: RunConfig, store: StoreSession, seen: set[str], env: St
     def plan(group: list[Document | Unchanged]) -> AsyncPlan[Planned]:
         return plan_group(group, ctx=ctx, store=store, cfg=cfg)
 
+    # the run's vector reuse (the ledger is the cache), reading the store once it is open
+    reuse = VectorReuse(str(cfg.embedder.identity), lambda: None if store.fresh else store.index)
+
     def embed(plans: list[SourcePlan]) -> AsyncPlan[EmbedOut]:
-        return embed_group(plans, cfg=cfg)
+        return embed_group(plans, cfg=cfg, reuse=reuse)
 
     def write(group: list[Ready]) -> AsyncPlan[Written]:
         return write_sources(group, store=store, cfg=cfg)

@@ -45,6 +45,7 @@ from funcpipe_rag.domain import (
 )
 
 from ._extract import read_binary
+from ._reuse import VectorReuse
 from ._session import RunConfig, StoreSession
 from ._settings import Retrying
 from ._types import Prepared, Ready, Unchanged
@@ -232,30 +233,33 @@ EmbedOut = list[Result[Ready, ErrInfo]]
 """What embedding a group gives: per source, its plan with vectors, or why it failed."""
 
 
-def embed_group(plans: list[SourcePlan], *, cfg: RunConfig) -> AsyncPlan[EmbedOut]:
+def embed_group(
+    plans: list[SourcePlan], *, cfg: RunConfig, reuse: VectorReuse | None = None
+) -> AsyncPlan[EmbedOut]:
     """BatchMap stage: embed a group's new chunks in requests of ``embed_batch`` texts (and
     ``embed_max_chars`` characters) at most.
 
-    Each request is retried on its own (``cfg.embed_calls``: the embed op's retry and
-    timeout, applied there and nowhere else), and the requests of a group run concurrently,
-    at most ``cfg.embed_concurrency`` at once; a request that succeeded is never sent again.
-    After a request fails for good no new one starts; the sources it (or a request not sent)
-    covers fail, the group's others go on to be written. Cancelling the stage cancels the
-    requests in flight.
+    With ``reuse`` (the ledger is the cache), a chunk whose content hash the collection holds
+    for this embedder takes the stored vector, and a text the group holds twice is sent once:
+    ``Ready.reused`` counts the chunks that were not sent. Each request is retried on its own
+    (``cfg.embed_calls``: the embed op's retry and timeout, applied there and nowhere else),
+    and the requests of a group run concurrently, at most ``cfg.embed_concurrency`` at once; a
+    request that succeeded is never sent again. After a request fails for good no new one
+    starts; the sources it (or a request not sent) covers fail, the group's others go on to be
+    written. Cancelling the stage cancels the requests in flight.
     """
-    texts = [r.indexed_text for p in plans for r in p.embed]
-    if cfg.dry_run or not texts:
+    records = [r for p in plans for r in p.embed]
+    if cfg.dry_run or not records:
         return async_pure([Ok(Ready(p, ())) for p in plans])
     s = cfg.settings
-    spans = embed_batches(texts, s.embed_batch, s.embed_max_chars)
+    text_of = {r.chunk_hash: r.indexed_text for r in records}
     dim = cfg.embedder.identity.dim
     policy = BackpressurePolicy(max_concurrent=cfg.embed_concurrency, ordered=False)
 
-    def request(i: int) -> AsyncPlan[tuple[int, list[Vector]]]:
-        part = texts[spans[i].start : spans[i].stop]
-        step = cfg.embed_calls(cfg.embedder.embed(part))
+    def request(part: list[str]) -> AsyncPlan[list[tuple[str, Vector]]]:
+        step = cfg.embed_calls(cfg.embedder.embed([text_of[h] for h in part]))
 
-        async def _one() -> Result[tuple[int, list[Vector]], ErrInfo]:
+        async def _one() -> Result[list[tuple[str, Vector]], ErrInfo]:
             got = await step()
             if isinstance(got, Err):
                 return got
@@ -265,35 +269,49 @@ def embed_group(plans: list[SourcePlan], *, cfg: RunConfig) -> AsyncPlan[EmbedOu
             if any(len(v) != dim for v in got.value):
                 msg = f"embedder returned vectors that are not {dim}-d"
                 return Err(ErrInfo(codes.DIMENSION_MISMATCH, msg, Stage.EMBED))
-            return Ok((i, got.value))
+            return Ok(list(zip(part, got.value, strict=True)))
 
         return _one
 
-    async def _indices() -> AsyncIterator[Result[int, ErrInfo]]:
-        for i in range(len(spans)):
-            yield Ok(i)
-
     async def _embed() -> Result[EmbedOut, ErrInfo]:
+        vectors: dict[str, Vector] = {}  # chunk hash -> vector
+        found: set[str] = set()  # hashes whose vector was reused (not sent by this group)
+        if reuse is not None:
+            known = await reuse.lookup(list(text_of))()
+            if isinstance(known, Ok):
+                for h, v in known.value.items():
+                    if len(v) == dim:
+                        vectors[h] = v
+                        found.add(h)
+        todo = [h for h in text_of if h not in vectors]
+        spans = embed_batches([text_of[h] for h in todo], s.embed_batch, s.embed_max_chars)
+
+        async def _parts() -> AsyncIterator[Result[list[str], ErrInfo]]:
+            for span in spans:
+                yield Ok(todo[span.start : span.stop])
+
         failed: ErrInfo | None = None
-        vectors: list[Vector | None] = [None] * len(texts)
-        it = async_gen_bounded_map(_indices, request, policy)()
+        it = async_gen_bounded_map(_parts, request, policy)()
         try:
             async for r in it:
                 if isinstance(r, Err):
                     failed = r.error
                     break
-                i, vs = r.value
-                vectors[spans[i].start : spans[i].stop] = vs
+                for h, v in r.value:
+                    vectors[h] = v
+                    if reuse is not None:
+                        reuse.remember(h, v)
         finally:
             await close_stream(it)
         out: EmbedOut = []
-        at = 0
+        credited: set[str] = set()  # a text sent once is embedded for its first chunk only
         for p in plans:
-            mine = vectors[at : at + len(p.embed)]
-            at += len(p.embed)
+            mine = [vectors.get(r.chunk_hash) for r in p.embed]
             ready = tuple(v for v in mine if v is not None)
             if len(ready) == len(mine):
-                out.append(Ok(Ready(p, ready)))
+                sent = {r.chunk_hash for r in p.embed} - found - credited
+                credited |= sent
+                out.append(Ok(Ready(p, ready, len(p.embed) - len(sent))))
             else:
                 assert failed is not None
                 out.append(at_source(failed, Stage.EMBED, p.source))

@@ -23,10 +23,12 @@ from funcpipe_rag.domain import (
 
 @dataclass(frozen=True, slots=True)
 class Ready:
-    """A source plan with the vectors of its ``embed`` records (same order)."""
+    """A source plan with the vectors of its ``embed`` records (same order); ``reused``: how
+    many of them were not sent to the embedder (found in the store or sent for another)."""
 
     plan: SourcePlan
     vectors: tuple[Vector, ...]
+    reused: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,15 +67,18 @@ class Outcome:
     embedded: int
     upserted: int
     deleted: int
+    reused: int = 0
 
     @staticmethod
-    def of(plan: SourcePlan) -> Outcome:
+    def of(plan: SourcePlan, reused: int = 0) -> Outcome:
+        """``reused`` of the plan's new chunks took a vector already made (not embedded)."""
         return Outcome(
             plan.source,
             plan.action,
-            len(plan.embed),
+            len(plan.embed) - reused,
             len(plan.embed) + len(plan.rewrite),
             len(plan.delete),
+            reused,
         )
 
 
@@ -132,6 +137,7 @@ class IngestReport:
     sources_updated: int = 0
     sources_deleted: int = 0
     chunks_embedded: int = 0
+    chunks_reused: int = 0
     chunks_upserted: int = 0
     chunks_deleted: int = 0
     errors: list[SourceError] = field(default_factory=list)
@@ -151,6 +157,7 @@ class IngestReport:
         elif o.action == "deleted":
             self.sources_deleted += 1
         self.chunks_embedded += o.embedded
+        self.chunks_reused += o.reused
         self.chunks_upserted += o.upserted
         self.chunks_deleted += o.deleted
         if self.keep_outcomes:
@@ -190,6 +197,7 @@ class IngestReport:
             "sources_deleted": self.sources_deleted,
             "sources_skipped": dict(sorted(self.sources_skipped.items())),
             "chunks_embedded": self.chunks_embedded,
+            "chunks_reused": self.chunks_reused,
             "chunks_upserted": self.chunks_upserted,
             "chunks_deleted": self.chunks_deleted,
             "errors": [e.to_json() for e in self.errors],

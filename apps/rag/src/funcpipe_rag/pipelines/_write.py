@@ -90,7 +90,7 @@ def write_group(
             dm = await store_calls(index.delete(gone))()
             if isinstance(dm, Err):
                 return fail(dm.error)
-        return Ok([Outcome.of(r.plan) for r in group])
+        return Ok([Outcome.of(r.plan, r.reused) for r in group])
 
     return _write
 
