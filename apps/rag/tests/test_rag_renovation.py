@@ -243,3 +243,28 @@ def test_the_app_never_probes_library_objects_with_getattr() -> None:
         if probes.search(line)
     ]
     assert found == []
+
+
+def test_one_readable_per_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import funcpipe_rag.domain._chunk as chunk_module
+    import funcpipe_rag.domain._parse as parse_module
+    from funcpipe_rag.domain import Readable, readable
+
+    docs = _docs(tmp_path, {f"p{i}.md": f"# P{i}\n\nWords about {i}.\n".encode() for i in range(4)})
+    calls: list[str] = []
+    real = readable
+
+    def counting(text: str, kind: str) -> Readable:
+        calls.append(kind)
+        return real(text, kind)
+
+    monkeypatch.setattr(parse_module, "readable", counting)
+    monkeypatch.setattr(chunk_module, "readable", counting)
+    settings = Settings.model_construct(data_dir=tmp_path / "data", collection="once")
+    emb = EmbedderPort(HashEmbedder(8))
+    got = asyncio.run(
+        run_ingest(settings, DEFAULT_SETTINGS, [str(docs)], base=tmp_path, embedder=emb)
+    )
+    assert isinstance(got, Ok), got
+    assert got.value.sources_added == 4
+    assert calls == ["md"] * 4  # parsed once each; chunking reuses the view

@@ -100,7 +100,7 @@ def chunk_document(doc: Document, config: ChunkingConfig) -> list[Chunk]:
     one page. Each carries the document's title (``doc.title``, else the markup's) and the
     heading path in force where it starts.
     """
-    view = readable(doc.text, doc.kind)
+    view = doc.view if doc.view is not None else readable(doc.text, doc.kind)
     title = doc.title or view.title
     splitter = _splitter(config.max_chars, config.overlap)
     size = max(16 * config.max_chars, 4096)

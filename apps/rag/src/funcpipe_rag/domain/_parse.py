@@ -19,7 +19,7 @@ from funcpipe.result import Err, ErrInfo, Ok, Result, codes
 from ._clean import clean_text
 from ._failures import Stage
 from ._identity import doc_version, is_url
-from ._markup import readable
+from ._markup import Readable, readable
 from ._types import Document
 
 KINDS: dict[str, str] = {
@@ -100,8 +100,11 @@ def decode_source(key: str, data: bytes, max_bytes: int) -> Result[str, ErrInfo]
         return _err(codes.DECODE_ERROR, key, f"invalid UTF-8 at byte {exc.start}")
 
 
-def make_document(source: str, text: str, kind: str, title: str = "") -> Document:
-    return Document(source, text, doc_version(text), kind, title)
+def make_document(
+    source: str, text: str, kind: str, title: str = "", view: Readable | None = None
+) -> Document:
+    """A document of clean ``text``; ``view``: its readable form, when already made."""
+    return Document(source, text, doc_version(text), kind, title, view=view)
 
 
 def html_to_text(html: str) -> tuple[str, str]:
@@ -119,7 +122,7 @@ def _one(
     if not view.text.strip():
         msg = "no readable text (empty, whitespace or markup only)"
         return _err(codes.EMPTY_INPUT, key, msg, origin)
-    return Ok(make_document(key, clean, kind, title or view.title))
+    return Ok(make_document(key, clean, kind, title or view.title, view))
 
 
 def _jsonl(key: str, text: str) -> list[Result[Document, ErrInfo]]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from ._locator import Locator, Marks, locator_of
+from ._markup import Readable
 
 Vector: TypeAlias = Sequence[float]
 """An embedding vector (any sequence of floats)."""
@@ -38,6 +39,9 @@ class Document:
     title: str = ""
     raw_hash: str = ""  # sha256 of the source's raw text, when it is the only document
     marks: Marks | None = None  # extracted documents (PDF pages, DOCX blocks): see _locator
+    view: Readable | None = field(default=None, compare=False, repr=False)
+    """``readable(text, kind)`` when parsing made it already (chunking then reuses it: one
+    ``readable`` per document); never part of a document's identity."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,7 +159,7 @@ def prepare_source(
                 out.append(r)
                 continue
             doc = replace(r.value, raw_hash=raw_hash) if single else r.value
-            out.append(Ok(Prepared(replace(doc, text=""), desired_records(doc, ctx))))
+            out.append(Ok(Prepared(replace(doc, text="", view=None), desired_records(doc, ctx))))
         return Ok(out)
 
     return _run
@@ -169,7 +169,7 @@ def _prepared(doc: Document | Unchanged, ctx: SyncContext) -> Prepared:
     """A read document with its chunk records, or an unchanged source (current: nothing)."""
     if isinstance(doc, Unchanged):
         return Prepared(doc)
-    return Prepared(replace(doc, text="", marks=None), desired_records(doc, ctx))
+    return Prepared(replace(doc, text="", marks=None, view=None), desired_records(doc, ctx))
 
 
 # -- the command's front -----------------------------------------------------------------------
