@@ -46,6 +46,8 @@ from hypothesis import strategies as st
 from rag_doubles import HashEmbedder, ReplayingShards, TwiceEmbedder, drive, stored
 from typer.testing import CliRunner
 
+pytestmark = pytest.mark.slow  # on the first Python of make test only (README)
+
 T = TypeVar("T")
 
 WORDS = [

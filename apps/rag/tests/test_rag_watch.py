@@ -22,6 +22,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from watch_harness import SETTLE, Harness, embed_fn, page, scenario, write_pages
 
+pytestmark = pytest.mark.slow  # on the first Python of make test only (README)
+
 
 def test_create_edit_append_burst_and_delete(tmp_path: Path) -> None:
     async def body(h: Harness) -> None:

@@ -11,11 +11,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
 from funcpipe.testing.embeddings_server import EmbeddingsServer
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from watch_harness import BOUND, DIM, Harness, embed_fn, page, until, until_any, write_pages
+
+pytestmark = pytest.mark.slow  # on the first Python of make test only (README)
 
 
 def test_the_watch_command_prints_a_line_per_batch_and_stops_on_sigint(tmp_path: Path) -> None:
