@@ -57,6 +57,8 @@ from tests.laws._app_support import (
     tokens_by_source,
 )
 
+pytestmark = pytest.mark.slow  # on the first Python of make test only (README)
+
 EXAMPLES = max(200, settings().max_examples)
 
 
